@@ -1,0 +1,28 @@
+"""User-facing errors.
+
+Every problem a user can cause (a missing file, a bad shot list, a tampered weight file)
+raises :class:`BgartError` with one line that names the input. The CLI prints that line and
+exits non-zero; nothing else in bgart prints tracebacks at users.
+"""
+
+from __future__ import annotations
+
+
+class BgartError(Exception):
+    """An error whose message is meant for the user, naming the file, line or field."""
+
+    exit_code = 2
+
+
+class InputError(BgartError):
+    """Bad input: a file, a field, a value."""
+
+
+class WeightsError(BgartError):
+    """Model weights missing, unpinned, tampered with, or in a refused format."""
+
+
+class LedgerIntegrityError(BgartError):
+    """The ledger or a blob does not match its recorded hash."""
+
+    exit_code = 3

@@ -1,0 +1,107 @@
+"""One settings object for the whole tool.
+
+Values come, lowest priority first, from defaults, the project's ``bgart.toml`` and
+``BGART_*`` environment variables.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+from typing import Any
+
+from platformdirs import user_data_dir
+from pydantic import Field, ValidationError
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from bgart.errors import InputError
+
+PACKAGE_ROOT = Path(__file__).resolve().parent.parent
+PROJECT_FILE = "bgart.toml"
+
+
+def default_model_store() -> Path:
+    return Path(user_data_dir("bgart", appauthor=False)) / "models"
+
+
+class Settings(BaseSettings):
+    """Runtime settings. Field names map to ``BGART_<NAME>`` environment variables."""
+
+    model_config = SettingsConfigDict(env_prefix="BGART_", extra="ignore")
+
+    project_dir: Path | None = None
+    production: str = "Untitled production"
+    db_url: str | None = None
+    device: str = "auto"  # auto | cuda | mps | cpu
+    dtype: str = "auto"  # auto | float16 | bfloat16 | float32
+    model: str = "anime-sd15"
+    model_store: Path = Field(default_factory=default_model_store)
+    weights_lock: Path = PACKAGE_ROOT / "weights.lock"
+    prompts_dir: Path = PACKAGE_ROOT / "prompts"
+    default_preset: str = "base"
+    width: int = 768
+    height: int = 512
+    variations: int = 4
+    offload: bool = False  # model CPU offload, for small GPUs
+    vae_tiling: bool = False
+    compile: bool = False  # torch.compile of UNet/ControlNet (GPU only)
+    channels_last: bool = True
+    cpu_threads: int | None = None
+    signing_cert: Path | None = None
+    signing_key: Path | None = None
+    grade_b: float = 0.90
+    grade_c: float = 0.50
+    grade_d: float = 0.20
+    max_upload_mb: int = 64
+
+
+def _read_project_toml(project_dir: Path) -> dict[str, Any]:
+    path = project_dir / PROJECT_FILE
+    if not path.exists():
+        return {}
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise InputError(f"{path}: not valid TOML: {exc}") from None
+    flat: dict[str, Any] = {}
+    for key, value in data.items():
+        if isinstance(value, dict):  # [grades] b = 0.9 -> grade_b
+            for sub, subval in value.items():
+                flat[f"{key.rstrip('s')}_{sub}"] = subval
+        else:
+            flat[key] = value
+    return flat
+
+
+def load_settings(project_dir: Path | None = None, **overrides: Any) -> Settings:
+    """Settings for ``project_dir`` (its bgart.toml), environment, then explicit overrides.
+
+    Environment variables win over bgart.toml; explicit overrides win over both.
+    """
+    base = Settings()
+    values: dict[str, Any] = {}
+    if project_dir is None and base.project_dir is not None:
+        project_dir = base.project_dir
+    if project_dir is not None:
+        project_dir = Path(project_dir).resolve()
+        file_values = _read_project_toml(project_dir)
+        known = set(Settings.model_fields)
+        for key in file_values:
+            if key not in known:
+                raise InputError(f"{project_dir / PROJECT_FILE}: unknown setting '{key}'")
+        env_set = {k for k in known if _env_has(k)}
+        values.update({k: v for k, v in file_values.items() if k not in env_set})
+        values["project_dir"] = project_dir
+    values.update({k: v for k, v in overrides.items() if v is not None})
+    try:
+        return base.model_copy(update=Settings.model_validate({**base.model_dump(), **values}).model_dump())
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        field = ".".join(str(p) for p in first["loc"])
+        raise InputError(f"setting '{field}': {first['msg']}") from None
+
+
+def _env_has(field: str) -> bool:
+    import os
+
+    return f"BGART_{field.upper()}" in os.environ
