@@ -98,3 +98,8 @@ def to_mode(img: Image.Image, mode: str) -> Image.Image:
         white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
         img = Image.alpha_composite(white, rgba)
     return img.convert(mode)
+
+
+def cover_resize(img: Image.Image, width: int, height: int) -> Image.Image:
+    """Scale to cover width×height and centre-crop: a reference photo fitted to a plate."""
+    return ImageOps.fit(img.convert("RGB"), (width, height), method=Image.Resampling.LANCZOS)

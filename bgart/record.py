@@ -53,7 +53,7 @@ class GenerationRecord:
     batch_index: int
     device: str
     dtype: str
-    seconds: float
+    seconds: float = 0.0  # measured wall time per image; not part of the recipe
     layout_sha256: str | None = None
     photo_sha256: str | None = None
     init_sha256: str | None = None  # inpaint: the image inpainted
@@ -64,6 +64,11 @@ class GenerationRecord:
     @property
     def seed(self) -> int:
         return self.seeds[self.batch_index]
+
+    def recipe(self) -> GenerationRecord:
+        """The record without run measurements: what the PNG embeds, so that the same
+        recipe always gives the same bytes (timings go to the ledger instead)."""
+        return dataclasses.replace(self, seconds=0.0)
 
     def to_dict(self) -> dict[str, Any]:
         data = dataclasses.asdict(self)
@@ -116,7 +121,7 @@ def png_bytes(image: Image.Image, record: GenerationRecord | None = None) -> byt
     """Encode ``image`` as PNG, deterministic for the same pixels and record."""
     info = PngImagePlugin.PngInfo()
     if record is not None:
-        info.add_itxt(RECORD_KEY, record.to_json())
+        info.add_itxt(RECORD_KEY, record.recipe().to_json())
         info.add_text("parameters", record.a1111_parameters())
     buf = io.BytesIO()
     image.save(buf, format="PNG", pnginfo=info, compress_level=6)

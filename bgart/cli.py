@@ -1,0 +1,183 @@
+"""The ``bgart`` command line. Thin wiring: every command calls library code."""
+
+from __future__ import annotations
+
+import os
+import sys
+import traceback
+from pathlib import Path
+from typing import Annotated
+
+import click
+import typer
+
+from bgart.cli_common import ModelOpt, ProjectOpt, console, say, step_progress
+from bgart.errors import BgartError
+
+app = typer.Typer(
+    name="bgart", no_args_is_help=True, pretty_exceptions_enable=False,
+    help="Generative background art with measured, credited human contribution.",
+)
+weights_app = typer.Typer(no_args_is_help=True, help="Pinned model weights (weights.lock).")
+app.add_typer(weights_app, name="weights")
+
+
+@app.command()
+def generate(
+    layout: Annotated[Path, typer.Option(help="The pencil layout (PNG/JPEG scan).")],
+    prompt: Annotated[str, typer.Option(help="What this cut's background shows.")],
+    out: Annotated[Path, typer.Option(help="Output PNG (with variations: name_v1.png, …).")],
+    preset: Annotated[str | None, typer.Option(help="Style preset in prompts/.")] = None,
+    seed: Annotated[int, typer.Option(help="Seed of the first variation.")] = 0,
+    variations: Annotated[int, typer.Option(min=1, max=16)] = 1,
+    width: Annotated[int | None, typer.Option(help="Plate width (multiple of 8).")] = None,
+    height: Annotated[int | None, typer.Option(help="Plate height (multiple of 8).")] = None,
+    steps: Annotated[int | None, typer.Option(help="Override the preset's steps.")] = None,
+    photo: Annotated[Path | None, typer.Option(help="Reference photo (img2img).")] = None,
+    model: ModelOpt = None,
+    project: ProjectOpt = None,
+    shot: Annotated[str | None, typer.Option(help="Record in the project under this shot.")] = None,
+) -> None:
+    """Layout sketch + prompt → background plate(s), with the recipe embedded in each PNG."""
+    from bgart.generate import GenerateJob, run_generate
+
+    job = GenerateJob(layout=layout, prompt=prompt, out=out, preset=preset, seed=seed,
+                      variations=variations, width=width, height=height, steps=steps,
+                      photo=photo, model=model, project=project, shot=shot)
+    with step_progress("steps") as progress:
+        task = progress.add_task("generating", total=None)
+
+        def on_step(done: int, total: int) -> None:
+            progress.update(task, completed=done, total=total)
+
+        written = run_generate(job, say=say, progress=on_step)
+    for path in written:
+        print(path)
+
+
+@app.command()
+def regenerate(
+    plate: Annotated[Path, typer.Argument(help="A PNG written by bgart.")],
+    out: Annotated[Path, typer.Option(help="Where to write the regenerated PNG.")],
+    layout: Annotated[Path | None, typer.Option(help="The layout the record names.")] = None,
+    photo: Annotated[Path | None, typer.Option(help="The photo the record names.")] = None,
+    check: Annotated[bool, typer.Option(help="Exit 1 unless the bytes are identical.")] = False,
+    project: ProjectOpt = None,
+) -> None:
+    """Regenerate a plate from the record embedded in it."""
+    from bgart.generate import run_regenerate
+
+    same = run_regenerate(plate, out, layout=layout, photo=photo, project=project, say=say)
+    say("identical to the original, byte for byte" if same else "differs from the original")
+    if check and not same:
+        raise typer.Exit(1)
+
+
+@app.command()
+def demo(
+    out: Annotated[Path, typer.Option(help="Demo project folder.")] = Path("bgart-demo"),
+    model: ModelOpt = None,
+) -> None:
+    """Render the example shots end to end (tiny test model if no real weights)."""
+    from bgart.demo import run_demo
+
+    run_demo(out, model=model, say=say)
+
+
+@weights_app.command("pull")
+def weights_pull(name: Annotated[str, typer.Argument(help="Model name in weights.lock.")]) -> None:
+    """Download a model at its pinned revision and verify every sha256."""
+    from bgart.settings import load_settings
+    from bgart.weights import WeightsLock, pull
+
+    s = load_settings()
+    pull(WeightsLock.load(s.weights_lock), s.model_store, name, say=say)
+
+
+@weights_app.command("verify")
+def weights_verify(
+    names: Annotated[list[str] | None, typer.Argument(help="Models (default: all pulled).")] = None,
+) -> None:
+    """Re-hash local model files; name each bad one."""
+    from bgart.settings import load_settings
+    from bgart.weights import WeightsLock, verify
+
+    s = load_settings()
+    problems = verify(WeightsLock.load(s.weights_lock), s.model_store, names or None)
+    for p in problems:
+        console.print(f"BAD {p}", markup=False)
+    if problems:
+        raise typer.Exit(3)
+    say("all model files verified")
+
+
+@weights_app.command("lock")
+def weights_lock() -> None:
+    """Write revisions/hashes trusted on first use back into weights.lock."""
+    from bgart.settings import load_settings
+    from bgart.weights import lock_back
+
+    s = load_settings()
+    changes = lock_back(s.weights_lock, s.model_store)
+    for c in changes:
+        say(f"pinned {c}")
+    if not changes:
+        say("nothing to pin: weights.lock already holds every pulled hash")
+
+
+@weights_app.command("list")
+def weights_list() -> None:
+    """Models in weights.lock and whether they are pulled."""
+    from bgart.settings import load_settings
+    from bgart.weights import WeightsLock, model_dir
+
+    s = load_settings()
+    lock = WeightsLock.load(s.weights_lock)
+    for name, e in lock.models.items():
+        state = "pulled" if model_dir(s.model_store, name).exists() else "not pulled"
+        pin = e.revision[:12] if e.revision else "UNPINNED"
+        print(f"{name:28} {e.kind:10} {e.architecture:5} {pin:12} {state:10} {e.license}")
+
+
+def _mount_optional() -> None:
+    """Sub-command groups that live in their own modules."""
+    import importlib.util
+
+    if importlib.util.find_spec("bgart.cli_project") is None:
+        return
+    from bgart import cli_project
+
+    app.command("init")(cli_project.init_command)
+    app.add_typer(cli_project.ledger_app, name="ledger")
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point: user errors print one line; only bugs print a traceback (BGART_DEBUG=1)."""
+    _mount_optional()
+    try:
+        app(args=argv, standalone_mode=False)
+    except BgartError as exc:
+        console.print(f"error: {exc}", markup=False)
+        return exc.exit_code
+    except click.exceptions.Exit as exc:
+        return exc.exit_code
+    except click.exceptions.Abort:
+        console.print("aborted", markup=False)
+        return 130
+    except click.ClickException as exc:
+        exc.show()
+        return exc.exit_code
+    except KeyboardInterrupt:
+        console.print("interrupted", markup=False)
+        return 130
+    except Exception as exc:  # a bug: say so in one line, traceback only on request
+        if os.environ.get("BGART_DEBUG"):
+            traceback.print_exc()
+        console.print(f"internal error: {type(exc).__name__}: {exc} "
+                      "(BGART_DEBUG=1 shows the traceback)", markup=False)
+        return 70
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,64 @@
+"""Choosing where and in what precision models run: cuda > mps > cpu."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from bgart.errors import InputError
+
+DTYPES = {"float16": torch.float16, "bfloat16": torch.bfloat16, "float32": torch.float32}
+
+
+@dataclass(frozen=True)
+class DeviceChoice:
+    device: str  # "cuda" | "mps" | "cpu"
+    dtype: torch.dtype
+    name: str  # what the hardware calls itself
+
+    @property
+    def dtype_name(self) -> str:
+        return str(self.dtype).removeprefix("torch.")
+
+    def describe(self) -> str:
+        return f"{self.device} ({self.name}), {self.dtype_name}"
+
+
+def _cuda_ok() -> bool:
+    return torch.cuda.is_available()
+
+
+def _mps_ok() -> bool:
+    return bool(getattr(torch.backends, "mps", None)) and torch.backends.mps.is_available()
+
+
+def pick_device(requested: str = "auto", dtype: str = "auto") -> DeviceChoice:
+    """The device to run on, and its dtype.
+
+    ``auto`` prefers CUDA, then Apple MPS, then the CPU. On CUDA the dtype defaults to
+    bfloat16 where the GPU supports it (no fp16 overflow in the VAE), else float16; the CPU
+    always runs float32 (half precision there is slow and inexact).
+    """
+    if requested not in ("auto", "cuda", "mps", "cpu"):
+        raise InputError(f"setting 'device': '{requested}' is not one of auto, cuda, mps, cpu")
+    if dtype not in ("auto", *DTYPES):
+        raise InputError(f"setting 'dtype': '{dtype}' is not one of auto, {', '.join(DTYPES)}")
+    device = requested
+    if requested == "auto":
+        device = "cuda" if _cuda_ok() else "mps" if _mps_ok() else "cpu"
+    elif requested == "cuda" and not _cuda_ok():
+        raise InputError("setting 'device': cuda requested but no CUDA GPU is available")
+    elif requested == "mps" and not _mps_ok():
+        raise InputError("setting 'device': mps requested but Apple MPS is not available")
+    if device == "cuda":
+        name = torch.cuda.get_device_name(torch.cuda.current_device())
+        auto = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+    elif device == "mps":
+        name, auto = "Apple GPU", torch.float16
+    else:
+        name, auto = f"{torch.get_num_threads()} threads", torch.float32
+    chosen = auto if dtype == "auto" else DTYPES[dtype]
+    if device == "cpu" and chosen != torch.float32:
+        raise InputError(f"setting 'dtype': {dtype} is not supported on the CPU; use float32")
+    return DeviceChoice(device, chosen, name)

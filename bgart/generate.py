@@ -1,0 +1,140 @@
+"""One-off generation from the CLI: inputs checked, plate(s) written, recipe embedded."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from bgart.engine import Engine, GenerationRequest, Progress, regenerate
+from bgart.errors import InputError
+from bgart.fsutil import atomic_write_bytes
+from bgart.images import cover_resize, open_image
+from bgart.layout import check_plate_size, plate_size_for, prepare_layout
+from bgart.prompts import compose, get_preset
+from bgart.record import read_record
+from bgart.settings import load_settings
+
+Say = Callable[[str], None]
+
+
+@dataclass
+class GenerateJob:
+    layout: Path
+    prompt: str
+    out: Path
+    preset: str | None = None
+    seed: int = 0
+    variations: int = 1
+    width: int | None = None
+    height: int | None = None
+    steps: int | None = None
+    photo: Path | None = None
+    model: str | None = None
+    project: Path | None = None
+    shot: str | None = None
+
+
+def output_paths(out: Path, n: int) -> list[Path]:
+    if out.suffix.lower() != ".png":
+        raise InputError(f"--out {out}: plates are written as .png")
+    if n == 1:
+        return [out]
+    return [out.with_name(f"{out.stem}_v{i + 1}{out.suffix}") for i in range(n)]
+
+
+def run_generate(job: GenerateJob, say: Say = print, progress: Progress | None = None
+                 ) -> list[Path]:
+    """Check every input before loading a model, then generate and write atomically."""
+    settings = load_settings(job.project, model=job.model)
+    if not job.prompt.strip():
+        raise InputError("--prompt: empty prompt")
+    preset = get_preset(settings.prompts_dir, job.preset or settings.default_preset)
+    layout_bytes = _read(job.layout, "--layout")
+    layout_img = open_image(layout_bytes, mode=None, name=str(job.layout))
+    if (job.width is None) != (job.height is None):
+        raise InputError("--width and --height go together (or leave both out)")
+    if job.width is None or job.height is None:
+        width, height = plate_size_for(*layout_img.size, long_side=max(settings.width,
+                                                                       settings.height))
+    else:
+        width, height = job.width, job.height
+    check_plate_size(width, height)
+    control = prepare_layout(layout_img, width, height)
+    photo_img, photo_sha = None, None
+    if job.photo is not None:
+        photo_bytes = _read(job.photo, "--photo")
+        photo_img = cover_resize(open_image(photo_bytes, name=str(job.photo)), width, height)
+        photo_sha = hashlib.sha256(photo_bytes).hexdigest()
+    paths = output_paths(job.out, job.variations)
+    positive, negative = compose(preset, job.prompt)
+    ledger_target = _project_target(job)
+    engine = Engine.load(settings, say=say)
+    req = GenerationRequest(
+        prompt=positive, negative=negative, width=width, height=height,
+        seeds=[job.seed + i for i in range(job.variations)], layout=control, photo=photo_img,
+        steps=job.steps or preset.steps, guidance=preset.guidance,
+        controlnet_scale=preset.controlnet_scale, strength=preset.strength,
+        preset=preset.name, layout_sha256=hashlib.sha256(layout_bytes).hexdigest(),
+        photo_sha256=photo_sha,
+    )
+    results = engine.generate(req, progress=progress)
+    for path, result in zip(paths, results, strict=True):
+        atomic_write_bytes(path, result.png())
+    if ledger_target is not None:
+        from bgart.workflow import record_generated_cli
+
+        record_generated_cli(ledger_target[0], ledger_target[1], layout_bytes, results)
+    return paths
+
+
+def _project_target(job: GenerateJob) -> tuple[Path, str] | None:
+    if job.shot and job.project is None:
+        raise InputError("--shot needs --project")
+    if job.project is not None and not job.shot:
+        raise InputError("--project needs --shot (the shot id to record under)")
+    return (job.project, job.shot) if job.project is not None and job.shot else None
+
+
+def _read(path: Path, option: str) -> bytes:
+    try:
+        return Path(path).read_bytes()
+    except FileNotFoundError:
+        raise InputError(f"{option} {path}: no such file") from None
+    except IsADirectoryError:
+        raise InputError(f"{option} {path}: is a folder, not an image") from None
+    except OSError as exc:
+        raise InputError(f"{option} {path}: cannot read ({exc.strerror})") from None
+
+
+def run_regenerate(plate: Path, out: Path, *, layout: Path | None, photo: Path | None,
+                   project: Path | None, say: Say = print) -> bool:
+    """Regenerate ``plate`` from its embedded record; True when the PNG bytes are identical."""
+    record = read_record(plate)
+    settings = load_settings(project, model=record.model)
+    layout_img = None
+    if record.controlnet:
+        if layout is None:
+            raise InputError(f"{plate}: made from a layout; pass it with --layout")
+        data = _read(layout, "--layout")
+        if record.layout_sha256 and hashlib.sha256(data).hexdigest() != record.layout_sha256:
+            raise InputError(f"--layout {layout}: not the layout {plate} was made from "
+                             "(sha256 differs)")
+        layout_img = prepare_layout(open_image(data, mode=None, name=str(layout)),
+                                    record.width, record.height)
+    photo_img = None
+    if record.photo_sha256:
+        if photo is None:
+            raise InputError(f"{plate}: made from a photo; pass it with --photo")
+        data = _read(photo, "--photo")
+        if hashlib.sha256(data).hexdigest() != record.photo_sha256:
+            raise InputError(f"--photo {photo}: not the photo {plate} was made from")
+        photo_img = cover_resize(open_image(data, name=str(photo)), record.width, record.height)
+    if record.mode == "inpaint":
+        raise InputError(f"{plate}: an inpaint; regenerate it from the project ledger")
+    engine = Engine.load(settings, say=say)
+    result = regenerate(engine, record, layout=layout_img, photo=photo_img)
+    data = result.png()
+    atomic_write_bytes(out, data)
+    return data == Path(plate).read_bytes()
