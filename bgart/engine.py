@@ -191,7 +191,7 @@ class Engine:
             extra["controlnet"] = controlnet
         try:
             pipe = cls.from_pretrained(base_dir, **common, **extra)
-        except (OSError, ValueError, EnvironmentError) as exc:
+        except (OSError, ValueError) as exc:
             raise WeightsError(f"model '{self.model}' in {base_dir} did not load: "
                                f"{str(exc).splitlines()[0]}") from None
         tok = pipe.tokenizer
@@ -219,12 +219,12 @@ class Engine:
 
         xl = self.architecture == "sdxl"
         has_cn = getattr(self._base, "controlnet", None) is not None
+        prefix = "StableDiffusionXL" if xl else "StableDiffusion"
         names = {
-            "photo+layout": "StableDiffusionXLControlNetImg2ImgPipeline" if xl
-            else "StableDiffusionControlNetImg2ImgPipeline",
-            "photo": "StableDiffusionXLImg2ImgPipeline" if xl else "StableDiffusionImg2ImgPipeline",
-            "inpaint": "StableDiffusionXLInpaintPipeline" if xl else "StableDiffusionInpaintPipeline",
-            "text": "StableDiffusionXLPipeline" if xl else "StableDiffusionPipeline",
+            "photo+layout": f"{prefix}ControlNetImg2ImgPipeline",
+            "photo": f"{prefix}Img2ImgPipeline",
+            "inpaint": f"{prefix}InpaintPipeline",
+            "text": f"{prefix}Pipeline",
         }
         if mode in ("photo+layout",) and not has_cn:
             raise WeightsError(f"model '{self.model}' has no ControlNet: layouts need one")

@@ -94,7 +94,8 @@ def load_settings(project_dir: Path | None = None, **overrides: Any) -> Settings
         values["project_dir"] = project_dir
     values.update({k: v for k, v in overrides.items() if v is not None})
     try:
-        return base.model_copy(update=Settings.model_validate({**base.model_dump(), **values}).model_dump())
+        merged = Settings.model_validate({**base.model_dump(), **values})
+        return base.model_copy(update=merged.model_dump())
     except ValidationError as exc:
         first = exc.errors()[0]
         field = ".".join(str(p) for p in first["loc"])

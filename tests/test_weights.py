@@ -37,7 +37,7 @@ def test_tampered_weight_file_is_refused_by_name(
     assert len(problems) == 1
     assert "unet/diffusion_pytorch_model.safetensors" in problems[0]
     assert "sha256 mismatch" in problems[0]
-    with pytest.raises(WeightsError, match="unet/diffusion_pytorch_model.safetensors"):
+    with pytest.raises(WeightsError, match=r"unet/diffusion_pytorch_model\.safetensors"):
         ensure_ready(lock, store, "tiny-sd15")
 
 
@@ -52,7 +52,7 @@ def test_engine_refuses_tampered_model(
     data[-1] ^= 0x01
     target.write_bytes(bytes(data))
     settings = tiny_settings.model_copy(update={"model_store": store})
-    with pytest.raises(WeightsError, match="tiny-controlnet-sd15.*sha256 mismatch"):
+    with pytest.raises(WeightsError, match=r"tiny-controlnet-sd15.*sha256 mismatch"):
         Engine.load(settings)
 
 
@@ -91,7 +91,7 @@ def test_lock_errors_name_the_field(tmp_path: Path) -> None:
         WeightsLock.load(lock)
     with pytest.raises(WeightsError, match="unknown model 'nope'"):
         WeightsLock(lock, {}).get("nope")
-    with pytest.raises(WeightsError, match="missing.lock: weights lock not found"):
+    with pytest.raises(WeightsError, match=r"missing\.lock: weights lock not found"):
         WeightsLock.load(tmp_path / "missing.lock")
 
 
@@ -136,7 +136,7 @@ def test_pull_refuses_a_source_that_changed(tiny_root: Path, tmp_path: Path) -> 
     lock_path.write_text(tomlkit.dumps(doc), encoding="utf-8")
     (src / "config.json").write_text('{"changed": true}', encoding="utf-8")
     store = tmp_path / "store"
-    with pytest.raises(WeightsError, match="config.json: sha256 mismatch"):
+    with pytest.raises(WeightsError, match=r"config\.json: sha256 mismatch"):
         pull(WeightsLock.load(lock_path), store, "tiny-controlnet-sd15", say=lambda _m: None)
     assert not (store / "tiny-controlnet-sd15").exists()  # nothing half-verified left behind
 

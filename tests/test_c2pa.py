@@ -1,0 +1,384 @@
+"""C2PA signing: the test CA, manifests for plain and retouched plates, tamper detection."""
+
+from __future__ import annotations
+
+import io
+import logging
+import re
+import shutil
+import stat
+import struct
+import zlib
+from pathlib import Path
+
+import numpy as np
+import pytest
+from cryptography import x509
+from cryptography.x509.oid import ExtendedKeyUsageOID
+from PIL import Image
+
+from bgart.c2pa_export import (
+    COMPOSITE_WITH_TRAINED_ALGORITHMIC_MEDIA,
+    CONTRIBUTION_LABEL,
+    DIGITAL_CREATION,
+    HUMAN_EDITS,
+    TRAINED_ALGORITHMIC_MEDIA,
+    AiPlate,
+    Inpaint,
+    LayoutIngredient,
+    PaintSession,
+    PlateManifest,
+    format_credits,
+    plate_definition,
+    read_credentials,
+    sign_png,
+    verify_png,
+)
+from bgart.errors import BgartError, InputError
+from bgart.signing import C2PA_CLAIM_SIGNING, init_signing, load_signer
+
+W, H = 64, 48
+
+
+def _png(seed: int) -> bytes:
+    rng = np.random.default_rng(seed)
+    buf = io.BytesIO()
+    Image.fromarray(rng.integers(0, 256, (H, W, 3), dtype=np.uint8), "RGB").save(buf, "PNG")
+    return buf.getvalue()
+
+
+def _manifest(tmp: Path, *, retouched: bool) -> PlateManifest:
+    layout = tmp / "layout.png"
+    layout.write_bytes(_png(1))
+    edits = (
+        [
+            Inpaint(model="anime-sd15-inpaint", mask_author="Ren Mori", bbox=(4, 6, 20, 10)),
+            PaintSession(artist="山田 花子", bbox=(0, 0, 30, 30), seconds=312.0),
+        ]
+        if retouched
+        else []
+    )
+    return PlateManifest(
+        title="c012_bg.png",
+        production="Test Show",
+        ai_plate=AiPlate(
+            model="anime-sd15",
+            revision="0123abcd",
+            licence="CreativeML OpenRAIL-M",
+            image=_png(2) if retouched else None,
+            seed=42,
+        ),
+        layout=LayoutIngredient(image=layout, title="c012_layout.png", author="Aoi Sato"),
+        edits=edits,
+        contribution={
+            "human_paint_share": 0.25 if retouched else 0.0,
+            "ai_gen_share": 0.7 if retouched else 1.0,
+            "ai_inpaint_share": 0.05 if retouched else 0.0,
+            "grade": "D" if retouched else "F",
+            "people": ["Aoi Sato", "Ren Mori", "山田 花子"] if retouched else ["Aoi Sato"],
+            "raster_sha256": "ab" * 32,
+        },
+        people=["Kei Art-Director"],
+    )
+
+
+@pytest.fixture(scope="module")
+def identity(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, Path]:
+    project = tmp_path_factory.mktemp("project")
+    chain, key = init_signing(project, "Studio Test")
+    return chain, key, project / "signing" / "root_ca.pem"
+
+
+@pytest.fixture(scope="module")
+def signed(tmp_path_factory: pytest.TempPathFactory, identity) -> dict[str, Path]:
+    chain, key, _ = identity
+    out = tmp_path_factory.mktemp("signed")
+    plain = out / "plain.png"
+    sign_png(_png(2), plain, _manifest(out, retouched=False), chain, key)
+    retouched = out / "retouched.png"
+    sign_png(_png(3), retouched, _manifest(out, retouched=True), chain, key)
+    return {"plain": plain, "retouched": retouched}
+
+
+# --------------------------------------------------------------------------- signing identity
+
+
+def test_init_signing_makes_a_c2pa_leaf_and_a_root(tmp_path: Path, caplog) -> None:
+    with caplog.at_level(logging.WARNING, logger="bgart.signing"):
+        chain_path, key_path = init_signing(tmp_path, "Studio Test")
+    assert chain_path == tmp_path / "signing" / "cert_chain.pem"
+    assert key_path == tmp_path / "signing" / "signer.key"
+    assert stat.S_IMODE(key_path.stat().st_mode) == 0o600
+    assert "NOT on the public C2PA trust list" in caplog.text
+
+    leaf, root = x509.load_pem_x509_certificates(chain_path.read_bytes())
+    assert leaf.issuer == root.subject and root.issuer == root.subject
+    assert leaf.extensions.get_extension_for_class(x509.BasicConstraints).value.ca is False
+    ku = leaf.extensions.get_extension_for_class(x509.KeyUsage)
+    assert ku.critical and ku.value.digital_signature and not ku.value.key_cert_sign
+    eku = leaf.extensions.get_extension_for_class(x509.ExtendedKeyUsage).value
+    assert C2PA_CLAIM_SIGNING in eku and ExtendedKeyUsageOID.EMAIL_PROTECTION in eku
+    ski = leaf.extensions.get_extension_for_class(x509.SubjectKeyIdentifier).value
+    aki = leaf.extensions.get_extension_for_class(x509.AuthorityKeyIdentifier).value
+    root_ski = root.extensions.get_extension_for_class(x509.SubjectKeyIdentifier).value
+    assert ski.digest and aki.key_identifier == root_ski.digest
+    assert leaf.public_key().curve.name == "secp256r1"
+
+    with pytest.raises(InputError, match="already exists"):
+        init_signing(tmp_path, "Studio Test")
+    assert "CN=Studio Test bgart signer" in load_signer(chain_path, key_path).subject
+
+
+def test_load_signer_errors_name_the_file(tmp_path: Path, identity) -> None:
+    chain, key, _ = identity
+    missing = tmp_path / "nope.pem"
+    with pytest.raises(InputError, match=re.escape(str(missing))):
+        load_signer(missing, key)
+    with pytest.raises(InputError, match=re.escape(str(missing))):
+        load_signer(chain, missing)
+    junk = tmp_path / "junk.pem"
+    junk.write_text("hello")
+    with pytest.raises(InputError, match=re.escape(f"{junk}: not a PEM certificate chain")):
+        load_signer(junk, key)
+    with pytest.raises(InputError, match=re.escape(f"{junk}: not a PEM private key")):
+        load_signer(chain, junk)
+    _, other_key = init_signing(tmp_path / "other", "Other Studio")
+    with pytest.raises(BgartError, match=re.escape(f"{other_key}: private key does not match")):
+        load_signer(chain, other_key)
+
+
+def test_sign_png_with_missing_cert_names_the_path(tmp_path: Path, identity) -> None:
+    _, key, _ = identity
+    missing = tmp_path / "signing" / "cert_chain.pem"
+    dst = tmp_path / "out.png"
+    with pytest.raises(InputError, match=re.escape(str(missing))):
+        sign_png(_png(2), dst, _manifest(tmp_path, retouched=False), missing, key)
+    assert not dst.exists()
+
+
+# --------------------------------------------------------------------------- manifests
+
+
+def test_action_lists_for_plain_and_retouched_plates(tmp_path: Path) -> None:
+    def actions(m: PlateManifest) -> list[tuple[str, str | None]]:
+        data = plate_definition(m)["assertions"][0]["data"]["actions"]
+        return [(a["action"], a.get("digitalSourceType")) for a in data]
+
+    assert actions(_manifest(tmp_path, retouched=False)) == [
+        ("c2pa.created", TRAINED_ALGORITHMIC_MEDIA)
+    ]
+    assert actions(_manifest(tmp_path, retouched=True)) == [
+        ("c2pa.opened", None),
+        ("c2pa.edited", COMPOSITE_WITH_TRAINED_ALGORITHMIC_MEDIA),
+        ("c2pa.drawing", HUMAN_EDITS),
+    ]
+    assert TRAINED_ALGORITHMIC_MEDIA == (
+        "http://cv.iptc.org/newscodes/digitalsourcetype/trainedAlgorithmicMedia"
+    )
+
+
+def test_plain_plate_reads_back(signed, identity) -> None:
+    creds = read_credentials(signed["plain"])
+    assert [a["action"] for a in creds["actions"]] == ["c2pa.created"]
+    created = creds["actions"][0]
+    assert created["digitalSourceType"] == TRAINED_ALGORITHMIC_MEDIA
+    assert created["softwareAgent"] == {"name": "anime-sd15", "version": "0123abcd"}
+    assert created["parameters"]["org.bgart.licence"] == "CreativeML OpenRAIL-M"
+    assert created["parameters"]["ingredients"]  # linked to the layout ingredient
+    assert [(i["title"], i["relationship"]) for i in creds["ingredients"]] == [
+        ("c012_layout.png", "inputTo")
+    ]
+    assert creds["contribution"]["grade"] == "F"
+    assert creds["contribution"]["raster_sha256"] == "ab" * 32
+    assert creds["authors"] == ["Aoi Sato", "Kei Art-Director"]
+    assert creds["signer"]["common_name"] == "Studio Test bgart signer"
+    # The layout has its own signed manifest: created by a human, digitalCreation.
+    layout_entry = creds["history"][0]
+    assert layout_entry["title"] == "c012_layout.png"
+    assert [(a["action"], a["digitalSourceType"]) for a in layout_entry["actions"]] == [
+        ("c2pa.created", DIGITAL_CREATION)
+    ]
+    assert layout_entry["authors"] == ["Aoi Sato"]
+
+    result = verify_png(signed["plain"])
+    assert result.ok, result.problems
+    assert not result.trusted
+    assert result.credentials["validation_state"] == "Valid"
+    assert [f["code"] for f in creds["validation"]["failure"]] == ["signingCredential.untrusted"]
+    assert "assertion.dataHash.match" in creds["validation"]["success"]
+    assert any("untrusted" in n for n in result.notes)
+
+
+def test_project_root_as_trust_anchor_makes_it_trusted(signed, identity) -> None:
+    _, _, root = identity
+    result = verify_png(signed["retouched"], trust_anchors=root)
+    assert result.ok and result.trusted, result.problems
+    assert result.credentials["validation_state"] == "Trusted"
+    assert result.credentials["validation"]["failure"] == []
+    assert result.notes == []
+
+
+def test_retouched_plate_reads_back(signed) -> None:
+    creds = read_credentials(signed["retouched"])
+    acts = creds["actions"]
+    assert [a["action"] for a in acts] == ["c2pa.opened", "c2pa.edited", "c2pa.drawing"]
+    assert acts[1]["digitalSourceType"] == COMPOSITE_WITH_TRAINED_ALGORITHMIC_MEDIA
+    shape = acts[1]["changes"][0]["region"][0]["shape"]
+    assert (shape["origin"]["x"], shape["origin"]["y"], shape["width"], shape["height"]) == (
+        4,
+        6,
+        20,
+        10,
+    )
+    assert acts[2]["digitalSourceType"] == HUMAN_EDITS
+    assert acts[2]["softwareAgent"]["name"] == "bgart"
+    assert acts[2]["parameters"]["org.bgart.person"] == "山田 花子"
+    assert "山田 花子" in acts[2]["description"]
+    assert [(i["title"], i["relationship"]) for i in creds["ingredients"]] == [
+        ("AI plate", "parentOf")
+    ]
+    assert creds["ingredients"][0]["active_manifest"]  # the AI plate's own manifest
+    assert [e["title"] for e in creds["history"]] == ["c012_layout.png", "AI plate", "c012_bg.png"]
+    ai_actions = creds["history"][1]["actions"]
+    assert [(a["action"], a["digitalSourceType"]) for a in ai_actions] == [
+        ("c2pa.created", TRAINED_ALGORITHMIC_MEDIA)
+    ]
+    assert creds["contribution"]["human_paint_share"] == 0.25
+    assert creds["authors"] == ["Aoi Sato", "Ren Mori", "山田 花子", "Kei Art-Director"]
+    assert verify_png(signed["retouched"]).ok
+
+    text = format_credits(creds)
+    for needle in (
+        "Credits for c012_bg.png (Test Show)",
+        "Layout: Aoi Sato",
+        "AI plate: anime-sd15 revision 0123abcd, licence CreativeML OpenRAIL-M",
+        "AI inpaint: anime-sd15-inpaint, mask drawn by Ren Mori at x=4 y=6 20x10 px",
+        "Retouch: 山田 花子 (hand-painted, 312 s active)",
+        "human paint 25.0%",
+        "Grade: D",
+        "Signed by: Studio Test bgart signer",
+    ):
+        assert needle in text, text
+
+
+def test_signing_leaves_no_temp_files(signed) -> None:
+    folder = signed["plain"].parent
+    assert sorted(p.name for p in folder.iterdir()) == ["layout.png", "plain.png", "retouched.png"]
+
+
+# --------------------------------------------------------------------------- tampering
+
+
+def _chunks(data: bytes) -> list[tuple[bytes, bytes]]:
+    out, pos = [], 8
+    while pos < len(data):
+        (length,) = struct.unpack(">I", data[pos : pos + 4])
+        out.append((data[pos + 4 : pos + 8], data[pos + 8 : pos + 8 + length]))
+        pos += 12 + length
+    return out
+
+
+def _flip_one_pixel_byte(data: bytes) -> bytes:
+    """Change one byte of decoded pixel data and re-encode IDAT with a valid CRC."""
+    out = bytearray(data[:8])
+    for kind, payload in _chunks(data):
+        if kind == b"IDAT":
+            raw = bytearray(zlib.decompress(payload))
+            # The last byte (bottom-right pixel's blue) is the only one no PNG filter
+            # (Sub, Up, Average, Paeth) carries forward into later bytes.
+            raw[-1] ^= 0x01
+            payload = zlib.compress(bytes(raw))
+        out += struct.pack(">I", len(payload)) + kind + payload
+        out += struct.pack(">I", zlib.crc32(kind + payload))
+    return bytes(out)
+
+
+def test_changed_pixel_fails_validation(signed, tmp_path: Path, identity) -> None:
+    data = signed["plain"].read_bytes()
+    assert [k for k, _ in _chunks(data)].count(b"IDAT") == 1
+    tampered = _flip_one_pixel_byte(data)
+    before = np.asarray(Image.open(io.BytesIO(data)).convert("RGB"))
+    after = np.asarray(Image.open(io.BytesIO(tampered)).convert("RGB"))
+    assert (before != after).sum() == 1  # a real, decodable one-pixel change
+
+    path = tmp_path / "tampered.png"
+    path.write_bytes(tampered)
+    result = verify_png(path)
+    assert not result.ok
+    assert any(p.startswith("assertion.dataHash.mismatch") for p in result.problems)
+    # ... even against a trust anchor that would otherwise make it fully green.
+    assert not verify_png(tampered, trust_anchors=identity[2]).ok
+
+
+def test_unsigned_png_has_no_credentials(tmp_path: Path) -> None:
+    path = tmp_path / "plain.png"
+    path.write_bytes(_png(5))
+    result = verify_png(path)
+    assert not result.ok and result.problems == [f"{path}: no C2PA manifest"]
+    with pytest.raises(InputError, match="no C2PA manifest"):
+        read_credentials(path)
+
+
+def test_retouched_plate_needs_the_ai_image(tmp_path: Path, identity) -> None:
+    chain, key, _ = identity
+    m = _manifest(tmp_path, retouched=True)
+    m.ai_plate = AiPlate(model="m", revision="r", licence="l")
+    with pytest.raises(InputError, match=r"ai_plate\.image"):
+        sign_png(_png(3), tmp_path / "x.png", m, chain, key)
+    assert not (tmp_path / "x.png").exists()
+    assert [p.name for p in tmp_path.iterdir()] == ["layout.png"]
+
+
+def test_not_a_png_is_refused(tmp_path: Path, identity) -> None:
+    chain, key, _ = identity
+    src = tmp_path / "plate.jpg"
+    Image.new("RGB", (8, 8)).save(src, "JPEG")
+    with pytest.raises(InputError, match=re.escape(f"{src}: not a PNG")):
+        sign_png(src, tmp_path / "x.png", _manifest(tmp_path, retouched=False), chain, key)
+
+
+def test_layout_with_existing_credentials_is_kept(tmp_path: Path, signed, identity) -> None:
+    """A layout that already carries C2PA data is used as-is, not re-signed by bgart."""
+    chain, key, _ = identity
+    layout = tmp_path / "signed_layout.png"
+    shutil.copy(signed["plain"], layout)  # stands in for a layout exported with credentials
+    m = _manifest(tmp_path, retouched=False)
+    m.layout = LayoutIngredient(image=layout, title="from-photoshop.png", author="Aoi Sato")
+    dst = tmp_path / "out.png"
+    sign_png(_png(2), dst, m, chain, key)
+    history = read_credentials(dst)["history"]
+    # the layout's manifest is the earlier plate's (with its own layout before it)
+    assert [e["title"] for e in history] == ["c012_layout.png", "c012_bg.png", "c012_bg.png"]
+    assert CONTRIBUTION_LABEL == "org.bgart.contribution"
+
+
+def test_edited_claim_or_figures_fail_validation(signed) -> None:
+    """Same-length edits inside the manifest: the claim signature / assertion hash catch them."""
+    data = signed["plain"].read_bytes()
+    assert data.count(b"c012_bg.png") == 1 and data.count(b"Test Show") == 1
+    retitled = data.replace(b"c012_bg.png", b"c012_bh.png")  # the claim's dc:title
+    assert any(p.startswith("claimSignature.mismatch") for p in verify_png(retitled).problems)
+    refigured = data.replace(b"Test Show", b"Best Show")  # inside org.bgart.contribution
+    problems = verify_png(refigured).problems
+    assert any("hashedURI.mismatch" in p and CONTRIBUTION_LABEL in p for p in problems)
+
+
+def test_jpeg_layout_is_signed_as_jpeg(tmp_path: Path, identity) -> None:
+    chain, key, _ = identity
+    layout = tmp_path / "scan.jpg"
+    Image.new("L", (W, H), 230).save(layout, "JPEG")
+    m = _manifest(tmp_path, retouched=False)
+    m.layout = LayoutIngredient(image=layout, title="scan.jpg", author="Aoi Sato")
+    dst = tmp_path / "out.png"
+    sign_png(_png(2), dst, m, chain, key)
+    creds = read_credentials(dst)
+    assert [(i["title"], i["format"]) for i in creds["ingredients"]] == [("scan.jpg", "image/jpeg")]
+    assert creds["history"][0]["actions"][0]["digitalSourceType"] == DIGITAL_CREATION
+    assert verify_png(dst).ok
+
+
+def test_bad_trust_anchor_file_is_named(tmp_path: Path, signed) -> None:
+    bad = tmp_path / "root.pem"
+    bad.write_text("-----BEGIN CERTIFICATE-----\nabc\n-----END CERTIFICATE-----\n")
+    with pytest.raises(InputError, match=re.escape(f"{bad}: not PEM certificates")):
+        verify_png(signed["plain"], trust_anchors=bad)
