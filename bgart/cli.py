@@ -45,10 +45,12 @@ def generate(
                       variations=variations, width=width, height=height, steps=steps,
                       photo=photo, model=model, project=project, shot=shot)
     with step_progress("steps") as progress:
-        task = progress.add_task("generating", total=None)
+        tasks: list[int] = []
 
         def on_step(done: int, total: int) -> None:
-            progress.update(task, completed=done, total=total)
+            if not tasks:  # the bar appears once generation starts, not before checks
+                tasks.append(progress.add_task("generating", total=total))
+            progress.update(tasks[0], completed=done, total=total)
 
         written = run_generate(job, say=say, progress=on_step)
     for path in written:
@@ -155,7 +157,7 @@ def main(argv: list[str] | None = None) -> int:
     """Entry point: user errors print one line; only bugs print a traceback (BGART_DEBUG=1)."""
     _mount_optional()
     try:
-        app(args=argv, standalone_mode=False)
+        rc = app(args=argv, standalone_mode=False)
     except BgartError as exc:
         console.print(f"error: {exc}", markup=False)
         return exc.exit_code
@@ -176,7 +178,7 @@ def main(argv: list[str] | None = None) -> int:
         console.print(f"internal error: {type(exc).__name__}: {exc} "
                       "(BGART_DEBUG=1 shows the traceback)", markup=False)
         return 70
-    return 0
+    return rc if isinstance(rc, int) else 0
 
 
 if __name__ == "__main__":

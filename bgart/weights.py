@@ -272,6 +272,20 @@ def _fetch_file(entry: ModelEntry, revision: str, rel: str, dest: Path) -> None:
     shutil.copyfile(got, dest)
 
 
+def hub_reachable(timeout: float = 3.0) -> str | None:
+    """None when the hub can be reached, else why not (checked in seconds, not retried)."""
+    import socket
+
+    if os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes"):
+        return "HF_HUB_OFFLINE is set"
+    host = urlparse(os.environ.get("HF_ENDPOINT", "https://huggingface.co")).hostname or ""
+    try:
+        socket.create_connection((host, 443), timeout=timeout).close()
+    except OSError as exc:
+        return f"cannot reach {host} ({exc.strerror or exc})"
+    return None
+
+
 def _resolve_revision(entry: ModelEntry, say: Say) -> str:
     if entry.revision:
         return entry.revision
@@ -303,6 +317,10 @@ def pull(lock: WeightsLock, store: Path, name: str, say: Say = print) -> Path:
     if folder.exists() and not verify(lock, store, [name]):
         say(f"{name}: already pulled and verified")
         return folder
+    if entry.repo.startswith("hf:"):
+        why = hub_reachable()
+        if why:
+            raise WeightsError(f"{name}: cannot pull {entry.repo}: {why}")
     revision = _resolve_revision(entry, say)
     staging = Path(store) / f".{name}.partial-{os.getpid()}"
     shutil.rmtree(staging, ignore_errors=True)
