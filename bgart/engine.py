@@ -114,20 +114,20 @@ def _check_size(width: int, height: int) -> None:
 class Engine:
     """A loaded model, ready to generate. Build with :meth:`load`."""
 
-    def __init__(self, settings: Settings, model: str, lock: WeightsLock,
-                 base_dir: Path, controlnet_dir: Path | None, choice: DeviceChoice) -> None:
+    def __init__(self, settings: Settings, model: str, architecture: str, pipe: Any,
+                 choice: DeviceChoice, *, controlnet: str | None = None,
+                 files: dict[str, str] | None = None) -> None:
+        """Wrap a loaded pipeline. Use :meth:`load` (verified weights) or
+        :meth:`from_pipeline` (a pipeline built elsewhere, e.g. by a benchmark)."""
         self.settings = settings
         self.model = model
-        self.entry = lock.get(model)
-        self.controlnet_name = self.entry.controlnet
+        self.controlnet_name = controlnet
         self.choice = choice
-        self.architecture = self.entry.architecture
-        self._lock = lock
-        self._files = self._file_hashes(lock, base_dir, controlnet_dir)
-        self._pipes: dict[str, Any] = {}
+        self.architecture = architecture
+        self._files = dict(files or {})
         self._low_memory = False
-        self._base = self._load_base(base_dir, controlnet_dir)
-        self._pipes["layout"] = self._base
+        self._base = self._prepare(pipe)
+        self._pipes: dict[str, Any] = {"layout": self._base}
         self.gpu_seconds = 0.0
 
     # ---- loading -------------------------------------------------------------------------
@@ -146,70 +146,55 @@ class Engine:
         if settings.cpu_threads:
             torch.set_num_threads(settings.cpu_threads)
         choice = pick_device(settings.device, settings.dtype)
-        engine = cls(settings, name, lock, base_dir, cn_dir, choice)
+        pipe = _load_pipeline(lock, name, base_dir, cn_dir, choice.dtype)
+        files = _file_hashes(lock, name, base_dir, entry.controlnet, cn_dir)
+        engine = cls(settings, name, entry.architecture, pipe, choice,
+                     controlnet=entry.controlnet, files=files)
         if say:
             extra = f" + {entry.controlnet}" if entry.controlnet else ""
             say(f"model {name}{extra} on {choice.describe()}")
         return engine
 
-    def _file_hashes(self, lock: WeightsLock, base_dir: Path,
-                     cn_dir: Path | None) -> dict[str, str]:
-        out: dict[str, str] = {}
-        for name, folder in ((self.model, base_dir), (self.controlnet_name, cn_dir)):
-            if name is None or folder is None:
-                continue
-            entry = lock.get(name)
-            for rel, (_size, sha) in _expected(entry, _read_pin(folder)).items():
-                if rel.endswith(".safetensors"):
-                    out[f"{name}/{rel}"] = sha
-        return out
-
-    def _load_base(self, base_dir: Path, cn_dir: Path | None) -> Any:
-        import diffusers
-
-        _quiet_libraries()
-        dtype = self.choice.dtype
-        common: dict[str, Any] = dict(dtype=dtype, use_safetensors=True,
-                                      local_files_only=True)
-        controlnet = None
-        if cn_dir is not None and self.controlnet_name:
-            variant = self._lock.get(self.controlnet_name).variant
-            controlnet = diffusers.ControlNetModel.from_pretrained(cn_dir, **common,
-                                                                   variant=variant)
-        if self.entry.variant:
-            common["variant"] = self.entry.variant
-        if self.architecture == "sdxl":
-            cls = diffusers.StableDiffusionXLControlNetPipeline if controlnet else \
-                diffusers.StableDiffusionXLPipeline
-            extra: dict[str, Any] = {}
-        else:
-            cls = diffusers.StableDiffusionControlNetPipeline if controlnet else \
-                diffusers.StableDiffusionPipeline
-            extra = dict(safety_checker=None, requires_safety_checker=False,
-                         feature_extractor=None)
-        if controlnet is not None:
-            extra["controlnet"] = controlnet
-        try:
-            pipe = cls.from_pretrained(base_dir, **common, **extra)
-        except (OSError, ValueError) as exc:
-            raise WeightsError(f"model '{self.model}' in {base_dir} did not load: "
-                               f"{str(exc).splitlines()[0]}") from None
-        tok = pipe.tokenizer
-        if tok is None or len(tok) <= 2:  # a missing vocabulary fails silently
-            raise WeightsError(f"model '{self.model}': tokenizer in {base_dir} is missing")
-        return self._prepare(pipe)
+    @classmethod
+    def from_pipeline(cls, settings: Settings, pipe: Any, model: str, architecture: str,
+                      controlnet: str | None = None) -> Engine:
+        """An engine around a pipeline already built (no weights.lock: records carry no file
+        hashes). For benchmarks and integrations."""
+        choice = pick_device(settings.device, settings.dtype)
+        return cls(settings, model, architecture, pipe, choice, controlnet=controlnet)
 
     def _prepare(self, pipe: Any) -> Any:
         pipe.set_progress_bar_config(disable=True)
-        if self.choice.device == "cuda" and self._low_memory:
+        cuda = self.choice.device == "cuda"
+        if cuda and self._low_memory:
             pipe.enable_model_cpu_offload()
         else:
             pipe.to(self.choice.device)
         if self.settings.vae_tiling or self._low_memory:
             pipe.vae.enable_tiling()
-        if self.choice.device == "cuda" and self.settings.channels_last:
-            pipe.unet.to(memory_format=torch.channels_last)
+        if cuda and not self._low_memory:
+            self._speed_levers(pipe)
+        elif self.settings.compile or self.settings.fuse_qkv:
+            log.info("compile/fuse_qkv apply on CUDA only; running eager on %s",
+                     self.choice.device)
         return pipe
+
+    def _speed_levers(self, pipe: Any) -> None:
+        """GPU speed settings, each off by default except channels_last (exact)."""
+        nets = [pipe.unet] + ([pipe.controlnet] if getattr(pipe, "controlnet", None) else [])
+        if self.settings.channels_last:
+            for net in nets:
+                net.to(memory_format=torch.channels_last)
+        if self.settings.fuse_qkv:
+            pipe.fuse_qkv_projections()
+        if self.settings.compile:
+            cache = Path(self.settings.model_store) / ".inductor-cache"
+            os.environ.setdefault("TORCHINDUCTOR_CACHE_DIR", str(cache))
+            os.environ.setdefault("TORCHINDUCTOR_FX_GRAPH_CACHE", "1")
+            os.environ.setdefault("TORCHINDUCTOR_AUTOGRAD_CACHE", "1")
+            pipe.unet = torch.compile(pipe.unet, mode=self.settings.compile_mode)
+            if getattr(pipe, "controlnet", None) is not None:
+                pipe.controlnet = torch.compile(pipe.controlnet, mode=self.settings.compile_mode)
 
     def _pipe(self, mode: str) -> Any:
         """The pipeline for ``mode``, made from the loaded components on first use."""
@@ -240,7 +225,8 @@ class Engine:
         if self._low_memory:
             return
         self._low_memory = True
-        self._pipes = {"layout": self._prepare(self._base)}
+        self._base = self._prepare(self._base)
+        self._pipes = {"layout": self._base}
         if self.choice.device == "cuda":
             torch.cuda.empty_cache()
 
@@ -380,6 +366,52 @@ class Engine:
             init_sha256=image_sha256(image), mask_sha256=image_sha256(mask),
         )
         return Generated(result, record)
+
+
+def _file_hashes(lock: WeightsLock, model: str, base_dir: Path, controlnet: str | None,
+                 cn_dir: Path | None) -> dict[str, str]:
+    """sha256 of every weight file, as verified, for the records."""
+    out: dict[str, str] = {}
+    for name, folder in ((model, base_dir), (controlnet, cn_dir)):
+        if name is None or folder is None:
+            continue
+        for rel, (_size, sha) in _expected(lock.get(name), _read_pin(folder)).items():
+            if rel.endswith(".safetensors"):
+                out[f"{name}/{rel}"] = sha
+    return out
+
+
+def _load_pipeline(lock: WeightsLock, model: str, base_dir: Path, cn_dir: Path | None,
+                   dtype: torch.dtype) -> Any:
+    """Load base + ControlNet from verified local folders: safetensors only, no network."""
+    import diffusers
+
+    _quiet_libraries()
+    entry = lock.get(model)
+    common: dict[str, Any] = dict(dtype=dtype, use_safetensors=True, local_files_only=True)
+    extra: dict[str, Any] = {}
+    if cn_dir is not None and entry.controlnet:
+        variant = lock.get(entry.controlnet).variant
+        extra["controlnet"] = diffusers.ControlNetModel.from_pretrained(
+            cn_dir, **common, variant=variant)
+    if entry.variant:
+        common["variant"] = entry.variant
+    if entry.architecture == "sdxl":
+        cls = diffusers.StableDiffusionXLControlNetPipeline if extra else \
+            diffusers.StableDiffusionXLPipeline
+    else:
+        cls = diffusers.StableDiffusionControlNetPipeline if extra else \
+            diffusers.StableDiffusionPipeline
+        extra.update(safety_checker=None, requires_safety_checker=False, feature_extractor=None)
+    try:
+        pipe = cls.from_pretrained(base_dir, **common, **extra)
+    except (OSError, ValueError) as exc:
+        raise WeightsError(f"model '{model}' in {base_dir} did not load: "
+                           f"{str(exc).splitlines()[0]}") from None
+    tok = pipe.tokenizer
+    if tok is None or len(tok) <= 2:  # a missing vocabulary fails silently
+        raise WeightsError(f"model '{model}': tokenizer in {base_dir} is missing")
+    return pipe
 
 
 def regenerate(engine: Engine, record: GenerationRecord, *, layout: Image.Image | None = None,

@@ -44,7 +44,9 @@ class Settings(BaseSettings):
     variations: int = 4
     offload: bool = False  # model CPU offload, for small GPUs
     vae_tiling: bool = False
-    compile: bool = False  # torch.compile of UNet/ControlNet (GPU only)
+    compile: bool = False  # torch.compile of UNet/ControlNet (CUDA only; cache kept on disk)
+    compile_mode: str = "max-autotune-no-cudagraphs"  # or "reduce-overhead" (CUDA graphs)
+    fuse_qkv: bool = False  # fused attention projections (CUDA only)
     channels_last: bool = True
     cpu_threads: int | None = None
     signing_cert: Path | None = None

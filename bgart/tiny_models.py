@@ -206,9 +206,9 @@ def _save_pipeline_parts(base: Path, class_name: str, **parts: object) -> None:
     for name in ("tokenizer", "tokenizer_2"):
         if (base / name).exists():
             index[name] = ["transformers", "CLIPTokenizer"]
-    index["safety_checker"] = [None, None]
-    index["feature_extractor"] = [None, None]
     if class_name == "StableDiffusionPipeline":
+        index["safety_checker"] = [None, None]
+        index["feature_extractor"] = [None, None]
         index["requires_safety_checker"] = False
     (base / "model_index.json").write_text(json.dumps(index, indent=2), encoding="utf-8")
 
