@@ -83,7 +83,9 @@ def demo(
     """Render the example shots end to end (tiny test model if no real weights)."""
     from bgart.demo import run_demo
 
-    run_demo(out, model=model, say=say)
+    code = run_demo(out, model=model, say=say)
+    if code:
+        raise typer.Exit(code)
 
 
 @weights_app.command("pull")
@@ -145,6 +147,9 @@ def _mount_optional() -> None:
     """Sub-command groups that live in their own modules."""
     import importlib.util
 
+    from bgart.cli_batch import batch_command
+
+    app.command("batch")(batch_command)
     if importlib.util.find_spec("bgart.cli_project") is None:
         return
     from bgart import cli_project

@@ -226,6 +226,9 @@ def build_tiny_models(root: Path, arch: str = "sd15", seed: int = 0) -> Path:
     base = root / "src" / f"tiny-{arch}"
     cn = root / "src" / f"tiny-controlnet-{arch}"
     if not (base / "model_index.json").exists():
+        from bgart.engine import _quiet_libraries
+
+        _quiet_libraries()
         g = torch.Generator().manual_seed(seed)
         torch.manual_seed(seed)
         (_build_sd15 if arch == "sd15" else _build_sdxl)(base, cn, g)
