@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import machine  # noqa: E402
+from _common import machine
 
 TFLOP_PER_STEP = 13.5 + 6.0
 PEAK_BF16_TFLOPS = {"H100": 989.0, "H200": 989.0}  # dense bf16, SXM datasheets
@@ -60,9 +60,12 @@ def build_sdxl(dtype: Any, device: str) -> Any:
         StableDiffusionXLControlNetPipeline,
         UNet2DConditionModel,
     )
-    from transformers import CLIPTextConfig, CLIPTextModel, CLIPTextModelWithProjection
-
-    from transformers import CLIPTokenizer
+    from transformers import (
+        CLIPTextConfig,
+        CLIPTextModel,
+        CLIPTextModelWithProjection,
+        CLIPTokenizer,
+    )
 
     from bgart.tiny_models import _byte_vocab
 
@@ -183,7 +186,8 @@ def main() -> None:
         sec, imgs = run(engine, size, steps, [1], args.repeats, layout)
         results[name] = sec
         arr = np.asarray(imgs[0], dtype=np.float32)
-        diff = "" if ref_img is None else f"  mean |Δ| vs baseline {np.abs(arr - ref_img).mean():.2f}/255"
+        diff = "" if ref_img is None else \
+            f"  mean |Δ| vs baseline {np.abs(arr - ref_img).mean():.2f}/255"
         ref_img = arr if ref_img is None else ref_img
         tflops = TFLOP_PER_STEP * steps / sec
         peak = next((v for k, v in PEAK_BF16_TFLOPS.items()

@@ -14,7 +14,7 @@ import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import machine, median, tiny_settings  # noqa: E402
+from _common import machine, median, tiny_settings
 
 
 def main() -> None:
