@@ -1,0 +1,333 @@
+"""Provenance raster and ledger verification speed.
+
+Goals (issue 3): one event on a 3840×2160 plate in ≤ 0.25 s on the 2-core CI CPU, and
+``bgart ledger verify`` of 100 000 events in ≤ 10 s.
+
+    python bench/provenance.py            # everything (about two minutes)
+    python bench/provenance.py --quick    # fewer repeats, a 20 000-event ledger
+
+Printed: best and median of several runs, and the ratio to the goal (< 1.00 meets it). The
+machine's load average is printed too: other processes on a shared 2-core box slow every
+figure down.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bgart import contribution as c
+from bgart import workflow as wf
+from bgart.record import GenerationRecord, png_bytes
+from bgart.store import Project
+
+EVENT_GOAL_S = 0.25
+VERIFY_GOAL_S = 10.0
+W4K, H4K = 3840, 2160
+
+
+def timed(fn: Callable[[], Any], repeats: int) -> tuple[float, float]:
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return min(times), statistics.median(times)
+
+
+def report(name: str, best: float, median: float, goal: float) -> None:
+    print(
+        f"  {name:<46} best {best * 1000:7.0f} ms  median {median * 1000:7.0f} ms  "
+        f"ratio {best / goal:5.2f}  {'ok' if best <= goal else 'OVER'}"
+    )
+
+
+def natural_4k(seed: int = 0) -> np.ndarray:
+    """A plate with smooth gradients and grain (a full histogram, like a painted BG)."""
+    rng = np.random.default_rng(seed)
+    y, x = np.mgrid[0:H4K, 0:W4K].astype(np.float32)
+    base = np.stack([x / W4K * 200 + 20, y / H4K * 180 + 30, (x + y) / (W4K + H4K) * 150 + 50], -1)
+    base += rng.normal(0, 12, base.shape).astype(np.float32)
+    return np.clip(base, 0, 255).astype(np.uint8)
+
+
+def brush_layer(rng: np.random.Generator, coverage: float) -> np.ndarray:
+    """Soft round dabs (anti-aliased edges) until about ``coverage`` of the plate is hit."""
+    layer = np.zeros((H4K, W4K, 4), np.uint8)
+    radius = 60
+    yy, xx = np.mgrid[-radius : radius + 1, -radius : radius + 1]
+    dab = np.clip((radius - np.hypot(yy, xx)) / 4.0, 0, 1)
+    dab_alpha = (dab * 255).astype(np.uint8)
+    area = np.pi * radius * radius
+    for _ in range(int(coverage * W4K * H4K / area * 1.3)):
+        cy, cx = int(rng.integers(radius, H4K - radius)), int(rng.integers(radius, W4K - radius))
+        sl = np.s_[cy - radius : cy + radius + 1, cx - radius : cx + radius + 1]
+        layer[sl][..., :3] = rng.integers(0, 256, 3, dtype=np.uint8)
+        layer[sl][..., 3] = np.maximum(layer[sl][..., 3], dab_alpha)
+    return layer
+
+
+def bench_events(repeats: int) -> None:
+    print(
+        f"one event on a {W4K}x{H4K} plate (goal {EVENT_GOAL_S:.2f} s), contribution kernel only:"
+    )
+    rng = np.random.default_rng(1)
+    plate = natural_4k()
+    raster = c.generated(W4K, H4K)
+    cases: list[tuple[str, Callable[[], Any]]] = []
+    brush = brush_layer(rng, 0.25)
+    cases.append(
+        (
+            f"paint: soft brush, {np.mean(brush[..., 3] > 0):.0%} of the plate",
+            lambda: c.paint(plate, raster, brush),
+        )
+    )
+    quarter = np.zeros((H4K, W4K, 4), np.uint8)
+    quarter[: H4K // 2, : W4K // 2] = (200, 40, 60, 255)
+    cases.append(("paint: opaque quadrant (25 %)", lambda: c.paint(plate, raster, quarter)))
+    final = plate.copy()
+    final[: H4K // 2, : W4K // 2] = 255 - final[: H4K // 2, : W4K // 2]
+    cases.append(("import-final: one quadrant repainted", lambda: c.final(plate, raster, final)))
+    mask = np.zeros((H4K, W4K), bool)
+    mask[H4K // 4 : 3 * H4K // 4, W4K // 4 : 3 * W4K // 4] = True
+    result = natural_4k(seed=2)
+    cases.append(("inpaint: 25 % mask", lambda: c.inpaint(plate, raster, result, mask)))
+    adjusted = np.clip(plate.astype(np.int16) * 9 // 10 + 20, 0, 255).astype(np.uint8)
+    cases.append(("adjust: levels on every pixel", lambda: c.adjust(plate, raster, adjusted)))
+    cases.append(
+        (
+            "import-final: levels on every pixel (tone test)",
+            lambda: c.final(plate, raster, adjusted),
+        )
+    )
+    full = np.zeros((H4K, W4K, 4), np.uint8)
+    full[..., :3] = natural_4k(seed=3)
+    full[..., 3] = 255
+    cases.append(("worst case: every pixel repainted", lambda: c.paint(plate, raster, full)))
+    for name, fn in cases:
+        report(name, *timed(fn, repeats), EVENT_GOAL_S)
+
+
+def bench_workflow_event(repeats: int) -> None:
+    print("the same through workflow.record_paint (PNG encode, blobs, fsync, ledger):")
+    with tempfile.TemporaryDirectory() as tmp, Project.init(Path(tmp) / "p") as project:
+        plate = natural_4k()
+        png = png_bytes(_image(plate), _record(W4K, H4K))
+        wf.record_generated(project, "s", png, _record(W4K, H4K))
+        rng = np.random.default_rng(4)
+        layers = [brush_layer(rng, 0.25) for _ in range(repeats)]
+        it = iter(layers)
+        report(
+            "record_paint: soft brush, 25 % of the plate",
+            *timed(lambda: wf.record_paint(project, "s", next(it), "artist"), repeats),
+            EVENT_GOAL_S,
+        )
+
+
+def _image(arr: np.ndarray) -> Any:
+    from PIL import Image
+
+    return Image.fromarray(arr, "RGB")
+
+
+def _record(w: int, h: int, **extra: Any) -> GenerationRecord:
+    fields: dict[str, Any] = dict(
+        mode="layout",
+        model="anime-sd15",
+        architecture="sd15",
+        model_files={"unet/diffusion_pytorch_model.safetensors": "ab" * 32},
+        controlnet="lineart",
+        prompt="a quiet street at dusk, telephone poles, summer clouds",
+        negative="lowres",
+        preset="base",
+        scheduler="euler_a",
+        steps=30,
+        guidance=6.5,
+        controlnet_scale=1.0,
+        strength=None,
+        width=w,
+        height=h,
+        seeds=(1234,),
+        batch_index=0,
+        device="cuda",
+        dtype="float16",
+        seconds=2.4,
+    )
+    fields.update(extra)
+    return GenerationRecord(**fields)
+
+
+def _template(project: Project, shot: str) -> None:
+    """A 40-event shot history on a small plate: every event kind, 33 plate versions."""
+    from PIL import Image
+
+    w, h = 48, 27
+    rng = np.random.default_rng(7)
+    layout = Image.fromarray(rng.integers(0, 2, (h, w), dtype=np.uint8) * 255, "L")
+    import io
+
+    buf = io.BytesIO()
+    layout.save(buf, "PNG")
+    wf.record_layout(project, shot, buf.getvalue(), "layout artist")
+    for i in range(4):
+        arr = rng.integers(0, 256, (h, w, 3), dtype=np.uint8)
+        wf.record_generated(
+            project,
+            shot,
+            png_bytes(Image.fromarray(arr), _record(w, h, seeds=(i,))),
+            _record(w, h, seeds=(i,)),
+            "director",
+        )
+    wf.select_variation(project, shot, 3, "bg artist")
+    for i in range(24):
+        layer = np.zeros((h, w, 4), np.uint8)
+        y, x = int(rng.integers(0, h - 8)), int(rng.integers(0, w - 8))
+        layer[y : y + 8, x : x + 8] = (*rng.integers(0, 256, 3), 255 if i % 3 else 128)
+        wf.record_paint(project, shot, layer, "bg artist", 30.0)
+    for _ in range(4):
+        mask = np.zeros((h, w), bool)
+        mask[4:12, 10:30] = True
+        res = rng.integers(0, 256, (h, w, 3), dtype=np.uint8)
+        wf.record_inpaint(
+            project,
+            shot,
+            png_bytes(Image.fromarray(res), _record(w, h, mode="inpaint")),
+            mask,
+            _record(w, h, mode="inpaint"),
+            "bg artist",
+        )
+    state = wf.plate_state(project, shot)
+    wf.record_adjust(
+        project,
+        shot,
+        np.clip(state.image.astype(int) + 12, 0, 255).astype(np.uint8),
+        "bg artist",
+        {"op": "levels"},
+    )
+    wf.submit(project, shot, "bg artist")
+    wf.reject(project, shot, "director", "warmer")
+    wf.undo(project, shot, 30, "bg artist")
+    wf.submit(project, shot, "bg artist")
+    wf.accept(project, shot, "director")
+
+
+def build_ledger(project: Project, n_events: int) -> None:
+    """Clone a 40-event template history onto n_events / 40 shots (blobs are shared)."""
+    from sqlalchemy import select
+
+    from bgart.ledger import Candidate, Plate, PlateVersion, Shot
+
+    _template(project, "tpl")
+    template = project.ledger.events(shot="tpl")
+    with project.ledger.read() as s:
+        versions = list(s.execute(select(PlateVersion).order_by(PlateVersion.number)).scalars())
+        cands = list(s.execute(select(Candidate).order_by(Candidate.number)).scalars())
+    by_seq_v = {v.event_seq: v for v in versions}
+    by_seq_c = {c_.event_seq: c_ for c_ in cands}
+    n_shots = n_events // len(template) - 1
+    per_tx = 50
+    for start in range(0, n_shots, per_tx):
+        with project.ledger.write() as tx:
+            for i in range(start, min(n_shots, start + per_tx)):
+                code = f"ep01_c{i:05d}"
+                shot = Shot(code=code, created_at="2026-01-01T00:00:00Z")
+                tx.session.add(shot)
+                tx.session.flush()
+                plate = Plate(shot_id=shot.id, name="main", created_at=shot.created_at)
+                tx.session.add(plate)
+                tx.session.flush()
+                for ev in template:
+                    key = ev.idem_key.replace("/tpl/", f"/{code}/") if ev.idem_key else None
+                    row = tx.append(
+                        ev.kind,
+                        actor=ev.actor,
+                        actor_kind=ev.actor_kind,
+                        shot=code,
+                        plate=ev.plate,
+                        payload=ev.payload,
+                        blobs=ev.blobs,
+                        idem_key=key,
+                    )
+                    if ev.seq in by_seq_v:
+                        v = by_seq_v[ev.seq]
+                        tx.session.add(
+                            PlateVersion(
+                                plate_id=plate.id,
+                                number=v.number,
+                                image_sha=v.image_sha,
+                                raster_sha=v.raster_sha,
+                                width=v.width,
+                                height=v.height,
+                                event_seq=row.seq,
+                                source_candidate=v.source_candidate,
+                                created_at=row.created_at,
+                            )
+                        )
+                    if ev.seq in by_seq_c:
+                        cd = by_seq_c[ev.seq]
+                        tx.session.add(
+                            Candidate(
+                                plate_id=plate.id,
+                                number=cd.number,
+                                image_sha=cd.image_sha,
+                                event_seq=row.seq,
+                            )
+                        )
+
+
+def bench_verify(n_events: int, repeats: int) -> None:
+    print(f"ledger verify of {n_events} events (goal {VERIFY_GOAL_S:.0f} s):")
+    with tempfile.TemporaryDirectory() as tmp, Project.init(Path(tmp) / "p") as project:
+        start = time.perf_counter()
+        build_ledger(project, n_events)
+        count = project.ledger.count()
+        versions = sum(
+            1
+            for r in project.ledger.iter_rows()
+            if '"version":null' not in r["payload"] and r["kind"] in wf.VERSION_KINDS
+        )
+        print(
+            f"  (built {count} events, {versions} of them plate versions on 48x27 plates, "
+            f"in {time.perf_counter() - start:.0f} s)"
+        )
+        scale = n_events / count
+        best, med = timed(lambda: project.ledger.verify_chain(), repeats)
+        report("hash chain only (ledger.verify_chain)", best * scale, med * scale, VERIFY_GOAL_S)
+        best, med = timed(lambda: wf.verify_project(project, rasters=False), repeats)
+        report("chain + blobs + tables (--no-rasters)", best * scale, med * scale, VERIFY_GOAL_S)
+        best, med = timed(lambda: wf.verify_project(project), 1)
+        report(
+            "everything, every raster recomputed (default)",
+            best * scale,
+            med * scale,
+            VERIFY_GOAL_S,
+        )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true")
+    args = parser.parse_args()
+    repeats = 3 if args.quick else 7
+    print(
+        f"cpu cores {os.cpu_count()}, load average {os.getloadavg()[0]:.2f} "
+        f"(other processes compete for the cores)"
+    )
+    bench_events(repeats)
+    bench_workflow_event(3)
+    bench_verify(20_000 if args.quick else 100_000, 1 if args.quick else 3)
+
+
+if __name__ == "__main__":
+    main()

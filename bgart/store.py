@@ -1,0 +1,284 @@
+"""A production's project folder and its content-addressed blob store.
+
+Layout (see DESIGN.md)::
+
+    myshow/
+      bgart.toml      production name and settings (read by bgart.settings)
+      bgart.db        SQLite ledger, unless ``db_url`` points elsewhere
+      blobs/ab/cdef…  every image, mask, layer and raster ever recorded, named by sha256
+      exports/        accepted plates, reports
+
+Blobs are immutable: a blob is written once (temporary file, fsync, hard link into place,
+fsync of the folder) and never overwritten, so a crash leaves either no blob or a whole one,
+and nothing bgart does can change a blob that the ledger already refers to.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+import re
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import tomli_w
+
+from bgart.errors import InputError, LedgerIntegrityError
+from bgart.settings import PROJECT_FILE, Settings, load_settings
+
+if TYPE_CHECKING:
+    from bgart.ledger import Ledger
+
+DB_FILE = "bgart.db"
+BLOB_DIR = "blobs"
+EXPORT_DIR = "exports"
+# Known blob extensions, in lookup order; a blob's extension says what it holds.
+BLOB_EXTS = ("png", "raster", "bin", "json", "psd")
+_SHA_RE = re.compile(r"^[0-9a-f]{64}$")
+
+
+def sha256_hex(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def _fsync_dir(path: Path) -> None:
+    """Make a rename/link inside ``path`` durable (no-op where folders can't be opened)."""
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def _check_sqlite_ledger(db: Path) -> None:
+    """An existing project's SQLite ledger must be there: a missing or emptied file would
+    otherwise be recreated empty, and the production's history would vanish silently."""
+    wal = db.with_name(db.name + "-wal")
+    has_wal = wal.is_file() and wal.stat().st_size > 0
+    if not db.exists():
+        raise LedgerIntegrityError(
+            f"{db}: the ledger database is missing; restore it from a backup "
+            "(bgart does not start a new ledger for an existing project)"
+        )
+    if db.is_file() and db.stat().st_size == 0 and not has_wal:
+        raise LedgerIntegrityError(
+            f"{db}: the ledger database is empty (0 bytes); restore it from a backup"
+        )
+
+
+class BlobStore:
+    """Immutable files named by the sha256 of their bytes: ``blobs/ab/cdef….ext``."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = Path(root)
+        self._paths: dict[str, Path] = {}  # found paths (a blob, once stored, never moves)
+
+    def _base(self, sha: str) -> Path:
+        if not _SHA_RE.match(sha):
+            raise InputError(f"blob '{sha}': not a sha256 hex digest")
+        return self.root / sha[:2] / sha[2:]
+
+    def path(self, sha: str) -> Path | None:
+        """Where the blob ``sha`` lies, or None when it is not stored."""
+        known = self._paths.get(sha)
+        if known is not None and known.exists():
+            return known
+        base = self._base(sha)
+        for ext in BLOB_EXTS:
+            candidate = base.with_name(f"{base.name}.{ext}")
+            if candidate.exists():
+                self._paths[sha] = candidate
+                return candidate
+        return None
+
+    def has(self, sha: str) -> bool:
+        return self.path(sha) is not None
+
+    def put(self, data: bytes, ext: str = "bin") -> str:
+        """Store ``data`` once and return its sha256; an existing blob is never rewritten."""
+        if ext not in BLOB_EXTS:
+            raise ValueError(f"unknown blob kind '{ext}' (known: {', '.join(BLOB_EXTS)})")
+        sha = sha256_hex(data)
+        if self.path(sha) is not None:
+            return sha
+        base = self._base(sha)
+        folder = base.parent
+        folder.mkdir(parents=True, exist_ok=True)
+        final = base.with_name(f"{base.name}.{ext}")
+        tmp = folder / f".tmp-{uuid.uuid4().hex}"
+        try:
+            with open(tmp, "wb") as fh:
+                fh.write(data)
+                fh.flush()
+                os.fsync(fh.fileno())
+            os.chmod(tmp, 0o444)
+            try:
+                os.link(tmp, final)  # fails if it exists: never overwrites
+            except FileExistsError:
+                pass  # a concurrent writer stored the same bytes first
+            except OSError:
+                # File systems without hard links: rename (same bytes if it races).
+                if not final.exists():
+                    os.replace(tmp, final)
+        finally:
+            with contextlib.suppress(FileNotFoundError):
+                tmp.unlink()
+        _fsync_dir(folder)
+        return sha
+
+    def get(self, sha: str, *, verify: bool = True) -> bytes:
+        """The bytes of blob ``sha``; with ``verify`` their hash is checked first."""
+        path = self.path(sha)
+        if path is None:
+            raise LedgerIntegrityError(f"blob {sha}: missing from {self.root}")
+        data = path.read_bytes()
+        if verify and sha256_hex(data) != sha:
+            raise LedgerIntegrityError(f"blob {sha} ({path}): content does not match its hash")
+        return data
+
+    def read_checked(self, sha: str) -> tuple[bytes | None, str | None]:
+        """(bytes, None) for an intact blob, else (None, what is wrong with it)."""
+        path = self.path(sha)
+        if path is None:
+            return None, "missing"
+        try:
+            data = path.read_bytes()
+        except OSError as exc:
+            return None, f"unreadable ({exc.strerror})"
+        digest = sha256_hex(data)
+        if digest != sha:
+            return None, f"altered (file {path} hashes to {digest[:16]}…)"
+        return data, None
+
+    def check(self, sha: str) -> str | None:
+        """None when blob ``sha`` is stored intact, else what is wrong with it."""
+        path = self.path(sha)
+        if path is None:
+            return "missing"
+        h = hashlib.sha256()
+        with open(path, "rb") as fh:
+            for chunk in iter(lambda: fh.read(1 << 20), b""):
+                h.update(chunk)
+        if h.hexdigest() != sha:
+            return f"altered (file {path} hashes to {h.hexdigest()[:16]}…)"
+        return None
+
+    def __iter__(self) -> Iterator[str]:
+        """The sha256 of every stored blob."""
+        if not self.root.is_dir():
+            return
+        for folder in sorted(self.root.iterdir()):
+            if not folder.is_dir() or len(folder.name) != 2:
+                continue
+            for item in sorted(folder.iterdir()):
+                stem = item.name.split(".", 1)[0]
+                if not item.name.startswith(".") and len(stem) == 62:
+                    yield folder.name + stem
+
+
+class Project:
+    """One production's folder: settings, blob store and ledger.
+
+    Use :meth:`init` to create one and :meth:`open` to open one; the ledger is opened on
+    first use (``project.ledger``) and closed by :meth:`close` or a ``with`` block.
+    """
+
+    def __init__(self, root: Path, settings: Settings) -> None:
+        self.root = root
+        self.settings = settings
+        self.blobs = BlobStore(root / BLOB_DIR)
+        self._ledger: Ledger | None = None
+        # Decoded state of recently used plate versions (see bgart.workflow).
+        self.cache: dict[object, object] = {}
+
+    @property
+    def db_url(self) -> str:
+        return self.settings.db_url or f"sqlite:///{self.root / DB_FILE}"
+
+    @property
+    def exports_dir(self) -> Path:
+        return self.root / EXPORT_DIR
+
+    @property
+    def ledger(self) -> Ledger:
+        if self._ledger is None:
+            from bgart.ledger import Ledger
+
+            self._ledger = Ledger(self.db_url)
+        return self._ledger
+
+    @classmethod
+    def init(
+        cls,
+        root: Path | str,
+        *,
+        production: str | None = None,
+        db_url: str | None = None,
+        exist_ok: bool = False,
+    ) -> Project:
+        """Create a project folder (``bgart init DIR``) with its ledger schema."""
+        root = Path(root).expanduser().resolve()
+        toml_path = root / PROJECT_FILE
+        if toml_path.exists():
+            if exist_ok:
+                return cls.open(root)
+            raise InputError(f"{root}: already a bgart project ({PROJECT_FILE} exists)")
+        if root.exists() and not root.is_dir():
+            raise InputError(f"{root}: exists and is not a folder")
+        try:
+            root.mkdir(parents=True, exist_ok=True)
+            (root / BLOB_DIR).mkdir(exist_ok=True)
+            (root / EXPORT_DIR).mkdir(exist_ok=True)
+        except OSError as exc:
+            raise InputError(f"{root}: cannot create project folder ({exc.strerror})") from None
+        data: dict[str, str] = {"production": production or root.name}
+        if db_url:
+            data["db_url"] = db_url
+        # The ledger first: a bad db_url must not leave a half-made project behind.
+        project = cls(root, load_settings(None, **data))
+        project.settings = project.settings.model_copy(update={"project_dir": root})
+        try:
+            project.ledger.create_schema()
+        except BaseException:
+            project.close()
+            raise
+        tmp = toml_path.with_name(f".{PROJECT_FILE}.tmp")
+        tmp.write_bytes(tomli_w.dumps(data).encode("utf-8"))
+        os.replace(tmp, toml_path)
+        project.close()
+        return cls.open(root)
+
+    @classmethod
+    def open(cls, root: Path | str) -> Project:
+        """Open an existing project; a folder without ``bgart.toml`` is refused by name."""
+        root = Path(root).expanduser().resolve()
+        if not (root / PROJECT_FILE).is_file():
+            raise InputError(
+                f"{root}: not a bgart project (no {PROJECT_FILE}; create one with "
+                f"`bgart init {root}`)"
+            )
+        settings = load_settings(root)
+        if settings.db_url is None:
+            _check_sqlite_ledger(root / DB_FILE)
+        project = cls(root, settings)
+        return project
+
+    def close(self) -> None:
+        if self._ledger is not None:
+            self._ledger.dispose()
+            self._ledger = None
+        self.cache.clear()
+
+    def __enter__(self) -> Project:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

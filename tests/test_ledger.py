@@ -1,0 +1,388 @@
+"""The hash-chained ledger: appending, verifying, and catching every kind of tampering.
+
+Runs against SQLite and, when BGART_TEST_PG_URL is set, a real PostgreSQL server.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import os
+from typing import Any
+
+import numpy as np
+import pytest
+from sqlalchemy import text
+
+from bgart import workflow as wf
+from bgart.contribution import Raster
+from bgart.errors import InputError, LedgerIntegrityError
+from bgart.ledger import GENESIS_HASH, Ledger, event_body, event_hash
+from bgart.record import canonical_json
+from bgart.store import Project
+
+try:
+    from tests._ledger_fixtures import (
+        _offline,
+        backend,
+        db_url,
+        generated_png,
+        noise_plate,
+        pg_database,
+        project,
+        stroke_layer,
+    )
+except ImportError:
+    from _ledger_fixtures import (  # noqa: F401
+        _offline,
+        backend,
+        db_url,
+        generated_png,
+        noise_plate,
+        pg_database,
+        project,
+        stroke_layer,
+    )
+
+W, H = 32, 24
+
+
+def build_history(project: Project, shot: str = "ep01_c001") -> dict[str, int]:
+    """A small but complete plate history; returns event seq numbers by name."""
+    seqs: dict[str, int] = {}
+    png1, rec = generated_png(noise_plate(W, H, 1))
+    seqs["gen1"] = wf.record_generated(project, shot, png1, rec, "alice").seq
+    png2, rec2 = generated_png(noise_plate(W, H, 2))
+    seqs["gen2"] = wf.record_generated(project, shot, png2, rec2, "alice").seq
+    seqs["select"] = wf.select_variation(project, shot, 2, "alice").seq
+    layer = stroke_layer((H, W), (0, 0, W // 2, H // 2), (255, 0, 255))
+    seqs["paint"] = wf.record_paint(project, shot, layer, "alice", 30.0).seq
+    mask = np.zeros((H, W), bool)
+    mask[H // 2 :, W // 2 :] = True
+    res_png, res_rec = generated_png(noise_plate(W, H, 3))
+    seqs["inpaint"] = wf.record_inpaint(project, shot, res_png, mask, res_rec, "alice").seq
+    seqs["accept"] = wf.accept(project, shot, "dir", "good").seq
+    return seqs
+
+
+def sql(project: Project, statement: str, **params: Any) -> None:
+    with project.ledger.engine.begin() as conn:
+        conn.execute(text(statement), params)
+
+
+def row(project: Project, seq: int) -> dict[str, Any]:
+    with project.ledger.engine.connect() as conn:
+        return dict(
+            conn.execute(text("SELECT * FROM events WHERE seq = :s"), {"s": seq}).one()._mapping
+        )
+
+
+def expect_failure(project: Project, pattern: str) -> str:
+    with pytest.raises(LedgerIntegrityError, match=pattern) as info:
+        wf.verify_project(project)
+    return str(info.value)
+
+
+# --- appending -----------------------------------------------------------------------------
+
+
+def test_chain_links_and_verifies(project: Project) -> None:
+    seqs = build_history(project)
+    report = wf.verify_project(project)
+    assert report.events == len(seqs) == project.ledger.count()
+    assert report.versions == 4
+    events = project.ledger.events()
+    assert [e.seq for e in events] == list(range(1, len(seqs) + 1))
+    assert events[0].prev_hash == GENESIS_HASH
+    for prev, ev in itertools.pairwise(events):
+        assert ev.prev_hash == prev.hash
+    assert project.ledger.head() == (events[-1].seq, events[-1].hash)
+    assert report.head_hash == events[-1].hash
+    assert project.ledger.verify_chain() == (len(seqs), events[-1].hash)
+
+
+def test_hash_covers_content_and_blobs() -> None:
+    body = event_body(
+        seq=1,
+        id="x",
+        kind="plate.accepted",
+        shot="s",
+        plate="main",
+        actor="a",
+        actor_kind="human",
+        created_at="t",
+        payload={"v": 1},
+        blobs={"image": "ab" * 32},
+        idem_key=None,
+    )
+    base = event_hash(GENESIS_HASH, body)
+    assert base != event_hash("1" * 64, body)
+    assert base != event_hash(GENESIS_HASH, {**body, "payload": {"v": 2}})
+    assert base != event_hash(GENESIS_HASH, {**body, "blobs": {"image": "cd" * 32}})
+    assert base != event_hash(GENESIS_HASH, {**body, "blobs": {"mask": "ab" * 32}})
+
+
+def test_stored_text_hash_equals_the_reference_definition(project: Project) -> None:
+    build_history(project)
+    for ev in project.ledger.events():
+        body = event_body(
+            seq=ev.seq,
+            id=ev.id,
+            kind=ev.kind,
+            shot=ev.shot,
+            plate=ev.plate,
+            actor=ev.actor,
+            actor_kind=ev.actor_kind,
+            created_at=ev.created_at,
+            payload=ev.payload,
+            blobs=ev.blobs,
+            idem_key=ev.idem_key,
+        )
+        assert event_hash(ev.prev_hash, body) == ev.hash
+
+
+def test_idempotent_generated_candidate(project: Project) -> None:
+    png, rec = generated_png(noise_plate(W, H))
+    first = wf.record_generated(project, "s1", png, rec)
+    again = wf.record_generated(project, "s1", png, rec)
+    assert again.duplicate and again.seq == first.seq and not first.duplicate
+    assert project.ledger.count() == 1
+    other_shot = wf.record_generated(project, "s2", png, rec)
+    assert not other_shot.duplicate and project.ledger.count() == 2
+
+
+def test_users_roles_and_passwords(project: Project) -> None:
+    ledger = project.ledger
+    ledger.add_user("kaori", "director", "s3cret-pass")
+    assert ledger.check_password("kaori", "s3cret-pass")
+    assert not ledger.check_password("kaori", "wrong-pass")
+    assert not ledger.check_password("nobody", "s3cret-pass")
+    user = ledger.user("kaori")
+    assert user is not None and user.role == "director"
+    assert user.password_hash and "s3cret" not in user.password_hash
+    ledger.add_user("kaori", "admin")  # role change keeps the password
+    assert ledger.check_password("kaori", "s3cret-pass")
+    with pytest.raises(InputError, match="role"):
+        ledger.add_user("x", "producer")
+    with pytest.raises(InputError, match="shorter than 8"):
+        ledger.add_user("y", "artist", "short")
+    build_history(project)
+    assert {u.name for u in ledger.users()} >= {"alice", "dir", "kaori"}
+
+
+def test_unknown_kind_is_refused(project: Project) -> None:
+    with pytest.raises(ValueError, match="unknown event kind"):
+        project.ledger.append("ai.imagined", actor="x", actor_kind="ai")
+
+
+def test_reopen_keeps_the_chain(project: Project) -> None:
+    build_history(project)
+    root = project.root
+    project.close()
+    with Project.open(root) as again:
+        wf.verify_project(again)
+        rec = wf.reject(again, "ep01_c001", "dir", "more contrast")
+        assert rec.seq == 7
+
+
+# --- tampering -----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "column,value",
+    [
+        ("payload", None),  # filled in below: a payload with one figure changed
+        ("actor", "mallory"),
+        ("kind", "plate.rejected"),
+        ("created_at", "2020-01-01T00:00:00.000000Z"),
+        ("hash", "f" * 64),
+    ],
+)
+def test_an_edited_row_is_named(project: Project, column: str, value: str | None) -> None:
+    seqs = build_history(project)
+    seq = seqs["paint"]
+    if column == "payload":
+        payload = json.loads(row(project, seq)["payload"])
+        payload["active_seconds"] = 9999.0
+        value = json.dumps(payload)
+    sql(project, f"UPDATE events SET {column} = :v WHERE seq = :s", v=value, s=seq)
+    message = expect_failure(project, rf"event #{seq} \(id [0-9a-f]{{32}}")
+    assert row(project, seq)["id"] in message
+
+
+def test_an_edited_blob_reference_is_named(project: Project) -> None:
+    seqs = build_history(project)
+    blobs = json.loads(row(project, seqs["paint"])["blobs"])
+    blobs["layer"] = "0" * 64
+    sql(
+        project, "UPDATE events SET blobs = :v WHERE seq = :s", v=json.dumps(blobs), s=seqs["paint"]
+    )
+    expect_failure(project, rf"event #{seqs['paint']} ")
+
+
+def test_a_deleted_row_is_named(project: Project) -> None:
+    seqs = build_history(project)
+    sql(project, "DELETE FROM events WHERE seq = :s", s=seqs["paint"])
+    expect_failure(project, rf"event #{seqs['paint']} missing")
+
+
+def test_a_deleted_last_row_is_named(project: Project) -> None:
+    seqs = build_history(project)
+    sql(project, "DELETE FROM events WHERE seq = :s", s=seqs["accept"])
+    expect_failure(project, rf"event #{seqs['accept']} missing")
+
+
+def test_a_deleted_last_row_with_head_rewound_breaks_the_anchor(project: Project) -> None:
+    seqs = build_history(project)
+    anchor = project.ledger.head()[1]
+    prev = row(project, seqs["accept"] - 1)
+    sql(project, "DELETE FROM events WHERE seq = :s", s=seqs["accept"])
+    sql(project, "UPDATE chain_head SET seq = :q, hash = :h", q=prev["seq"], h=prev["hash"])
+    wf.verify_project(project)  # a consistent shorter chain: only an anchor can tell
+    with pytest.raises(LedgerIntegrityError, match="no event has hash"):
+        wf.verify_project(project, anchor=anchor)
+
+
+def _swap(project: Project, a: int, b: int) -> None:
+    ra, rb = row(project, a), row(project, b)
+    cols = [c for c in ra if c != "seq"]
+    sql(
+        project,
+        "UPDATE events SET id = :i, idem_key = NULL WHERE seq = :s",
+        i="tmp" + ra["id"][3:],
+        s=a,
+    )
+    for target, source in ((b, ra), (a, rb)):
+        sets = ", ".join(f"{c} = :{c}" for c in cols)
+        sql(
+            project,
+            f"UPDATE events SET {sets} WHERE seq = :seq",
+            seq=target,
+            **{c: source[c] for c in cols},
+        )
+
+
+def test_swapped_rows_are_named(project: Project) -> None:
+    seqs = build_history(project)
+    _swap(project, seqs["select"], seqs["inpaint"])
+    expect_failure(project, rf"event #{seqs['select']} ")
+
+
+def test_adjacent_swap_is_named(project: Project) -> None:
+    seqs = build_history(project)
+    _swap(project, seqs["inpaint"], seqs["accept"])
+    expect_failure(project, rf"event #{seqs['inpaint']} ")
+
+
+@pytest.mark.parametrize(
+    "role,event", [("layer", "paint"), ("raster", "select"), ("image", "gen2"), ("mask", "inpaint")]
+)
+def test_an_altered_blob_is_named(project: Project, role: str, event: str) -> None:
+    seqs = build_history(project)
+    sha = json.loads(row(project, seqs[event])["blobs"])[role]
+    path = project.blobs.path(sha)
+    assert path is not None
+    os.chmod(path, 0o644)
+    data = bytearray(path.read_bytes())
+    data[-20] ^= 0xFF
+    path.write_bytes(bytes(data))
+    first = min(
+        s for name, s in seqs.items() if sha in json.loads(row(project, s)["blobs"]).values()
+    )
+    message = expect_failure(project, rf"event #{first} .*{role} blob {sha}: altered")
+    assert "altered" in message
+
+
+def test_a_missing_blob_is_named(project: Project) -> None:
+    seqs = build_history(project)
+    sha = json.loads(row(project, seqs["paint"])["blobs"])["layer"]
+    path = project.blobs.path(sha)
+    assert path is not None
+    path.unlink()
+    expect_failure(project, rf"event #{seqs['paint']} .*layer blob {sha}: missing")
+
+
+def test_a_forged_raster_with_a_rebuilt_chain_is_caught(project: Project) -> None:
+    """The hardest forgery: a new raster blob (valid hash) and every later hash recomputed."""
+    seqs = build_history(project)
+    seq = seqs["paint"]
+    blobs = json.loads(row(project, seq)["blobs"])
+    raster = Raster.from_bytes(project.blobs.get(blobs["raster"]))
+    raster.human[:] = 1.0  # claim the whole plate
+    blobs["raster"] = project.blobs.put(raster.to_bytes(), "raster")
+    sql(project, "UPDATE events SET blobs = :b WHERE seq = :s", b=canonical_json(blobs), s=seq)
+    sql(
+        project,
+        "UPDATE plate_versions SET raster_sha = :r WHERE event_seq = :s",
+        r=blobs["raster"],
+        s=seq,
+    )
+    _rehash_from(project, seq)
+    assert project.ledger.verify_chain()  # the chain itself now looks fine
+    expect_failure(project, rf"event #{seq} .*stored raster differs from the recomputed one")
+    wf.verify_project(project, shots=["another shot"])  # rasters of that shot only
+    with pytest.raises(LedgerIntegrityError, match=rf"event #{seq} "):
+        wf.verify_project(project, shots=["ep01_c001"])
+
+
+def _rehash_from(project: Project, start: int) -> None:
+    prev = row(project, start - 1)["hash"] if start > 1 else GENESIS_HASH
+    seq = start
+    while True:
+        try:
+            r = row(project, seq)
+        except Exception:
+            break
+        body = event_body(
+            seq=seq,
+            id=r["id"],
+            kind=r["kind"],
+            shot=r["shot"],
+            plate=r["plate"],
+            actor=r["actor"],
+            actor_kind=r["actor_kind"],
+            created_at=r["created_at"],
+            payload=json.loads(r["payload"]),
+            blobs=json.loads(r["blobs"]),
+            idem_key=r["idem_key"],
+        )
+        digest = event_hash(prev, body)
+        sql(
+            project,
+            "UPDATE events SET prev_hash = :p, hash = :h WHERE seq = :s",
+            p=prev,
+            h=digest,
+            s=seq,
+        )
+        prev = digest
+        seq += 1
+    sql(project, "UPDATE chain_head SET seq = :s, hash = :h", s=seq - 1, h=prev)
+
+
+def test_an_edited_versions_table_is_caught(project: Project) -> None:
+    seqs = build_history(project)
+    other = json.loads(row(project, seqs["gen1"])["blobs"])["raster"]
+    sql(
+        project,
+        "UPDATE plate_versions SET raster_sha = :r WHERE event_seq = :s",
+        r=other,
+        s=seqs["paint"],
+    )
+    expect_failure(project, r"plate version ep01_c001/main v3 .*does not match the events")
+
+
+def test_verify_without_rasters_still_checks_chain_and_blobs(project: Project) -> None:
+    seqs = build_history(project)
+    report = wf.verify_project(project, rasters=False)
+    assert report.events == len(seqs)
+    sql(project, "UPDATE events SET actor = 'eve' WHERE seq = 1")
+    with pytest.raises(LedgerIntegrityError, match="event #1 "):
+        wf.verify_project(project, rasters=False)
+
+
+def test_ledger_on_a_url_without_schema_creates_it(tmp_path: Any) -> None:
+    ledger = Ledger(f"sqlite:///{tmp_path / 'x.db'}")
+    assert ledger.count() == 0 and ledger.head() == (0, GENESIS_HASH)
+    ledger.append("plate.accepted", actor="a", actor_kind="human", payload={"version": 1})
+    assert ledger.verify_chain()[0] == 1
+    ledger.dispose()

@@ -1,0 +1,145 @@
+"""`bgart init` and `bgart ledger …` commands."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import typer
+from PIL import Image
+from sqlalchemy import text
+from typer.testing import CliRunner
+
+from bgart import workflow as wf
+from bgart.cli_project import init_command, ledger_app
+from bgart.store import Project
+
+try:
+    from tests._ledger_fixtures import _offline, generated_png, natural_plate, stroke_layer
+except ImportError:
+    from _ledger_fixtures import _offline, generated_png, natural_plate, stroke_layer  # noqa: F401
+
+W, H = 64, 48
+SHOT = "ep03_c007"
+
+app = typer.Typer()
+app.command("init")(init_command)
+app.add_typer(ledger_app, name="ledger")
+runner = CliRunner()
+
+
+def run(*args: str) -> tuple[int, str, str]:
+    result = runner.invoke(app, list(args))
+    return result.exit_code, result.stdout, result.stderr
+
+
+@pytest.fixture
+def root(tmp_path: Path) -> Path:
+    root = tmp_path / "show"
+    code, out, _ = run("init", str(root), "--production", "Night Train")
+    assert code == 0 and "Night Train" in out
+    with Project.open(root) as project:
+        png, rec = generated_png(natural_plate(W, H))
+        wf.record_generated(project, SHOT, png, rec, "aki")
+    return root
+
+
+def test_init_twice_fails_with_one_line(root: Path) -> None:
+    code, _, err = run("init", str(root))
+    assert code == 2 and err.strip().startswith("error:") and "already a bgart project" in err
+    assert len(err.strip().splitlines()) == 1
+
+
+def test_import_paint_and_show(root: Path, tmp_path: Path) -> None:
+    layer = tmp_path / "strokes.png"
+    Image.fromarray(stroke_layer((H, W), (0, 0, W // 2, H // 2), (255, 0, 255)), "RGBA").save(layer)
+    code, out, err = run(
+        "ledger",
+        "import-paint",
+        SHOT,
+        "--layer",
+        str(layer),
+        "--artist",
+        "Mika",
+        "--project",
+        str(root),
+        "--seconds",
+        "60",
+    )
+    assert code == 0, err
+    assert "human paint 25.00%" in out
+    code, out, _ = run("ledger", "show", SHOT, "-p", str(root))
+    assert code == 0
+    assert "human_paint_share" in out and "25.00%" in out and "painted by Mika" in out
+    assert "human.painted" in out and "ai.generated" in out
+    code, out, _ = run("ledger", "show", SHOT, "-p", str(root), "--json")
+    data = json.loads(out)
+    assert data["plates"]["main"]["human_paint_share"] == 0.25
+    assert [e["kind"] for e in data["events"]] == ["ai.generated", "human.painted"]
+    assert data["events"][1]["payload"]["source"] == "layer"
+    assert "original" in data["events"][1]["blobs"]
+
+
+def test_import_final_quadrant(root: Path, tmp_path: Path) -> None:
+    final = natural_plate(W, H)
+    final[H // 2 :, : W // 2] = 255 - final[H // 2 :, : W // 2]
+    path = tmp_path / "final.png"
+    Image.fromarray(final).save(path)
+    code, _, err = run(
+        "ledger", "import-final", SHOT, str(path), "--artist", "Mika", "-p", str(root)
+    )
+    assert code == 0, err
+    with Project.open(root) as project:
+        assert wf.plate_figures(project, SHOT)["human_paint_share"] == pytest.approx(
+            0.25, abs=0.005
+        )
+
+
+def test_import_errors_name_the_file(root: Path, tmp_path: Path) -> None:
+    bad = tmp_path / "small.png"
+    Image.fromarray(np.zeros((5, 5, 4), np.uint8), "RGBA").save(bad)
+    code, _, err = run(
+        "ledger", "import-paint", SHOT, "--layer", str(bad), "--artist", "M", "-p", str(root)
+    )
+    assert code == 2 and "small.png" in err and "5x5" in err
+    code, _, err = run(
+        "ledger", "import-final", SHOT, str(tmp_path / "nope.png"), "--artist", "M", "-p", str(root)
+    )
+    assert code == 2 and "nope.png: no such file" in err
+
+
+def test_verify_ok_then_tampered(root: Path) -> None:
+    code, out, _ = run("ledger", "verify", "-p", str(root))
+    assert code == 0 and out.startswith("ledger ok: 1 events")
+    with Project.open(root) as project:
+        wf.accept(project, SHOT, "director")
+        with project.ledger.engine.begin() as conn:
+            conn.execute(text("UPDATE events SET actor = 'someone else' WHERE seq = 2"))
+    code, _, err = run("ledger", "verify", "-p", str(root))
+    assert code == 3
+    assert "event #2 (id" in err and "plate.accepted" in err and "edited" in err
+
+
+def test_heatmap_command(root: Path, tmp_path: Path) -> None:
+    out_path = tmp_path / "heat.png"
+    code, _, _ = run("ledger", "heatmap", SHOT, "-o", str(out_path), "-p", str(root))
+    assert code == 0 and out_path.exists()
+    assert Image.open(out_path).width == W
+
+
+def test_commands_outside_a_project(tmp_path: Path) -> None:
+    code, _, err = run("ledger", "verify", "-p", str(tmp_path))
+    assert code == 2 and "not a bgart project" in err and str(tmp_path) in err
+
+
+def test_project_from_environment(root: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("BGART_PROJECT_DIR", str(root))
+    code, out, _ = run("ledger", "verify")
+    assert code == 0 and "ledger ok" in out
+
+
+def test_show_unknown_shot(root: Path) -> None:
+    code, _, err = run("ledger", "show", "nope", "-p", str(root))
+    assert code == 2 and "shot nope: no events" in err

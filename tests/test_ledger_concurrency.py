@@ -1,0 +1,93 @@
+"""Two processes appending at once must still make one valid chain (SQLite and PostgreSQL)."""
+
+from __future__ import annotations
+
+import itertools
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+
+from bgart import workflow as wf
+from bgart.store import Project
+
+try:
+    from tests._ledger_fixtures import (
+        _offline,
+        backend,
+        db_url,
+        generated_png,
+        noise_plate,
+        pg_database,
+        project,
+    )
+except ImportError:
+    from _ledger_fixtures import (  # noqa: F401
+        _offline,
+        backend,
+        db_url,
+        generated_png,
+        noise_plate,
+        pg_database,
+        project,
+    )
+
+PER_PROCESS = 500
+
+WRITER = textwrap.dedent(
+    """
+    import sys, time
+    from pathlib import Path
+    from bgart import workflow as wf
+    from bgart.store import Project
+
+    root, who, count, go = Path(sys.argv[1]), sys.argv[2], int(sys.argv[3]), Path(sys.argv[4])
+    with Project.open(root) as project:
+        project.ledger.count()  # connect before the start line
+        while not go.exists():
+            time.sleep(0.005)
+        for i in range(count):
+            act = wf.accept if i % 2 else wf.reject
+            act(project, "ep01_c001", who, f"{who} {i}")
+    """
+)
+
+
+@pytest.mark.slow
+def test_two_processes_appending_keep_one_chain(project: Project, tmp_path: Path) -> None:
+    png, rec = generated_png(noise_plate(16, 16))
+    wf.record_generated(project, "ep01_c001", png, rec)
+    go = tmp_path / "go"
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", WRITER, str(project.root), who, str(PER_PROCESS), str(go)],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for who in ("writer-a", "writer-b")
+    ]
+    time.sleep(0.5)
+    start = time.monotonic()
+    go.touch()
+    for proc in procs:
+        _, err = proc.communicate(timeout=300)
+        assert proc.returncode == 0, err[-3000:]
+    elapsed = time.monotonic() - start
+    assert project.ledger.count() == 1 + 2 * PER_PROCESS
+    report = wf.verify_project(project)
+    assert report.events == 1 + 2 * PER_PROCESS
+    events = project.ledger.events(kinds=("plate.accepted", "plate.rejected"))
+    for who in ("writer-a", "writer-b"):
+        mine = [ev.payload["comment"] for ev in events if ev.actor == who]
+        assert mine == [f"{who} {i}" for i in range(PER_PROCESS)]  # each in its own order
+    actors = [ev.actor for ev in events]
+    switches = sum(1 for a, b in itertools.pairwise(actors) if a != b)
+    assert switches > 10, "the writers never interleaved: the test did not test concurrency"
+    print(
+        f"{project.ledger.dialect}: {2 * PER_PROCESS} appends from 2 processes in {elapsed:.1f} s "
+        f"({switches} interleavings)"
+    )

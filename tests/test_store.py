@@ -1,0 +1,138 @@
+"""Project folders and the content-addressed blob store."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import stat
+import threading
+import tomllib
+from pathlib import Path
+
+import pytest
+
+from bgart.errors import InputError, LedgerIntegrityError
+from bgart.store import BlobStore, Project
+
+try:
+    from tests._ledger_fixtures import _offline
+except ImportError:
+    from _ledger_fixtures import _offline  # noqa: F401
+
+
+def test_init_creates_the_project_layout(tmp_path: Path) -> None:
+    root = tmp_path / "myshow"
+    with Project.init(root, production="My Show") as project:
+        assert project.root == root.resolve()
+        assert project.settings.production == "My Show"
+        assert project.db_url == f"sqlite:///{root.resolve() / 'bgart.db'}"
+        assert project.ledger.count() == 0
+    assert (root / "blobs").is_dir() and (root / "exports").is_dir()
+    assert (root / "bgart.db").is_file()
+    data = tomllib.loads((root / "bgart.toml").read_text())
+    assert data == {"production": "My Show"}
+
+
+def test_init_defaults_the_production_to_the_folder_name(tmp_path: Path) -> None:
+    with Project.init(tmp_path / "ep01") as project:
+        assert project.settings.production == "ep01"
+
+
+def test_init_refuses_an_existing_project(tmp_path: Path) -> None:
+    Project.init(tmp_path / "p").close()
+    with pytest.raises(InputError, match="already a bgart project"):
+        Project.init(tmp_path / "p")
+    Project.init(tmp_path / "p", exist_ok=True).close()
+
+
+def test_init_refuses_a_file(tmp_path: Path) -> None:
+    path = tmp_path / "file"
+    path.write_text("x")
+    with pytest.raises(InputError, match="not a folder"):
+        Project.init(path)
+
+
+def test_open_names_a_folder_that_is_not_a_project(tmp_path: Path) -> None:
+    with pytest.raises(InputError, match=rf"{tmp_path}.*not a bgart project"):
+        Project.open(tmp_path)
+
+
+def test_db_url_from_toml_and_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    other = tmp_path / "elsewhere.db"
+    with Project.init(tmp_path / "p", db_url=f"sqlite:///{other}") as project:
+        assert project.db_url == f"sqlite:///{other}"
+    assert other.exists() and not (tmp_path / "p" / "bgart.db").exists()
+    env_db = tmp_path / "env.db"
+    monkeypatch.setenv("BGART_DB_URL", f"sqlite:///{env_db}")
+    with Project.open(tmp_path / "p") as project:
+        assert project.db_url == f"sqlite:///{env_db}"
+
+
+def test_bad_db_url_is_a_user_error(tmp_path: Path) -> None:
+    with pytest.raises(InputError, match="db_url"):
+        Project.init(tmp_path / "p", db_url="nosuchdb://x")
+
+
+def test_blob_put_get(tmp_path: Path) -> None:
+    store = BlobStore(tmp_path / "blobs")
+    data = b"\x89PNG fake"
+    sha = store.put(data, "png")
+    assert sha == hashlib.sha256(data).hexdigest()
+    path = store.path(sha)
+    assert path == tmp_path / "blobs" / sha[:2] / f"{sha[2:]}.png"
+    assert store.get(sha) == data and store.has(sha) and store.check(sha) is None
+    assert not stat.S_IMODE(path.stat().st_mode) & 0o222  # read-only
+    assert list(store) == [sha]
+    assert not [p for p in path.parent.iterdir() if p.name.startswith(".tmp")]
+
+
+def test_blob_is_never_overwritten(tmp_path: Path) -> None:
+    store = BlobStore(tmp_path / "blobs")
+    sha = store.put(b"one", "bin")
+    path = store.path(sha)
+    assert path is not None
+    inode = path.stat().st_ino
+    assert store.put(b"one", "png") == sha  # same bytes, other kind: still the one file
+    assert store.path(sha) == path and path.stat().st_ino == inode
+
+
+def test_altered_blob_is_detected(tmp_path: Path) -> None:
+    store = BlobStore(tmp_path / "blobs")
+    sha = store.put(b"original", "bin")
+    path = store.path(sha)
+    assert path is not None
+    os.chmod(path, 0o644)
+    path.write_bytes(b"tampered")
+    with pytest.raises(LedgerIntegrityError, match=sha):
+        store.get(sha)
+    assert store.get(sha, verify=False) == b"tampered"
+    assert "altered" in (store.check(sha) or "")
+    path.unlink()
+    assert store.check(sha) == "missing"
+    with pytest.raises(LedgerIntegrityError, match="missing"):
+        store.get(sha)
+
+
+def test_blob_arguments_are_checked(tmp_path: Path) -> None:
+    store = BlobStore(tmp_path / "blobs")
+    with pytest.raises(ValueError, match="unknown blob kind"):
+        store.put(b"x", "exe")
+    with pytest.raises(InputError, match="not a sha256"):
+        store.get("../../etc/passwd")
+
+
+def test_concurrent_puts_of_the_same_blob(tmp_path: Path) -> None:
+    store = BlobStore(tmp_path / "blobs")
+    data = os.urandom(1 << 20)
+    shas: list[str] = []
+    threads = [
+        threading.Thread(target=lambda: shas.append(store.put(data, "bin"))) for _ in range(8)
+    ]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(set(shas)) == 1
+    assert store.get(shas[0]) == data
+    folder = tmp_path / "blobs" / shas[0][:2]
+    assert [p.name for p in folder.iterdir()] == [f"{shas[0][2:]}.bin"]

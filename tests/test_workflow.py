@@ -1,0 +1,294 @@
+"""User acts through bgart.workflow: events, plate versions, figures, heat maps."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from bgart import contribution as c
+from bgart import workflow as wf
+from bgart.errors import InputError
+from bgart.store import Project
+
+try:
+    from tests._ledger_fixtures import (
+        _offline,
+        generated_png,
+        grey_plate,
+        make_record,
+        natural_plate,
+        noise_plate,
+        sqlite_project,
+        stroke_layer,
+    )
+except ImportError:
+    from _ledger_fixtures import (  # noqa: F401
+        _offline,
+        generated_png,
+        grey_plate,
+        make_record,
+        natural_plate,
+        noise_plate,
+        sqlite_project,
+        stroke_layer,
+    )
+
+W, H = 64, 48
+SHOT = "ep02_c010"
+
+
+@pytest.fixture
+def proj(sqlite_project: Project) -> Project:
+    return sqlite_project
+
+
+def _generate(proj: Project, arr: np.ndarray, shot: str = SHOT, **rec: object) -> wf.Recorded:
+    png, record = generated_png(arr, make_record(arr.shape[1], arr.shape[0], **rec))
+    return wf.record_generated(proj, shot, png, record, "yuki")
+
+
+def test_generated_candidate_becomes_the_first_version(proj: Project) -> None:
+    first = _generate(proj, noise_plate(W, H, 1))
+    assert first.version == 1 and first.candidate == 1
+    second = _generate(proj, noise_plate(W, H, 2))
+    assert second.version is None and second.candidate == 2
+    figs = wf.plate_figures(proj, SHOT)
+    assert figs["ai_gen_share"] == 1.0 and figs["human_paint_share"] == 0.0
+    assert figs["candidates"] == 2 and figs["chosen_candidate"] == 1 and figs["version"] == 1
+    sel = wf.select_variation(proj, SHOT, 2, "yuki")
+    assert sel.version == 2 and sel.image_sha == second.image_sha
+    figs = wf.plate_figures(proj, SHOT)
+    assert figs["chosen_candidate"] == 2 and figs["selections"] == 1
+    state = wf.plate_state(proj, SHOT)
+    assert np.array_equal(state.image, noise_plate(W, H, 2))
+    wf.verify_project(proj)
+
+
+def test_select_by_sha_prefix_and_errors(proj: Project) -> None:
+    gen = _generate(proj, noise_plate(W, H, 1))
+    assert gen.image_sha
+    assert wf.select_variation(proj, SHOT, gen.image_sha[:10], "yuki").version == 2
+    with pytest.raises(InputError, match="no candidate 7"):
+        wf.select_variation(proj, SHOT, 7, "yuki")
+    with pytest.raises(InputError, match="no generated candidates"):
+        wf.select_variation(proj, "other", 1, "yuki")
+
+
+def test_paint_known_answer_through_the_workflow(proj: Project) -> None:
+    _generate(proj, noise_plate(W, H))
+    layer = stroke_layer((H, W), (0, 0, W // 2, H // 2), (255, 0, 255))
+    rec = wf.record_paint(proj, SHOT, Image.fromarray(layer, "RGBA"), "mika", 42.5)
+    assert rec.kind == "human.painted" and rec.version == 2
+    assert rec.stats["credited_px"] == W * H // 4
+    figs = wf.plate_figures(proj, SHOT)
+    assert figs["human_paint_share"] == 0.25
+    assert figs["active_seconds"] == 42.5 and figs["painters"] == ["mika"]
+    wf.verify_project(proj)
+
+
+def test_half_alpha_and_same_colour_through_the_workflow(proj: Project) -> None:
+    _generate(proj, grey_plate(W, H, 128))
+    same = wf.record_paint(proj, SHOT, stroke_layer((H, W), (0, 0, W, H), (128, 128, 128)), "mika")
+    assert same.stats["credited_px"] == 0
+    assert wf.plate_figures(proj, SHOT)["human_paint_share"] == 0.0
+    wf.record_paint(
+        proj, SHOT, stroke_layer((H, W), (0, 0, W // 2, H // 2), (255, 255, 255), 128), "mika"
+    )
+    assert wf.plate_figures(proj, SHOT)["human_paint_share"] == pytest.approx(0.125, abs=0.005)
+    wf.verify_project(proj)
+
+
+def test_inpaint_over_paint_through_the_workflow(proj: Project) -> None:
+    _generate(proj, noise_plate(W, H))
+    wf.record_paint(proj, SHOT, stroke_layer((H, W), (0, 0, W // 2, H), (255, 0, 255)), "mika")
+    mask = np.zeros((H, W), np.uint8)
+    mask[:, : W // 4] = 255
+    result = noise_plate(W, H, 5)  # the model also "changed" pixels outside the mask
+    png, rec = generated_png(result, make_record(W, H, mode="inpaint", seconds=4.0))
+    out = wf.record_inpaint(proj, SHOT, png, Image.fromarray(mask, "L"), rec, "mika")
+    assert out.kind == "ai.inpainted" and out.stats["mask_px"] == H * W // 4
+    figs = wf.plate_figures(proj, SHOT)
+    assert figs["human_paint_share"] == pytest.approx(0.25)
+    assert figs["ai_inpaint_share"] == pytest.approx(0.25)
+    assert figs["masks"] == 1 and figs["mask_area_share"] == pytest.approx(0.25)
+    assert figs["mask_authors"] == ["mika"]
+    assert figs["gpu_seconds"] == pytest.approx(2.5 + 4.0)
+    state = wf.plate_state(proj, SHOT)
+    assert np.array_equal(
+        state.image[:, W // 4 :], wf.plate_state(proj, SHOT, version=2).image[:, W // 4 :]
+    )
+    ev = proj.ledger.event(out.seq)
+    assert ev is not None and ev.payload["mask_bbox"] == [0, 0, W // 4, H]
+    assert ev.actor == "tiny-sd15" and ev.actor_kind == "ai" and ev.payload["directed_by"] == "mika"
+    wf.verify_project(proj)
+
+
+def test_final_with_one_changed_quadrant_through_the_workflow(proj: Project) -> None:
+    plate = natural_plate(W, H)
+    _generate(proj, plate)
+    final = plate.copy()
+    final[: H // 2, W // 2 :] = (250, 240, 10)
+    rec = wf.record_final(proj, SHOT, Image.fromarray(final), "mika", original=b"psd bytes")
+    assert rec.kind == "human.painted"
+    assert wf.plate_figures(proj, SHOT)["human_paint_share"] == pytest.approx(0.25, abs=0.005)
+    ev = proj.ledger.event(rec.seq)
+    assert ev is not None and ev.payload["source"] == "final" and "original" in ev.blobs
+    wf.verify_project(proj)
+
+
+def test_final_on_an_empty_shot_is_a_hand_painted_import(proj: Project) -> None:
+    rec = wf.record_final(proj, "handmade", natural_plate(W, H), "mika")
+    assert rec.kind == "plate.imported" and rec.version == 1
+    figs = wf.plate_figures(proj, "handmade")
+    assert figs["human_paint_share"] == 1.0 and figs["ai_gen_share"] == 0.0
+    with pytest.raises(InputError, match="already has versions"):
+        wf.record_base(proj, "handmade", natural_plate(W, H), "mika")
+    wf.verify_project(proj)
+
+
+def test_layout_base_and_layout_import(proj: Project) -> None:
+    layout = Image.fromarray(grey_plate(W, H, 0))
+    import io
+
+    buf = io.BytesIO()
+    layout.save(buf, "PNG")
+    rec = wf.record_layout(proj, SHOT, buf.getvalue(), "layout-san", filename="c010.png")
+    assert rec.kind == "layout.imported"
+    assert wf.record_layout(proj, SHOT, buf.getvalue(), "layout-san").duplicate
+    wf.record_base(proj, SHOT, grey_plate(W, H, 0), "layout-san", origin="layout")
+    wf.record_paint(proj, SHOT, stroke_layer((H, W), (0, 0, W // 2, H), (255, 255, 255)), "mika")
+    figs = wf.plate_figures(proj, SHOT)
+    assert figs["human_paint_share"] == 0.5 and figs["human_base_share"] == 0.5
+    assert figs["layout_artists"] == ["layout-san"]
+    wf.verify_project(proj)
+
+
+def test_adjust_undo_and_review(proj: Project) -> None:
+    plate = natural_plate(W, H)
+    _generate(proj, plate)
+    wf.record_paint(proj, SHOT, stroke_layer((H, W), (0, 0, W // 2, H), (0, 0, 0)), "mika")
+    adjusted = np.clip(wf.plate_state(proj, SHOT).image.astype(int) + 25, 0, 255).astype(np.uint8)
+    adj = wf.record_adjust(proj, SHOT, adjusted, "mika", {"op": "levels", "offset": 25})
+    figs = wf.plate_figures(proj, SHOT)
+    assert figs["human_paint_share"] == 0.5  # an adjustment is not authorship
+    assert figs["adjust_share"] > 0.4
+    assert adj.version == 3
+    wf.reject(proj, SHOT, "director", "too bright")
+    assert wf.plate_figures(proj, SHOT)["status"] == "rejected"
+    back = wf.undo(proj, SHOT, 2, "mika")
+    assert back.version == 4 and back.kind == "plate.reverted"
+    state = wf.plate_state(proj, SHOT)
+    assert np.array_equal(state.image, wf.plate_state(proj, SHOT, version=2).image)
+    figs = wf.plate_figures(proj, SHOT)
+    assert figs["status"] == "open" and figs["adjust_share"] == 0.0
+    wf.accept(proj, SHOT, "director", "ok")
+    figs = wf.plate_figures(proj, SHOT)
+    assert figs["status"] == "accepted" and figs["approver"] == "director"
+    assert wf.plate_figures(proj, SHOT, version=3)["adjust_share"] > 0.4
+    with pytest.raises(InputError, match="already the latest"):
+        wf.undo(proj, SHOT, 4, "mika")
+    with pytest.raises(InputError, match="no version 9"):
+        wf.undo(proj, SHOT, 9, "mika")
+    report = wf.verify_project(proj)
+    assert report.versions == 4
+
+
+def test_gpu_seconds_count_a_batched_call_once(proj: Project) -> None:
+    for i in range(3):
+        _generate(proj, noise_plate(W, H, i), seeds=(10, 11, 12), batch_index=i, seconds=6.0)
+    assert wf.plate_figures(proj, SHOT)["gpu_seconds"] == 6.0
+
+
+def test_errors_name_the_input(proj: Project) -> None:
+    with pytest.raises(InputError, match="has no image yet"):
+        wf.record_paint(proj, SHOT, stroke_layer((H, W), (0, 0, 1, 1), (0, 0, 0)), "mika")
+    with pytest.raises(InputError, match="no plate 'main' to review"):
+        wf.accept(proj, SHOT, "dir")
+    _generate(proj, noise_plate(W, H))
+    with pytest.raises(InputError, match=r"paint layer .*is 10x10 but the plate is 64x48"):
+        wf.record_paint(proj, SHOT, np.zeros((10, 10, 4), np.uint8), "mika")
+    with pytest.raises(InputError, match="expected RGBA pixels"):
+        wf.record_paint(proj, SHOT, np.zeros((H, W, 3), np.uint8), "mika")
+    png, rec = generated_png(noise_plate(W, H), make_record(32, 32))
+    with pytest.raises(InputError, match="its record says 32x32"):
+        wf.record_generated(proj, SHOT, png, rec)
+    with pytest.raises(InputError, match="record_inpaint"):
+        wf.record_generated(proj, SHOT, png, make_record(W, H, mode="inpaint"))
+    with pytest.raises(InputError, match="shot: must not be empty"):
+        wf.accept(proj, " ", "dir")
+    with pytest.raises(InputError, match="active seconds"):
+        wf.record_paint(proj, SHOT, stroke_layer((H, W), (0, 0, 1, 1), (0, 0, 0)), "mika", -1)
+    assert proj.ledger.count() == 1  # nothing half-recorded
+
+
+def test_several_plates_per_shot(proj: Project) -> None:
+    png, rec = generated_png(noise_plate(W, H))
+    wf.record_generated(proj, SHOT, png, rec, plate="book")
+    _generate(proj, noise_plate(W, H, 3))
+    wf.record_paint(proj, SHOT, stroke_layer((H, W), (0, 0, W, H), (0, 0, 0)), "mika", plate="book")
+    assert wf.plate_names(proj, SHOT) == ["book", "main"]
+    assert wf.plate_figures(proj, SHOT, plate="book")["human_paint_share"] == 1.0
+    assert wf.plate_figures(proj, SHOT)["human_paint_share"] == 0.0
+    wf.verify_project(proj)
+
+
+def test_heatmap_of_a_plate(proj: Project) -> None:
+    _generate(proj, noise_plate(W, H))
+    wf.record_paint(proj, SHOT, stroke_layer((H, W), (0, 0, W // 2, H), (0, 0, 0)), "mika")
+    img = wf.heatmap(proj, SHOT, legend=False)
+    assert img.size == (W, H)
+    px = np.asarray(img).astype(int)
+    # Left half human (green-dominant), right half AI (blue-dominant).
+    assert px[H // 2, 2, 1] > px[H // 2, 2, 2] and px[H // 2, W - 3, 2] > px[H // 2, W - 3, 1]
+    legend = wf.heatmap(proj, SHOT)
+    assert legend.height > H
+
+
+def test_cache_does_not_leak_mutations(proj: Project) -> None:
+    _generate(proj, noise_plate(W, H))
+    state = wf.plate_state(proj, SHOT)
+    with pytest.raises(ValueError):
+        state.image[0, 0] = 0  # read-only
+    with pytest.raises(ValueError):
+        state.raster.human[0, 0] = 1.0
+    assert c.figures(state.raster)["ai_gen_share"] == 1.0
+
+
+def test_shot_overview_and_submit(proj: Project) -> None:
+    import io
+
+    assert wf.shot_status(proj, SHOT) == "no plate" and wf.shot_layout(proj, SHOT) is None
+    buf = io.BytesIO()
+    Image.fromarray(grey_plate(W, H, 0)).save(buf, "PNG")
+    wf.record_layout(proj, SHOT, buf.getvalue(), "layout-san")
+    assert wf.shot_layout(proj, SHOT) == buf.getvalue()
+    _generate(proj, noise_plate(W, H))
+    assert wf.shot_status(proj, SHOT) == "generated"
+    wf.record_paint(proj, SHOT, stroke_layer((H, W), (0, 0, 4, 4), (0, 0, 0)), "mika")
+    assert wf.shot_status(proj, SHOT) == "in retouch"
+    sub = wf.submit(proj, SHOT, "mika", "ready")
+    assert sub.kind == "plate.submitted" and wf.shot_status(proj, SHOT) == "submitted"
+    wf.reject(proj, SHOT, "director")
+    assert wf.shot_status(proj, SHOT) == "rejected"
+    assert wf.shot_codes(proj) == [SHOT]
+    assert set(wf.SHOT_STATUSES) >= {"no plate", "generated", "submitted", "accepted"}
+    wf.verify_project(proj)
+
+
+def test_record_generated_cli(proj: Project) -> None:
+    class Result:
+        def __init__(self, arr: np.ndarray) -> None:
+            self._png, self.record = generated_png(arr)
+
+        def png(self) -> bytes:
+            return self._png
+
+    layout = b"\x89PNG\r\n\x1a\nnot really"
+    recs = wf.record_generated_cli(
+        proj.root, SHOT, layout, [Result(noise_plate(W, H, i)) for i in range(2)]
+    )
+    assert [r.candidate for r in recs] == [1, 2] and recs[0].version == 1
+    import hashlib
+
+    assert proj.blobs.has(hashlib.sha256(layout).hexdigest())
