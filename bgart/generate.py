@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+
+from PIL import Image
 
 from bgart.engine import Engine, GenerationRequest, Progress, regenerate
 from bgart.errors import InputError
 from bgart.fsutil import atomic_write_bytes
-from bgart.images import cover_resize, open_image
+from bgart.images import cover_resize, open_image, read_user_file
 from bgart.layout import check_plate_size, plate_size_for, prepare_layout
-from bgart.prompts import compose, get_preset
+from bgart.prompts import Preset, compose, get_preset
 from bgart.record import read_record
 from bgart.settings import load_settings
 
@@ -68,17 +70,12 @@ def run_generate(job: GenerateJob, say: Say = print, progress: Progress | None =
         photo_img = cover_resize(open_image(photo_bytes, name=str(job.photo)), width, height)
         photo_sha = hashlib.sha256(photo_bytes).hexdigest()
     paths = output_paths(job.out, job.variations)
-    positive, negative = compose(preset, job.prompt)
     ledger_target = _project_target(job)
     engine = Engine.load(settings, say=say)
-    req = GenerationRequest(
-        prompt=positive, negative=negative, width=width, height=height,
-        seeds=[job.seed + i for i in range(job.variations)], layout=control, photo=photo_img,
-        steps=job.steps or preset.steps, guidance=preset.guidance,
-        controlnet_scale=preset.controlnet_scale, strength=preset.strength,
-        preset=preset.name, layout_sha256=hashlib.sha256(layout_bytes).hexdigest(),
-        photo_sha256=photo_sha,
-    )
+    req = plate_request(preset, job.prompt, width=width, height=height,
+                        seeds=[job.seed + i for i in range(job.variations)], layout=control,
+                        layout_sha256=hashlib.sha256(layout_bytes).hexdigest(),
+                        photo=photo_img, photo_sha256=photo_sha, steps=job.steps)
     results = engine.generate(req, progress=progress)
     for path, result in zip(paths, results, strict=True):
         atomic_write_bytes(path, result.png())
@@ -87,6 +84,24 @@ def run_generate(job: GenerateJob, say: Say = print, progress: Progress | None =
 
         record_generated_cli(ledger_target[0], ledger_target[1], layout_bytes, results)
     return paths
+
+
+def plate_request(preset: Preset, shot_prompt: str, *, width: int, height: int,
+                  seeds: Sequence[int], layout: Image.Image, layout_sha256: str,
+                  photo: Image.Image | None = None, photo_sha256: str | None = None,
+                  steps: int | None = None) -> GenerationRequest:
+    """The request for a layout (+ optional photo) plate in ``preset``'s style.
+
+    Shared by ``bgart generate`` and ``bgart batch`` so that the same inputs give the same
+    request, hence the same record and the same bytes, whichever command made them.
+    """
+    positive, negative = compose(preset, shot_prompt)
+    return GenerationRequest(
+        prompt=positive, negative=negative, width=width, height=height, seeds=list(seeds),
+        layout=layout, photo=photo, steps=steps or preset.steps, guidance=preset.guidance,
+        controlnet_scale=preset.controlnet_scale, strength=preset.strength,
+        preset=preset.name, layout_sha256=layout_sha256, photo_sha256=photo_sha256,
+    )
 
 
 def _project_target(job: GenerateJob) -> tuple[Path, str] | None:
@@ -98,14 +113,8 @@ def _project_target(job: GenerateJob) -> tuple[Path, str] | None:
 
 
 def _read(path: Path, option: str) -> bytes:
-    try:
-        return Path(path).read_bytes()
-    except FileNotFoundError:
-        raise InputError(f"{option} {path}: no such file") from None
-    except IsADirectoryError:
-        raise InputError(f"{option} {path}: is a folder, not an image") from None
-    except OSError as exc:
-        raise InputError(f"{option} {path}: cannot read ({exc.strerror})") from None
+    """A user's file, bounded: no folders, devices, pipes or files over the image limit."""
+    return read_user_file(path, f"{option} {path}")
 
 
 def run_regenerate(plate: Path, out: Path, *, layout: Path | None, photo: Path | None,

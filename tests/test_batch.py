@@ -1,0 +1,325 @@
+"""The batch runner in-process with the tiny model: outputs, ledger, resume, --only, crash
+safety at every write, out-of-memory handling, the contact sheet."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from PIL import Image, ImageDraw
+
+import bgart.batch as batch_mod
+import bgart.contact_sheet as sheet_mod
+import bgart.workflow as workflow_mod
+from bgart.batch import BatchOptions, BatchSummary, run_batch
+from bgart.engine import OutOfMemory
+from bgart.record import read_record
+from bgart.shots import derive_seed
+
+HEADER = "shot,layout,prompt,preset,width,height,variations,seed,photo,layout_artist,notes\n"
+
+
+def make_layout(path: Path, k: int) -> None:
+    img = Image.new("RGB", (150, 100), (205, 200, 190))
+    d = ImageDraw.Draw(img)
+    d.line((0, 100, 75, 30 + 5 * k), fill=(80, 80, 80), width=2)
+    d.line((150, 100, 75, 30 + 5 * k), fill=(80, 80, 80), width=2)
+    d.rectangle((10 + 10 * k, 20, 50 + 10 * k, 80), outline=(70, 70, 70), width=2)
+    img.save(path)
+
+
+def write_list(folder: Path, rows: list[str], name: str = "ep01.csv") -> Path:
+    (folder / "layouts").mkdir(parents=True, exist_ok=True)
+    for k in range(4):
+        make_layout(folder / "layouts" / f"l{k}.png", k)
+    path = folder / name
+    path.write_text(HEADER + "".join(r + "\n" for r in rows), encoding="utf-8")
+    return path
+
+
+ROWS = [
+    "EP01_C001,layouts/l0.png,street at dusk,street,64,64,2,,,Sato Yuki,",
+    "EP01_C002,layouts/l1.png,small bedroom,interior,64,64,1,500,,Tanaka Haruto,",
+    "EP01_C003,layouts/l2.png,rice fields,countryside,96,64,2,,,Sato Yuki,pan",
+]
+
+
+@pytest.fixture
+def factory(tiny_engine: Any) -> Iterator[Callable[..., Any]]:
+    """An engine factory that hands out the session's tiny engine and counts loads."""
+    calls: list[str] = []
+
+    def make(settings: Any, say: Callable[[str], None]) -> Any:
+        calls.append(settings.model)
+        return tiny_engine
+
+    make.calls = calls  # type: ignore[attr-defined]
+    yield make
+
+
+def run(shot_list: Path, project: Path, factory: Callable[..., Any], **kw: Any
+        ) -> BatchSummary:
+    return run_batch(BatchOptions(shot_list=shot_list, project=project, steps=2, **kw),
+                     engine_factory=factory)
+
+
+def files(root: Path) -> dict[str, bytes]:
+    """Every file of a project but the database (its bytes hold timestamps)."""
+    return {p.relative_to(root).as_posix(): p.read_bytes() for p in sorted(root.rglob("*"))
+            if p.is_file() and not p.name.startswith("bgart.db")}
+
+
+def events(root: Path) -> list[tuple[Any, ...]]:
+    """The ledger's events without what differs between identical runs (ids, times,
+    hashes, measured seconds)."""
+    from bgart.store import Project
+
+    with Project.open(root) as project:
+        rows = project.ledger.events()
+        project.ledger.verify_chain()
+    out = []
+    for e in rows:
+        payload = json.loads(json.dumps(e.payload))
+        if isinstance(payload.get("record"), dict):
+            payload["record"].pop("seconds", None)
+        out.append((e.seq, e.kind, e.shot, e.plate, e.actor, e.actor_kind,
+                    tuple(sorted(e.blobs.items())), e.idem_key, json.dumps(payload,
+                                                                           sort_keys=True)))
+    return out
+
+
+@pytest.fixture
+def clean(tmp_path_factory: pytest.TempPathFactory, tiny_settings: Any,
+          factory: Callable[..., Any]) -> tuple[Path, dict[str, bytes], list[tuple[Any, ...]]]:
+    folder = tmp_path_factory.mktemp("clean")
+    shot_list = write_list(folder / "list", ROWS[:2])
+    root = folder / "proj"
+    summary = run(shot_list, root, factory)
+    assert summary.ok and summary.rendered == ["EP01_C001", "EP01_C002"]
+    return shot_list, files(root), events(root)
+
+
+def test_batch_writes_plates_records_and_events(
+        tmp_path: Path, tiny_settings: Any, factory: Callable[..., Any]) -> None:
+    shot_list = write_list(tmp_path / "list", ROWS)
+    root = tmp_path / "proj"
+    summary = run(shot_list, root, factory)
+    assert summary.ok and summary.exit_code == 0
+    assert summary.rendered == ["EP01_C001", "EP01_C002", "EP01_C003"]
+    assert factory.calls == ["tiny-sd15"]  # type: ignore[attr-defined]  # one model load
+    production = (root / "bgart.toml").read_text().split('"')[1]
+    # plates: v1..vN, each carrying its record; seeds derived or as listed
+    for shot, n, first in (("EP01_C001", 2, derive_seed(production, "EP01_C001")),
+                           ("EP01_C002", 1, 500), ("EP01_C003", 2,
+                                                   derive_seed(production, "EP01_C003"))):
+        folder = root / "shots" / shot
+        pngs = sorted(p.name for p in folder.glob("v*.png"))
+        assert pngs == [f"v{i + 1}.png" for i in range(n)]
+        for i in range(n):
+            rec = read_record(folder / f"v{i + 1}.png")
+            assert rec.seed == first + i and rec.seeds == tuple(first + j for j in range(n))
+            assert rec.steps == 2 and rec.model == "tiny-sd15"
+        done = json.loads((folder / "done.json").read_text())
+        assert sorted(done["files"]) == pngs and done["seeds"][0] == first
+    with Image.open(root / "shots" / "EP01_C003" / "v1.png") as img:
+        assert img.size == (96, 64)
+    # ledger: the layout credited to its artist, then one ai.generated per variation
+    evs = events(root)
+    kinds = [(e[1], e[2], e[4]) for e in evs]
+    assert kinds[:3] == [("layout.imported", "EP01_C001", "Sato Yuki"),
+                         ("ai.generated", "EP01_C001", "tiny-sd15"),
+                         ("ai.generated", "EP01_C001", "tiny-sd15")]
+    assert len(evs) == 3 + 2 + 3
+    gen_blobs = {dict(e[6])["image"] for e in evs if e[1] == "ai.generated"}
+    import hashlib
+
+    on_disk = {hashlib.sha256(p.read_bytes()).hexdigest()
+               for p in (root / "shots").rglob("v*.png")}
+    assert gen_blobs == on_disk
+    # contact sheet: every shot, self-contained
+    page = (root / "contact" / "ep01.html").read_text(encoding="utf-8")
+    for shot in ("EP01_C001", "EP01_C002", "EP01_C003"):
+        assert f'id="{shot}"' in page
+    assert page.count("data:image/jpeg;base64,") == 3 + 5  # layouts + variations
+    assert 'src="http' not in page and 'src="../' not in page
+    assert "Tanaka Haruto" in page and f"seed {500}" in page
+    with Image.open(root / "contact" / "ep01.png") as sheet:
+        assert sheet.width > 400 and sheet.height > 3 * 160
+
+
+def test_rerun_skips_done_shots_and_force_rewrites_the_same_bytes(
+        clean: tuple[Path, dict[str, bytes], list[tuple[Any, ...]]], tmp_path: Path,
+        factory: Callable[..., Any]) -> None:
+    shot_list, _files, _events = clean
+    root = tmp_path / "proj"
+    run(shot_list, root, factory)
+    before_files, before_events = files(root), events(root)
+    factory.calls.clear()  # type: ignore[attr-defined]
+    again = run(shot_list, root, factory)
+    assert again.rendered == [] and again.already_done == ["EP01_C001", "EP01_C002"]
+    assert again.model_loads == 0 and factory.calls == []  # type: ignore[attr-defined]
+    forced = run(shot_list, root, factory, force=True)
+    assert forced.rendered == ["EP01_C001", "EP01_C002"]
+    assert files(root) == before_files  # deterministic: identical bytes
+    assert events(root) == before_events  # idempotent: no new event
+
+
+def test_only_filters_and_changed_inputs_rerender(
+        tmp_path: Path, tiny_settings: Any, factory: Callable[..., Any]) -> None:
+    shot_list = write_list(tmp_path / "list", ROWS)
+    root = tmp_path / "proj"
+    summary = run(shot_list, root, factory, only=["EP01_C00[23]"])
+    assert summary.selected == ["EP01_C002", "EP01_C003"]
+    assert summary.rendered == ["EP01_C002", "EP01_C003"]
+    assert not (root / "shots" / "EP01_C001").exists()
+    page = (root / "contact" / "ep01.html").read_text(encoding="utf-8")
+    assert "1 not rendered" in page  # the sheet covers the whole list
+    summary = run(shot_list, root, factory)
+    assert summary.rendered == ["EP01_C001"]
+    assert summary.already_done == ["EP01_C002", "EP01_C003"]
+    # an edited prompt makes that shot's plates outdated: it is rendered again, alone
+    text = shot_list.read_text().replace("small bedroom", "small bedroom at night")
+    shot_list.write_text(text)
+    summary = run(shot_list, root, factory)
+    assert summary.rendered == ["EP01_C002"]
+    assert "at night" in read_record(root / "shots" / "EP01_C002" / "v1.png").prompt
+    with pytest.raises(Exception, match="matches no shot"):
+        run(shot_list, root, factory, only=["EP09*"])
+
+
+class Crash(BaseException):
+    """Stands in for SIGKILL: nothing after it runs, no handler catches it."""
+
+
+def test_a_crash_at_any_write_then_resume_gives_the_clean_result(
+        clean: tuple[Path, dict[str, bytes], list[tuple[Any, ...]]], tmp_path: Path,
+        factory: Callable[..., Any], monkeypatch: pytest.MonkeyPatch) -> None:
+    """Kill points: inside every atomic write (temp file written, not renamed) and right
+    after every ledger commit. After each, a re-run must end exactly like a clean run."""
+    shot_list, clean_files, clean_events = clean
+    state = {"n": 0, "crash_at": -1}
+    real_write = batch_mod.atomic_write_bytes
+
+    def tick() -> bool:
+        state["n"] += 1
+        return state["n"] == state["crash_at"]
+
+    def write(path: Path, data: bytes) -> None:
+        if tick():  # die mid-write: half a temp file beside the target, no rename
+            path.parent.mkdir(parents=True, exist_ok=True)
+            (path.parent / f".{path.name}.dead.tmp").write_bytes(data[: len(data) // 2])
+            raise Crash
+        real_write(path, data)
+
+    def after(fn: Callable[..., Any]) -> Callable[..., Any]:
+        def wrapped(*a: Any, **kw: Any) -> Any:
+            out = fn(*a, **kw)
+            if tick():
+                raise Crash
+            return out
+        return wrapped
+
+    monkeypatch.setattr(batch_mod, "atomic_write_bytes", write)
+    monkeypatch.setattr(sheet_mod, "atomic_write_bytes", write)
+    monkeypatch.setattr(workflow_mod, "record_layout", after(workflow_mod.record_layout))
+    monkeypatch.setattr(workflow_mod, "record_generated", after(workflow_mod.record_generated))
+    run(shot_list, tmp_path / "count" / "proj", factory)
+    points = state["n"]
+    assert points >= 10  # 3 PNGs + 2 markers + 2 layouts + 3 candidates + sheet (2)
+    for k in range(1, points + 1):
+        root = tmp_path / f"k{k}" / "proj"  # same folder name: same production, same seeds
+        state.update(n=0, crash_at=k)
+        with pytest.raises(Crash):
+            run(shot_list, root, factory)
+        state.update(n=0, crash_at=-1)
+        run(shot_list, root, factory)
+        assert files(root) == clean_files, f"crash at write {k}"
+        assert events(root) == clean_events, f"crash at write {k}"
+
+
+class FlakyEngine:
+    """Out of GPU memory: shots whose prompt says 'huge' never fit; others fit only once
+    low-memory mode is on."""
+
+    def __init__(self, real: Any) -> None:
+        self.real = real
+        self.low = False
+        self.calls: list[tuple[str, int, bool]] = []
+
+    def enable_low_memory(self) -> None:
+        self.low = True
+
+    def generate(self, req: Any, progress: Any = None) -> Any:
+        self.calls.append((req.prompt.split(",")[0], len(req.seeds), self.low))
+        if "huge" in req.prompt or not self.low:
+            raise OutOfMemory("out of GPU memory on cuda (simulated)")
+        return self.real.generate(req, progress)
+
+
+def test_out_of_memory_retries_then_fails_the_shot_and_goes_on(
+        tmp_path: Path, tiny_settings: Any, tiny_engine: Any,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    rows = ["EP01_C001,layouts/l0.png,street,street,64,64,2,,,Sato,",
+            "EP01_C002,layouts/l1.png,huge room,interior,64,64,2,,,Sato,",
+            "EP01_C003,layouts/l2.png,fields,countryside,64,64,1,,,Sato,"]
+    shot_list = write_list(tmp_path / "list", rows)
+    engine = FlakyEngine(tiny_engine)
+    summary = run(shot_list, tmp_path / "proj", lambda s, say: engine)
+    assert summary.rendered == ["EP01_C001", "EP01_C003"]
+    assert list(summary.failed) == ["EP01_C002"] and summary.exit_code == 4
+    assert "out of memory" in summary.failed["EP01_C002"]
+    assert engine.calls == [
+        ("street", 2, False), ("street", 2, True),  # batched, then batched in low memory
+        ("huge room", 2, True), ("huge room", 1, True),  # low memory stays on; then one
+        # variation at a time; the first one fails: the shot fails, the batch goes on
+        ("fields", 1, True),
+    ]
+    root = tmp_path / "proj"
+    done = json.loads((root / "shots" / "EP01_C001" / "done.json").read_text())
+    assert done["retried"] == "offload + VAE tiling"
+    failed = json.loads((root / "shots" / "EP01_C002" / "failed.json").read_text())
+    assert "out of memory" in failed["reason"]
+    assert not list((root / "shots" / "EP01_C002").glob("v*.png"))
+    page = (root / "contact" / "ep01.html").read_text(encoding="utf-8")
+    assert "Failed shots" in page and "simulated" in page
+    # the CLI says so in its exit code; a later run retries the failed shot
+    from bgart.cli import main
+
+    monkeypatch.setattr(batch_mod, "_load_engine", lambda s, say: engine)
+    assert main(["batch", str(shot_list), "--project", str(root), "--steps", "2"]) == 4
+    assert engine.calls[-1] == ("huge room", 1, True)
+    monkeypatch.setattr(batch_mod, "_load_engine", lambda s, say: tiny_engine)
+    assert main(["batch", str(shot_list), "--project", str(root), "--steps", "2"]) == 0
+    assert (root / "shots" / "EP01_C002" / "done.json").is_file()
+    assert not (root / "shots" / "EP01_C002" / "failed.json").exists()
+
+
+def test_invalid_list_renders_nothing(tmp_path: Path, tiny_settings: Any,
+                                      factory: Callable[..., Any]) -> None:
+    from bgart.shots import ShotListError
+
+    shot_list = write_list(tmp_path / "list", [ROWS[0], ROWS[0].replace("l0.png", "zz.png")])
+    with pytest.raises(ShotListError) as info:
+        run(shot_list, tmp_path / "proj", factory)
+    assert f"{shot_list}:3: field 'shot': duplicate" in str(info.value)
+    assert f"{shot_list}:3: field 'layout'" in str(info.value)
+    assert factory.calls == []  # type: ignore[attr-defined]
+    assert not (tmp_path / "proj").exists()
+
+
+def test_default_project_is_created_in_the_current_folder(
+        tmp_path: Path, tiny_settings: Any, factory: Callable[..., Any],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    shot_list = write_list(tmp_path / "list", ROWS[1:2])
+    work = tmp_path / "work"
+    work.mkdir()
+    monkeypatch.chdir(work)
+    monkeypatch.delenv("BGART_PROJECT_DIR", raising=False)
+    summary = run_batch(BatchOptions(shot_list=shot_list, steps=1), engine_factory=factory)
+    assert summary.project == work / "bgart-project"
+    assert (work / "bgart-project" / "shots" / "EP01_C002" / "done.json").is_file()
+    assert os.path.exists(work / "bgart-project" / "bgart.toml")

@@ -1,0 +1,144 @@
+"""`bgart batch` as real processes: SIGKILL mid-batch then resume, and a 2-process CPU run
+through `accelerate launch --multi_gpu` that must match a 1-process run byte for byte."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import pytest
+from PIL import Image, ImageDraw
+
+pytestmark = pytest.mark.slow
+
+SHOTS = ["EP01_C001", "EP01_C002", "EP01_C003", "EP01_C004"]
+HEADER = "shot,layout,prompt,preset,width,height,variations,seed,photo,layout_artist,notes\n"
+ROWS = [
+    "EP01_C001,layouts/l0.png,street at dusk,street,64,64,2,,,Sato Yuki,",
+    "EP01_C002,layouts/l1.png,small bedroom,interior,64,64,2,,,Tanaka Haruto,",
+    "EP01_C003,layouts/l2.png,rice fields,countryside,96,64,2,,,Sato Yuki,",
+    "EP01_C004,layouts/l3.png,river at night,night,64,64,2,77,,Kobayashi Mei,",
+]
+
+
+def write_list(folder: Path) -> Path:
+    (folder / "layouts").mkdir(parents=True)
+    for k in range(4):
+        img = Image.new("RGB", (150, 100), (205, 200, 190))
+        d = ImageDraw.Draw(img)
+        d.line((0, 100, 75, 30 + 5 * k), fill=(80, 80, 80), width=2)
+        d.rectangle((10 + 10 * k, 20, 50 + 10 * k, 80), outline=(70, 70, 70), width=2)
+        img.save(folder / "layouts" / f"l{k}.png")
+    path = folder / "ep01.csv"
+    path.write_text(HEADER + "".join(r + "\n" for r in ROWS), encoding="utf-8")
+    return path
+
+
+def batch_args(shot_list: Path, project: Path) -> list[str]:
+    return ["batch", str(shot_list), "--project", str(project), "--steps", "2"]
+
+
+def run_cli(args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "bgart.cli", *args], capture_output=True,
+                          text=True, env={**os.environ, **env}, timeout=300)
+
+
+def files(root: Path) -> dict[str, bytes]:
+    return {p.relative_to(root).as_posix(): p.read_bytes() for p in sorted(root.rglob("*"))
+            if p.is_file() and not p.name.startswith("bgart.db")}
+
+
+def events(root: Path) -> list[tuple[Any, ...]]:
+    """Events without ids, times, hashes and measured seconds; the chain must verify."""
+    from bgart.store import Project
+
+    with Project.open(root) as project:
+        project.ledger.verify_chain()
+        rows = project.ledger.events()
+    out = []
+    for e in rows:
+        payload = json.loads(json.dumps(e.payload))
+        if isinstance(payload.get("record"), dict):
+            payload["record"].pop("seconds", None)
+        out.append((e.seq, e.kind, e.shot, e.actor, tuple(sorted(e.blobs.items())), e.idem_key,
+                    json.dumps(payload, sort_keys=True)))
+    return out
+
+
+@pytest.fixture(scope="module")
+def clean_run(tiny_env: dict[str, str], tmp_path_factory: pytest.TempPathFactory
+              ) -> tuple[Path, Path]:
+    """One uninterrupted 1-process run (1 torch thread): the reference."""
+    folder = tmp_path_factory.mktemp("batch-clean")
+    shot_list = write_list(folder / "list")
+    root = folder / "a" / "proj"
+    res = run_cli(batch_args(shot_list, root), tiny_env)
+    assert res.returncode == 0, res.stderr
+    assert "4 shot(s): 4 rendered, 0 already done, 0 failed" in res.stderr
+    assert "model loaded once" in res.stderr
+    return shot_list, root
+
+
+def test_sigkill_mid_batch_then_resume_equals_a_clean_run(
+        clean_run: tuple[Path, Path], tiny_env: dict[str, str], tmp_path: Path) -> None:
+    shot_list, clean_root = clean_run
+    root = tmp_path / "b" / "proj"  # same folder name: same production, same seeds
+    proc = subprocess.Popen([sys.executable, "-m", "bgart.cli", *batch_args(shot_list, root)],
+                            env={**os.environ, **tiny_env}, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    first = root / "shots" / SHOTS[0] / "done.json"
+    deadline = time.monotonic() + 120
+    while not first.exists() and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.002)
+    assert first.exists(), "the first shot was never written"
+    os.kill(proc.pid, signal.SIGKILL)
+    assert proc.wait(timeout=30) == -signal.SIGKILL
+    done = [s for s in SHOTS if (root / "shots" / s / "done.json").exists()]
+    assert len(done) < len(SHOTS), "the batch finished before the kill: nothing was tested"
+    for png in (root / "shots").rglob("v*.png"):  # never a partial PNG under its real name
+        with Image.open(png) as img:
+            img.load()
+    res = run_cli(batch_args(shot_list, root), tiny_env)
+    assert res.returncode == 0, res.stderr
+    assert f"{len(done)} already done" in res.stderr
+    assert files(root) == files(clean_root)
+    assert events(root) == events(clean_root)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def test_two_processes_render_each_shot_once_and_match_one_process(
+        clean_run: tuple[Path, Path], tiny_env: dict[str, str], tmp_path: Path) -> None:
+    shot_list, clean_root = clean_run
+    root = tmp_path / "c" / "proj"
+    accelerate = Path(sys.executable).parent / "accelerate"
+    cmd = [str(accelerate), "launch", "--multi_gpu", "--num_processes", "2",
+           "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no",
+           "--main_process_port", str(free_port()), "-m", "bgart.cli",
+           *batch_args(shot_list, root)]
+    env = {**os.environ, **tiny_env}
+    env.pop("CUDA_VISIBLE_DEVICES", None)
+    res = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=300)
+    assert res.returncode == 0, res.stdout + res.stderr
+    out = res.stdout + res.stderr
+    rendered = re.findall(r"\[rank (\d)/2\] (EP01_C\d+): 2 variation", out)
+    assert sorted(s for _r, s in rendered) == SHOTS, out  # every shot, exactly once
+    assert {r for r, _s in rendered} == {"0", "1"}, out  # on both processes
+    assert "on 2 processes" in out and "model loaded once per process" in out
+    assert out.count("contact sheet:") == 1  # the main process writes it, once
+    assert files(root) == files(clean_root)  # byte-identical to the 1-process run
+    a, b = events(root), events(clean_root)
+    assert Counter(e[1:] for e in a) == Counter(e[1:] for e in b)  # same events, any order
