@@ -1,0 +1,375 @@
+"""The UI's handlers without a browser: each act is recorded for the logged-in user."""
+
+from __future__ import annotations
+
+import inspect
+import io
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image, ImageDraw
+
+from bgart import contribution, workflow
+from bgart.errors import BgartError, InputError
+from tests._ui_fixtures import (  # noqa: F401  (fixtures)
+    LAYOUT_ARTIST,
+    PASSWORDS,
+    PLATE_H,
+    PLATE_W,
+    SHOT,
+    layout_png,
+    req,
+    studio,
+    ui_project,
+)
+from ui.handlers import Studio, active_seconds, brush_layer, describe_figures, request_user
+
+
+def _editor_value(plate: Image.Image, box: tuple[int, int, int, int],
+                  colour: tuple[int, int, int, int] = (200, 30, 30, 255)) -> dict:
+    """What gr.ImageEditor(type="pil", image_mode="RGBA") hands over after one stroke."""
+    layer = Image.new("RGBA", plate.size, (0, 0, 0, 0))
+    ImageDraw.Draw(layer).ellipse(box, fill=colour)
+    composite = plate.convert("RGBA")
+    composite.alpha_composite(layer)
+    return {"background": plate.convert("RGBA"), "layers": [layer], "composite": composite}
+
+
+def _kinds(studio: Studio) -> list[tuple[str, str]]:  # noqa: F811
+    return [(ev.kind, ev.actor) for ev in studio.project.ledger.events(shot=SHOT)]
+
+
+# --- small pure helpers --------------------------------------------------------------------
+
+
+def test_active_seconds_counts_gaps_between_edits_but_not_idle_ones() -> None:
+    assert active_seconds([]) == 0.0
+    assert active_seconds([100.0]) == 0.0
+    assert active_seconds([100.0, 110.0, 130.0]) == 30.0
+    # a 61 s pause (coffee) is left out; the edits around it still count
+    assert active_seconds([0.0, 20.0, 81.0, 86.0]) == 25.0
+    assert active_seconds([5.0, 0.0]) == 5.0  # order does not matter
+
+
+def test_request_without_user_is_refused() -> None:
+    assert request_user(req("alice")) == "alice"
+    with pytest.raises(BgartError, match="not logged in"):
+        request_user(req(None))
+    with pytest.raises(BgartError, match="not logged in"):
+        request_user(None)
+
+
+def test_brush_layer_needs_paint_and_merges_layers() -> None:
+    plate = Image.new("RGB", (32, 24), (10, 20, 30))
+    with pytest.raises(InputError, match="nothing painted"):
+        brush_layer(None, "paint")
+    with pytest.raises(InputError, match="nothing painted"):
+        brush_layer({"background": plate, "layers": [], "composite": None}, "paint")
+    empty = Image.new("RGBA", (32, 24), (0, 0, 0, 0))
+    with pytest.raises(InputError, match="nothing painted"):
+        brush_layer({"background": plate, "layers": [empty], "composite": None}, "paint")
+    a = _editor_value(plate, (0, 0, 8, 8))["layers"][0]
+    b = _editor_value(plate, (20, 10, 30, 20), (0, 0, 255, 255))["layers"][0]
+    merged = brush_layer({"layers": [a, b]}, "paint")
+    alpha = np.asarray(merged)[..., 3]
+    assert alpha[4, 4] == 255 and alpha[15, 25] == 255 and alpha[20, 2] == 0
+
+
+def test_describe_figures_shows_the_shares() -> None:
+    assert describe_figures(None) == "No plate yet."
+    text = describe_figures({"human_paint_share": 0.25, "ai_gen_share": 0.75, "status": "open"})
+    assert "Human paint 25.00%" in text and "AI generated 75.00%" in text
+
+
+# --- logging in ----------------------------------------------------------------------------
+
+
+def test_login_uses_the_project_users_and_slows_down_guessing(studio: Studio) -> None:  # noqa: F811
+    clock = [1000.0]
+    studio.clock = lambda: clock[0]
+    assert studio.authenticate("alice", PASSWORDS["alice"])
+    assert not studio.authenticate("alice", "wrong password")
+    assert not studio.authenticate("nobody", PASSWORDS["alice"])
+    assert not studio.authenticate(LAYOUT_ARTIST, "")  # credited, but has no password
+    for _ in range(5):
+        assert not studio.authenticate("dora", "guess")
+    assert not studio.authenticate("dora", PASSWORDS["dora"])  # locked for a while
+    clock[0] += 31
+    assert studio.authenticate("dora", PASSWORDS["dora"])
+    assert studio.whoami(req("dora")) == ("dora", "director")
+    with pytest.raises(BgartError, match="not in this project"):
+        studio.whoami(req("mallory"))
+
+
+# --- the whole loop ------------------------------------------------------------------------
+
+
+def test_the_loop_records_every_act_with_the_logged_in_user(studio: Studio) -> None:  # noqa: F811
+    alice, dora = req("alice"), req("dora")
+    cards = studio.shots()
+    assert [(c.code, c.status) for c in cards] == [(SHOT, "no plate")]
+    view = studio.open_shot(SHOT)
+    assert view.layout is not None and view.plate is None and view.versions == []
+    assert (view.width, view.height) == (PLATE_W, PLATE_H)
+
+    steps: list[tuple[int, int]] = []
+    cands = studio.generate(alice, SHOT, "street", "quiet street", 7, 2,
+                            progress=lambda d, t: steps.append((d, t)))
+    assert [c.number for c in cands] == [1, 2] and [c.seed for c in cands] == [7, 8]
+    assert cands[0].image.size == (PLATE_W, PLATE_H)
+    assert steps and steps[-1][0] == steps[-1][1]
+    gens = studio.project.ledger.events(shot=SHOT, kinds=("ai.generated",))
+    assert [ev.payload["requested_by"] for ev in gens] == ["alice", "alice"]
+    assert workflow.shot_status(studio.project, SHOT) == "generated"
+
+    rec = studio.choose(alice, SHOT, cands[1].number)
+    assert rec.kind == "variation.selected"
+    plate = studio.open_shot(SHOT).plate
+    assert plate is not None
+    assert np.array_equal(np.asarray(plate), np.asarray(cands[1].image))
+
+    value = studio.editor_value(SHOT)
+    assert value is not None and value["layers"] == []
+    value = _editor_value(value["background"].convert("RGB"), (30, 20, 70, 60))
+    studio.clock = lambda: 1030.0
+    painted = studio.save_paint(alice, SHOT, value, [1000.0, 1010.0, 1012.0])
+    assert painted.kind == "human.painted"
+    ev = studio.project.ledger.events(shot=SHOT, kinds=("human.painted",))[-1]
+    assert ev.actor == "alice" and ev.payload["active_seconds"] == 30.0
+    # The human share is the stroke's alpha over the pixels it visibly changed.
+    layer = np.asarray(value["layers"][0])
+    before = np.asarray(plate)
+    _after, visible, _ = contribution.composite(before, layer[..., :3], layer[..., 3])
+    expected = float((layer[..., 3].astype(np.float64) / 255.0)[visible].sum() / visible.size)
+    figs = workflow.plate_figures(studio.project, SHOT)
+    assert figs["human_paint_share"] == pytest.approx(expected, rel=1e-6)
+    assert figs["human_paint_share"] > 0
+    assert workflow.shot_status(studio.project, SHOT) == "in retouch"
+
+    mask_value = _editor_value(plate, (80, 30, 120, 80), (255, 0, 255, 255))
+    fixed = studio.ai_fix(alice, SHOT, mask_value, "a red mailbox", 3, "street", [1020.0])
+    assert fixed.kind == "ai.inpainted"
+    inp = studio.project.ledger.events(shot=SHOT, kinds=("ai.inpainted",))[-1]
+    assert inp.payload["directed_by"] == "alice" and inp.actor_kind == "ai"
+    assert workflow.plate_figures(studio.project, SHOT)["masks"] == 1
+
+    back = studio.undo(alice, SHOT, painted.version)
+    assert back.kind == "plate.reverted"
+    versions = studio.open_shot(SHOT).versions
+    assert [v.number for v in versions] == [1, 2, 3, 4, 5]  # history kept
+    assert "plate.reverted by alice" in versions[-1].label
+
+    studio.submit(alice, SHOT)
+    assert workflow.shot_status(studio.project, SHOT) == "submitted"
+    assert [c.code for c in studio.shots("submitted")] == [SHOT]
+    assert studio.shots("accepted") == []
+
+    with pytest.raises(BgartError, match="only directors and admins"):
+        studio.review(alice, SHOT, "accept")
+    with pytest.raises(InputError, match="comment"):
+        studio.review(dora, SHOT, "reject", "")
+    studio.review(dora, SHOT, "reject", "sky too flat")
+    assert workflow.shot_status(studio.project, SHOT) == "rejected"
+    studio.review(req("adam"), SHOT, "accept", "ok now")
+    assert workflow.shot_status(studio.project, SHOT) == "accepted"
+    assert _kinds(studio)[-3:] == [("plate.submitted", "alice"), ("plate.rejected", "dora"),
+                                   ("plate.accepted", "adam")]
+    assert _kinds(studio)[0] == ("layout.imported", LAYOUT_ARTIST)
+    workflow.verify_project(studio.project)  # the chain and every raster still check out
+
+    plain = studio.review_image(SHOT, heat=False)
+    heat = studio.review_image(SHOT, heat=True)
+    assert plain is not None and heat is not None
+    assert plain.size == (PLATE_W, PLATE_H) and heat.height > plain.height  # legend below
+
+
+# --- errors are messages ------------------------------------------------------------------
+
+
+def test_no_model_is_a_message_and_the_ui_keeps_working(ui_project: Path,  # noqa: F811
+                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    from bgart.store import Project
+
+    monkeypatch.setenv("BGART_MODEL", "no-such-model")
+    with Project.open(ui_project) as project:
+        studio = Studio(project)  # the real loader
+        with pytest.raises(BgartError, match=r"^no model: "):
+            studio.generate(req("alice"), SHOT, "street", "street", 0, 1)
+        assert studio.open_shot(SHOT).status == "no plate"  # nothing recorded
+
+
+def test_gpu_busy_is_a_message(studio: Studio) -> None:  # noqa: F811
+    studio.busy_timeout = 0.01
+    with studio._gpu, pytest.raises(BgartError, match="GPU busy"):  # the GPU is taken
+        studio.generate(req("alice"), SHOT, "street", "street", 0, 1)
+    assert studio.project.ledger.events(kinds=("ai.generated",)) == []
+
+
+def test_a_gpu_taken_by_another_process_is_a_message(ui_project: Path) -> None:  # noqa: F811
+    from bgart.store import Project
+
+    def loader(_settings: object) -> object:
+        raise RuntimeError("CUDA error: all CUDA-capable devices are busy or unavailable")
+
+    with Project.open(ui_project) as project:
+        studio = Studio(project, engine_loader=loader)  # type: ignore[arg-type]
+        with pytest.raises(BgartError, match=r"^GPU busy: CUDA error"):
+            studio.generate(req("alice"), SHOT, "street", "street", 0, 1)
+
+
+def test_bad_inputs_are_refused_by_name(studio: Studio, tmp_path: Path) -> None:  # noqa: F811
+    alice = req("alice")
+    junk = tmp_path / "layout.png"
+    junk.write_bytes(b"this is not an image")
+    with pytest.raises(InputError, match="uploaded layout"):
+        studio.new_shot(alice, "EP01_C002", junk)
+    with pytest.raises(InputError, match="shot id"):
+        studio.new_shot(alice, "../etc", junk)
+    with pytest.raises(InputError, match="upload the layout"):
+        studio.new_shot(alice, "EP01_C002", None)
+    good = tmp_path / "c002.png"
+    good.write_bytes(layout_png(200, 100))
+    assert studio.new_shot(alice, "EP01_C002", good) == "EP01_C002"
+    ev = studio.project.ledger.events(shot="EP01_C002")[0]
+    assert (ev.kind, ev.actor) == ("layout.imported", "alice")
+    assert "EP01_C002" in studio.shot_codes()
+
+    with pytest.raises(InputError, match="prompt"):
+        studio.generate(alice, SHOT, "street", "  ", 0, 1)
+    with pytest.raises(InputError, match="variations"):
+        studio.generate(alice, SHOT, "street", "street", 0, 99)
+    with pytest.raises(InputError, match="seed"):
+        studio.generate(alice, SHOT, "street", "street", -1, 1)
+    with pytest.raises(InputError, match="unknown preset"):
+        studio.generate(alice, SHOT, "no-such-style", "street", 0, 1)
+    with pytest.raises(InputError, match="no shot chosen"):
+        studio.generate(alice, None, "street", "street", 0, 1)
+    with pytest.raises(InputError, match="not in this project"):
+        studio.open_shot("EP99_C999")
+    with pytest.raises(InputError, match="no variation picked"):
+        studio.choose(alice, SHOT, None)
+    with pytest.raises(InputError, match=r"has no image yet|no plate"):
+        studio.save_paint(alice, SHOT, _editor_value(Image.new("RGB", (PLATE_W, PLATE_H)),
+                                                     (0, 0, 9, 9)))
+    studio.generate(alice, SHOT, "street", "street", 0, 1, steps=2)
+    with pytest.raises(InputError, match="nothing painted"):
+        studio.save_paint(alice, SHOT, None)
+    small = _editor_value(Image.new("RGB", (64, 64)), (0, 0, 9, 9))
+    with pytest.raises(InputError, match="64x64"):
+        studio.save_paint(alice, SHOT, small)
+    with pytest.raises(InputError, match=r"mask is empty|nothing painted"):
+        studio.ai_fix(alice, SHOT, {"layers": [Image.new("RGBA", (PLATE_W, PLATE_H))]}, "x", 0)
+    with pytest.raises(InputError, match="no version"):
+        studio.undo(alice, SHOT, 42)
+
+
+def test_a_shot_list_brings_its_layouts_and_defaults(studio: Studio, tmp_path: Path) -> None:  # noqa: F811
+    folder = tmp_path / "list"
+    folder.mkdir()
+    (folder / "c010.png").write_bytes(layout_png())
+    (folder / "shots.csv").write_text(
+        "shot,layout,prompt,preset,width,height,variations,seed,photo,layout_artist,notes\n"
+        "EP01_C010,c010.png,harbour at noon,street,96,72,3,1234,,Ito Ken,\n", encoding="utf-8")
+    assert studio.import_shot_list(folder / "shots.csv") == ["EP01_C010"]
+    assert studio.import_shot_list(folder / "shots.csv") == ["EP01_C010"]  # idempotent
+    assert studio.shot_codes()[0] == "EP01_C010"
+    view = studio.open_shot("EP01_C010")
+    assert (view.prompt, view.preset, view.seed, view.variations) == (
+        "harbour at noon", "street", 1234, 3)
+    assert (view.width, view.height) == (96, 72)
+    events = studio.project.ledger.events(shot="EP01_C010")
+    assert [(ev.kind, ev.actor) for ev in events] == [("layout.imported", "Ito Ken")]
+
+
+# --- the page ------------------------------------------------------------------------------
+
+
+def test_the_app_builds_and_errors_become_messages(studio: Studio) -> None:  # noqa: F811
+    import gradio as gr
+
+    from ui.app import _guarded, build_app
+
+    demo = build_app(studio)
+    assert isinstance(demo, gr.Blocks)
+    status = gr.Markdown()
+
+    @_guarded(status)
+    def broken(shot: str) -> dict:
+        raise InputError(f"shot {shot}: plate 'main' has no image yet")
+
+    @_guarded(status)
+    def buggy() -> dict:
+        raise ZeroDivisionError("oops")
+
+    with pytest.warns(UserWarning, match="no image yet"):  # gr.Warning outside a request
+        assert broken(SHOT) == {status: "⚠ shot EP01_C001: plate 'main' has no image yet"}
+    with pytest.warns(UserWarning, match="internal error"):
+        assert buggy()[status].startswith("⚠ internal error: ZeroDivisionError")
+    # Through the wrapper gradio still finds the gr.Request (the logged-in user) and the
+    # progress tracker of the app's callbacks.
+    from gradio.utils import get_type_hints
+
+    fns = {block_fn.fn.__name__: block_fn.fn for block_fn in demo.fns.values() if block_fn.fn}
+    for name in ("on_generate", "on_use", "on_save", "on_fix", "on_undo", "on_submit",
+                 "on_accept", "on_reject", "on_new_shot", "on_load"):
+        assert get_type_hints(fns[name])["request"] is gr.Request, name
+    assert isinstance(inspect.signature(fns["on_generate"]).parameters["progress"].default,
+                      gr.Progress)
+
+
+# --- starting the server and managing users ------------------------------------------------
+
+
+def test_binding_beyond_loopback_needs_logins() -> None:
+    from bgart.ui_server import check_bind, is_loopback
+
+    assert is_loopback("127.0.0.1") and is_loopback("localhost") and is_loopback("::1")
+    assert is_loopback("[::1]") and not is_loopback("0.0.0.0") and not is_loopback("192.0.2.7")
+    check_bind("127.0.0.1", auth=False)
+    check_bind("0.0.0.0", auth=True)
+    with pytest.raises(InputError, match="not a loopback address"):
+        check_bind("0.0.0.0", auth=False)
+
+
+def test_server_plan_refuses_a_project_nobody_can_log_in_to(tmp_path: Path) -> None:
+    from bgart.store import Project
+    from bgart.ui_server import UI_DIR, plan
+
+    with Project.init(tmp_path / "empty") as project:
+        project.ledger.add_user("Sato Yuki", "artist")  # credited only, no password
+    with pytest.raises(InputError, match="no user can log in"):
+        plan(tmp_path / "empty")
+    with Project.open(tmp_path / "empty") as project:
+        project.ledger.add_user("root", "admin", "root-secret-1")
+    p = plan(tmp_path / "empty", "127.0.0.1", 7861)
+    assert p.ui_dir == p.project.root / UI_DIR
+    assert str(p.project.root / "bgart.db") in p.blocked
+    with pytest.raises(InputError, match="port"):
+        plan(tmp_path / "empty", "127.0.0.1", 70000)
+    p.project.close()
+
+
+def test_users_cli_adds_and_lists_with_hashed_passwords(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from bgart.cli import main
+    from bgart.store import Project
+
+    Project.init(tmp_path / "p").close()
+    monkeypatch.setattr("sys.stdin", io.StringIO("hunter2-but-longer\n"))
+    assert main(["users", "add", "kim", "--role", "director", "--password-stdin",
+                 "--project", str(tmp_path / "p")]) == 0
+    monkeypatch.setattr("sys.stdin", io.StringIO("short\n"))
+    assert main(["users", "add", "lee", "--password-stdin", "--project", str(tmp_path / "p")]) != 0
+    assert main(["users", "add", "lee", "--role", "boss", "--password-stdin",
+                 "--project", str(tmp_path / "p")]) != 0
+    assert main(["users", "list", "--project", str(tmp_path / "p")]) == 0
+    out = capsys.readouterr()
+    assert "kim\tdirector\tcan log in" in out.out
+    assert "password shorter than 8" in out.err and "--role boss" in out.err
+    with Project.open(tmp_path / "p") as project:
+        user = project.ledger.user("kim")
+        assert user is not None and "hunter2" not in (user.password_hash or "")
+        assert project.ledger.check_password("kim", "hunter2-but-longer")
+        assert project.ledger.user("lee") is None

@@ -1,0 +1,621 @@
+"""What each control of the artists' room does, as plain, unit-testable functions.
+
+:class:`Studio` wraps one open project. Every method that acts takes the ``gr.Request`` of the
+event first: the logged-in user (``request.username``) is who the ledger credits, and their
+role (from the project database) decides what they may do. Everything else is plain values
+(strings, numbers, PIL images, the ImageEditor's ``{"background", "layers", "composite"}``
+dict), so tests call these methods directly with ``gr.Request(username=...)``.
+
+No business rule lives here: acts go through :mod:`bgart.workflow` (the one place that
+records events), images through :mod:`bgart.engine`, figures through
+:mod:`bgart.contribution`. Problems are raised as :class:`~bgart.errors.BgartError` with a
+message for the user; :mod:`ui.app` shows them on the page.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+import logging
+import math
+import threading
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+from PIL import Image
+
+from bgart import workflow
+from bgart.errors import BgartError, InputError
+from bgart.images import open_image, read_user_file
+from bgart.store import Project
+
+if TYPE_CHECKING:
+    from bgart.engine import Engine
+    from bgart.settings import Settings
+    from bgart.shots import Shot
+
+log = logging.getLogger("bgart.ui")
+
+IDLE_GAP_SECONDS = 60.0  # a pause longer than this between edits is not active time
+REVIEWER_ROLES = ("director", "admin")
+STATUS_ALL = "all"
+STATUS_CHOICES = (STATUS_ALL, *workflow.SHOT_STATUSES)
+THUMB_SIDE = 192
+MAX_VARIATIONS = 8
+MAX_SEED = 2**32 - 1
+MAX_LOGIN_FAILURES = 5  # consecutive wrong passwords before a name is locked for a while
+LOCKOUT_SECONDS = 30.0
+MAX_TRACKED_NAMES = 10_000
+MAX_THUMBS = 1024
+
+Progress = Callable[[int, int], None]
+EngineLoader = Callable[["Settings"], "Engine"]
+
+
+def active_seconds(times: Sequence[float], max_gap: float = IDLE_GAP_SECONDS) -> float:
+    """Editing time from the moments the editor reported an edit: the sum of the gaps
+    between consecutive edits, leaving out every gap longer than ``max_gap`` (the artist
+    was away). One edit alone counts nothing."""
+    ts = sorted(float(t) for t in times)
+    return float(sum(b - a for a, b in itertools.pairwise(ts) if b - a <= max_gap))
+
+
+def request_user(request: Any) -> str:
+    """The logged-in user of a Gradio request (``gr.Request``); refused without one."""
+    name = getattr(request, "username", None) if request is not None else None
+    if not name:
+        raise BgartError("not logged in: reload the page and log in")
+    return str(name)
+
+
+@dataclass(frozen=True)
+class ShotCard:
+    """One tile of the shots view."""
+
+    code: str
+    status: str
+    thumb: Image.Image
+
+
+@dataclass(frozen=True)
+class VersionInfo:
+    number: int
+    label: str
+
+
+@dataclass
+class ShotView:
+    """Everything the page shows about one shot."""
+
+    code: str
+    status: str
+    layout: Image.Image | None
+    plate: Image.Image | None
+    versions: list[VersionInfo]
+    figures: dict[str, Any] | None
+    prompt: str
+    preset: str
+    seed: int
+    variations: int
+    width: int | None
+    height: int | None
+
+    @property
+    def version(self) -> int | None:
+        return self.versions[-1].number if self.versions else None
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """A generated variation, as recorded (``number`` is its candidate number)."""
+
+    number: int
+    image: Image.Image
+    seed: int
+
+
+@dataclass
+class _Failures:
+    count: int = 0
+    locked_until: float = 0.0
+
+
+@dataclass
+class Studio:
+    """One project opened for the browser UI (one per UI process).
+
+    ``engine_loader`` loads the model on the first generation (so the UI starts, and says
+    "no model" as a message, without weights); ``busy_timeout`` is how long an act waits
+    for the accelerator before answering "GPU busy".
+    """
+
+    project: Project
+    engine_loader: EngineLoader | None = None
+    busy_timeout: float = 2.0
+    clock: Callable[[], float] = time.time
+    shot_info: dict[str, Shot] = field(default_factory=dict)
+    _engine: Engine | None = field(default=None, init=False, repr=False)
+    _memory: Any = field(default=None, init=False, repr=False)  # batch.EngineState
+    _gpu: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
+    _lock: threading.RLock = field(default_factory=threading.RLock, init=False, repr=False)
+    _thumbs: dict[str, Image.Image] = field(default_factory=dict, init=False, repr=False)
+    _failures: dict[str, _Failures] = field(default_factory=dict, init=False, repr=False)
+
+    @property
+    def settings(self) -> Settings:
+        return self.project.settings
+
+    @property
+    def production(self) -> str:
+        return self.settings.production
+
+    # --- logging in ------------------------------------------------------------------------
+    def authenticate(self, name: str, password: str) -> bool:
+        """Gradio's ``auth`` callable: the project's users and their salted hashes.
+
+        After :data:`MAX_LOGIN_FAILURES` wrong passwords in a row a name is refused for
+        :data:`LOCKOUT_SECONDS` without checking, to slow down guessing.
+        """
+        name = (name or "").strip()
+        now = self.clock()
+        with self._lock:
+            if len(self._failures) > MAX_TRACKED_NAMES:  # names tried at random: forget them
+                self._failures = {k: v for k, v in self._failures.items() if v.locked_until > now}
+            state = self._failures.setdefault(name, _Failures())
+            if state.locked_until > now:
+                return False
+        ok = bool(name) and self.project.ledger.check_password(name, password or "")
+        with self._lock:
+            if ok:
+                self._failures.pop(name, None)
+            else:
+                state.count += 1
+                if state.count >= MAX_LOGIN_FAILURES:
+                    state.count = 0
+                    state.locked_until = now + LOCKOUT_SECONDS
+                    log.warning("login: '%s' locked for %.0f s after repeated failures",
+                                name, LOCKOUT_SECONDS)
+        return ok
+
+    def whoami(self, request: Any) -> tuple[str, str]:
+        """(user, role) of the request's logged-in user, who must be in the project."""
+        name = request_user(request)
+        user = self.project.ledger.user(name)
+        if user is None:
+            raise BgartError(f"user '{name}' is not in this project (ask an admin to add you)")
+        return user.name, user.role
+
+    def may_review(self, request: Any) -> bool:
+        return self.whoami(request)[1] in REVIEWER_ROLES
+
+    # --- shots ------------------------------------------------------------------------------
+    def import_shot_list(self, path: Path | str) -> list[str]:
+        """Bring a shot list's shots in: each layout is recorded (``layout.imported``,
+        credited to the list's layout artist, once) and the list's prompt, preset, seed and
+        size become the shot's defaults here."""
+        from bgart.shots import load_shot_list
+
+        shot_list = load_shot_list(path, self.settings)
+        codes = []
+        for shot in shot_list.shots:
+            rel = shot.layout.relative_to(shot_list.folder).as_posix()
+            with self._lock:
+                workflow.record_layout(self.project, shot.id, shot.layout.read_bytes(),
+                                       shot.layout_artist, filename=rel)
+            self.shot_info[shot.id] = shot
+            codes.append(shot.id)
+        return codes
+
+    def shot_codes(self) -> list[str]:
+        """Shots of the shot list first (in its order), then every other shot in the ledger."""
+        codes = list(self.shot_info)
+        seen = set(codes)
+        codes += [c for c in workflow.shot_codes(self.project) if c not in seen]
+        return codes
+
+    def shots(self, status: str = STATUS_ALL) -> list[ShotCard]:
+        """The shots view: each shot with its status and a thumbnail (plate, else layout)."""
+        if status not in STATUS_CHOICES:
+            raise InputError(f"status filter '{status}': one of {', '.join(STATUS_CHOICES)}")
+        cards = []
+        for code in self.shot_codes():
+            st = workflow.shot_status(self.project, code)
+            if status not in (STATUS_ALL, st):
+                continue
+            cards.append(ShotCard(code, st, self._thumb(code)))
+        return cards
+
+    def new_shot(self, request: Any, code: str, layout: Path | str | bytes | None) -> str:
+        """Add a shot from an uploaded layout scan, credited to the uploading user."""
+        from bgart.shots import SHOT_ID
+
+        user, _ = self.whoami(request)
+        code = (code or "").strip()
+        if not SHOT_ID.match(code):
+            raise InputError(f"shot id '{code}': use letters, digits, _ . - (max 64), "
+                             "starting with a letter or digit")
+        if layout is None:
+            raise InputError("layout: upload the layout scan (PNG or JPEG) first")
+        if isinstance(layout, bytes):
+            data, filename = layout, None
+        else:
+            filename = Path(layout).name  # bounded read: no device, pipe or oversized file
+            data = read_user_file(layout, f"uploaded layout {filename}",
+                                  max_bytes=self.settings.max_upload_mb * 1024 * 1024)
+        open_image(data, mode=None, name=f"uploaded layout {filename or ''}".strip())
+        with self._lock:
+            workflow.record_layout(self.project, code, data, user, filename=filename)
+        return code
+
+    def _require_shot(self, shot: str | None) -> str:
+        code = (shot or "").strip()
+        if not code:
+            raise InputError("no shot chosen: pick one in the Shots tab")
+        if code not in self.shot_info and code not in workflow.shot_codes(self.project):
+            raise InputError(f"shot {code}: not in this project")
+        return code
+
+    def open_shot(self, shot: str | None) -> ShotView:
+        """What the page shows for ``shot``: layout, plate, history, figures, defaults."""
+        code = self._require_shot(shot)
+        with self._lock:
+            layout_bytes = workflow.shot_layout(self.project, code)
+            versions = self._versions(code)
+            plate = figures = None
+            if versions:
+                state = workflow.plate_state(self.project, code)
+                plate = Image.fromarray(np.array(state.image))
+                figures = workflow.plate_figures(self.project, code)
+            status = workflow.shot_status(self.project, code)
+        layout = (open_image(layout_bytes, mode="RGB", name=f"layout of shot {code}")
+                  if layout_bytes is not None else None)
+        info = self.shot_info.get(code)
+        size = (plate.size if plate is not None else
+                (info.width, info.height) if info is not None else
+                self._default_size(layout) if layout is not None else (None, None))
+        return ShotView(
+            code=code, status=status, layout=layout, plate=plate, versions=versions,
+            figures=figures, prompt=info.prompt if info else "",
+            preset=info.preset if info else self.settings.default_preset,
+            seed=info.first_seed(self.production) if info else self._derived_seed(code),
+            variations=min(MAX_VARIATIONS, info.variations if info else self.settings.variations),
+            width=size[0], height=size[1],
+        )
+
+    def _versions(self, code: str) -> list[VersionInfo]:
+        events = {ev.seq: ev for ev in self.project.ledger.events(shot=code,
+                                                                   plate=workflow.PLATE)}
+        out = []
+        for pv in workflow.plate_versions(self.project, code):
+            ev = events.get(pv.event_seq)
+            what = f"{ev.kind} by {ev.actor}" if ev is not None else "?"
+            out.append(VersionInfo(pv.number, f"v{pv.number} · {what} · {pv.created_at[:19]}"))
+        return out
+
+    def _derived_seed(self, code: str) -> int:
+        from bgart.shots import derive_seed
+
+        return derive_seed(self.production, code)
+
+    def _default_size(self, layout: Image.Image) -> tuple[int, int]:
+        from bgart.layout import plate_size_for
+
+        return plate_size_for(*layout.size, long_side=max(self.settings.width,
+                                                          self.settings.height))
+
+    def _thumb(self, code: str) -> Image.Image:
+        versions = workflow.plate_versions(self.project, code)
+        if versions:
+            sha = versions[-1].image_sha
+        else:
+            layout_events = self.project.ledger.events(shot=code, kinds=("layout.imported",))
+            if not layout_events:
+                return Image.new("RGB", (THUMB_SIDE, THUMB_SIDE * 2 // 3), (200, 200, 200))
+            sha = layout_events[-1].blobs["layout"]
+        with self._lock:
+            hit = self._thumbs.get(sha)
+        if hit is None:
+            img = open_image(self.project.blobs.get(sha), mode="RGB", name=f"image of {code}")
+            img.thumbnail((THUMB_SIDE, THUMB_SIDE))
+            with self._lock:
+                while len(self._thumbs) >= MAX_THUMBS:  # oldest first
+                    self._thumbs.pop(next(iter(self._thumbs)))
+                self._thumbs[sha] = hit = img
+        return hit
+
+    # --- presets ----------------------------------------------------------------------------
+    def presets(self) -> list[str]:
+        from bgart.prompts import load_presets
+
+        return sorted(load_presets(self.settings.prompts_dir))
+
+    # --- the engine -------------------------------------------------------------------------
+    def _with_engine(self, job: Callable[[Engine], Any]) -> Any:
+        """Run ``job`` on the (lazily loaded) engine, one job at a time."""
+        if not self._gpu.acquire(timeout=self.busy_timeout):
+            raise BgartError("GPU busy: another generation is running; try again when it "
+                             "finishes")
+        try:
+            engine = self._load_engine()
+            try:
+                return job(engine)
+            except BgartError:
+                raise
+            except RuntimeError as exc:  # CUDA errors arrive as RuntimeError
+                first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+                if "busy" in first.lower():
+                    raise BgartError(f"GPU busy: {first}") from None
+                log.exception("generation failed")
+                raise BgartError(f"generation failed: {first}") from None
+        finally:
+            self._gpu.release()
+
+    def _load_engine(self) -> Engine:
+        if self._engine is None:
+            loader = self.engine_loader
+            if loader is None:
+                from bgart.engine import Engine
+
+                loader = Engine.load
+            try:
+                self._engine = loader(self.settings)
+            except BgartError as exc:
+                raise BgartError(f"no model: {exc}") from None
+            except (OSError, RuntimeError) as exc:
+                first = str(exc).splitlines()[0] if str(exc) else repr(exc)
+                if "busy" in first.lower():  # e.g. a GPU in exclusive mode used elsewhere
+                    raise BgartError(f"GPU busy: {first}") from None
+                raise BgartError(f"no model: {self.settings.model} did not load ({first})"
+                                 ) from None
+        return self._engine
+
+    # --- generate ---------------------------------------------------------------------------
+    def generate(
+        self,
+        request: Any,
+        shot: str | None,
+        preset: str | None,
+        prompt: str,
+        seed: int | float | None,
+        variations: int | float,
+        *,
+        steps: int | None = None,
+        progress: Progress | None = None,
+    ) -> list[Candidate]:
+        """Layout + preset + prompt → ``variations`` candidates, each recorded as
+        ``ai.generated`` requested by the user (the first one becomes the plate when the shot
+        has none yet)."""
+        from bgart.batch import EngineState, generate_with_fallback
+        from bgart.generate import plate_request
+        from bgart.layout import prepare_layout
+        from bgart.prompts import get_preset
+
+        user, _ = self.whoami(request)
+        code = self._require_shot(shot)
+        if not (prompt or "").strip():
+            raise InputError("prompt: empty; describe what the background shows")
+        n = _whole(variations, "variations", 1, MAX_VARIATIONS)
+        first = _whole(seed if seed is not None else 0, "seed", 0, MAX_SEED)
+        style = get_preset(self.settings.prompts_dir, preset or self.settings.default_preset)
+        layout_bytes = workflow.shot_layout(self.project, code)
+        if layout_bytes is None:
+            raise InputError(f"shot {code}: no layout yet; add one under Shots › New shot")
+        layout = open_image(layout_bytes, mode=None, name=f"layout of shot {code}")
+        view_size = self._plate_size(code, layout)
+        control = prepare_layout(layout, *view_size)
+        req = plate_request(
+            style, prompt.strip(), width=view_size[0], height=view_size[1],
+            seeds=[min(MAX_SEED, first + i) for i in range(n)], layout=control,
+            layout_sha256=hashlib.sha256(layout_bytes).hexdigest(), steps=steps,
+        )
+        memory = self._memory = self._memory or EngineState()  # low-memory mode sticks
+
+        def run(engine: Engine) -> Any:
+            return generate_with_fallback(engine, req, progress, log.info, code, state=memory)[0]
+
+        results = self._with_engine(run)
+        out = []
+        with self._lock:
+            for result, s in zip(results, req.seeds, strict=True):
+                rec = workflow.record_generated(self.project, code, result.png(), result.record,
+                                                requested_by=user)
+                out.append(Candidate(int(rec.candidate or 0), result.image, int(s)))
+        return out
+
+    def _plate_size(self, code: str, layout: Image.Image) -> tuple[int, int]:
+        versions = workflow.plate_versions(self.project, code)
+        if versions:  # new candidates match the plate being worked on
+            return versions[-1].width, versions[-1].height
+        info = self.shot_info.get(code)
+        if info is not None:
+            return info.width, info.height
+        return self._default_size(layout)
+
+    def choose(self, request: Any, shot: str | None, candidate: int | None) -> workflow.Recorded:
+        """``variation.selected``: the user picks a candidate; it becomes the plate."""
+        user, _ = self.whoami(request)
+        code = self._require_shot(shot)
+        if candidate is None:
+            raise InputError("no variation picked: click one of the generated images first")
+        with self._lock:
+            return workflow.select_variation(self.project, code, int(candidate), user)
+
+    # --- retouch ----------------------------------------------------------------------------
+    def editor_value(self, shot: str | None) -> dict[str, Any] | None:
+        """The ImageEditor value for a shot: its plate as background, no layers yet."""
+        code = self._require_shot(shot)
+        with self._lock:
+            if not workflow.plate_versions(self.project, code):
+                return None
+            state = workflow.plate_state(self.project, code)
+        return {"background": Image.fromarray(np.array(state.image)), "layers": [],
+                "composite": None}
+
+    def save_paint(
+        self, request: Any, shot: str | None, editor: Mapping[str, Any] | None,
+        edit_times: Sequence[float] = (),
+    ) -> workflow.Recorded:
+        """``human.painted``: the editor's brush layer over the current plate; the active
+        time comes from the edit events the page reported (plus now, the save)."""
+        user, _ = self.whoami(request)
+        code = self._require_shot(shot)
+        layer = brush_layer(editor, "paint")
+        seconds = active_seconds([*edit_times, self.clock()])
+        with self._lock:
+            return workflow.record_paint(self.project, code, layer, user, seconds)
+
+    def ai_fix(
+        self,
+        request: Any,
+        shot: str | None,
+        mask_editor: Mapping[str, Any] | None,
+        prompt: str,
+        seed: int | float | None,
+        preset: str | None = None,
+        edit_times: Sequence[float] = (),
+        *,
+        progress: Progress | None = None,
+    ) -> workflow.Recorded:
+        """``ai.inpainted``: the model redoes the area the user painted as a mask; the user
+        is recorded as the mask's author."""
+        from bgart.engine import InpaintRequest
+        from bgart.prompts import compose, get_preset
+
+        user, _ = self.whoami(request)
+        code = self._require_shot(shot)
+        layer = brush_layer(mask_editor, "mask")
+        mask = layer.getchannel("A").point(lambda v: 255 if v >= 128 else 0)
+        if mask.getbbox() is None:
+            raise InputError("mask is empty: paint over the area the AI should redo")
+        if not (prompt or "").strip():
+            raise InputError("AI fix prompt: empty; say what should be painted in the mask")
+        style = get_preset(self.settings.prompts_dir, preset or self.settings.default_preset)
+        positive, negative = compose(style, prompt.strip())
+        with self._lock:
+            state = workflow.plate_state(self.project, code)
+        plate = Image.fromarray(np.array(state.image))
+        if mask.size != plate.size:
+            raise InputError(f"mask: is {mask.size[0]}x{mask.size[1]} but the plate is "
+                             f"{plate.size[0]}x{plate.size[1]}; reload the shot")
+        req = InpaintRequest(
+            image=plate, mask=mask, prompt=positive, negative=negative,
+            seed=_whole(seed if seed is not None else 0, "seed", 0, MAX_SEED),
+            steps=style.steps, guidance=style.guidance, preset=style.name,
+        )
+
+        def run(engine: Engine) -> Any:
+            from bgart.engine import OutOfMemory
+
+            try:
+                return engine.inpaint(req, progress)
+            except OutOfMemory:
+                engine.enable_low_memory()
+                return engine.inpaint(req, progress)
+
+        result = self._with_engine(run)
+        seconds = active_seconds([*edit_times, self.clock()])
+        with self._lock:
+            return workflow.record_inpaint(self.project, code, result.png(), mask,
+                                           result.record, user, active_seconds=seconds)
+
+    def undo(self, request: Any, shot: str | None, version: int | float | None
+             ) -> workflow.Recorded:
+        """``plate.reverted``: back to an earlier version; the history stays."""
+        user, _ = self.whoami(request)
+        code = self._require_shot(shot)
+        if version is None:
+            raise InputError("no version chosen: pick the version to go back to")
+        with self._lock:
+            return workflow.undo(self.project, code, int(version), user)
+
+    def submit(self, request: Any, shot: str | None, comment: str = "") -> workflow.Recorded:
+        """``plate.submitted``: the artist hands the current version in for review."""
+        user, _ = self.whoami(request)
+        code = self._require_shot(shot)
+        with self._lock:
+            return workflow.submit(self.project, code, user, (comment or "").strip())
+
+    # --- review -----------------------------------------------------------------------------
+    def review(self, request: Any, shot: str | None, decision: str, comment: str = ""
+               ) -> workflow.Recorded:
+        """``plate.accepted`` / ``plate.rejected`` by a director or admin."""
+        user, role = self.whoami(request)
+        code = self._require_shot(shot)
+        if role not in REVIEWER_ROLES:
+            raise BgartError(f"{user} ({role}): only directors and admins accept or "
+                             "reject plates")
+        act = {"accept": workflow.accept, "reject": workflow.reject}.get(decision)
+        if act is None:
+            raise InputError(f"decision '{decision}': accept or reject")
+        comment = (comment or "").strip()
+        if decision == "reject" and not comment:
+            raise InputError("reject: say what to change in the comment")
+        with self._lock:
+            return act(self.project, code, user, comment)
+
+    def review_image(self, shot: str | None, heat: bool) -> Image.Image | None:
+        """The current plate, or its provenance heat map (with the shares as a legend)."""
+        code = self._require_shot(shot)
+        with self._lock:
+            if not workflow.plate_versions(self.project, code):
+                return None
+            if heat:
+                return workflow.heatmap(self.project, code)
+            return Image.fromarray(np.array(workflow.plate_state(self.project, code).image))
+
+
+def brush_layer(editor: Mapping[str, Any] | None, what: str) -> Image.Image:
+    """The one RGBA layer the user painted in an ImageEditor value (several are merged,
+    bottom to top); refused when nothing was painted."""
+    layers = [ly for ly in (editor or {}).get("layers") or [] if ly is not None]
+    if not layers:
+        raise InputError(f"nothing painted: draw the {what} on the plate first")
+    merged: Image.Image | None = None
+    for item in layers:
+        img = item if isinstance(item, Image.Image) else Image.fromarray(np.asarray(item))
+        img = img.convert("RGBA")
+        if merged is None:
+            merged = img
+        elif img.size != merged.size:
+            raise InputError(f"{what} layers differ in size; reload the shot")
+        else:
+            merged = Image.alpha_composite(merged, img)
+    assert merged is not None
+    if merged.getchannel("A").getbbox() is None:
+        raise InputError(f"nothing painted: draw the {what} on the plate first")
+    return merged
+
+
+def describe_figures(figs: Mapping[str, Any] | None) -> str:
+    """The live shares and effort figures of a plate, as Markdown."""
+    if not figs:
+        return "No plate yet."
+
+    def pct(key: str) -> str:
+        return f"{float(figs.get(key, 0.0)) * 100:.2f}%"
+
+    who = f" by {figs['approver']}" if figs.get("approver") else ""
+    note = f" — “{figs['review_comment']}”" if figs.get("review_comment") else ""
+    return (
+        f"**Human paint {pct('human_paint_share')}** · AI generated {pct('ai_gen_share')} · "
+        f"AI inpainted {pct('ai_inpaint_share')} · human base {pct('human_base_share')}\n\n"
+        f"touched by hand {pct('human_touched_share')} · adjusted {pct('adjust_share')} · "
+        f"candidates {figs.get('candidates', 0)} · masks {figs.get('masks', 0)} · "
+        f"active {float(figs.get('active_seconds', 0.0)):.1f} s · "
+        f"GPU {float(figs.get('gpu_seconds', 0.0)):.1f} s · version {figs.get('version')} · "
+        f"review: {figs.get('status', 'open')}{who}{note}"
+    )
+
+
+def _whole(value: int | float | str, what: str, lo: int, hi: int) -> int:
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        raise InputError(f"{what}: '{value}' is not a number") from None
+    if not math.isfinite(number) or number != int(number) or not lo <= number <= hi:
+        raise InputError(f"{what}: {value} must be a whole number from {lo} to {hi}")
+    return int(number)
