@@ -1,0 +1,349 @@
+"""Accepted plates out of the ledger: a C2PA-signed PNG and a layered PSD per plate.
+
+Files land in ``<project>/exports/<episode>/`` (episode: see :func:`bgart.credits.episode_of`)
+as ``<shot>.png`` and ``<shot>.psd`` (``<shot>__<plate>.*`` for a plate other than ``main``),
+with a ``SHA256SUMS`` of what this run wrote.
+
+The PNG carries Content Credentials (:mod:`bgart.c2pa_export`): the layout as an ``inputTo``
+ingredient, the AI plate (``c2pa.created`` + ``trainedAlgorithmicMedia``), ``c2pa.opened``,
+each inpaint (``c2pa.edited`` + ``compositeWithTrainedAlgorithmicMedia``, mask box in
+``changes``), each paint session (``c2pa.drawing`` + ``humanEdits``), and the measured figures
+in ``org.bgart.contribution``, the provenance raster's sha256 among them. Each PNG is
+validated right after signing.
+
+The PSD holds the AI plate at the bottom and one layer per edit of the plate's lineage, named
+after who made it (``AI – <model>``, ``AI inpaint – <model> (mask by <artist>)``,
+``Retouch – <artist>``, ``Levels/colour – <artist>``). A layer holds exactly the pixels its
+edit changed, fully opaque, so the stack composes to the accepted plate bit for bit.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from PIL import Image
+
+from bgart import workflow
+from bgart.c2pa_export import (
+    Adjustment,
+    AiPlate,
+    Edit,
+    Inpaint,
+    LayoutIngredient,
+    PaintSession,
+    PlateManifest,
+    sign_png,
+    verify_png,
+)
+from bgart.credits import (
+    NOT_RECORDED,
+    CreditReport,
+    PlateCredit,
+    Replay,
+    generation_event,
+    pct,
+    plate_credit_lines,
+    replay_plate,
+)
+from bgart.errors import BgartError, InputError
+from bgart.fsutil import atomic_write_text
+from bgart.images import open_image
+from bgart.psd_export import (
+    PsdLayer,
+    ai_layer_name,
+    export_psd,
+    inpaint_layer_name,
+    retouch_layer_name,
+)
+from bgart.signing import CHAIN_FILE, KEY_FILE, NOT_TRUSTED_NOTE, ROOT_FILE, init_signing
+from bgart.store import Project
+
+log = logging.getLogger(__name__)
+
+SUMS_FILE = "SHA256SUMS"
+_UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
+
+
+@dataclass
+class ExportedPlate:
+    """What one plate's export wrote (``png`` is None when the plate was not signed)."""
+
+    episode: str
+    shot: str
+    plate: str
+    png: Path | None
+    psd: Path | None
+    notes: list[str]
+
+
+def safe_name(text: str) -> str:
+    """A file-name-safe form of a shot/plate/episode name (other characters become ``_``)."""
+    cleaned = _UNSAFE.sub("_", text).strip("._") or "_"
+    return cleaned[:120]
+
+
+def file_stem(shot: str, plate: str) -> str:
+    stem = safe_name(shot)
+    return stem if plate == workflow.PLATE else f"{stem}__{safe_name(plate)}"
+
+
+# --- signing identity -----------------------------------------------------------------------
+
+
+def signing_identity(
+    project: Project, *, create: bool = False, say: Callable[[str], None] | None = None
+) -> tuple[Path, Path]:
+    """(certificate chain, key) from settings ``signing_cert``/``signing_key`` (relative
+    paths are taken from the project folder), else ``<project>/signing/``.
+
+    With ``create`` and no identity anywhere, a local test CA + leaf is made there (as
+    ``bgart credits init-signing`` does) and ``say`` is told it is not publicly trusted.
+    """
+    s = project.settings
+    if (s.signing_cert is None) != (s.signing_key is None):
+        missing = "signing_key" if s.signing_key is None else "signing_cert"
+        raise InputError(f"setting '{missing}': needed too when the other signing setting is set")
+    if s.signing_cert is not None and s.signing_key is not None:
+        return _under(project, s.signing_cert), _under(project, s.signing_key)
+    folder = project.root / "signing"
+    chain, key = folder / CHAIN_FILE, folder / KEY_FILE
+    if chain.exists() and key.exists():
+        return chain, key
+    if not create:
+        raise InputError(
+            f"{folder}: no signing identity (set signing_cert and signing_key in "
+            f"{project.root / 'bgart.toml'}, or run `bgart credits init-signing`)"
+        )
+    chain, key = init_signing(project.root, project.settings.production)
+    if say is not None:
+        say(f"made a local signing identity in {folder}: {NOT_TRUSTED_NOTE}")
+    return chain, key
+
+
+def _under(project: Project, path: Path) -> Path:
+    path = Path(path).expanduser()
+    return path if path.is_absolute() else project.root / path
+
+
+def trust_anchor(project: Project) -> Path | None:
+    """The project's own test root CA, when it has one (for validating its exports)."""
+    root = project.root / "signing" / ROOT_FILE
+    return root if root.is_file() else None
+
+
+# --- layers ---------------------------------------------------------------------------------
+
+
+def _image(project: Project, sha: str, what: str) -> np.ndarray:
+    return np.asarray(open_image(project.blobs.get(sha), mode="RGB", name=what))
+
+
+def plate_layers(project: Project, p: PlateCredit, rep: Replay) -> list[PsdLayer]:
+    """The PSD layers of an exported plate, bottom first (see the module docstring)."""
+    root = rep.root
+    base = _image(project, root.blobs["image"], f"{p.key} base image")
+    if root.kind == "plate.imported":
+        base_name = f"Base – {root.actor} ({root.payload.get('origin', 'imported')})"
+    else:
+        gen = generation_event(project.ledger.events(shot=p.shot, plate=p.plate), root)
+        base_name = ai_layer_name(gen.actor if gen else "AI")
+    layers = [PsdLayer(base_name, Image.fromarray(base, "RGB"))]
+    seen: dict[str, int] = {}
+    for step in rep.steps:
+        before = workflow.plate_state(project, p.shot, plate=p.plate,
+                                      version=step.base_version).image
+        after = workflow.plate_state(project, p.shot, plate=p.plate, version=step.version).image
+        changed = (before != after).any(axis=2)
+        rgba = np.dstack([after, changed.astype(np.uint8) * np.uint8(255)])
+        if step.kind == "inpaint":
+            name = inpaint_layer_name(step.model or "AI", step.person)
+        elif step.kind == "adjust":
+            name = f"Levels/colour – {step.person}"
+        else:
+            name = retouch_layer_name(step.person)
+        seen[name] = seen.get(name, 0) + 1
+        if seen[name] > 1:
+            name = f"{name} ({seen[name]})"
+        layers.append(PsdLayer(name, Image.fromarray(np.ascontiguousarray(rgba), "RGBA")))
+    return layers
+
+
+# --- the C2PA manifest ------------------------------------------------------------------------
+
+
+def contribution_figures(p: PlateCredit, report: CreditReport) -> dict[str, Any]:
+    """The ``org.bgart.contribution`` assertion: the report's figures for this plate."""
+    en, ja, _ = plate_credit_lines(p)
+    d = report.definition
+    return {
+        "shot": p.shot,
+        "plate": p.plate,
+        "episode": p.episode,
+        "version": p.version,
+        "grade": p.grade,
+        "grade_reason": p.grade_reason,
+        "grade_thresholds": f"B ≥ {pct(d.grade_b, 0)}, C ≥ {pct(d.grade_c, 0)}, "
+                            f"D ≥ {pct(d.grade_d, 0)} human paint",
+        "contribution_definition": d.version,
+        "human_paint_share": p.human_paint_share,
+        "ai_gen_share": p.ai_gen_share,
+        "ai_inpaint_share": p.ai_inpaint_share,
+        "human_base_share": p.human_base_share,
+        "human_touched_share": p.human_touched_share,
+        "adjust_share": p.adjust_share,
+        "retouch": [
+            {"artist": c.name, "human_paint_share": c.human_paint_share,
+             "active_seconds": c.active_seconds}
+            for c in p.retouchers()
+        ],
+        "layout_artists": ", ".join(p.layout_artists) or NOT_RECORDED,
+        "prompt_author": p.prompt_author or NOT_RECORDED,
+        "chosen_by": p.chosen_by or NOT_RECORDED,
+        "candidates_generated": p.candidates,
+        "chosen_candidate": p.chosen_candidate if p.chosen_candidate is not None else "none",
+        "inpaint_masks": len(p.masks),
+        "mask_directors": ", ".join(sorted({m.directed_by for m in p.masks})) or "none",
+        "approver": p.approver or NOT_RECORDED,
+        "approved_at": p.approved_at or NOT_RECORDED,
+        "active_seconds": p.active_seconds,
+        "gpu_seconds": p.gpu_seconds,
+        "models": "; ".join(m.label() for m in p.models) or "none",
+        "credit_line": en,
+        "credit_line_ja": ja,
+        "image_sha256": p.image_sha256,
+        "raster_sha256": p.raster_sha256,
+        "ledger_event_hash": p.last_event_hash,
+        "people": [c.name for c in p.contributors],
+    }
+
+
+def plate_manifest(project: Project, p: PlateCredit, rep: Replay, report: CreditReport
+                   ) -> PlateManifest | None:
+    """The Content Credentials of an accepted plate; None for a plate with no AI origin."""
+    events = project.ledger.events(shot=p.shot, plate=p.plate)
+    gen = generation_event(events, rep.root)
+    if gen is None:
+        return None
+    record = gen.payload.get("record", {})
+    model = next((m for m in p.models if m.role == "generation"), None)
+    seeds = record.get("seeds") or []
+    index = int(record.get("batch_index") or 0)
+    edits: list[Edit] = []
+    for step in rep.steps:
+        ev = step.event
+        if step.kind == "inpaint":
+            if step.bbox is None:
+                continue  # an empty mask changed nothing
+            rev = next((m.revision for m in p.models
+                        if m.name == step.model and m.role == "inpaint"), None)
+            edits.append(Inpaint(model=step.model or "AI", mask_author=step.person,
+                                 bbox=step.bbox, revision=rev, when=ev.created_at))
+        elif step.kind in ("paint", "final"):
+            edits.append(PaintSession(artist=step.person, bbox=step.bbox,
+                                      seconds=float(ev.payload.get("active_seconds") or 0.0),
+                                      when=ev.created_at))
+        else:
+            edits.append(Adjustment(artist=step.person, when=ev.created_at))
+    layout = None
+    layouts = project.ledger.events(shot=p.shot, kinds=("layout.imported",))
+    chosen = next((ev for ev in reversed(layouts) if ev.blobs.get("layout") == p.layout_sha256),
+                  layouts[-1] if layouts else None)
+    if chosen is not None:
+        layout = LayoutIngredient(
+            image=project.blobs.get(chosen.blobs["layout"]),
+            title=chosen.payload.get("filename") or f"{p.shot} layout",
+            author=chosen.actor, when=chosen.created_at,
+        )
+    people = [n for n in (p.prompt_author, p.chosen_by, p.approver) if n]
+    return PlateManifest(
+        title=f"{file_stem(p.shot, p.plate)}.png",
+        production=report.production,
+        ai_plate=AiPlate(
+            model=gen.actor,
+            revision=model.revision if model else NOT_RECORDED,
+            licence=model.licence if model else NOT_RECORDED,
+            image=project.blobs.get(rep.root.blobs["image"]) if edits else None,
+            title=f"{p.shot} AI plate (candidate {gen.payload.get('candidate')})",
+            seed=int(seeds[index]) if len(seeds) > index else None,
+            when=gen.created_at,
+        ),
+        layout=layout,
+        edits=edits,
+        contribution=contribution_figures(p, report),
+        people=people,
+    )
+
+
+# --- the export -------------------------------------------------------------------------------
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def export_plates(
+    project: Project,
+    report: CreditReport,
+    *,
+    png: bool = True,
+    psd: bool = True,
+    out_root: Path | None = None,
+    signer: tuple[Path, Path] | None = None,
+    say: Callable[[str], None] | None = None,
+) -> list[ExportedPlate]:
+    """Export the report's accepted plates (signed PNG and/or layered PSD)."""
+    out_root = Path(out_root) if out_root is not None else project.exports_dir
+    accepted = [p for p in report.plates if p.accepted]
+    if png and signer is None:
+        signer = signing_identity(project, create=True, say=say)
+    anchor = trust_anchor(project)
+    done: list[ExportedPlate] = []
+    for p in accepted:
+        folder = out_root / safe_name(p.episode)
+        stem = file_stem(p.shot, p.plate)
+        state = workflow.plate_state(project, p.shot, plate=p.plate, version=p.version)
+        if state.image_sha != p.image_sha256:
+            raise BgartError(f"{p.key}: the ledger changed since the report was built")
+        rep = replay_plate(project, p.shot, p.plate, state,
+                           project.ledger.events(shot=p.shot, plate=p.plate))
+        item = ExportedPlate(p.episode, p.shot, p.plate, None, None, [])
+        if psd:
+            layers = plate_layers(project, p, rep)
+            item.psd = export_psd(folder / f"{stem}.psd", layers, (p.width, p.height))
+        if png and signer is not None:
+            manifest = plate_manifest(project, p, rep, report)
+            if manifest is None:
+                item.notes.append("PNG not signed: the plate has no AI origin to describe")
+            else:
+                dst = folder / f"{stem}.png"
+                sign_png(project.blobs.get(p.image_sha256), dst, manifest, signer[0], signer[1])
+                result = verify_png(dst, trust_anchors=anchor)
+                if not result.ok:
+                    raise BgartError(f"{dst}: signed but does not validate: "
+                                     + "; ".join(result.problems))
+                item.png = dst
+        done.append(item)
+    _write_sums(done)
+    return done
+
+
+def _write_sums(items: Sequence[ExportedPlate]) -> None:
+    by_folder: dict[Path, list[Path]] = {}
+    for item in items:
+        for path in (item.png, item.psd):
+            if path is not None:
+                by_folder.setdefault(path.parent, []).append(path)
+    for folder, paths in by_folder.items():
+        lines = [f"{_sha256(p)}  {p.name}\n" for p in sorted(paths)]
+        atomic_write_text(folder / SUMS_FILE, "".join(lines))

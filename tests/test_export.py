@@ -1,0 +1,288 @@
+"""Exports of accepted plates: C2PA-signed PNGs that validate (and stop validating when one
+pixel byte changes), layered PSDs that recompose to the plate, and the `bgart credits` CLI."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import re
+import struct
+import zlib
+from pathlib import Path
+
+import numpy as np
+import pytest
+from _credits_fixtures import (
+    DIRECTOR,
+    INPAINT_MODEL,
+    LICENCE,
+    MODEL,
+    PRODUCTION,
+    REVISION,
+    build_project,
+)
+from PIL import Image
+from psd_tools import PSDImage
+
+from bgart import workflow
+from bgart.c2pa_export import (
+    COMPOSITE_WITH_TRAINED_ALGORITHMIC_MEDIA,
+    HUMAN_EDITS,
+    TRAINED_ALGORITHMIC_MEDIA,
+    read_credentials,
+    verify_png,
+)
+from bgart.cli import main
+from bgart.credits import CreditReport, build_report
+from bgart.errors import InputError
+from bgart.export import SUMS_FILE, ExportedPlate, export_plates, signing_identity
+from bgart.store import Project
+
+
+@pytest.fixture(scope="module")
+def project(tmp_path_factory: pytest.TempPathFactory) -> Project:
+    proj = build_project(tmp_path_factory.mktemp("export") / "show")
+    yield proj
+    proj.close()
+
+
+@pytest.fixture(scope="module")
+def report(project: Project) -> CreditReport:
+    return build_report(project, thumbnails=False)
+
+
+@pytest.fixture(scope="module")
+def exported(project: Project, report: CreditReport) -> dict[str, ExportedPlate]:
+    notes: list[str] = []
+    items = export_plates(project, report, say=notes.append)
+    assert len(notes) == 1 and "NOT on the public C2PA trust list" in notes[0]
+    return {item.shot: item for item in items}
+
+
+def _root(project: Project) -> Path:
+    return project.root / "signing" / "root_ca.pem"
+
+
+def flip_one_pixel_byte(png: bytes) -> bytes:
+    """The same PNG, every chunk kept (the C2PA one too), with one pixel byte changed: the
+    image data is re-encoded unfiltered from the decoded pixels with that byte flipped."""
+    pixels = np.array(Image.open(io.BytesIO(png)).convert("RGB"))
+    assert png[25] == 2 and png[24] == 8  # IHDR: 8-bit RGB, as bgart writes plates
+    pixels[0, 0, 0] ^= 0x01
+    raw = b"".join(b"\x00" + row.tobytes() for row in pixels)  # filter type 0 per row
+    chunks: list[tuple[bytes, bytes]] = []
+    pos = 8
+    while pos < len(png):
+        (length,) = struct.unpack(">I", png[pos:pos + 4])
+        chunks.append((png[pos + 4:pos + 8], png[pos + 8:pos + 8 + length]))
+        pos += 12 + length
+    out = bytearray(png[:8])
+    idat_written = False
+    for kind, data in chunks:
+        if kind == b"IDAT":
+            if idat_written:
+                continue
+            data, idat_written = zlib.compress(raw), True
+        out += struct.pack(">I", len(data)) + kind + data
+        out += struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+    return bytes(out)
+
+
+def _actions(creds: dict) -> list[dict]:  # type: ignore[type-arg]
+    return [a for entry in creds["history"] for a in entry["actions"]]
+
+
+# --- signed PNGs ---------------------------------------------------------------------------
+
+
+def test_exports_land_per_episode_with_checksums(project: Project,
+                                                 exported: dict[str, ExportedPlate]) -> None:
+    ep1 = project.exports_dir / "EP01"
+    assert sorted(p.name for p in ep1.iterdir()) == [
+        "EP01_C001.png", "EP01_C001.psd", "EP01_C002.png", "EP01_C002.psd", SUMS_FILE]
+    assert (project.exports_dir / "EP02" / "EP02_C001.png").is_file()
+    sums = dict(reversed(line.split("  ")) for line in (ep1 / SUMS_FILE).read_text().splitlines())
+    for name, sha in sums.items():
+        assert hashlib.sha256((ep1 / name).read_bytes()).hexdigest() == sha
+
+
+def test_signed_png_validates_and_keeps_the_plate_pixels(project: Project,
+                                                         exported: dict[str, ExportedPlate]
+                                                         ) -> None:
+    for shot, item in exported.items():
+        assert item.png is not None
+        result = verify_png(item.png, trust_anchors=_root(project))
+        assert result.ok and result.trusted, (shot, result.problems)
+        untrusted = verify_png(item.png)  # no anchor: intact, signer merely unknown
+        assert untrusted.ok and not untrusted.trusted
+        pixels = np.asarray(Image.open(item.png).convert("RGB"))
+        assert np.array_equal(pixels, workflow.plate_state(project, shot).image)
+
+
+def test_flipping_one_pixel_byte_breaks_validation(exported: dict[str, ExportedPlate],
+                                                   tmp_path: Path) -> None:
+    original = exported["EP01_C002"].png.read_bytes()  # type: ignore[union-attr]
+    tampered = flip_one_pixel_byte(original)
+    a = np.asarray(Image.open(io.BytesIO(original)).convert("RGB")).astype(int)
+    b = np.asarray(Image.open(io.BytesIO(tampered)).convert("RGB")).astype(int)
+    assert int(np.abs(a - b).sum()) == 1  # exactly one byte of one pixel changed
+    path = tmp_path / "tampered.png"
+    path.write_bytes(tampered)
+    result = verify_png(path)
+    assert not result.ok
+    assert any("dataHash.mismatch" in p for p in result.problems), result.problems
+
+
+def test_manifest_states_the_history_and_figures(project: Project, report: CreditReport,
+                                                 exported: dict[str, ExportedPlate]) -> None:
+    creds = read_credentials(exported["EP01_C002"].png)  # type: ignore[arg-type]
+    actions = _actions(creds)
+    kinds = [a["action"] for a in actions]
+    assert kinds[:2] == ["c2pa.created", "c2pa.created"]  # layout, then the AI plate
+    assert actions[1]["digitalSourceType"] == TRAINED_ALGORITHMIC_MEDIA
+    assert actions[1]["parameters"]["org.bgart.revision"] == REVISION
+    assert actions[1]["parameters"]["org.bgart.licence"] == LICENCE
+    assert kinds[2:] == ["c2pa.opened", "c2pa.drawing", "c2pa.drawing", "c2pa.edited"]
+    paint_a, paint_b, inpaint = actions[3:]
+    assert paint_a["digitalSourceType"] == HUMAN_EDITS
+    assert paint_a["parameters"]["org.bgart.person"] == "山田 花子"
+    assert paint_b["parameters"]["org.bgart.person"] == "Ito Aoi"
+    assert inpaint["digitalSourceType"] == COMPOSITE_WITH_TRAINED_ALGORITHMIC_MEDIA
+    assert inpaint["parameters"]["org.bgart.person"] == "Mori Ren"
+    assert inpaint["parameters"]["org.bgart.model"] == INPAINT_MODEL
+    shape = inpaint["changes"][0]["region"][0]["shape"]
+    assert (shape["origin"], shape["width"], shape["height"]) == ({"x": 40, "y": 10}, 10, 10)
+    layout_ing = creds["history"][0]
+    assert layout_ing["authors"] == ["Tanaka Haruto"]
+
+    figures = creds["contribution"]
+    plate = report.plates[1]
+    assert figures["raster_sha256"] == plate.raster_sha256
+    assert figures["image_sha256"] == plate.image_sha256
+    assert figures["human_paint_share"] == plate.human_paint_share
+    assert figures["ai_inpaint_share"] == plate.ai_inpaint_share
+    assert figures["grade"] == "D" and figures["approver"] == DIRECTOR
+    assert [r["artist"] for r in figures["retouch"]] == ["山田 花子", "Ito Aoi"]
+    assert figures["production"] == PRODUCTION
+    assert "retouch 山田 花子 (20%), Ito Aoi (10%)" in figures["credit_line"]
+
+    plain = read_credentials(exported["EP01_C001"].png)  # type: ignore[arg-type]
+    plain_kinds = [a["action"] for a in _actions(plain)]
+    assert plain_kinds == ["c2pa.created", "c2pa.created"]
+    assert plain["contribution"]["grade"] == "F"
+    assert plain["contribution"]["prompt_author"] == "not recorded"
+
+
+# --- layered PSDs --------------------------------------------------------------------------
+
+
+def test_psd_layers_recompose_to_the_final_plate(project: Project,
+                                                 exported: dict[str, ExportedPlate]) -> None:
+    expected = {
+        "EP01_C001": [f"AI – {MODEL}"],
+        "EP01_C002": [f"AI – {MODEL}", "Retouch – 山田 花子", "Retouch – Ito Aoi",
+                      f"AI inpaint – {INPAINT_MODEL} (mask by Mori Ren)"],
+        "EP02_C001": [f"AI – {MODEL}", "Retouch – Kobayashi Mei"],
+    }
+    for shot, item in exported.items():
+        psd = PSDImage.open(item.psd)
+        assert [layer.name for layer in psd] == expected[shot]
+        final = workflow.plate_state(project, shot).image
+        assert np.array_equal(np.asarray(psd.composite().convert("RGB")), final)
+        forced = np.asarray(psd.composite(force=True).convert("RGB"), dtype=int)
+        assert np.abs(forced - final.astype(int)).max() <= 1  # re-rendered from the layers
+    # A retouch layer holds exactly the pixels its session changed.
+    psd = PSDImage.open(exported["EP01_C002"].psd)
+    ito = np.asarray(psd[2].composite(viewport=psd.viewbox).convert("RGBA"))
+    assert (ito[..., 3] > 0).sum() == 8 * 60
+
+
+# --- signing identity --------------------------------------------------------------------
+
+
+def test_signing_identity_from_settings(tmp_path: Path) -> None:
+    proj = build_project(tmp_path / "p")
+    with pytest.raises(InputError, match="run `bgart credits init-signing`"):
+        signing_identity(proj)
+    chain, key = signing_identity(proj, create=True)
+    assert chain == proj.root / "signing" / "cert_chain.pem"
+    toml = proj.root / "bgart.toml"
+    toml.write_text(toml.read_text() + 'signing_cert = "signing/cert_chain.pem"\n')
+    proj.close()
+    with Project.open(proj.root) as half, pytest.raises(InputError, match="'signing_key'"):
+        signing_identity(half)
+    toml.write_text(toml.read_text() + 'signing_key = "signing/signer.key"\n')
+    with Project.open(proj.root) as full:
+        assert signing_identity(full) == (chain, key)
+
+
+# --- the command line ----------------------------------------------------------------------
+
+
+def test_cli_credits_all_then_verify(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    build_project(tmp_path / "show").close()
+    out = tmp_path / "reports"
+    rc = main(["credits", "--project", str(tmp_path / "show"), "--format", "all",
+               "--out", str(out)])
+    printed = capsys.readouterr()
+    assert rc == 0, printed.err
+    paths = [Path(line) for line in printed.out.splitlines()]
+    assert all(p.is_file() for p in paths)
+    assert sorted(p.name for p in paths if p.parent == out) == sorted(
+        ["credits.html", "credits.pdf", "credits.json", "credits_plates.csv",
+         "credits_contributors.csv", "credits_people.csv", "credits_summary.csv",
+         "credits_definition.csv"])
+    assert [p.suffix for p in paths].count(".png") == 3
+    assert [p.suffix for p in paths].count(".psd") == 3
+    assert "NOT on the public C2PA trust list" in printed.err
+    assert "retouch Kobayashi Mei (33%)" in printed.err
+
+    png = tmp_path / "show" / "exports" / "EP01" / "EP01_C002.png"
+    assert main(["credits", "verify", str(png)]) == 0
+    shown = capsys.readouterr().out
+    assert "valid C2PA manifest" in shown
+    for text in ("Layout: Tanaka Haruto", "Retouch: 山田 花子", "mask drawn by Mori Ren",
+                 f"AI plate: {MODEL} revision {REVISION}", "Grade: D",
+                 "Retouch shares: 山田 花子 20.0% (300 s), Ito Aoi 10.0% (120 s)",
+                 "signer not on a trust list"):
+        assert text in shown, text
+
+    bad = tmp_path / "bad.png"
+    bad.write_bytes(flip_one_pixel_byte(png.read_bytes()))
+    assert main(["credits", "verify", str(bad)]) == 1
+    assert "NOT VALID" in capsys.readouterr().out
+
+    assert main(["credits", "init-signing", "--project", str(tmp_path / "show")]) == 2
+    assert "already exists" in capsys.readouterr().err
+    assert main(["credits", "-p", str(tmp_path / "show"), "--format", "csv,docx"]) == 2
+    assert "--format 'docx'" in capsys.readouterr().err
+
+
+def test_cli_episode_and_report_only(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    build_project(tmp_path / "show").close()
+    out = tmp_path / "r"
+    assert main(["credits", "-p", str(tmp_path / "show"), "-e", "EP02", "-f", "json",
+                 "-f", "csv", "-o", str(out)]) == 0
+    names = sorted(Path(line).name for line in capsys.readouterr().out.splitlines())
+    assert "credits-EP02.json" in names and len(names) == 6
+    assert not (tmp_path / "show" / "signing").exists()  # no PNG asked: no identity made
+    assert main(["credits", "init-signing", "-p", str(tmp_path / "show"), "--org", "Studio"]) == 0
+    assert re.search(r"cert_chain\.pem", capsys.readouterr().out)
+
+
+def test_hand_painted_plate_exports_psd_but_is_not_signed(tmp_path: Path) -> None:
+    """A plate with no AI origin is graded A and exported as a PSD; the C2PA manifest bgart
+    writes describes AI plates, so its PNG is left out and a note says why."""
+    proj = Project.init(tmp_path / "hp", production="Small")
+    img = np.full((60, 80, 3), 120, np.uint8)
+    workflow.record_base(proj, "EP05_C001", img, "Kobayashi Mei")
+    workflow.accept(proj, "EP05_C001", DIRECTOR)
+    rep = build_report(proj, thumbnails=False)
+    (plate,) = rep.plates
+    assert plate.grade == "A" and plate.models == []
+    assert [c.name for c in plate.retouchers()] == ["Kobayashi Mei"]
+    (item,) = export_plates(proj, rep, say=lambda _m: None)
+    assert item.png is None and "no AI origin" in item.notes[0]
+    assert [layer.name for layer in PSDImage.open(item.psd)] == [
+        "Base – Kobayashi Mei (hand-painted)"]
+    proj.close()
