@@ -11,7 +11,7 @@ import io
 import warnings
 from pathlib import Path
 
-from PIL import Image, ImageOps
+from PIL import Image, ImageFile, ImageOps
 
 from bgart.errors import InputError
 
@@ -32,28 +32,11 @@ def open_image(
     ``name`` is how the file is named in errors (defaults to the path).
     """
     label = name or (str(source) if not isinstance(source, bytes) else "uploaded image")
-    if isinstance(source, bytes):
-        data = source
-    else:
-        path = Path(source)
-        try:
-            size = path.stat().st_size
-        except FileNotFoundError:
-            raise InputError(f"{label}: no such file") from None
-        except OSError as exc:
-            raise InputError(f"{label}: cannot read ({exc.strerror})") from None
-        if path.is_dir():
-            raise InputError(f"{label}: is a folder, not an image")
-        if size == 0:
-            raise InputError(f"{label}: empty file (0 bytes)")
-        if size > MAX_FILE_BYTES:
-            raise InputError(f"{label}: file too large ({size} bytes)")
-        try:
-            data = path.read_bytes()
-        except OSError as exc:
-            raise InputError(f"{label}: cannot read ({exc.strerror})") from None
+    data = source if isinstance(source, bytes) else read_user_file(source, label)
     if not data:
         raise InputError(f"{label}: empty file (0 bytes)")
+    if len(data) > MAX_FILE_BYTES:
+        raise InputError(f"{label}: file too large ({len(data)} bytes)")
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
@@ -66,6 +49,8 @@ def open_image(
                 )
             if w < 1 or h < 1:
                 raise InputError(f"{label}: image has no pixels")
+            if ImageFile.LOAD_TRUNCATED_IMAGES:  # weasyprint's import turns it on for all
+                ImageFile.LOAD_TRUNCATED_IMAGES = False
             img.load()
     except InputError:
         raise
@@ -78,7 +63,42 @@ def open_image(
     img = ImageOps.exif_transpose(img) or img
     if mode is None:
         return img
-    return to_mode(img, mode)
+    try:
+        return to_mode(img, mode)
+    except ValueError as exc:
+        raise InputError(f"{label}: cannot use a {img.mode} image ({exc})") from None
+
+
+def read_user_file(path: Path | str, label: str | None = None,
+                   max_bytes: int = MAX_FILE_BYTES) -> bytes:
+    """The bytes of a file a user named, refusing folders, devices and pipes (``/dev/zero``
+    or a FIFO would never end) and files over ``max_bytes``; errors name ``label``."""
+    import stat as stat_
+
+    path = Path(path)
+    label = label or str(path)
+    try:
+        st = path.stat()
+    except FileNotFoundError:
+        raise InputError(f"{label}: no such file") from None
+    except OSError as exc:
+        raise InputError(f"{label}: cannot read ({exc.strerror})") from None
+    if stat_.S_ISDIR(st.st_mode):
+        raise InputError(f"{label}: is a folder, not a file")
+    if not stat_.S_ISREG(st.st_mode):
+        raise InputError(f"{label}: not a regular file (a device or a pipe)")
+    if st.st_size == 0:
+        raise InputError(f"{label}: empty file (0 bytes)")
+    if st.st_size > max_bytes:
+        raise InputError(f"{label}: file too large ({st.st_size} bytes; at most {max_bytes})")
+    try:
+        with path.open("rb") as fh:
+            data = fh.read(max_bytes + 1)
+    except OSError as exc:
+        raise InputError(f"{label}: cannot read ({exc.strerror})") from None
+    if len(data) > max_bytes:  # it grew while being read
+        raise InputError(f"{label}: file too large (more than {max_bytes} bytes)")
+    return data
 
 
 def to_mode(img: Image.Image, mode: str) -> Image.Image:
@@ -97,7 +117,10 @@ def to_mode(img: Image.Image, mode: str) -> Image.Image:
         rgba = img.convert("RGBA")
         white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
         img = Image.alpha_composite(white, rgba)
-    return img.convert(mode)
+    try:
+        return img.convert(mode)
+    except ValueError:  # e.g. LAB -> L: Pillow converts some modes only to RGB
+        return img.convert("RGB").convert(mode)
 
 
 def cover_resize(img: Image.Image, width: int, height: int) -> Image.Image:

@@ -81,6 +81,8 @@ class GenerationRecord:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> GenerationRecord:
+        if not isinstance(data, dict):
+            raise InputError("generation record: not a JSON object")
         data = dict(data)
         data.pop("record_version", None)
         known = {f.name for f in dataclasses.fields(cls)}
@@ -89,9 +91,29 @@ class GenerationRecord:
             raise InputError(f"generation record: unknown field(s) {sorted(unknown)}")
         try:
             data["seeds"] = tuple(int(s) for s in data["seeds"])
-            return cls(**data)
+            record = cls(**data)
         except (KeyError, TypeError, ValueError) as exc:
             raise InputError(f"generation record: {exc}") from None
+        record._check()
+        return record
+
+    def _check(self) -> None:
+        """Refuse a record whose numbers no bgart run could have written (it is input too)."""
+        limits = {"width": (8, 16384), "height": (8, 16384), "steps": (1, 1000),
+                  "batch_index": (0, len(self.seeds) - 1)}
+        for name, (lo, hi) in limits.items():
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or not lo <= value <= hi:
+                raise InputError(f"generation record: field '{name}' is {value!r}, "
+                                 f"expected a whole number {lo}..{hi}")
+        for name in ("guidance", "controlnet_scale", "seconds"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int | float):
+                raise InputError(f"generation record: field '{name}' is {value!r}, "
+                                 "expected a number")
+        for name in ("mode", "model", "prompt", "negative", "scheduler"):
+            if not isinstance(getattr(self, name), str):
+                raise InputError(f"generation record: field '{name}' must be text")
 
     @classmethod
     def from_json(cls, text: str) -> GenerationRecord:
@@ -130,13 +152,23 @@ def png_bytes(image: Image.Image, record: GenerationRecord | None = None) -> byt
 
 def read_record(path: Path) -> GenerationRecord:
     """The record embedded in a PNG written by bgart."""
+    import warnings
+
+    from bgart.images import read_user_file
+
+    data = read_user_file(path)
     try:
-        with Image.open(path) as img:
-            text = img.text.get(RECORD_KEY) if hasattr(img, "text") else None
-    except FileNotFoundError:
-        raise InputError(f"{path}: no such file") from None
-    except OSError as exc:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(io.BytesIO(data)) as img:
+                text = img.text.get(RECORD_KEY) if hasattr(img, "text") else None
+    except (Image.DecompressionBombWarning, Image.DecompressionBombError):
+        raise InputError(f"{path}: refused as a decompression bomb") from None
+    except (OSError, SyntaxError, ValueError) as exc:
         raise InputError(f"{path}: not a readable image ({exc})") from None
     if not text:
         raise InputError(f"{path}: carries no bgart generation record")
-    return GenerationRecord.from_json(text)
+    try:
+        return GenerationRecord.from_json(text)
+    except InputError as exc:
+        raise InputError(f"{path}: {exc}") from None

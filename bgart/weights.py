@@ -178,6 +178,18 @@ def _stray_pickles(folder: Path) -> list[str]:
     )
 
 
+def _extra_files(folder: Path, expected: dict[str, tuple[int | None, str]]) -> list[str]:
+    """Files in a model folder that the lock does not pin (pickles are reported apart)."""
+    own = {PIN_FILE, CACHE_FILE}
+    return sorted(
+        rel for p in folder.rglob("*")
+        if (p.is_file() or p.is_symlink())
+        and (rel := p.relative_to(folder).as_posix()) not in expected
+        and rel not in own and p.suffix.lower() not in PICKLE_SUFFIXES
+        and not (rel.startswith(f"{CACHE_FILE}.") and rel.endswith(".tmp"))  # a racing save
+    )
+
+
 def verify(lock: WeightsLock, store: Path, names: list[str] | None = None,
            *, use_cache: bool = False) -> list[str]:
     """Problems with the local copies of ``names`` (all pulled models when None), one line each.
@@ -202,9 +214,13 @@ def verify(lock: WeightsLock, store: Path, names: list[str] | None = None,
             )
         for rel in _stray_pickles(folder):
             problems.append(f"{folder / rel}: pickle file refused (safetensors only)")
+        expected = _expected(entry, pin)
+        for rel in _extra_files(folder, expected):
+            problems.append(f"{folder / rel}: not in {lock.path} (a model folder holds only "
+                            "the pinned files; remove it or re-pull)")
         cache = _load_cache(folder) if use_cache else {}
         new_cache: dict[str, list[Any]] = {}
-        for rel, (size, sha) in _expected(entry, pin).items():
+        for rel, (size, sha) in expected.items():
             path = folder / rel
             if not path.is_file():
                 problems.append(f"{path}: missing")
@@ -214,7 +230,10 @@ def verify(lock: WeightsLock, store: Path, names: list[str] | None = None,
                 problems.append(f"{path}: size {st.st_size}, expected {size}")
                 continue
             cached = cache.get(rel)
-            if cached and cached[0] == st.st_size and cached[1] == st.st_mtime_ns:
+            # ctime and inode too: a file rewritten in place with its mtime put back (utime)
+            # still gets a new ctime, so the cache never vouches for bytes it did not hash.
+            stamp = [st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino]
+            if cached and len(cached) == 5 and cached[:2] + cached[3:] == stamp:
                 actual = cached[2]
             else:
                 actual = sha256_file(path)
@@ -223,7 +242,7 @@ def verify(lock: WeightsLock, store: Path, names: list[str] | None = None,
             elif actual != sha:
                 problems.append(f"{path}: sha256 mismatch (file altered or corrupt)")
                 continue
-            new_cache[rel] = [st.st_size, st.st_mtime_ns, actual]
+            new_cache[rel] = [st.st_size, st.st_mtime_ns, actual, st.st_ctime_ns, st.st_ino]
         _save_cache(folder, new_cache)
     return problems
 
