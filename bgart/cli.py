@@ -143,18 +143,29 @@ def weights_list() -> None:
         print(f"{name:28} {e.kind:10} {e.architecture:5} {pin:12} {state:10} {e.license}")
 
 
+_mounted: list[bool] = []
+
+
 def _mount_optional() -> None:
-    """Sub-command groups that live in their own modules."""
-    import importlib.util
+    """Sub-command groups that live in their own modules (once: main() may run again)."""
+    if _mounted:
+        return
+    _mounted.append(True)
 
     from bgart.cli_batch import batch_command
 
     app.command("batch")(batch_command)
-    if importlib.util.find_spec("bgart.cli_project") is None:
-        return
+    from bgart.cli_credits import credits_app
+
+    app.add_typer(credits_app, name="credits")
+    from bgart import cli_ui, cli_users
+
+    app.command("ui")(cli_ui.ui_command)
+    app.add_typer(cli_users.users_app, name="users")
     from bgart import cli_project
 
     app.command("init")(cli_project.init_command)
+    app.command("review")(cli_project.review_command)
     app.add_typer(cli_project.ledger_app, name="ledger")
 
 

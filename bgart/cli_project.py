@@ -233,6 +233,28 @@ def import_final_command(
         _print_recorded(proj, shot, plate, rec)
 
 
+@_user_errors
+def review_command(
+    shot: Annotated[str, typer.Argument(help="Shot code")],
+    by: Annotated[str, typer.Option("--by", help="Director or admin who decides")],
+    accept: Annotated[
+        bool, typer.Option("--accept/--reject", help="Accept, or reject with a comment")
+    ] = True,
+    comment: Annotated[str, typer.Option("--comment", "-m", help="What to change")] = "",
+    project: ProjectOpt = None,
+    plate: PlateOpt = workflow.PLATE,
+) -> None:
+    """Accept or reject a plate's latest version (the approval named in the credits).
+
+    The UI asks reviewers to log in; on the command line the approver is whoever has write
+    access to the project folder, as for every other ledger command.
+    """
+    decision = "accept" if accept else "reject"
+    with _open(project) as proj:
+        rec = workflow.review(proj, shot, decision, by, comment, plate=plate)
+        typer.echo(f"event #{rec.seq} {rec.kind}: {shot} v{rec.version} by {by.strip()}")
+
+
 @ledger_app.command("heatmap")
 @_user_errors
 def heatmap_command(

@@ -55,6 +55,8 @@ from bgart.record import GenerationRecord
 from bgart.store import Project
 
 PLATE = "main"
+REVIEWER_ROLES = ("director", "admin")
+"""Roles whose accept/reject counts: the approval credited in the report."""
 VERSION_KINDS = (
     "ai.generated",
     "variation.selected",
@@ -796,6 +798,40 @@ def reject(
 ) -> Recorded:
     """``plate.rejected``: ``approver`` rejects the plate's latest version."""
     return _decide(project, shot, plate, "plate.rejected", approver, comment)
+
+
+def review(
+    project: Project,
+    shot: str,
+    decision: str,
+    approver: str,
+    comment: str = "",
+    *,
+    plate: str = PLATE,
+) -> Recorded:
+    """Accept or reject the plate's latest version, as a director or admin of the project.
+
+    The rules every front end shares (UI and CLI): the approver must be a project user with a
+    reviewer role, and a rejection must say what to change.
+    """
+    act = {"accept": accept, "reject": reject}.get(decision)
+    if act is None:
+        raise InputError(f"decision '{decision}': accept or reject")
+    name = (approver or "").strip()
+    user = project.ledger.user(name)
+    if user is None:
+        raise InputError(
+            f"approver '{name}': not a user of this project "
+            "(add one with: bgart users add NAME --role director)"
+        )
+    if user.role not in REVIEWER_ROLES:
+        raise InputError(
+            f"approver '{name}' ({user.role}): only directors and admins accept or reject plates"
+        )
+    comment = (comment or "").strip()
+    if decision == "reject" and not comment:
+        raise InputError("reject: say what to change in the comment")
+    return act(project, shot, user.name, comment, plate=plate)
 
 
 def submit(

@@ -13,7 +13,7 @@ from sqlalchemy import text
 from typer.testing import CliRunner
 
 from bgart import workflow as wf
-from bgart.cli_project import init_command, ledger_app
+from bgart.cli_project import init_command, ledger_app, review_command
 from bgart.store import Project
 
 try:
@@ -26,6 +26,7 @@ SHOT = "ep03_c007"
 
 app = typer.Typer()
 app.command("init")(init_command)
+app.command("review")(review_command)
 app.add_typer(ledger_app, name="ledger")
 runner = CliRunner()
 
@@ -143,3 +144,40 @@ def test_project_from_environment(root: Path, monkeypatch: pytest.MonkeyPatch) -
 def test_show_unknown_shot(root: Path) -> None:
     code, _, err = run("ledger", "show", "nope", "-p", str(root))
     assert code == 2 and "shot nope: no events" in err
+
+
+def test_review_accepts_only_for_directors_and_rejects_need_a_comment(root: Path) -> None:
+    with Project.open(root) as project:
+        project.ledger.add_user("Sato", "director")
+        project.ledger.add_user("aki", "artist")
+    code, _, err = run("review", SHOT, "--by", "aki", "-p", str(root))
+    assert code == 2 and "only directors and admins" in err and "aki" in err
+    code, _, err = run("review", SHOT, "--by", "Nobody", "-p", str(root))
+    assert code == 2 and "'Nobody'" in err and "bgart users add" in err
+    code, _, err = run("review", SHOT, "--by", "Sato", "--reject", "-p", str(root))
+    assert code == 2 and "say what to change" in err
+    with Project.open(root) as project:
+        assert wf.shot_status(project, SHOT) != "accepted"  # nothing was recorded by refusals
+
+    code, out, err = run(
+        "review", SHOT, "--by", "Sato", "--reject", "-m", "warmer sky", "-p", str(root)
+    )
+    assert code == 0, err
+    assert "plate.rejected" in out
+    with Project.open(root) as project:
+        assert wf.shot_status(project, SHOT) == "rejected"
+    code, out, err = run("review", SHOT, "--by", "Sato", "-p", str(root))
+    assert code == 0, err
+    assert "plate.accepted" in out and "v1" in out
+    with Project.open(root) as project:
+        assert wf.shot_status(project, SHOT) == "accepted"
+    code, out, _ = run("ledger", "show", SHOT, "-p", str(root), "--json")
+    kinds = [e["kind"] for e in json.loads(out)["events"]]
+    assert kinds[-2:] == ["plate.rejected", "plate.accepted"]
+
+
+def test_review_of_a_shot_without_a_plate_names_the_shot(root: Path) -> None:
+    with Project.open(root) as project:
+        project.ledger.add_user("Sato", "director")
+    code, _, err = run("review", "ep03_c999", "--by", "Sato", "-p", str(root))
+    assert code == 2 and "ep03_c999" in err

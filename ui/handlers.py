@@ -41,7 +41,6 @@ if TYPE_CHECKING:
 log = logging.getLogger("bgart.ui")
 
 IDLE_GAP_SECONDS = 60.0  # a pause longer than this between edits is not active time
-REVIEWER_ROLES = ("director", "admin")
 STATUS_ALL = "all"
 STATUS_CHOICES = (STATUS_ALL, *workflow.SHOT_STATUSES)
 THUMB_SIDE = 192
@@ -190,7 +189,7 @@ class Studio:
         return user.name, user.role
 
     def may_review(self, request: Any) -> bool:
-        return self.whoami(request)[1] in REVIEWER_ROLES
+        return self.whoami(request)[1] in workflow.REVIEWER_ROLES
 
     # --- shots ------------------------------------------------------------------------------
     def import_shot_list(self, path: Path | str) -> list[str]:
@@ -543,19 +542,10 @@ class Studio:
     def review(self, request: Any, shot: str | None, decision: str, comment: str = ""
                ) -> workflow.Recorded:
         """``plate.accepted`` / ``plate.rejected`` by a director or admin."""
-        user, role = self.whoami(request)
+        user, _role = self.whoami(request)
         code = self._require_shot(shot)
-        if role not in REVIEWER_ROLES:
-            raise BgartError(f"{user} ({role}): only directors and admins accept or "
-                             "reject plates")
-        act = {"accept": workflow.accept, "reject": workflow.reject}.get(decision)
-        if act is None:
-            raise InputError(f"decision '{decision}': accept or reject")
-        comment = (comment or "").strip()
-        if decision == "reject" and not comment:
-            raise InputError("reject: say what to change in the comment")
         with self._lock:
-            return act(self.project, code, user, comment)
+            return workflow.review(self.project, code, decision, user, comment or "")
 
     def review_image(self, shot: str | None, heat: bool) -> Image.Image | None:
         """The current plate, or its provenance heat map (with the shares as a legend)."""
