@@ -92,16 +92,42 @@ def verify_command(
         list[str] | None,
         typer.Option("--shot", help="Recompute rasters of this shot only (repeatable)"),
     ] = None,
+    fresh: Annotated[
+        bool,
+        typer.Option(
+            "--fresh", help="Recompute every raster, even those this machine verified before"
+        ),
+    ] = False,
 ) -> None:
-    """Recompute the hash chain, every blob hash and every raster; name the first bad event."""
+    """Recompute the hash chain, every blob hash and every raster; name the first bad event.
+
+    Rasters this machine already recomputed in an earlier clean run are not recomputed again
+    (the chain must still hold the hash it verified then); ``--fresh`` recomputes them all.
+    """
+    from bgart import verified
+
     with _open(project) as proj:
+        full = not no_rasters and not shot
+        before = verified.load(proj) if full and not fresh else None
         report = workflow.verify_project(
-            proj, rasters=not no_rasters, anchor=anchor, shots=shot or None
+            proj,
+            rasters=not no_rasters,
+            anchor=anchor,
+            shots=shot or None,
+            since=(before.seq, before.hash) if before else None,
         )
+        if full:
+            verified.save(proj, report.events, report.head_hash)
         typer.echo(
             f"ledger ok: {report.events} events, {report.blobs} blobs, "
             f"{report.versions} plate versions; head {report.head_hash}"
         )
+        if before is not None:
+            typer.echo(
+                f"rasters recomputed for the {report.replayed} plate versions after event "
+                f"#{before.seq}; those up to it were recomputed on this machine at "
+                f"{before.verified_at} (--fresh recomputes them all)"
+            )
 
 
 @ledger_app.command("show")

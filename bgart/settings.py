@@ -10,7 +10,7 @@ import tomllib
 from pathlib import Path
 from typing import Any
 
-from platformdirs import user_data_dir
+from platformdirs import user_cache_dir, user_data_dir
 from pydantic import Field, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -22,6 +22,10 @@ PROJECT_FILE = "bgart.toml"
 
 def default_model_store() -> Path:
     return Path(user_data_dir("bgart", appauthor=False)) / "models"
+
+
+def default_cache_dir() -> Path:
+    return Path(user_cache_dir("bgart", appauthor=False))
 
 
 class Settings(BaseSettings):
@@ -36,6 +40,7 @@ class Settings(BaseSettings):
     dtype: str = "auto"  # auto | float16 | bfloat16 | float32
     model: str = "anime-sd15"
     model_store: Path = Field(default_factory=default_model_store)
+    cache_dir: Path = Field(default_factory=default_cache_dir)  # per machine, outside projects
     weights_lock: Path = PACKAGE_ROOT / "weights.lock"
     prompts_dir: Path = PACKAGE_ROOT / "prompts"
     default_preset: str = "base"

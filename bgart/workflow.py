@@ -1071,6 +1071,7 @@ class VerifyReport:
     blobs: int = 0
     versions: int = 0
     head_hash: str = ""
+    replayed: int = 0  # plate events whose raster was recomputed in this run
 
 
 @dataclass
@@ -1089,13 +1090,16 @@ def verify_project(
     anchor: str | None = None,
     shots: Collection[str] | None = None,
     progress: Callable[[int], None] | None = None,
+    since: tuple[int, str] | None = None,
 ) -> VerifyReport:
     """Recompute the chain, every blob hash and every plate version from the blobs.
 
     Raises :class:`LedgerIntegrityError` naming the first bad event (by seq, id and kind) or
     table row. ``anchor``: a head hash recorded earlier (e.g. printed in a credit report);
     the chain must still contain it. ``shots``: recompute rasters of these shots only (the
-    chain, the blobs and the version numbering are still checked everywhere).
+    chain, the blobs and the version numbering are still checked everywhere). ``since``:
+    (seq, hash) of a head an earlier full run verified (bgart.verified): the event at that seq
+    must still have that hash, and rasters are recomputed only after it.
     """
     checker = ChainChecker()
     report = VerifyReport()
@@ -1109,6 +1113,13 @@ def verify_project(
     for raw in project.ledger.iter_rows():
         ev = checker.check(raw)
         anchored = anchored or ev.hash.startswith(anchor or "")
+        done_before = since is not None and ev.seq <= since[0]
+        if since is not None and ev.seq == since[0] and ev.hash != since[1]:
+            raise LedgerIntegrityError(
+                f"{ev.label}: its hash is {ev.hash[:16]}…, but this machine verified "
+                f"{since[1][:16]}… for it earlier: the history was rewritten since (or this "
+                "is another copy of the ledger; --fresh replays it all)"
+            )
         fresh: dict[str, bytes] = {}  # blobs read (and hashed) for this event
         if blobs:
             for role, sha in sorted(ev.blobs.items()):
@@ -1122,14 +1133,20 @@ def verify_project(
                     fresh[sha] = data
         if ev.plate is not None and ev.shot is not None:
             replay = plates.setdefault((ev.shot, ev.plate), _PlateReplay())
-            access = blob_access if only is None or ev.shot in only else None
+            wanted = (only is None or ev.shot in only) and not done_before
+            access = blob_access if wanted else None
             if access is not None:
                 access.fresh = fresh
-            _replay_event(ev, replay, access)
+            report.replayed += _replay_event(ev, replay, access)
         report.events += 1
         if progress is not None and report.events % 1000 == 0:
             progress(report.events)
     project.ledger.check_head(checker)
+    if since is not None and report.events < since[0]:
+        raise LedgerIntegrityError(
+            f"the ledger ends at event #{report.events}, but this machine verified it up to "
+            f"#{since[0]} earlier: events were removed (--fresh replays what is left)"
+        )
     if not anchored:
         raise LedgerIntegrityError(f"no event has hash {anchor}… (the chain was rewritten)")
     _check_tables(project, plates)
@@ -1165,9 +1182,10 @@ class _Blobs:
             raise LedgerIntegrityError(f"{what}: raster blob unreadable ({exc})") from None
 
 
-def _replay_event(ev: EventRow, replay: _PlateReplay, blobs: _Blobs | None) -> None:
+def _replay_event(ev: EventRow, replay: _PlateReplay, blobs: _Blobs | None) -> int:
     """Check one plate event against the replayed history of its plate (``blobs`` None:
-    numbering and references only, no raster recomputation)."""
+    numbering and references only, no raster recomputation). Returns 1 when a plate version
+    was recomputed, else 0."""
     p = ev.payload
     if ev.kind == "ai.generated":
         if p.get("candidate") != len(replay.candidates) + 1:
@@ -1176,9 +1194,9 @@ def _replay_event(ev: EventRow, replay: _PlateReplay, blobs: _Blobs | None) -> N
     if ev.kind in ("plate.submitted", "plate.accepted", "plate.rejected"):
         if p.get("version") != max(replay.versions, default=None):
             raise LedgerIntegrityError(f"{ev.label}: reviews a version that was not the latest")
-        return
+        return 0
     if ev.kind not in VERSION_KINDS or p.get("version") is None:
-        return
+        return 0
     latest = max(replay.versions, default=None)
     if p.get("base_version") != latest or p.get("version") != (latest or 0) + 1:
         raise LedgerIntegrityError(f"{ev.label}: version numbers do not follow the history")
@@ -1212,12 +1230,12 @@ def _replay_event(ev: EventRow, replay: _PlateReplay, blobs: _Blobs | None) -> N
     replay.versions[number] = (image_sha, raster_sha)
     if blobs is None:
         replay.last = None
-        return
+        return 0
     blobs.decoded.clear()
     expected = _recompute(ev, replay, latest, blobs)
     if expected is None:  # reverted: equality of blob hashes checked above
         replay.last = None
-        return
+        return 0
     stored_image = blobs.array(image_sha, "RGB", f"{ev.label} image")
     if not np.array_equal(stored_image, expected.image):
         raise LedgerIntegrityError(
@@ -1231,6 +1249,7 @@ def _replay_event(ev: EventRow, replay: _PlateReplay, blobs: _Blobs | None) -> N
     if "stats" in p and p["stats"] != expected.stats:
         raise LedgerIntegrityError(f"{ev.label}: recorded figures differ from the recomputed ones")
     replay.last = (number, expected.image, expected.raster)
+    return 1
 
 
 def _recompute(

@@ -6,6 +6,8 @@ import os
 
 os.environ["HF_HUB_OFFLINE"] = "1"
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+# what `ledger verify` remembers per machine goes to a throwaway folder, never ~/.cache
+os.environ["BGART_CACHE_DIR"] = __import__("tempfile").mkdtemp(prefix="bgart-test-cache-")
 
 from collections.abc import Iterator
 from pathlib import Path

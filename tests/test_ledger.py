@@ -359,6 +359,40 @@ def _rehash_from(project: Project, start: int) -> None:
     sql(project, "UPDATE chain_head SET seq = :s, hash = :h", s=seq - 1, h=prev)
 
 
+def test_a_verified_prefix_skips_only_its_own_rasters(project: Project) -> None:
+    """Re-verify after a clean run: rasters up to the recorded head are not recomputed, but
+    a forged raster in a consistently re-hashed chain is still caught there, by its hash."""
+    seqs = build_history(project)
+    first = wf.verify_project(project)
+    assert first.replayed == 4  # gen1, select, paint, inpaint are plate versions
+    again = wf.verify_project(project, since=(first.events, first.head_hash))
+    assert again.replayed == 0 and again.head_hash == first.head_hash
+    layer = stroke_layer((H, W), (W // 2, 0, W, H // 2), (0, 255, 0))
+    wf.record_paint(project, "ep01_c001", layer, "bob", 10.0)
+    later = wf.verify_project(project, since=(first.events, first.head_hash))
+    assert later.replayed == 1 and later.events == first.events + 1
+
+    seq = seqs["paint"]
+    blobs = json.loads(row(project, seq)["blobs"])
+    raster = Raster.from_bytes(project.blobs.get(blobs["raster"]))
+    raster.human[:] = 1.0
+    blobs["raster"] = project.blobs.put(raster.to_bytes(), "raster")
+    sql(project, "UPDATE events SET blobs = :b WHERE seq = :s", b=canonical_json(blobs), s=seq)
+    sql(project, "UPDATE plate_versions SET raster_sha = :r WHERE event_seq = :s",
+        r=blobs["raster"], s=seq)
+    _rehash_from(project, seq)
+    with pytest.raises(LedgerIntegrityError, match=rf"event #{first.events} .*rewritten since"):
+        wf.verify_project(project, since=(first.events, first.head_hash))
+    expect_failure(project, rf"event #{seq} .*stored raster differs")  # a fresh replay too
+
+
+def test_a_verified_prefix_longer_than_the_ledger_is_refused(project: Project) -> None:
+    build_history(project)
+    report = wf.verify_project(project)
+    with pytest.raises(LedgerIntegrityError, match=r"verified it up to #99"):
+        wf.verify_project(project, since=(99, report.head_hash))
+
+
 def test_an_edited_versions_table_is_caught(project: Project) -> None:
     seqs = build_history(project)
     other = json.loads(row(project, seqs["gen1"])["blobs"])["raster"]

@@ -181,3 +181,23 @@ def test_review_of_a_shot_without_a_plate_names_the_shot(root: Path) -> None:
         project.ledger.add_user("Sato", "director")
     code, _, err = run("review", "ep03_c999", "--by", "Sato", "-p", str(root))
     assert code == 2 and "ep03_c999" in err
+
+
+def test_verify_recomputes_only_what_is_new_since_the_last_clean_run(
+    root: Path, tmp_path: Path
+) -> None:
+    code, out, err = run("ledger", "verify", "-p", str(root))
+    assert code == 0, err
+    assert "recomputed on this machine" not in out
+    layer = tmp_path / "strokes.png"
+    Image.fromarray(stroke_layer((H, W), (0, 0, W // 2, H // 2), (0, 0, 255)), "RGBA").save(layer)
+    assert run("ledger", "import-paint", SHOT, "--layer", str(layer), "--artist", "Mika",
+               "-p", str(root))[0] == 0
+    code, out, err = run("ledger", "verify", "-p", str(root))
+    assert code == 0, err
+    assert "rasters recomputed for the 1 plate versions after event #1" in out
+    code, out, err = run("ledger", "verify", "-p", str(root), "--fresh")
+    assert code == 0, err
+    assert "recomputed on this machine" not in out
+    code, out, _ = run("ledger", "verify", "-p", str(root))
+    assert "for the 0 plate versions after event #2" in out
