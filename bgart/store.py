@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING
 import tomli_w
 
 from bgart.errors import InputError, LedgerIntegrityError
+from bgart.fsutil import fsync_dir
 from bgart.settings import PROJECT_FILE, Settings, load_settings
 
 if TYPE_CHECKING:
@@ -42,20 +43,6 @@ _SHA_RE = re.compile(r"^[0-9a-f]{64}$")
 
 def sha256_hex(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
-
-
-def _fsync_dir(path: Path) -> None:
-    """Make a rename/link inside ``path`` durable (no-op where folders can't be opened)."""
-    try:
-        fd = os.open(path, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
 
 
 def _check_sqlite_ledger(db: Path) -> None:
@@ -131,7 +118,7 @@ class BlobStore:
         finally:
             with contextlib.suppress(FileNotFoundError):
                 tmp.unlink()
-        _fsync_dir(folder)
+        fsync_dir(folder)
         return sha
 
     def get(self, sha: str, *, verify: bool = True) -> bytes:

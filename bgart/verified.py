@@ -14,13 +14,14 @@ in the same place (docs/security.md).
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
-import os
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from bgart.contribution import DEFINITION_VERSION
+from bgart.fsutil import atomic_write_text
 from bgart.ledger import utc_now
 from bgart.store import Project
 
@@ -66,10 +67,5 @@ def save(project: Project, seq: int, head_hash: str) -> None:
         return
     path = record_path(project)
     prefix = VerifiedPrefix(seq, head_hash, DEFINITION_VERSION, utc_now())
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(f".{os.getpid()}.tmp")
-        tmp.write_text(json.dumps(asdict(prefix)), encoding="utf-8")
-        os.replace(tmp, path)
-    except OSError:
-        pass
+    with contextlib.suppress(OSError):
+        atomic_write_text(path, json.dumps(asdict(prefix)))
