@@ -321,6 +321,22 @@ def test_chunked_parallel_kernel_matches_the_reference() -> None:
     assert again.raster.equals(out.raster)  # deterministic
 
 
+def test_the_result_does_not_depend_on_the_chunk_size(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The chunk size is a speed setting: a ledger recorded with one must verify with any."""
+    w, h = 613, 419
+    before = natural_plate(w, h, seed=6)
+    rng = np.random.default_rng(10)
+    layer = rng.integers(0, 256, (h, w, 4), dtype=np.uint8)
+    layer[: h // 3, :, 3] = 0  # chunks the event does not touch are skipped
+    out = c.paint(before, _ai(w, h), layer)
+    for chunk in (1 << 12, 1 << 14, 1 << 18):
+        monkeypatch.setattr(c, "_CHUNK", chunk)
+        monkeypatch.setattr(c, "_PARALLEL_MIN", 2 * chunk)
+        other = c.paint(before, _ai(w, h), layer)
+        assert np.array_equal(other.image, out.image) and other.raster.equals(out.raster)
+        assert other.stats == out.stats
+
+
 def test_raster_serialisation_round_trip() -> None:
     out = c.paint(noise_plate(W, H), _ai(), stroke_layer((H, W), (3, 4, 30, 20), (1, 2, 3), 77))
     data = out.raster.to_bytes()
