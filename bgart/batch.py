@@ -380,6 +380,13 @@ EngineFactory = Callable[[Settings, Callable[[str], None]], Any]
 
 
 def _load_engine(settings: Settings, say: Callable[[str], None]) -> Engine:
+    """The model, pulled first if this machine never had it (single process only: under a
+    launcher every rank would download at once, so there it must be pulled beforehand)."""
+    if distributed.launched_world_size() <= 1:
+        from bgart.weights import WeightsLock, pull_if_missing
+
+        pull_if_missing(WeightsLock.load(settings.weights_lock), settings.model_store,
+                        settings.model, say)
     return Engine.load(settings, say=say)
 
 

@@ -15,25 +15,20 @@ from pathlib import Path
 from bgart.errors import WeightsError
 from bgart.settings import PACKAGE_ROOT, Settings, load_settings
 from bgart.tiny_models import TINY_NOTE, build_tiny_models
-from bgart.weights import WeightsLock, ensure_ready, pull
+from bgart.weights import WeightsLock, ensure_ready, pull, pull_if_missing
 
 EXAMPLES = PACKAGE_ROOT / "examples"
 Say = Callable[[str], None]
 
 
 def _real_weights(settings: Settings, name: str, say: Say) -> str | None:
-    """None when model ``name`` is ready (pulled now if it can be), else why not."""
+    """None when model ``name`` is ready (pulled now if it never was), else why not."""
     lock = WeightsLock.load(settings.weights_lock)
-    entry = lock.get(name)
     try:
-        ensure_ready(lock, settings.model_store, name)
-        if entry.controlnet:
-            ensure_ready(lock, settings.model_store, entry.controlnet)
-        return None
-    except WeightsError:
-        pass
-    try:
-        pull(lock, settings.model_store, name, say=say)
+        pull_if_missing(lock, settings.model_store, name, say)
+        entry = lock.get(name)
+        for needed in ([entry.controlnet] if entry.controlnet else []) + [name]:
+            ensure_ready(lock, settings.model_store, needed)
         return None
     except WeightsError as exc:
         return str(exc)

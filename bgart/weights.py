@@ -271,6 +271,19 @@ def ensure_ready(lock: WeightsLock, store: Path, name: str) -> Path:
     return model_dir(store, name)
 
 
+def pull_if_missing(lock: WeightsLock, store: Path, name: str, say: Say = print) -> None:
+    """Pull model ``name`` and its ControlNet where they were never pulled into ``store``.
+
+    A model that is present but fails verification is left as it is: loading it then names
+    its bad files, rather than a download quietly replacing what someone changed.
+    """
+    entry = lock.get(name)
+    for needed in ([entry.controlnet] if entry.controlnet else []) + [name]:
+        if not model_dir(store, needed).exists():
+            say(f"{needed}: not pulled on this machine yet; pulling it now")
+            pull(lock, store, needed, say)
+
+
 def _fetch_file(entry: ModelEntry, revision: str, rel: str, dest: Path) -> None:
     dest.parent.mkdir(parents=True, exist_ok=True)
     if entry.repo.startswith("file://"):

@@ -15,8 +15,9 @@ from PIL import Image, ImageDraw
 import bgart.batch as batch_mod
 import bgart.contact_sheet as sheet_mod
 import bgart.workflow as workflow_mod
-from bgart.batch import BatchOptions, BatchSummary, run_batch
+from bgart.batch import BatchOptions, BatchSummary, QuietReporter, run_batch
 from bgart.engine import OutOfMemory
+from bgart.errors import BgartError
 from bgart.record import read_record
 from bgart.shots import derive_seed
 
@@ -323,3 +324,32 @@ def test_default_project_is_created_in_the_current_folder(
     assert summary.project == work / "bgart-project"
     assert (work / "bgart-project" / "shots" / "EP01_C002" / "done.json").is_file()
     assert os.path.exists(work / "bgart-project" / "bgart.toml")
+
+
+def test_a_fresh_machine_pulls_the_pinned_model_before_the_first_shot(
+    tiny_root: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """No model in the store yet: the batch pulls it (sha256-verified) and renders; a model
+    that is present but altered is refused by name, not silently downloaded again."""
+    store = tmp_path / "empty-store"
+    monkeypatch.setenv("BGART_WEIGHTS_LOCK", str(tiny_root / "weights.lock"))
+    monkeypatch.setenv("BGART_MODEL_STORE", str(store))
+    monkeypatch.setenv("BGART_MODEL", "tiny-sd15")
+    monkeypatch.setenv("BGART_CPU_THREADS", "1")
+    shot_list = write_list(tmp_path / "list", ROWS[:1])
+    said: list[str] = []
+
+    class Say(QuietReporter):
+        def say(self, message: str) -> None:
+            said.append(message)
+
+    summary = run_batch(BatchOptions(shot_list=shot_list, project=tmp_path / "p1", steps=2),
+                        reporter=Say())
+    assert summary.rendered == ["EP01_C001"] and summary.model_loads == 1
+    assert any("tiny-sd15: not pulled on this machine yet" in m for m in said)
+    assert any("tiny-controlnet-sd15: not pulled" in m for m in said)
+
+    weights = next((store / "tiny-sd15").rglob("*.safetensors"))
+    weights.write_bytes(weights.read_bytes()[:-1] + b"\0")
+    with pytest.raises(BgartError, match=r"tiny-sd15.*" + weights.name):
+        run_batch(BatchOptions(shot_list=shot_list, project=tmp_path / "p2", steps=2))
