@@ -89,6 +89,12 @@ def _executor() -> ThreadPoolExecutor:
     return _pool
 
 
+def reset_after_fork() -> None:
+    """Forget the thread pool in a forked child: its threads stayed in the parent."""
+    global _pool
+    _pool = None
+
+
 def _for_chunks(n: int, job: Callable[[int, int], None]) -> None:
     """Run ``job(start, stop)`` over [0, n) in chunks, in parallel when it pays."""
     spans = [(s, min(n, s + _CHUNK)) for s in range(0, n, _CHUNK)]

@@ -27,6 +27,7 @@ A shot holds one or more plates (``plate="main"`` unless given).
 
 from __future__ import annotations
 
+import gc
 import io
 from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -1091,6 +1092,7 @@ def verify_project(
     shots: Collection[str] | None = None,
     progress: Callable[[int], None] | None = None,
     since: tuple[int, str] | None = None,
+    workers: int | None = None,
 ) -> VerifyReport:
     """Recompute the chain, every blob hash and every plate version from the blobs.
 
@@ -1099,9 +1101,14 @@ def verify_project(
     the chain must still contain it. ``shots``: recompute rasters of these shots only (the
     chain, the blobs and the version numbering are still checked everywhere). ``since``:
     (seq, hash) of a head an earlier full run verified (bgart.verified): the event at that seq
-    must still have that hash, and rasters are recomputed only after it.
+    must still have that hash, and rasters are recomputed only after it. ``workers``:
+    processes for the raster replay (default: one per CPU, up to 8, when there is enough to
+    replay); plates are independent, so they are replayed side by side and the failure with
+    the lowest seq is reported.
     """
     checker = ChainChecker()
+    parallel = _replay_workers(workers) > 1 and rasters
+    deferred: dict[tuple[str, str], list[tuple[EventRow, bool]]] = {}
     report = VerifyReport()
     blob_access = _Blobs(project, checked=blobs) if rasters else None
     only = set(shots) if shots is not None else None
@@ -1110,37 +1117,61 @@ def verify_project(
     anchored = anchor is None
     if anchor is not None and len(anchor) < 12:
         raise InputError("anchor: give at least 12 hex digits of a head hash")
-    for raw in project.ledger.iter_rows():
-        ev = checker.check(raw)
-        anchored = anchored or ev.hash.startswith(anchor or "")
-        done_before = since is not None and ev.seq <= since[0]
-        if since is not None and ev.seq == since[0] and ev.hash != since[1]:
-            raise LedgerIntegrityError(
-                f"{ev.label}: its hash is {ev.hash[:16]}…, but this machine verified "
-                f"{since[1][:16]}… for it earlier: the history was rewritten since (or this "
-                "is another copy of the ledger; --fresh replays it all)"
+    stop: LedgerIntegrityError | None = None  # with deferred rasters: the loop's failure
+    try:
+        for raw in project.ledger.iter_rows():
+            ev = checker.check(raw)
+            anchored = anchored or ev.hash.startswith(anchor or "")
+            done_before = since is not None and ev.seq <= since[0]
+            if since is not None and ev.seq == since[0] and ev.hash != since[1]:
+                raise LedgerIntegrityError(
+                    f"{ev.label}: its hash is {ev.hash[:16]}…, but this machine verified "
+                    f"{since[1][:16]}… for it earlier: the history was rewritten since (or this "
+                    "is another copy of the ledger; --fresh replays it all)"
+                )
+            fresh: dict[str, bytes] = {}  # blobs read (and hashed) for this event
+            if blobs:
+                for role, sha in sorted(ev.blobs.items()):
+                    if sha in checked_blobs:
+                        continue
+                    data, problem = project.blobs.read_checked(sha)
+                    if problem or data is None:
+                        raise LedgerIntegrityError(f"{ev.label}: {role} blob {sha}: {problem}")
+                    checked_blobs.add(sha)
+                    if blob_access is not None and not parallel:
+                        fresh[sha] = data
+            if ev.plate is not None and ev.shot is not None:
+                replay = plates.setdefault((ev.shot, ev.plate), _PlateReplay())
+                wanted = (only is None or ev.shot in only) and not done_before
+                if parallel:  # numbering now, rasters later in worker processes
+                    deferred.setdefault((ev.shot, ev.plate), []).append((ev, wanted))
+                    _replay_event(ev, replay, None)
+                else:
+                    access = blob_access if wanted else None
+                    if access is not None:
+                        access.fresh = fresh
+                    report.replayed += _replay_event(ev, replay, access)
+            report.events += 1
+            if progress is not None and report.events % 1000 == 0:
+                progress(report.events)
+            if parallel and report.events % 10_000 == 0:
+                # The deferred events live until the replay: keep the cyclic GC from
+                # re-scanning them all on every full collection (quadratic on 100k events).
+                gc.freeze()
+    except LedgerIntegrityError as exc:
+        if not parallel:
+            raise
+        stop = exc
+    try:
+        if parallel:  # a raster failure before the loop's failure is the first bad event
+            report.replayed = _replay_in_processes(
+                project, deferred, checked=blobs, workers=_replay_workers(workers)
             )
-        fresh: dict[str, bytes] = {}  # blobs read (and hashed) for this event
-        if blobs:
-            for role, sha in sorted(ev.blobs.items()):
-                if sha in checked_blobs:
-                    continue
-                data, problem = project.blobs.read_checked(sha)
-                if problem or data is None:
-                    raise LedgerIntegrityError(f"{ev.label}: {role} blob {sha}: {problem}")
-                checked_blobs.add(sha)
-                if blob_access is not None:
-                    fresh[sha] = data
-        if ev.plate is not None and ev.shot is not None:
-            replay = plates.setdefault((ev.shot, ev.plate), _PlateReplay())
-            wanted = (only is None or ev.shot in only) and not done_before
-            access = blob_access if wanted else None
-            if access is not None:
-                access.fresh = fresh
-            report.replayed += _replay_event(ev, replay, access)
-        report.events += 1
-        if progress is not None and report.events % 1000 == 0:
-            progress(report.events)
+            if stop is not None:
+                raise stop
+    finally:
+        deferred.clear()  # dropped by refcount before the frozen objects are scanned again
+        gc.unfreeze()
     project.ledger.check_head(checker)
     if since is not None and report.events < since[0]:
         raise LedgerIntegrityError(
@@ -1154,6 +1185,93 @@ def verify_project(
     report.versions = sum(len(p.versions) for p in plates.values())
     report.head_hash = checker.prev_hash
     return report
+
+
+_PARALLEL_REPLAY_MIN = 2000  # plate events: below this, starting processes costs more
+
+
+def _replay_workers(requested: int | None) -> int:
+    import multiprocessing
+    import os
+
+    if "fork" not in multiprocessing.get_all_start_methods():
+        return 1  # the workers inherit the replay plan by fork; elsewhere replay in-process
+    if requested is not None:
+        return max(1, requested)
+    return max(1, min(8, os.cpu_count() or 1))
+
+
+_REPLAY_JOB: tuple[Project, dict[tuple[str, str], list[tuple[EventRow, bool]]], bool] | None = None
+
+
+def _replay_child_init() -> None:
+    """In a forked worker: no inherited thread pool (its threads did not survive the fork)
+    and no use of the parent's database connections."""
+    assert _REPLAY_JOB is not None
+    contrib.reset_after_fork()
+    _REPLAY_JOB[0].ledger.engine.dispose(close=False)
+
+
+def _replay_plates(keys: list[tuple[str, str]]) -> tuple[int, tuple[int, str] | None]:
+    """Replay whole plates; (versions recomputed, first failure as (seq, message) or None)."""
+    assert _REPLAY_JOB is not None
+    project, deferred, checked = _REPLAY_JOB
+    access = _Blobs(project, checked=checked)
+    replayed, failure = 0, None
+    for key in keys:
+        replay = _PlateReplay()
+        for ev, wanted in deferred[key]:
+            try:
+                replayed += _replay_event(ev, replay, access if wanted else None)
+            except LedgerIntegrityError as exc:
+                if failure is None or ev.seq < failure[0]:
+                    failure = (ev.seq, str(exc))
+                break
+    return replayed, failure
+
+
+def _replay_in_processes(
+    project: Project,
+    deferred: dict[tuple[str, str], list[tuple[EventRow, bool]]],
+    *,
+    checked: bool,
+    workers: int,
+) -> int:
+    """Recompute the deferred plate events on ``workers`` forked processes (in-process when
+    there is little to do); raise the failure with the lowest seq."""
+    global _REPLAY_JOB
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    sizes = {k: sum(1 for _ev, wanted in evs if wanted) for k, evs in deferred.items()}
+    # A plate with nothing to recompute had its numbering checked already: leave it out.
+    deferred = {k: evs for k, evs in deferred.items() if sizes[k]}
+    total = sum(sizes.values())
+    _REPLAY_JOB = (project, deferred, checked)
+    try:
+        if total < _PARALLEL_REPLAY_MIN:
+            results = [_replay_plates(list(deferred))]
+        else:
+            # Balanced groups, several per worker so a slow group does not hold the rest.
+            n_groups = workers * 4
+            groups: list[list[tuple[str, str]]] = [[] for _ in range(n_groups)]
+            loads = [0] * n_groups
+            for key in sorted(deferred, key=lambda k: -sizes[k]):
+                i = loads.index(min(loads))
+                groups[i].append(key)
+                loads[i] += sizes[key] + 1
+            with ProcessPoolExecutor(
+                max_workers=workers,
+                mp_context=multiprocessing.get_context("fork"),
+                initializer=_replay_child_init,
+            ) as pool:
+                results = list(pool.map(_replay_plates, [g for g in groups if g]))
+    finally:
+        _REPLAY_JOB = None
+    failures = [f for _n, f in results if f is not None]
+    if failures:
+        raise LedgerIntegrityError(min(failures)[1])
+    return sum(n for n, _f in results)
 
 
 class _Blobs:
@@ -1300,31 +1418,34 @@ def _check_tables(project: Project, plates: dict[tuple[str, str], _PlateReplay])
     """The derived tables (versions, candidates) must match the replayed events."""
     from sqlalchemy import select
 
+    # Plain column rows, not ORM objects: this reads every version of a production.
+    pv, cd = PlateVersion, Candidate
     with project.ledger.read() as s:
         rows = s.execute(
-            select(Shot.code, Plate.name, PlateVersion)
-            .join(Plate, Plate.id == PlateVersion.plate_id)
+            select(Shot.code, Plate.name, pv.number, pv.image_sha, pv.raster_sha,
+                   pv.source_candidate, pv.event_seq)
+            .join(Plate, Plate.id == pv.plate_id)
             .join(Shot, Shot.id == Plate.shot_id)
-            .order_by(PlateVersion.event_seq)
+            .order_by(pv.event_seq)
         ).all()
         cand_rows = s.execute(
-            select(Shot.code, Plate.name, Candidate)
-            .join(Plate, Plate.id == Candidate.plate_id)
+            select(Shot.code, Plate.name, cd.number, cd.image_sha)
+            .join(Plate, Plate.id == cd.plate_id)
             .join(Shot, Shot.id == Plate.shot_id)
-            .order_by(Candidate.event_seq)
+            .order_by(cd.event_seq)
         ).all()
     seen: set[tuple[str, str, int]] = set()
-    for shot, plate, pv in rows:
+    for shot, plate, number, image_sha, raster_sha, source, event_seq in rows:
         replay = plates.get((shot, plate))
-        expected = replay.versions.get(pv.number) if replay else None
-        label = f"plate version {shot}/{plate} v{pv.number} (table row for event #{pv.event_seq})"
+        expected = replay.versions.get(number) if replay else None
+        label = f"plate version {shot}/{plate} v{number} (table row for event #{event_seq})"
         if (
-            expected != (pv.image_sha, pv.raster_sha)
+            expected != (image_sha, raster_sha)
             or replay is None
-            or (replay.source.get(pv.number) != pv.source_candidate)
+            or (replay.source.get(number) != source)
         ):
             raise LedgerIntegrityError(f"{label}: does not match the events (the table was edited)")
-        seen.add((shot, plate, pv.number))
+        seen.add((shot, plate, number))
     for (shot, plate), replay in plates.items():
         for number in replay.versions:
             if (shot, plate, number) not in seen:
@@ -1332,15 +1453,15 @@ def _check_tables(project: Project, plates: dict[tuple[str, str], _PlateReplay])
                     f"plate version {shot}/{plate} v{number}: row missing from the versions table"
                 )
     cand_seen = 0
-    for shot, plate, cand in cand_rows:
+    for shot, plate, cand_number, cand_sha in cand_rows:
         replay = plates.get((shot, plate))
         if (
             replay is None
-            or not 1 <= cand.number <= len(replay.candidates)
-            or (replay.candidates[cand.number - 1] != cand.image_sha)
+            or not 1 <= cand_number <= len(replay.candidates)
+            or (replay.candidates[cand_number - 1] != cand_sha)
         ):
             raise LedgerIntegrityError(
-                f"candidate {shot}/{plate} #{cand.number}: does not match the events "
+                f"candidate {shot}/{plate} #{cand_number}: does not match the events "
                 "(the table was edited)"
             )
         cand_seen += 1

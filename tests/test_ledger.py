@@ -393,6 +393,40 @@ def test_a_verified_prefix_longer_than_the_ledger_is_refused(project: Project) -
         wf.verify_project(project, since=(99, report.head_hash))
 
 
+def _forge_raster(project: Project, seq: int) -> None:
+    """Claim a whole plate in the raster of event ``seq``, then re-hash the whole chain."""
+    blobs = json.loads(row(project, seq)["blobs"])
+    raster = Raster.from_bytes(project.blobs.get(blobs["raster"]))
+    raster.human[:] = 1.0
+    blobs["raster"] = project.blobs.put(raster.to_bytes(), "raster")
+    sql(project, "UPDATE events SET blobs = :b WHERE seq = :s", b=canonical_json(blobs), s=seq)
+    sql(project, "UPDATE plate_versions SET raster_sha = :r WHERE event_seq = :s",
+        r=blobs["raster"], s=seq)
+    _rehash_from(project, seq)
+
+
+def test_replay_in_worker_processes_matches_the_sequential_one(
+    project: Project, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Plates replayed side by side in forked processes: same report, same first bad event
+    (the lowest seq across plates), and the parent's database connection still works."""
+    monkeypatch.setattr(wf, "_PARALLEL_REPLAY_MIN", 0)  # processes even for a small ledger
+    first = build_history(project, "ep01_c001")
+    second = build_history(project, "ep01_c002")
+    alone = wf.verify_project(project, workers=1)
+    side_by_side = wf.verify_project(project, workers=2)
+    assert side_by_side == alone and alone.replayed == 8
+
+    _forge_raster(project, second["paint"])
+    _forge_raster(project, first["inpaint"])  # lower seq than the other forgery
+    assert first["inpaint"] < second["paint"]
+    for workers in (1, 2):
+        expect = rf"event #{first['inpaint']} .*stored raster differs"
+        with pytest.raises(LedgerIntegrityError, match=expect):
+            wf.verify_project(project, workers=workers)
+    assert project.ledger.count() == alone.events  # the parent's connection is intact
+
+
 def test_an_edited_versions_table_is_caught(project: Project) -> None:
     seqs = build_history(project)
     other = json.loads(row(project, seqs["gen1"])["blobs"])["raster"]
