@@ -643,11 +643,14 @@ def record_inpaint(
     *,
     plate: str = PLATE,
     active_seconds: float = 0.0,
+    based_on: int | None = None,
 ) -> Recorded:
     """``ai.inpainted``: the engine's inpainting result for a mask drawn by ``mask_author``.
 
     Only the masked pixels (mask ≥ 50 %) are taken from the result; pixels there that visibly
-    changed become AI_INPAINT (see :func:`bgart.contribution.inpaint`).
+    changed become AI_INPAINT (see :func:`bgart.contribution.inpaint`). ``based_on``: the
+    plate version the engine was given; if another version was saved while it worked, the
+    result is refused (it would paint over that work inside the mask) and nothing is recorded.
     """
     shot, plate = _names(shot, plate)
     result = _decode(result_png, "RGB", f"inpaint result for shot {shot}")
@@ -695,6 +698,7 @@ def record_inpaint(
             "active_seconds": _seconds(active_seconds),
         },
         human=mask_author,
+        based_on=based_on,
     )
 
 
@@ -713,14 +717,21 @@ def _edit(
     actor_kind: str = "human",
     human: str | None = None,
     idem_key: str | None = None,
+    based_on: int | None = None,
 ) -> Recorded:
-    """Apply an edit to the plate's latest version inside one locked transaction."""
+    """Apply an edit to the plate's latest version inside one locked transaction
+    (``based_on``: refuse unless that is still the latest version)."""
     with project.ledger.write() as tx:
         if idem_key is not None and (ev := tx.find_event(idem_key)) is not None:
             return _recorded(ev, duplicate=True)
         plate_row = tx.plate(shot, plate)
         assert plate_row is not None
         cur = _require_version(tx, plate_row, shot, plate)
+        if based_on is not None and cur.number != based_on:
+            raise InputError(
+                f"{what}: made from version {based_on}, but version {cur.number} was saved "
+                "meanwhile; nothing recorded: run it again on the current plate"
+            )
         state = _load_state(project, cur)
         _check_size(state, arr, what)
         if actor_kind == "human":

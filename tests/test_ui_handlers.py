@@ -5,6 +5,7 @@ from __future__ import annotations
 import inspect
 import io
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -185,6 +186,38 @@ def test_the_loop_records_every_act_with_the_logged_in_user(studio: Studio) -> N
 
 
 # --- errors are messages ------------------------------------------------------------------
+
+
+def test_an_ai_fix_overtaken_by_a_save_is_refused_not_painted_over(
+    studio: Studio,  # noqa: F811
+) -> None:
+    """Bob saves paint while Alice's AI fix is computing: her result was made from the older
+    version, so it is refused by name and Bob's strokes inside her mask stay his."""
+    alice, bob = req("alice"), req("bob")
+    studio.project.ledger.add_user("bob", "artist", "bob-secret-1")
+    cands = studio.generate(alice, SHOT, "street", "quiet street", 7, 1)
+    studio.choose(alice, SHOT, cands[0].number)
+    plate = studio.open_shot(SHOT).plate
+    assert plate is not None
+    mask_value = _editor_value(plate, (10, 10, 90, 70), (255, 0, 255, 255))
+    bob_value = _editor_value(plate, (20, 20, 60, 50))
+    real = studio._with_engine
+
+    def bob_saves_meanwhile(job: Any) -> Any:
+        result = real(job)
+        studio.save_paint(bob, SHOT, bob_value, [])
+        return result
+
+    studio._with_engine = bob_saves_meanwhile  # type: ignore[method-assign]
+    n = workflow.plate_versions(studio.project, SHOT)[-1].number
+    with pytest.raises(BgartError, match=rf"made from version {n}, but version {n + 1} was saved"):
+        studio.ai_fix(alice, SHOT, mask_value, "a red mailbox", 3, "street")
+    studio._with_engine = real  # type: ignore[method-assign]
+    kinds = [ev.kind for ev in studio.project.ledger.events(shot=SHOT)]
+    assert kinds[-1] == "human.painted" and "ai.inpainted" not in kinds
+    assert workflow.plate_figures(studio.project, SHOT)["human_paint_share"] > 0
+    again = studio.ai_fix(alice, SHOT, mask_value, "a red mailbox", 3, "street")
+    assert again.kind == "ai.inpainted" and again.version == n + 2
 
 
 def test_no_model_is_a_message_and_the_ui_keeps_working(ui_project: Path,  # noqa: F811

@@ -519,7 +519,8 @@ class Studio:
         seconds = active_seconds([*edit_times, self.clock()])
         with self._lock:
             return workflow.record_inpaint(self.project, code, result.png(), mask,
-                                           result.record, user, active_seconds=seconds)
+                                           result.record, user, active_seconds=seconds,
+                                           based_on=state.number)
 
     def undo(self, request: Any, shot: str | None, version: int | float | None
              ) -> workflow.Recorded:
