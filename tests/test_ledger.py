@@ -302,22 +302,23 @@ def test_a_missing_blob_is_named(project: Project) -> None:
     expect_failure(project, rf"event #{seqs['paint']} .*layer blob {sha}: missing")
 
 
+def _forge_raster(project: Project, seq: int) -> None:
+    """Claim a whole plate in the raster of event ``seq``, then re-hash the whole chain."""
+    blobs = json.loads(row(project, seq)["blobs"])
+    raster = Raster.from_bytes(project.blobs.get(blobs["raster"]))
+    raster.human[:] = 1.0
+    blobs["raster"] = project.blobs.put(raster.to_bytes(), "raster")
+    sql(project, "UPDATE events SET blobs = :b WHERE seq = :s", b=canonical_json(blobs), s=seq)
+    sql(project, "UPDATE plate_versions SET raster_sha = :r WHERE event_seq = :s",
+        r=blobs["raster"], s=seq)
+    _rehash_from(project, seq)
+
+
 def test_a_forged_raster_with_a_rebuilt_chain_is_caught(project: Project) -> None:
     """The hardest forgery: a new raster blob (valid hash) and every later hash recomputed."""
     seqs = build_history(project)
     seq = seqs["paint"]
-    blobs = json.loads(row(project, seq)["blobs"])
-    raster = Raster.from_bytes(project.blobs.get(blobs["raster"]))
-    raster.human[:] = 1.0  # claim the whole plate
-    blobs["raster"] = project.blobs.put(raster.to_bytes(), "raster")
-    sql(project, "UPDATE events SET blobs = :b WHERE seq = :s", b=canonical_json(blobs), s=seq)
-    sql(
-        project,
-        "UPDATE plate_versions SET raster_sha = :r WHERE event_seq = :s",
-        r=blobs["raster"],
-        s=seq,
-    )
-    _rehash_from(project, seq)
+    _forge_raster(project, seq)
     assert project.ledger.verify_chain()  # the chain itself now looks fine
     expect_failure(project, rf"event #{seq} .*stored raster differs from the recomputed one")
     wf.verify_project(project, shots=["another shot"])  # rasters of that shot only
@@ -373,14 +374,7 @@ def test_a_verified_prefix_skips_only_its_own_rasters(project: Project) -> None:
     assert later.replayed == 1 and later.events == first.events + 1
 
     seq = seqs["paint"]
-    blobs = json.loads(row(project, seq)["blobs"])
-    raster = Raster.from_bytes(project.blobs.get(blobs["raster"]))
-    raster.human[:] = 1.0
-    blobs["raster"] = project.blobs.put(raster.to_bytes(), "raster")
-    sql(project, "UPDATE events SET blobs = :b WHERE seq = :s", b=canonical_json(blobs), s=seq)
-    sql(project, "UPDATE plate_versions SET raster_sha = :r WHERE event_seq = :s",
-        r=blobs["raster"], s=seq)
-    _rehash_from(project, seq)
+    _forge_raster(project, seq)
     with pytest.raises(LedgerIntegrityError, match=rf"event #{first.events} .*rewritten since"):
         wf.verify_project(project, since=(first.events, first.head_hash))
     expect_failure(project, rf"event #{seq} .*stored raster differs")  # a fresh replay too
@@ -391,18 +385,6 @@ def test_a_verified_prefix_longer_than_the_ledger_is_refused(project: Project) -
     report = wf.verify_project(project)
     with pytest.raises(LedgerIntegrityError, match=r"verified it up to #99"):
         wf.verify_project(project, since=(99, report.head_hash))
-
-
-def _forge_raster(project: Project, seq: int) -> None:
-    """Claim a whole plate in the raster of event ``seq``, then re-hash the whole chain."""
-    blobs = json.loads(row(project, seq)["blobs"])
-    raster = Raster.from_bytes(project.blobs.get(blobs["raster"]))
-    raster.human[:] = 1.0
-    blobs["raster"] = project.blobs.put(raster.to_bytes(), "raster")
-    sql(project, "UPDATE events SET blobs = :b WHERE seq = :s", b=canonical_json(blobs), s=seq)
-    sql(project, "UPDATE plate_versions SET raster_sha = :r WHERE event_seq = :s",
-        r=blobs["raster"], s=seq)
-    _rehash_from(project, seq)
 
 
 def test_replay_in_worker_processes_matches_the_sequential_one(
