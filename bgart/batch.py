@@ -35,7 +35,7 @@ from bgart import distributed
 from bgart.contact_sheet import SheetShot, write_contact_sheet
 from bgart.engine import Engine, Generated, GenerationRequest, OutOfMemory
 from bgart.errors import BgartError, InputError
-from bgart.fsutil import atomic_write_bytes
+from bgart.fsutil import atomic_write_bytes, sha256_file
 from bgart.generate import plate_request
 from bgart.images import cover_resize, open_image
 from bgart.layout import prepare_layout
@@ -161,21 +161,13 @@ def shot_folder(project_root: Path, shot_id: str) -> Path:
     return project_root / SHOTS_DIR / shot_id
 
 
-def _sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
 def plan_shot(shot: Shot, shot_list: ShotList, project_root: Path, settings: Settings,
               model: str, steps: int | None) -> ShotPlan:
     preset = shot_list.presets[shot.preset]
     positive, negative = compose(preset, shot.prompt)
     seeds = shot.seeds(settings.production)
-    layout_sha = _sha256_file(shot.layout)
-    photo_sha = _sha256_file(shot.photo) if shot.photo else None
+    layout_sha = sha256_file(shot.layout)
+    photo_sha = sha256_file(shot.photo) if shot.photo else None
     inputs = {
         "shot": shot.id, "prompt": positive, "negative": negative, "preset": preset.name,
         "steps": steps or preset.steps, "guidance": preset.guidance,
@@ -206,7 +198,7 @@ def is_done(plan: ShotPlan) -> bool:
         return False
     for name, sha in files.items():
         path = plan.folder / name
-        if not path.is_file() or _sha256_file(path) != sha:
+        if not path.is_file() or sha256_file(path) != sha:
             return False
     return True
 

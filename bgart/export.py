@@ -19,7 +19,6 @@ edit changed, fully opaque, so the stack composes to the accepted plate bit for 
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import re
 from collections.abc import Callable, Sequence
@@ -53,7 +52,7 @@ from bgart.credits import (
     replay_plate,
 )
 from bgart.errors import BgartError, InputError
-from bgart.fsutil import atomic_write_text
+from bgart.fsutil import atomic_write_text, sha256_file
 from bgart.images import open_image
 from bgart.psd_export import (
     PsdLayer,
@@ -284,14 +283,6 @@ def plate_manifest(project: Project, p: PlateCredit, rep: Replay, report: Credit
 # --- the export -------------------------------------------------------------------------------
 
 
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
 def export_plates(
     project: Project,
     report: CreditReport,
@@ -345,5 +336,5 @@ def _write_sums(items: Sequence[ExportedPlate]) -> None:
             if path is not None:
                 by_folder.setdefault(path.parent, []).append(path)
     for folder, paths in by_folder.items():
-        lines = [f"{_sha256(p)}  {p.name}\n" for p in sorted(paths)]
+        lines = [f"{sha256_file(p)}  {p.name}\n" for p in sorted(paths)]
         atomic_write_text(folder / SUMS_FILE, "".join(lines))

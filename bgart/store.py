@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING
 import tomli_w
 
 from bgart.errors import InputError, LedgerIntegrityError
-from bgart.fsutil import fsync_dir
+from bgart.fsutil import fsync_dir, sha256_file
 from bgart.settings import PROJECT_FILE, Settings, load_settings
 
 if TYPE_CHECKING:
@@ -150,12 +150,9 @@ class BlobStore:
         path = self.path(sha)
         if path is None:
             return "missing"
-        h = hashlib.sha256()
-        with open(path, "rb") as fh:
-            for chunk in iter(lambda: fh.read(1 << 20), b""):
-                h.update(chunk)
-        if h.hexdigest() != sha:
-            return f"altered (file {path} hashes to {h.hexdigest()[:16]}…)"
+        digest = sha256_file(path)
+        if digest != sha:
+            return f"altered (file {path} hashes to {digest[:16]}…)"
         return None
 
     def __iter__(self) -> Iterator[str]:

@@ -9,7 +9,6 @@ still empty is trusted on first use: the pull records what it got, says so loudl
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import shutil
@@ -22,6 +21,7 @@ from urllib.parse import unquote, urlparse
 import tomlkit
 
 from bgart.errors import WeightsError
+from bgart.fsutil import sha256_file
 
 ALLOWED_SUFFIXES = {".safetensors", ".json", ".txt"}
 PICKLE_SUFFIXES = {".bin", ".ckpt", ".pt", ".pth", ".pkl", ".pickle"}
@@ -56,14 +56,6 @@ class ModelEntry:
     @property
     def fully_pinned(self) -> bool:
         return bool(self.revision) and all(f.sha256 and f.size is not None for f in self.files)
-
-
-def sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def _check_file_name(lock: Path, model: str, rel: str) -> None:
