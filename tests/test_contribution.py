@@ -4,15 +4,11 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from _ledger_fixtures import grey_plate, natural_plate, noise_plate, stroke_layer
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from bgart import contribution as c
-
-try:
-    from tests._ledger_fixtures import grey_plate, natural_plate, noise_plate, stroke_layer
-except ImportError:  # tests/ is not a package
-    from _ledger_fixtures import grey_plate, natural_plate, noise_plate, stroke_layer
 
 W, H = 64, 48
 TOL = 0.005  # ±0.5 % of the plate

@@ -12,6 +12,16 @@ from typing import Any
 
 import numpy as np
 import pytest
+from _ledger_fixtures import (  # noqa: F401
+    _offline,
+    backend,
+    db_url,
+    generated_png,
+    noise_plate,
+    pg_database,
+    project,
+    stroke_layer,
+)
 from sqlalchemy import text
 
 from bgart import workflow as wf
@@ -20,29 +30,6 @@ from bgart.errors import InputError, LedgerIntegrityError
 from bgart.ledger import GENESIS_HASH, Ledger, event_body, event_hash
 from bgart.record import canonical_json
 from bgart.store import Project
-
-try:
-    from tests._ledger_fixtures import (
-        _offline,
-        backend,
-        db_url,
-        generated_png,
-        noise_plate,
-        pg_database,
-        project,
-        stroke_layer,
-    )
-except ImportError:
-    from _ledger_fixtures import (  # noqa: F401
-        _offline,
-        backend,
-        db_url,
-        generated_png,
-        noise_plate,
-        pg_database,
-        project,
-        stroke_layer,
-    )
 
 W, H = 32, 24
 

@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import typer
+from _ledger_fixtures import _offline, generated_png, natural_plate, stroke_layer  # noqa: F401
 from PIL import Image
 from sqlalchemy import text
 from typer.testing import CliRunner
@@ -15,11 +16,6 @@ from typer.testing import CliRunner
 from bgart import workflow as wf
 from bgart.cli_project import init_command, ledger_app, review_command
 from bgart.store import Project
-
-try:
-    from tests._ledger_fixtures import _offline, generated_png, natural_plate, stroke_layer
-except ImportError:
-    from _ledger_fixtures import _offline, generated_png, natural_plate, stroke_layer  # noqa: F401
 
 W, H = 64, 48
 SHOT = "ep03_c007"

@@ -10,30 +10,18 @@ import time
 from pathlib import Path
 
 import pytest
+from _ledger_fixtures import (  # noqa: F401
+    _offline,
+    backend,
+    db_url,
+    generated_png,
+    noise_plate,
+    pg_database,
+    project,
+)
 
 from bgart import workflow as wf
 from bgart.store import Project
-
-try:
-    from tests._ledger_fixtures import (
-        _offline,
-        backend,
-        db_url,
-        generated_png,
-        noise_plate,
-        pg_database,
-        project,
-    )
-except ImportError:
-    from _ledger_fixtures import (  # noqa: F401
-        _offline,
-        backend,
-        db_url,
-        generated_png,
-        noise_plate,
-        pg_database,
-        project,
-    )
 
 PER_PROCESS = 500
 

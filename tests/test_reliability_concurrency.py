@@ -14,17 +14,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from _ledger_fixtures import _offline, backend, db_url, pg_database  # noqa: F401
+from _reliability_fixtures import clean_env, png_bytes_of
 from PIL import Image
 
 from bgart import workflow as wf
 from bgart.store import Project
-
-try:
-    from tests._ledger_fixtures import _offline, backend, db_url, pg_database
-    from tests._reliability_fixtures import clean_env, png_bytes_of
-except ImportError:
-    from _ledger_fixtures import _offline, backend, db_url, pg_database  # noqa: F401
-    from _reliability_fixtures import clean_env, png_bytes_of
 
 SHOT = "EP01_C001"
 W, H = 64, 32

@@ -16,17 +16,12 @@ import time
 from pathlib import Path
 
 import pytest
+from _ledger_fixtures import _offline, backend, db_url, pg_database  # noqa: F401
+from _reliability_fixtures import clean_env, png_bytes_of, run_cli
 from PIL import Image
 
 from bgart import workflow as wf
 from bgart.store import Project
-
-try:
-    from tests._ledger_fixtures import _offline, backend, db_url, pg_database
-    from tests._reliability_fixtures import clean_env, png_bytes_of, run_cli
-except ImportError:
-    from _ledger_fixtures import _offline, backend, db_url, pg_database  # noqa: F401
-    from _reliability_fixtures import clean_env, png_bytes_of, run_cli
 
 pytestmark = pytest.mark.slow
 

@@ -14,29 +14,18 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from _reliability_fixtures import (  # noqa: F401
+    CliResult,
+    assert_clean_error,
+    corpus,
+    run_cli,
+    run_cli_many,
+    snapshot,
+)
 from PIL import Image
 
 from bgart.errors import BgartError, InputError
 from bgart.images import open_image, read_user_file
-
-try:
-    from tests._reliability_fixtures import (
-        CliResult,
-        assert_clean_error,
-        corpus,
-        run_cli,
-        run_cli_many,
-        snapshot,
-    )
-except ImportError:  # pytest run from inside tests/
-    from _reliability_fixtures import (  # noqa: F401
-        CliResult,
-        assert_clean_error,
-        corpus,
-        run_cli,
-        run_cli_many,
-        snapshot,
-    )
 
 Corpus = tuple[Path, list[Any]]
 CACHE_FILE = ".bgart-verified.json"

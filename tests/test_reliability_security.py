@@ -19,22 +19,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from _reliability_fixtures import ROOT, assert_clean_error, clean_env, png_bytes_of, run_cli
 from PIL import Image
 
 from bgart.errors import InputError, WeightsError
 from bgart.ledger import hash_password, password_matches
 from bgart.store import Project
-
-try:
-    from tests._reliability_fixtures import (
-        ROOT,
-        assert_clean_error,
-        clean_env,
-        png_bytes_of,
-        run_cli,
-    )
-except ImportError:
-    from _reliability_fixtures import ROOT, assert_clean_error, clean_env, png_bytes_of, run_cli
 
 PASSWORD = "correct horse battery"
 

@@ -10,14 +10,10 @@ import tomllib
 from pathlib import Path
 
 import pytest
+from _ledger_fixtures import _offline  # noqa: F401
 
 from bgart.errors import InputError, LedgerIntegrityError
 from bgart.store import BlobStore, Project
-
-try:
-    from tests._ledger_fixtures import _offline
-except ImportError:
-    from _ledger_fixtures import _offline  # noqa: F401
 
 
 def test_init_creates_the_project_layout(tmp_path: Path) -> None:

@@ -22,9 +22,7 @@ from urllib.parse import unquote
 
 import numpy as np
 import pytest
-
-from bgart.ui_server import UI_DIR
-from tests._ui_fixtures import (
+from _ui_fixtures import (
     LAYOUT_ARTIST,
     PASSWORDS,
     SHOT,
@@ -32,6 +30,8 @@ from tests._ui_fixtures import (
     ui_env,
     write_prompts,
 )
+
+from bgart.ui_server import UI_DIR
 
 pytestmark = pytest.mark.browser
 

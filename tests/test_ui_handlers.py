@@ -9,11 +9,7 @@ from typing import Any
 
 import numpy as np
 import pytest
-from PIL import Image, ImageDraw
-
-from bgart import contribution, workflow
-from bgart.errors import BgartError, InputError
-from tests._ui_fixtures import (  # noqa: F401  (fixtures)
+from _ui_fixtures import (  # noqa: F401  (fixtures)
     LAYOUT_ARTIST,
     PASSWORDS,
     PLATE_H,
@@ -24,6 +20,10 @@ from tests._ui_fixtures import (  # noqa: F401  (fixtures)
     studio,
     ui_project,
 )
+from PIL import Image, ImageDraw
+
+from bgart import contribution, workflow
+from bgart.errors import BgartError, InputError
 from ui.handlers import Studio, active_seconds, brush_layer, describe_figures, request_user
 
 
@@ -37,7 +37,7 @@ def _editor_value(plate: Image.Image, box: tuple[int, int, int, int],
     return {"background": plate.convert("RGBA"), "layers": [layer], "composite": composite}
 
 
-def _kinds(studio: Studio) -> list[tuple[str, str]]:  # noqa: F811
+def _kinds(studio: Studio) -> list[tuple[str, str]]:
     return [(ev.kind, ev.actor) for ev in studio.project.ledger.events(shot=SHOT)]
 
 
@@ -86,7 +86,7 @@ def test_describe_figures_shows_the_shares() -> None:
 # --- logging in ----------------------------------------------------------------------------
 
 
-def test_login_uses_the_project_users_and_slows_down_guessing(studio: Studio) -> None:  # noqa: F811
+def test_login_uses_the_project_users_and_slows_down_guessing(studio: Studio) -> None:
     clock = [1000.0]
     studio.clock = lambda: clock[0]
     assert studio.authenticate("alice", PASSWORDS["alice"])
@@ -106,7 +106,7 @@ def test_login_uses_the_project_users_and_slows_down_guessing(studio: Studio) ->
 # --- the whole loop ------------------------------------------------------------------------
 
 
-def test_the_loop_records_every_act_with_the_logged_in_user(studio: Studio) -> None:  # noqa: F811
+def test_the_loop_records_every_act_with_the_logged_in_user(studio: Studio) -> None:
     alice, dora = req("alice"), req("dora")
     cards = studio.shots()
     assert [(c.code, c.status) for c in cards] == [(SHOT, "no plate")]
@@ -189,7 +189,7 @@ def test_the_loop_records_every_act_with_the_logged_in_user(studio: Studio) -> N
 
 
 def test_an_ai_fix_overtaken_by_a_save_is_refused_not_painted_over(
-    studio: Studio,  # noqa: F811
+    studio: Studio,
 ) -> None:
     """Bob saves paint while Alice's AI fix is computing: her result was made from the older
     version, so it is refused by name and Bob's strokes inside her mask stay his."""
@@ -220,7 +220,7 @@ def test_an_ai_fix_overtaken_by_a_save_is_refused_not_painted_over(
     assert again.kind == "ai.inpainted" and again.version == n + 2
 
 
-def test_no_model_is_a_message_and_the_ui_keeps_working(ui_project: Path,  # noqa: F811
+def test_no_model_is_a_message_and_the_ui_keeps_working(ui_project: Path,
                                                          monkeypatch: pytest.MonkeyPatch) -> None:
     from bgart.store import Project
 
@@ -232,14 +232,14 @@ def test_no_model_is_a_message_and_the_ui_keeps_working(ui_project: Path,  # noq
         assert studio.open_shot(SHOT).status == "no plate"  # nothing recorded
 
 
-def test_gpu_busy_is_a_message(studio: Studio) -> None:  # noqa: F811
+def test_gpu_busy_is_a_message(studio: Studio) -> None:
     studio.busy_timeout = 0.01
     with studio._gpu, pytest.raises(BgartError, match="GPU busy"):  # the GPU is taken
         studio.generate(req("alice"), SHOT, "street", "street", 0, 1)
     assert studio.project.ledger.events(kinds=("ai.generated",)) == []
 
 
-def test_a_gpu_taken_by_another_process_is_a_message(ui_project: Path) -> None:  # noqa: F811
+def test_a_gpu_taken_by_another_process_is_a_message(ui_project: Path) -> None:
     from bgart.store import Project
 
     def loader(_settings: object) -> object:
@@ -251,7 +251,7 @@ def test_a_gpu_taken_by_another_process_is_a_message(ui_project: Path) -> None: 
             studio.generate(req("alice"), SHOT, "street", "street", 0, 1)
 
 
-def test_bad_inputs_are_refused_by_name(studio: Studio, tmp_path: Path) -> None:  # noqa: F811
+def test_bad_inputs_are_refused_by_name(studio: Studio, tmp_path: Path) -> None:
     alice = req("alice")
     junk = tmp_path / "layout.png"
     junk.write_bytes(b"this is not an image")
@@ -297,7 +297,7 @@ def test_bad_inputs_are_refused_by_name(studio: Studio, tmp_path: Path) -> None:
         studio.undo(alice, SHOT, 42)
 
 
-def test_a_shot_list_brings_its_layouts_and_defaults(studio: Studio, tmp_path: Path) -> None:  # noqa: F811
+def test_a_shot_list_brings_its_layouts_and_defaults(studio: Studio, tmp_path: Path) -> None:
     folder = tmp_path / "list"
     folder.mkdir()
     (folder / "c010.png").write_bytes(layout_png())
@@ -318,7 +318,7 @@ def test_a_shot_list_brings_its_layouts_and_defaults(studio: Studio, tmp_path: P
 # --- the page ------------------------------------------------------------------------------
 
 
-def test_the_app_builds_and_errors_become_messages(studio: Studio) -> None:  # noqa: F811
+def test_the_app_builds_and_errors_become_messages(studio: Studio) -> None:
     import gradio as gr
 
     from ui.app import _guarded, build_app

@@ -4,35 +4,22 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from _ledger_fixtures import (  # noqa: F401
+    _offline,
+    generated_png,
+    grey_plate,
+    make_record,
+    natural_plate,
+    noise_plate,
+    sqlite_project,
+    stroke_layer,
+)
 from PIL import Image
 
 from bgart import contribution as c
 from bgart import workflow as wf
 from bgart.errors import InputError
 from bgart.store import Project
-
-try:
-    from tests._ledger_fixtures import (
-        _offline,
-        generated_png,
-        grey_plate,
-        make_record,
-        natural_plate,
-        noise_plate,
-        sqlite_project,
-        stroke_layer,
-    )
-except ImportError:
-    from _ledger_fixtures import (  # noqa: F401
-        _offline,
-        generated_png,
-        grey_plate,
-        make_record,
-        natural_plate,
-        noise_plate,
-        sqlite_project,
-        stroke_layer,
-    )
 
 W, H = 64, 48
 SHOT = "ep02_c010"
