@@ -26,8 +26,7 @@ def _real_weights(settings: Settings, name: str, say: Say) -> str | None:
     lock = WeightsLock.load(settings.weights_lock)
     try:
         pull_if_missing(lock, settings.model_store, name, say)
-        entry = lock.get(name)
-        for needed in ([entry.controlnet] if entry.controlnet else []) + [name]:
+        for needed in lock.with_controlnet(name):
             ensure_ready(lock, settings.model_store, needed)
         return None
     except WeightsError as exc:

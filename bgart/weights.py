@@ -102,6 +102,11 @@ class WeightsLock:
             raise WeightsError(f"unknown model '{name}' (in {self.path}: {known})")
         return self.models[name]
 
+    def with_controlnet(self, name: str) -> list[str]:
+        """``name`` and the ControlNet it renders with (that first), as loading needs both."""
+        entry = self.get(name)
+        return ([entry.controlnet] if entry.controlnet else []) + [name]
+
 
 def _parse_entry(path: Path, name: str, raw: dict[str, Any]) -> ModelEntry:
     where = f"{path}: model '{name}'"
@@ -269,8 +274,7 @@ def pull_if_missing(lock: WeightsLock, store: Path, name: str, say: Say = print)
     A model that is present but fails verification is left as it is: loading it then names
     its bad files, rather than a download quietly replacing what someone changed.
     """
-    entry = lock.get(name)
-    for needed in ([entry.controlnet] if entry.controlnet else []) + [name]:
+    for needed in lock.with_controlnet(name):
         if not model_dir(store, needed).exists():
             say(f"{needed}: not pulled on this machine yet; pulling it now")
             pull(lock, store, needed, say)

@@ -1118,10 +1118,11 @@ def verify_project(
     the lowest seq is reported.
     """
     checker = ChainChecker()
-    parallel = _replay_workers(workers) > 1 and rasters
+    n_workers = _replay_workers(workers)
+    parallel = n_workers > 1 and rasters
     deferred: dict[tuple[str, str], list[tuple[EventRow, bool]]] = {}
     report = VerifyReport()
-    blob_access = _Blobs(project, checked=blobs) if rasters else None
+    blob_access = _Blobs(project, checked=blobs) if rasters and not parallel else None
     only = set(shots) if shots is not None else None
     checked_blobs: set[str] = set()
     plates: dict[tuple[str, str], _PlateReplay] = {}
@@ -1149,7 +1150,7 @@ def verify_project(
                     if problem or data is None:
                         raise LedgerIntegrityError(f"{ev.label}: {role} blob {sha}: {problem}")
                     checked_blobs.add(sha)
-                    if blob_access is not None and not parallel:
+                    if blob_access is not None:
                         fresh[sha] = data
             if ev.plate is not None and ev.shot is not None:
                 replay = plates.setdefault((ev.shot, ev.plate), _PlateReplay())
@@ -1176,7 +1177,7 @@ def verify_project(
     try:
         if parallel:  # a raster failure before the loop's failure is the first bad event
             report.replayed = _replay_in_processes(
-                project, deferred, checked=blobs, workers=_replay_workers(workers)
+                project, deferred, checked=blobs, workers=n_workers
             )
             if stop is not None:
                 raise stop
