@@ -60,13 +60,15 @@ def plate_size_for(src_w: int, src_h: int, long_side: int = 768) -> tuple[int, i
     """A plate size with the layout's aspect: long side ``long_side``, both multiples of 8.
 
     The short side is rounded to the nearest multiple of 8 (never below 64); the small
-    remaining aspect error is absorbed by padding in :func:`prepare_layout`.
+    remaining aspect error is absorbed by padding in :func:`prepare_layout`. A layout that
+    is not square never becomes a square plate (a near-square portrait stays portrait).
     """
     if src_w < 1 or src_h < 1:
         raise InputError(f"layout size {src_w}x{src_h} has no pixels")
     check_plate_size(long_side, long_side)
     short = long_side * min(src_w, src_h) / max(src_w, src_h)
-    short_px = min(long_side, max(MIN_PLATE_SIDE, round(short / 8) * 8))
+    cap = long_side - 8 if src_w != src_h and long_side - 8 >= MIN_PLATE_SIDE else long_side
+    short_px = min(cap, max(MIN_PLATE_SIDE, round(short / 8) * 8))
     return (long_side, short_px) if src_w >= src_h else (short_px, long_side)
 
 
