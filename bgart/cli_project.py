@@ -105,11 +105,12 @@ def verify_command(
     (the chain must still hold the hash it verified then); ``--fresh`` recomputes them all.
     """
     from bgart import verified
+    from bgart.verify import verify_project
 
     with _open(project) as proj:
         full = not no_rasters and not shot
         before = verified.load(proj) if full and not fresh else None
-        report = workflow.verify_project(
+        report = verify_project(
             proj,
             rasters=not no_rasters,
             anchor=anchor,

@@ -66,7 +66,7 @@ class BlobStore:
 
     def __init__(self, root: Path) -> None:
         self.root = Path(root)
-        self._paths: dict[str, Path] = {}  # found paths (a blob, once stored, never moves)
+        self._paths: dict[str, str] = {}  # found paths (a blob, once stored, never moves)
 
     def _base(self, sha: str) -> Path:
         if not _SHA_RE.match(sha):
@@ -76,13 +76,13 @@ class BlobStore:
     def path(self, sha: str) -> Path | None:
         """Where the blob ``sha`` lies, or None when it is not stored."""
         known = self._paths.get(sha)
-        if known is not None and known.exists():
-            return known
+        if known is not None and os.path.exists(known):
+            return Path(known)
         base = self._base(sha)
         for ext in BLOB_EXTS:
             candidate = base.with_name(f"{base.name}.{ext}")
             if candidate.exists():
-                self._paths[sha] = candidate
+                self._paths[sha] = str(candidate)
                 return candidate
         return None
 
@@ -121,28 +121,53 @@ class BlobStore:
         fsync_dir(folder)
         return sha
 
+    def _read(self, sha: str, first: str | None = None) -> tuple[bytes, str] | None:
+        """(bytes, file name) of blob ``sha``, or None when it is not stored; ``first``: the
+        extension to try first (a hint: every known one is tried).
+
+        Opens the candidate names directly instead of testing them first: verify reads every
+        blob of a production, and a stat per candidate cost more than the read itself."""
+        known = self._paths.get(sha)
+        if known is not None:
+            with contextlib.suppress(FileNotFoundError), open(known, "rb") as fh:
+                return fh.read(), known
+        if not _SHA_RE.match(sha):
+            raise InputError(f"blob '{sha}': not a sha256 hex digest")
+        base = os.path.join(self.root, sha[:2], sha[2:])  # plain strings: pathlib costs here
+        for ext in sorted(BLOB_EXTS, key=lambda e: e != first):  # stable: `first`, then the rest
+            name = f"{base}.{ext}"
+            try:
+                with open(name, "rb") as fh:
+                    data = fh.read()
+            except FileNotFoundError:
+                continue
+            self._paths[sha] = name
+            return data, name
+        return None
+
     def get(self, sha: str, *, verify: bool = True) -> bytes:
         """The bytes of blob ``sha``; with ``verify`` their hash is checked first."""
-        path = self.path(sha)
-        if path is None:
+        found = self._read(sha)
+        if found is None:
             raise LedgerIntegrityError(f"blob {sha}: missing from {self.root}")
-        data = path.read_bytes()
+        data, name = found
         if verify and sha256_hex(data) != sha:
-            raise LedgerIntegrityError(f"blob {sha} ({path}): content does not match its hash")
+            raise LedgerIntegrityError(f"blob {sha} ({name}): content does not match its hash")
         return data
 
-    def read_checked(self, sha: str) -> tuple[bytes | None, str | None]:
-        """(bytes, None) for an intact blob, else (None, what is wrong with it)."""
-        path = self.path(sha)
-        if path is None:
-            return None, "missing"
+    def read_checked(self, sha: str, ext: str | None = None) -> tuple[bytes | None, str | None]:
+        """(bytes, None) for an intact blob, else (None, what is wrong with it); ``ext``: the
+        extension the blob most likely has (tried first)."""
         try:
-            data = path.read_bytes()
+            found = self._read(sha, ext)
         except OSError as exc:
             return None, f"unreadable ({exc.strerror})"
+        if found is None:
+            return None, "missing"
+        data, name = found
         digest = sha256_hex(data)
         if digest != sha:
-            return None, f"altered (file {path} hashes to {digest[:16]}…)"
+            return None, f"altered (file {name} hashes to {digest[:16]}…)"
         return data, None
 
     def check(self, sha: str) -> str | None:

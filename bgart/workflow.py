@@ -27,9 +27,8 @@ A shot holds one or more plates (``plate="main"`` unless given).
 
 from __future__ import annotations
 
-import gc
 import io
-from collections.abc import Callable, Collection, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -40,10 +39,9 @@ from PIL import Image
 from bgart import contribution as contrib
 from bgart.contribution import Applied, Raster
 from bgart.errors import InputError, LedgerIntegrityError
-from bgart.images import open_image, to_mode
+from bgart.images import decode_plain_png, open_image, to_mode
 from bgart.ledger import (
     Candidate,
-    ChainChecker,
     Event,
     EventRow,
     Plate,
@@ -125,8 +123,11 @@ def _decode(data: bytes, mode: str, name: str) -> np.ndarray:
     return np.asarray(open_image(data, mode=mode, name=name))
 
 
-def _decode_blob(data: bytes, mode: str, what: str) -> np.ndarray:
+def decode_blob(data: bytes, mode: str, what: str) -> np.ndarray:
     """Decode a blob bgart wrote itself (hash already checked): no user-file niceties."""
+    plain = decode_plain_png(data, mode)
+    if plain is not None:
+        return plain
     try:
         with Image.open(io.BytesIO(data)) as img:
             img.load()
@@ -162,7 +163,7 @@ def _load_state(project: Project, pv: PlateVersion) -> PlateState:
     if isinstance(hit, tuple):
         image, raster = hit
     else:
-        image = _decode_blob(
+        image = decode_blob(
             project.blobs.get(pv.image_sha), "RGB", f"plate image {pv.image_sha[:12]}"
         )
         try:
@@ -425,7 +426,7 @@ def select_variation(
         arr = (
             base_state.image
             if base_state is not None and base_state.image_sha == chosen.image_sha
-            else _decode_blob(
+            else decode_blob(
                 project.blobs.get(chosen.image_sha), "RGB", f"candidate {chosen.number}"
             )
         )
@@ -1072,410 +1073,3 @@ def shot_layout(project: Project, shot: str) -> bytes | None:
     """The bytes of the shot's latest imported layout, or None when it has none."""
     events = project.ledger.events(shot=shot, kinds=("layout.imported",))
     return project.blobs.get(events[-1].blobs["layout"]) if events else None
-
-
-# --- verification --------------------------------------------------------------------------
-
-
-@dataclass
-class VerifyReport:
-    events: int = 0
-    blobs: int = 0
-    versions: int = 0
-    head_hash: str = ""
-    replayed: int = 0  # plate events whose raster was recomputed in this run
-
-
-@dataclass
-class _PlateReplay:
-    versions: dict[int, tuple[str, str]] = field(default_factory=dict)  # n -> image, raster
-    candidates: list[str] = field(default_factory=list)
-    source: dict[int, int | None] = field(default_factory=dict)  # n -> source candidate
-    last: tuple[int, np.ndarray, Raster] | None = None
-
-
-def verify_project(
-    project: Project,
-    *,
-    blobs: bool = True,
-    rasters: bool = True,
-    anchor: str | None = None,
-    shots: Collection[str] | None = None,
-    progress: Callable[[int], None] | None = None,
-    since: tuple[int, str] | None = None,
-    workers: int | None = None,
-) -> VerifyReport:
-    """Recompute the chain, every blob hash and every plate version from the blobs.
-
-    Raises :class:`LedgerIntegrityError` naming the first bad event (by seq, id and kind) or
-    table row. ``anchor``: a head hash recorded earlier (e.g. printed in a credit report);
-    the chain must still contain it. ``shots``: recompute rasters of these shots only (the
-    chain, the blobs and the version numbering are still checked everywhere). ``since``:
-    (seq, hash) of a head an earlier full run verified (bgart.verified): the event at that seq
-    must still have that hash, and rasters are recomputed only after it. ``workers``:
-    processes for the raster replay (default: one per CPU, up to 8, when there is enough to
-    replay); plates are independent, so they are replayed side by side and the failure with
-    the lowest seq is reported.
-    """
-    checker = ChainChecker()
-    n_workers = _replay_workers(workers)
-    parallel = n_workers > 1 and rasters
-    deferred: dict[tuple[str, str], list[tuple[EventRow, bool]]] = {}
-    report = VerifyReport()
-    blob_access = _Blobs(project, checked=blobs) if rasters and not parallel else None
-    only = set(shots) if shots is not None else None
-    checked_blobs: set[str] = set()
-    plates: dict[tuple[str, str], _PlateReplay] = {}
-    anchored = anchor is None
-    if anchor is not None and len(anchor) < 12:
-        raise InputError("anchor: give at least 12 hex digits of a head hash")
-    stop: LedgerIntegrityError | None = None  # with deferred rasters: the loop's failure
-    try:
-        for raw in project.ledger.iter_rows():
-            ev = checker.check(raw)
-            anchored = anchored or ev.hash.startswith(anchor or "")
-            done_before = since is not None and ev.seq <= since[0]
-            if since is not None and ev.seq == since[0] and ev.hash != since[1]:
-                raise LedgerIntegrityError(
-                    f"{ev.label}: its hash is {ev.hash[:16]}…, but this machine verified "
-                    f"{since[1][:16]}… for it earlier: the history was rewritten since (or this "
-                    "is another copy of the ledger; --fresh replays it all)"
-                )
-            fresh: dict[str, bytes] = {}  # blobs read (and hashed) for this event
-            if blobs:
-                for role, sha in sorted(ev.blobs.items()):
-                    if sha in checked_blobs:
-                        continue
-                    data, problem = project.blobs.read_checked(sha)
-                    if problem or data is None:
-                        raise LedgerIntegrityError(f"{ev.label}: {role} blob {sha}: {problem}")
-                    checked_blobs.add(sha)
-                    if blob_access is not None:
-                        fresh[sha] = data
-            if ev.plate is not None and ev.shot is not None:
-                replay = plates.setdefault((ev.shot, ev.plate), _PlateReplay())
-                wanted = (only is None or ev.shot in only) and not done_before
-                if parallel:  # numbering now, rasters later in worker processes
-                    deferred.setdefault((ev.shot, ev.plate), []).append((ev, wanted))
-                    _replay_event(ev, replay, None)
-                else:
-                    access = blob_access if wanted else None
-                    if access is not None:
-                        access.fresh = fresh
-                    report.replayed += _replay_event(ev, replay, access)
-            report.events += 1
-            if progress is not None and report.events % 1000 == 0:
-                progress(report.events)
-            if parallel and report.events % 10_000 == 0:
-                # The deferred events live until the replay: keep the cyclic GC from
-                # re-scanning them all on every full collection (quadratic on 100k events).
-                gc.freeze()
-    except LedgerIntegrityError as exc:
-        if not parallel:
-            raise
-        stop = exc
-    try:
-        if parallel:  # a raster failure before the loop's failure is the first bad event
-            report.replayed = _replay_in_processes(
-                project, deferred, checked=blobs, workers=n_workers
-            )
-            if stop is not None:
-                raise stop
-    finally:
-        deferred.clear()  # dropped by refcount before the frozen objects are scanned again
-        gc.unfreeze()
-    project.ledger.check_head(checker)
-    if since is not None and report.events < since[0]:
-        raise LedgerIntegrityError(
-            f"the ledger ends at event #{report.events}, but this machine verified it up to "
-            f"#{since[0]} earlier: events were removed (--fresh replays what is left)"
-        )
-    if not anchored:
-        raise LedgerIntegrityError(f"no event has hash {anchor}… (the chain was rewritten)")
-    _check_tables(project, plates)
-    report.blobs = len(checked_blobs)
-    report.versions = sum(len(p.versions) for p in plates.values())
-    report.head_hash = checker.prev_hash
-    return report
-
-
-_PARALLEL_REPLAY_MIN = 2000  # plate events: below this, starting processes costs more
-
-
-def _replay_workers(requested: int | None) -> int:
-    import multiprocessing
-    import os
-
-    if "fork" not in multiprocessing.get_all_start_methods():
-        return 1  # the workers inherit the replay plan by fork; elsewhere replay in-process
-    if requested is not None:
-        return max(1, requested)
-    return max(1, min(8, os.cpu_count() or 1))
-
-
-_REPLAY_JOB: tuple[Project, dict[tuple[str, str], list[tuple[EventRow, bool]]], bool] | None = None
-
-
-def _replay_child_init() -> None:
-    """In a forked worker: no inherited thread pool (its threads did not survive the fork)
-    and no use of the parent's database connections."""
-    assert _REPLAY_JOB is not None
-    contrib.reset_after_fork()
-    _REPLAY_JOB[0].ledger.engine.dispose(close=False)
-
-
-def _replay_plates(keys: list[tuple[str, str]]) -> tuple[int, tuple[int, str] | None]:
-    """Replay whole plates; (versions recomputed, first failure as (seq, message) or None)."""
-    assert _REPLAY_JOB is not None
-    project, deferred, checked = _REPLAY_JOB
-    access = _Blobs(project, checked=checked)
-    replayed, failure = 0, None
-    for key in keys:
-        replay = _PlateReplay()
-        for ev, wanted in deferred[key]:
-            try:
-                replayed += _replay_event(ev, replay, access if wanted else None)
-            except LedgerIntegrityError as exc:
-                if failure is None or ev.seq < failure[0]:
-                    failure = (ev.seq, str(exc))
-                break
-    return replayed, failure
-
-
-def _replay_in_processes(
-    project: Project,
-    deferred: dict[tuple[str, str], list[tuple[EventRow, bool]]],
-    *,
-    checked: bool,
-    workers: int,
-) -> int:
-    """Recompute the deferred plate events on ``workers`` forked processes (in-process when
-    there is little to do); raise the failure with the lowest seq."""
-    global _REPLAY_JOB
-    import multiprocessing
-    from concurrent.futures import ProcessPoolExecutor
-
-    sizes = {k: sum(1 for _ev, wanted in evs if wanted) for k, evs in deferred.items()}
-    # A plate with nothing to recompute had its numbering checked already: leave it out.
-    deferred = {k: evs for k, evs in deferred.items() if sizes[k]}
-    total = sum(sizes.values())
-    _REPLAY_JOB = (project, deferred, checked)
-    try:
-        if total < _PARALLEL_REPLAY_MIN:
-            results = [_replay_plates(list(deferred))]
-        else:
-            # Balanced groups, several per worker so a slow group does not hold the rest.
-            n_groups = workers * 4
-            groups: list[list[tuple[str, str]]] = [[] for _ in range(n_groups)]
-            loads = [0] * n_groups
-            for key in sorted(deferred, key=lambda k: -sizes[k]):
-                i = loads.index(min(loads))
-                groups[i].append(key)
-                loads[i] += sizes[key] + 1
-            with ProcessPoolExecutor(
-                max_workers=workers,
-                mp_context=multiprocessing.get_context("fork"),
-                initializer=_replay_child_init,
-            ) as pool:
-                results = list(pool.map(_replay_plates, [g for g in groups if g]))
-    finally:
-        _REPLAY_JOB = None
-    failures = [f for _n, f in results if f is not None]
-    if failures:
-        raise LedgerIntegrityError(min(failures)[1])
-    return sum(n for n, _f in results)
-
-
-class _Blobs:
-    """Blob access for one verify run: hash each blob once, decode each once per event."""
-
-    def __init__(self, project: Project, checked: bool) -> None:
-        self.project = project
-        self.checked = checked  # hashes already verified by verify_project
-        self.decoded: dict[tuple[str, str], np.ndarray] = {}
-        self.fresh: dict[str, bytes] = {}  # bytes verify_project just read and hashed
-
-    def _bytes(self, sha: str) -> bytes:
-        data = self.fresh.get(sha)
-        return data if data is not None else self.project.blobs.get(sha, verify=not self.checked)
-
-    def array(self, sha: str, mode: str, what: str) -> np.ndarray:
-        key = (sha, mode)
-        if key not in self.decoded:
-            self.decoded[key] = _decode_blob(self._bytes(sha), mode, what)
-        return self.decoded[key]
-
-    def raster(self, sha: str, what: str) -> Raster:
-        try:
-            return Raster.from_bytes(self._bytes(sha))
-        except ValueError as exc:
-            raise LedgerIntegrityError(f"{what}: raster blob unreadable ({exc})") from None
-
-
-def _replay_event(ev: EventRow, replay: _PlateReplay, blobs: _Blobs | None) -> int:
-    """Check one plate event against the replayed history of its plate (``blobs`` None:
-    numbering and references only, no raster recomputation). Returns 1 when a plate version
-    was recomputed, else 0."""
-    p = ev.payload
-    if ev.kind == "ai.generated":
-        if p.get("candidate") != len(replay.candidates) + 1:
-            raise LedgerIntegrityError(f"{ev.label}: candidate number does not follow the history")
-        replay.candidates.append(ev.blobs.get("image", ""))
-    if ev.kind in ("plate.submitted", "plate.accepted", "plate.rejected"):
-        if p.get("version") != max(replay.versions, default=None):
-            raise LedgerIntegrityError(f"{ev.label}: reviews a version that was not the latest")
-        return 0
-    if ev.kind not in VERSION_KINDS or p.get("version") is None:
-        return 0
-    latest = max(replay.versions, default=None)
-    if p.get("base_version") != latest or p.get("version") != (latest or 0) + 1:
-        raise LedgerIntegrityError(f"{ev.label}: version numbers do not follow the history")
-    number = int(p["version"])
-    image_sha, raster_sha = ev.blobs.get("image"), ev.blobs.get("raster")
-    if not image_sha or not raster_sha:
-        raise LedgerIntegrityError(f"{ev.label}: image or raster blob missing from the event")
-    source = replay.source.get(latest) if latest else None
-    if ev.kind == "ai.generated":
-        source = p["candidate"]
-    elif ev.kind == "variation.selected":
-        n = p.get("candidate")
-        if (
-            not isinstance(n, int)
-            or not 1 <= n <= len(replay.candidates)
-            or replay.candidates[n - 1] != ev.blobs.get("candidate")
-            or image_sha != ev.blobs.get("candidate")
-        ):
-            raise LedgerIntegrityError(f"{ev.label}: selected image is not candidate {n}")
-        source = n
-    elif ev.kind == "plate.imported":
-        source = None
-    elif ev.kind == "plate.reverted":
-        target = replay.versions.get(p.get("to_version", -1))
-        if target != (image_sha, raster_sha):
-            raise LedgerIntegrityError(
-                f"{ev.label}: is not a copy of version {p.get('to_version')}"
-            )
-        source = replay.source.get(p["to_version"])
-    replay.source[number] = source
-    replay.versions[number] = (image_sha, raster_sha)
-    if blobs is None:
-        replay.last = None
-        return 0
-    blobs.decoded.clear()
-    expected = _recompute(ev, replay, latest, blobs)
-    if expected is None:  # reverted: equality of blob hashes checked above
-        replay.last = None
-        return 0
-    stored_image = blobs.array(image_sha, "RGB", f"{ev.label} image")
-    if not np.array_equal(stored_image, expected.image):
-        raise LedgerIntegrityError(
-            f"{ev.label}: stored plate image differs from the recomputed one"
-        )
-    diff = blobs.raster(raster_sha, ev.label).difference(expected.raster)
-    if diff:
-        raise LedgerIntegrityError(
-            f"{ev.label}: stored raster differs from the recomputed one ({diff})"
-        )
-    if "stats" in p and p["stats"] != expected.stats:
-        raise LedgerIntegrityError(f"{ev.label}: recorded figures differ from the recomputed ones")
-    replay.last = (number, expected.image, expected.raster)
-    return 1
-
-
-def _recompute(
-    ev: EventRow, replay: _PlateReplay, base: int | None, blobs: _Blobs
-) -> Applied | None:
-    def blob(role: str, mode: str = "RGB") -> np.ndarray:
-        if role not in ev.blobs:
-            raise LedgerIntegrityError(f"{ev.label}: no {role} blob")
-        return blobs.array(ev.blobs[role], mode, f"{ev.label} {role}")
-
-    kind, p = ev.kind, ev.payload
-    if kind in ("ai.generated", "variation.selected"):
-        img = blob("image")
-        return Applied(img, contrib.generated(img.shape[1], img.shape[0]), {})
-    if kind == "plate.imported":
-        img = blob("image")
-        try:
-            raster = contrib.imported(img.shape[1], img.shape[0], p.get("origin", ""))
-        except ValueError as exc:
-            raise LedgerIntegrityError(f"{ev.label}: cannot be replayed ({exc})") from None
-        return Applied(img, raster, {})
-    if kind == "plate.reverted":
-        return None
-    if base is None:
-        raise LedgerIntegrityError(f"{ev.label}: edits a plate that has no version")
-    if replay.last is not None and replay.last[0] == base:
-        before, raster = replay.last[1], replay.last[2]
-    else:
-        img_sha, ras_sha = replay.versions[base]
-        before = blobs.array(img_sha, "RGB", f"version {base} image")
-        raster = blobs.raster(ras_sha, f"version {base}")
-    try:
-        if kind == "human.painted":
-            if p.get("source") == "final":
-                return contrib.final(before, raster, blob("final"))
-            return contrib.paint(before, raster, blob("layer", "RGBA"))
-        if kind == "ai.inpainted":
-            mask = contrib.mask_from_image(blob("mask", "L"))
-            return contrib.inpaint(before, raster, blob("result"), mask)
-        if kind == "human.adjusted":
-            return contrib.adjust(before, raster, blob("adjusted"))
-    except ValueError as exc:
-        raise LedgerIntegrityError(f"{ev.label}: cannot be replayed ({exc})") from None
-    raise LedgerIntegrityError(f"{ev.label}: unknown plate event")
-
-
-def _check_tables(project: Project, plates: dict[tuple[str, str], _PlateReplay]) -> None:
-    """The derived tables (versions, candidates) must match the replayed events."""
-    from sqlalchemy import select
-
-    # Plain column rows, not ORM objects: this reads every version of a production.
-    pv, cd = PlateVersion, Candidate
-    with project.ledger.read() as s:
-        rows = s.execute(
-            select(Shot.code, Plate.name, pv.number, pv.image_sha, pv.raster_sha,
-                   pv.source_candidate, pv.event_seq)
-            .join(Plate, Plate.id == pv.plate_id)
-            .join(Shot, Shot.id == Plate.shot_id)
-            .order_by(pv.event_seq)
-        ).all()
-        cand_rows = s.execute(
-            select(Shot.code, Plate.name, cd.number, cd.image_sha)
-            .join(Plate, Plate.id == cd.plate_id)
-            .join(Shot, Shot.id == Plate.shot_id)
-            .order_by(cd.event_seq)
-        ).all()
-    seen: set[tuple[str, str, int]] = set()
-    for shot, plate, number, image_sha, raster_sha, source, event_seq in rows:
-        replay = plates.get((shot, plate))
-        expected = replay.versions.get(number) if replay else None
-        label = f"plate version {shot}/{plate} v{number} (table row for event #{event_seq})"
-        if (
-            expected != (image_sha, raster_sha)
-            or replay is None
-            or (replay.source.get(number) != source)
-        ):
-            raise LedgerIntegrityError(f"{label}: does not match the events (the table was edited)")
-        seen.add((shot, plate, number))
-    for (shot, plate), replay in plates.items():
-        for number in replay.versions:
-            if (shot, plate, number) not in seen:
-                raise LedgerIntegrityError(
-                    f"plate version {shot}/{plate} v{number}: row missing from the versions table"
-                )
-    cand_seen = 0
-    for shot, plate, cand_number, cand_sha in cand_rows:
-        replay = plates.get((shot, plate))
-        if (
-            replay is None
-            or not 1 <= cand_number <= len(replay.candidates)
-            or (replay.candidates[cand_number - 1] != cand_sha)
-        ):
-            raise LedgerIntegrityError(
-                f"candidate {shot}/{plate} #{cand_number}: does not match the events "
-                "(the table was edited)"
-            )
-        cand_seen += 1
-    if cand_seen != sum(len(p.candidates) for p in plates.values()):
-        raise LedgerIntegrityError("candidates table is missing rows (the table was edited)")

@@ -24,22 +24,25 @@ from _ledger_fixtures import (  # noqa: F401
 )
 from sqlalchemy import text
 
+from bgart import verify
 from bgart import workflow as wf
 from bgart.contribution import Raster
 from bgart.errors import InputError, LedgerIntegrityError
-from bgart.ledger import GENESIS_HASH, Ledger, event_body, event_hash
+from bgart.ledger import GENESIS_HASH, Ledger, event_body, event_hash, event_hash_stored
 from bgart.record import canonical_json
 from bgart.store import Project
+from bgart.verify import verify_project
 
 W, H = 32, 24
 
 
-def build_history(project: Project, shot: str = "ep01_c001") -> dict[str, int]:
-    """A small but complete plate history; returns event seq numbers by name."""
+def build_history(project: Project, shot: str = "ep01_c001", variant: int = 0) -> dict[str, int]:
+    """A small but complete plate history; returns event seq numbers by name. Histories
+    with another ``variant`` share no generated image (and so no plate version) with it."""
     seqs: dict[str, int] = {}
-    png1, rec = generated_png(noise_plate(W, H, 1))
+    png1, rec = generated_png(noise_plate(W, H, 1 + 10 * variant))
     seqs["gen1"] = wf.record_generated(project, shot, png1, rec, "alice").seq
-    png2, rec2 = generated_png(noise_plate(W, H, 2))
+    png2, rec2 = generated_png(noise_plate(W, H, 2 + 10 * variant))
     seqs["gen2"] = wf.record_generated(project, shot, png2, rec2, "alice").seq
     seqs["select"] = wf.select_variation(project, shot, 2, "alice").seq
     layer = stroke_layer((H, W), (0, 0, W // 2, H // 2), (255, 0, 255))
@@ -66,7 +69,7 @@ def row(project: Project, seq: int) -> dict[str, Any]:
 
 def expect_failure(project: Project, pattern: str) -> str:
     with pytest.raises(LedgerIntegrityError, match=pattern) as info:
-        wf.verify_project(project)
+        verify_project(project)
     return str(info.value)
 
 
@@ -75,7 +78,7 @@ def expect_failure(project: Project, pattern: str) -> str:
 
 def test_chain_links_and_verifies(project: Project) -> None:
     seqs = build_history(project)
-    report = wf.verify_project(project)
+    report = verify_project(project)
     assert report.events == len(seqs) == project.ledger.count()
     assert report.versions == 4
     events = project.ledger.events()
@@ -128,6 +131,25 @@ def test_stored_text_hash_equals_the_reference_definition(project: Project) -> N
         assert event_hash(ev.prev_hash, body) == ev.hash
 
 
+@pytest.mark.parametrize(
+    "name", ["山田 太郎", 'say "hi" \\ back', "tab\tnew\nline", "\x00\x1f\x7f", "\u2028\u2029é"]
+)
+def test_stored_text_hash_matches_for_awkward_text(name: str) -> None:
+    """The fast path of the stored-text hash (strings escaped without json.dumps) gives the
+    reference hash for names with quotes, control characters and non-ASCII text."""
+    fields: dict[str, Any] = dict(
+        seq=7, id=name, kind="human.painted", shot=name, plate=None, actor=name,
+        actor_kind="human", created_at=name, idem_key=name,
+    )
+    payload, blobs = {"note": name, "n": 1}, {"layer": "ab" * 32}
+    body = event_body(**fields, payload=payload, blobs=blobs)
+    stored = event_hash_stored(
+        GENESIS_HASH, **fields, payload_text=canonical_json(payload), blobs=blobs,
+        blobs_text=canonical_json(blobs),
+    )
+    assert stored == event_hash(GENESIS_HASH, body)
+
+
 def test_idempotent_generated_candidate(project: Project) -> None:
     png, rec = generated_png(noise_plate(W, H))
     first = wf.record_generated(project, "s1", png, rec)
@@ -167,7 +189,7 @@ def test_reopen_keeps_the_chain(project: Project) -> None:
     root = project.root
     project.close()
     with Project.open(root) as again:
-        wf.verify_project(again)
+        verify_project(again)
         rec = wf.reject(again, "ep01_c001", "dir", "more contrast")
         assert rec.seq == 7
 
@@ -225,9 +247,9 @@ def test_a_deleted_last_row_with_head_rewound_breaks_the_anchor(project: Project
     prev = row(project, seqs["accept"] - 1)
     sql(project, "DELETE FROM events WHERE seq = :s", s=seqs["accept"])
     sql(project, "UPDATE chain_head SET seq = :q, hash = :h", q=prev["seq"], h=prev["hash"])
-    wf.verify_project(project)  # a consistent shorter chain: only an anchor can tell
+    verify_project(project)  # a consistent shorter chain: only an anchor can tell
     with pytest.raises(LedgerIntegrityError, match="no event has hash"):
-        wf.verify_project(project, anchor=anchor)
+        verify_project(project, anchor=anchor)
 
 
 def _swap(project: Project, a: int, b: int) -> None:
@@ -266,18 +288,55 @@ def test_adjacent_swap_is_named(project: Project) -> None:
 )
 def test_an_altered_blob_is_named(project: Project, role: str, event: str) -> None:
     seqs = build_history(project)
-    sha = json.loads(row(project, seqs[event])["blobs"])[role]
+    sha = _alter_blob(project, seqs[event], role)
+    first = min(
+        s for name, s in seqs.items() if sha in json.loads(row(project, s)["blobs"]).values()
+    )
+    message = expect_failure(project, rf"event #{first} .*{role} blob {sha}: altered")
+    assert "altered" in message
+
+
+def _alter_blob(project: Project, seq: int, role: str) -> str:
+    """Flip a byte of the ``role`` blob of event ``seq`` on disk; its sha."""
+    sha = json.loads(row(project, seq)["blobs"])[role]
     path = project.blobs.path(sha)
     assert path is not None
     os.chmod(path, 0o644)
     data = bytearray(path.read_bytes())
     data[-20] ^= 0xFF
     path.write_bytes(bytes(data))
-    first = min(
-        s for name, s in seqs.items() if sha in json.loads(row(project, s)["blobs"]).values()
-    )
-    message = expect_failure(project, rf"event #{first} .*{role} blob {sha}: altered")
-    assert "altered" in message
+    return str(sha)
+
+
+def test_blobs_checked_side_by_side_name_the_first_bad_event(
+    project: Project, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Blobs hashed by worker processes (in the background while the chain is checked, or
+    with each plate's replay): the same report as one process, and the altered blob of the
+    lowest event is the one named, whichever job or plate meets it first."""
+    monkeypatch.setattr(verify, "_PARALLEL_REPLAY_MIN", 0)  # processes even for a small ledger
+    monkeypatch.setattr(verify, "_HASH_BATCH", 2)  # many background jobs
+    first = build_history(project, "ep01_c001")
+    second = build_history(project, "ep01_c002", variant=1)
+    clean = verify_project(project, workers=1)
+    head = (clean.events, clean.head_hash)
+    modes: list[dict[str, Any]] = [{}, {"rasters": False}, {"since": head}]
+    for mode in modes:
+        side_by_side = verify_project(project, workers=2, **mode)
+        assert side_by_side.blobs == clean.blobs and side_by_side.events == clean.events
+
+    _alter_blob(project, second["gen1"], "image")
+    for mode in modes:
+        for workers in (1, 2):
+            with pytest.raises(LedgerIntegrityError, match=rf"event #{second['gen1']} .*altered"):
+                verify_project(project, workers=workers, **mode)
+    _alter_blob(project, first["inpaint"], "mask")  # a lower seq than the other one
+    for mode in modes:
+        for workers in (1, 2):
+            expect = rf"event #{first['inpaint']} .*mask blob .*altered"
+            with pytest.raises(LedgerIntegrityError, match=expect):
+                verify_project(project, workers=workers, **mode)
+    assert project.ledger.count() == clean.events  # the parent's connection is intact
 
 
 def test_a_missing_blob_is_named(project: Project) -> None:
@@ -308,9 +367,9 @@ def test_a_forged_raster_with_a_rebuilt_chain_is_caught(project: Project) -> Non
     _forge_raster(project, seq)
     assert project.ledger.verify_chain()  # the chain itself now looks fine
     expect_failure(project, rf"event #{seq} .*stored raster differs from the recomputed one")
-    wf.verify_project(project, shots=["another shot"])  # rasters of that shot only
+    verify_project(project, shots=["another shot"])  # rasters of that shot only
     with pytest.raises(LedgerIntegrityError, match=rf"event #{seq} "):
-        wf.verify_project(project, shots=["ep01_c001"])
+        verify_project(project, shots=["ep01_c001"])
 
 
 def _rehash_from(project: Project, start: int) -> None:
@@ -351,27 +410,27 @@ def test_a_verified_prefix_skips_only_its_own_rasters(project: Project) -> None:
     """Re-verify after a clean run: rasters up to the recorded head are not recomputed, but
     a forged raster in a consistently re-hashed chain is still caught there, by its hash."""
     seqs = build_history(project)
-    first = wf.verify_project(project)
+    first = verify_project(project)
     assert first.replayed == 4  # gen1, select, paint, inpaint are plate versions
-    again = wf.verify_project(project, since=(first.events, first.head_hash))
+    again = verify_project(project, since=(first.events, first.head_hash))
     assert again.replayed == 0 and again.head_hash == first.head_hash
     layer = stroke_layer((H, W), (W // 2, 0, W, H // 2), (0, 255, 0))
     wf.record_paint(project, "ep01_c001", layer, "bob", 10.0)
-    later = wf.verify_project(project, since=(first.events, first.head_hash))
+    later = verify_project(project, since=(first.events, first.head_hash))
     assert later.replayed == 1 and later.events == first.events + 1
 
     seq = seqs["paint"]
     _forge_raster(project, seq)
     with pytest.raises(LedgerIntegrityError, match=rf"event #{first.events} .*rewritten since"):
-        wf.verify_project(project, since=(first.events, first.head_hash))
+        verify_project(project, since=(first.events, first.head_hash))
     expect_failure(project, rf"event #{seq} .*stored raster differs")  # a fresh replay too
 
 
 def test_a_verified_prefix_longer_than_the_ledger_is_refused(project: Project) -> None:
     build_history(project)
-    report = wf.verify_project(project)
+    report = verify_project(project)
     with pytest.raises(LedgerIntegrityError, match=r"verified it up to #99"):
-        wf.verify_project(project, since=(99, report.head_hash))
+        verify_project(project, since=(99, report.head_hash))
 
 
 def test_replay_in_worker_processes_matches_the_sequential_one(
@@ -379,11 +438,11 @@ def test_replay_in_worker_processes_matches_the_sequential_one(
 ) -> None:
     """Plates replayed side by side in forked processes: same report, same first bad event
     (the lowest seq across plates), and the parent's database connection still works."""
-    monkeypatch.setattr(wf, "_PARALLEL_REPLAY_MIN", 0)  # processes even for a small ledger
+    monkeypatch.setattr(verify, "_PARALLEL_REPLAY_MIN", 0)  # processes even for a small ledger
     first = build_history(project, "ep01_c001")
     second = build_history(project, "ep01_c002")
-    alone = wf.verify_project(project, workers=1)
-    side_by_side = wf.verify_project(project, workers=2)
+    alone = verify_project(project, workers=1)
+    side_by_side = verify_project(project, workers=2)
     assert side_by_side == alone and alone.replayed == 8
 
     _forge_raster(project, second["paint"])
@@ -392,7 +451,7 @@ def test_replay_in_worker_processes_matches_the_sequential_one(
     for workers in (1, 2):
         expect = rf"event #{first['inpaint']} .*stored raster differs"
         with pytest.raises(LedgerIntegrityError, match=expect):
-            wf.verify_project(project, workers=workers)
+            verify_project(project, workers=workers)
     assert project.ledger.count() == alone.events  # the parent's connection is intact
 
 
@@ -410,11 +469,11 @@ def test_an_edited_versions_table_is_caught(project: Project) -> None:
 
 def test_verify_without_rasters_still_checks_chain_and_blobs(project: Project) -> None:
     seqs = build_history(project)
-    report = wf.verify_project(project, rasters=False)
+    report = verify_project(project, rasters=False)
     assert report.events == len(seqs)
     sql(project, "UPDATE events SET actor = 'eve' WHERE seq = 1")
     with pytest.raises(LedgerIntegrityError, match="event #1 "):
-        wf.verify_project(project, rasters=False)
+        verify_project(project, rasters=False)
 
 
 def test_ledger_on_a_url_without_schema_creates_it(tmp_path: Any) -> None:

@@ -22,6 +22,7 @@ from _ledger_fixtures import (  # noqa: F401
 
 from bgart import workflow as wf
 from bgart.store import Project
+from bgart.verify import verify_project
 
 PER_PROCESS = 500
 
@@ -66,7 +67,7 @@ def test_two_processes_appending_keep_one_chain(project: Project, tmp_path: Path
         assert proc.returncode == 0, err[-3000:]
     elapsed = time.monotonic() - start
     assert project.ledger.count() == 1 + 2 * PER_PROCESS
-    report = wf.verify_project(project)
+    report = verify_project(project)
     assert report.events == 1 + 2 * PER_PROCESS
     events = project.ledger.events(kinds=("plate.accepted", "plate.rejected"))
     for who in ("writer-a", "writer-b"):

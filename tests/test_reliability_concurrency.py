@@ -20,6 +20,7 @@ from PIL import Image
 
 from bgart import workflow as wf
 from bgart.store import Project
+from bgart.verify import verify_project
 
 SHOT = "EP01_C001"
 W, H = 64, 32
@@ -54,7 +55,7 @@ def _stroke(artist: str, i: int) -> Image.Image:
 
 
 def _check_both_kept(project: Project, saves: dict[str, list[int]], base_versions: int) -> None:
-    wf.verify_project(project)  # chain, blobs, every raster recomputed from the blobs
+    verify_project(project)  # chain, blobs, every raster recomputed from the blobs
     versions = wf.plate_versions(project, SHOT)
     assert [v.number for v in versions] == list(range(1, len(versions) + 1))
     assert len(versions) == base_versions + sum(len(v) for v in saves.values())

@@ -22,6 +22,7 @@ from PIL import Image
 
 from bgart import workflow as wf
 from bgart.store import Project
+from bgart.verify import verify_project
 
 pytestmark = pytest.mark.slow
 
@@ -111,7 +112,7 @@ def _kill_at_random(root: Path, mode: str, seed: int) -> list[tuple[int, str, st
 
 
 def _check_nothing_lost(project: Project, reported: list[tuple[int, str, str]]) -> None:
-    report = wf.verify_project(project)  # chain, blobs, every raster recomputed
+    report = verify_project(project)  # chain, blobs, every raster recomputed
     events = {ev.seq: ev for ev in project.ledger.events()}
     assert report.events == len(events)
     for seq, kind, who in reported:  # every act the writer was told was saved is there
@@ -204,7 +205,7 @@ def test_sigkill_during_batch_writes_then_resume(tiny_env: dict[str, str], tmp_p
         done = _check_batch_folder(root)
         killed_mid += done < N_SHOTS
         with Project.open(root) as project:
-            wf.verify_project(project)  # the ledger is consistent after every kill
+            verify_project(project)  # the ledger is consistent after every kill
     assert killed_mid, "every batch finished before its kill: nothing was tested"
     res = subprocess.run([sys.executable, *_batch_args(shot_list, root)], env=env,
                          capture_output=True, text=True, timeout=300)
@@ -212,7 +213,7 @@ def test_sigkill_during_batch_writes_then_resume(tiny_env: dict[str, str], tmp_p
     assert _check_batch_folder(root) == N_SHOTS
     assert not [p for p in (root / "shots").rglob("*") if p.name.endswith(".tmp")]
     with Project.open(root) as project:
-        wf.verify_project(project)
+        verify_project(project)
         events = project.ledger.events()
     gens = [ev for ev in events if ev.kind == "ai.generated"]
     layouts = [ev for ev in events if ev.kind == "layout.imported"]

@@ -26,6 +26,7 @@ from PIL import Image
 
 from bgart.errors import BgartError, InputError
 from bgart.images import open_image, read_user_file
+from bgart.verify import verify_project
 
 Corpus = tuple[Path, list[Any]]
 CACHE_FILE = ".bgart-verified.json"
@@ -253,7 +254,6 @@ def test_the_real_command_line_agrees(corpus: Corpus, tiny_env: dict[str, str], 
 
 def test_edited_ledgers_name_the_first_bad_event(corpus: Corpus, tmp_path: Path) -> None:
     from bgart.store import Project
-    from bgart.workflow import verify_project
 
     root, _ = corpus
     for case in _cases(corpus, "ledgers"):
@@ -306,7 +306,7 @@ def test_a_hash_column_of_another_type_is_an_integrity_error(tmp_path: Path) -> 
             con.close()
         with Project.open(tmp_path / "p") as project, pytest.raises(LedgerIntegrityError,
                                                                     match="event #1"):
-            wf.verify_project(project)
+            verify_project(project)
 
 
 def test_regenerate_refuses_records_it_could_not_have_written(corpus: Corpus) -> None:

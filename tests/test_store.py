@@ -3,17 +3,22 @@
 from __future__ import annotations
 
 import hashlib
+import io
 import os
 import stat
 import threading
 import tomllib
 from pathlib import Path
 
+import numpy as np
 import pytest
 from _ledger_fixtures import _offline  # noqa: F401
+from PIL import Image
 
 from bgart.errors import InputError, LedgerIntegrityError
+from bgart.images import decode_plain_png
 from bgart.store import BlobStore, Project
+from bgart.workflow import decode_blob, encode_png
 
 
 def test_init_creates_the_project_layout(tmp_path: Path) -> None:
@@ -132,3 +137,80 @@ def test_concurrent_puts_of_the_same_blob(tmp_path: Path) -> None:
     assert store.get(shas[0]) == data
     folder = tmp_path / "blobs" / shas[0][:2]
     assert [p.name for p in folder.iterdir()] == [f"{shas[0][2:]}.bin"]
+
+
+def test_read_checked_finds_a_blob_whatever_the_extension_hint(tmp_path: Path) -> None:
+    """Verify reads blobs by a guess of their extension: a wrong guess still finds the file,
+    and a file that went missing after it was found is reported missing, not served stale."""
+    store = BlobStore(tmp_path / "blobs")
+    sha = store.put(b"layout bytes", "bin")
+    for hint in ("raster", "png", None, "nonsense"):
+        assert BlobStore(tmp_path / "blobs").read_checked(sha, hint) == (b"layout bytes", None)
+        assert store.read_checked(sha, hint) == (b"layout bytes", None)  # cached path
+    path = store.path(sha)
+    assert path is not None
+    os.chmod(path, 0o644)
+    path.write_bytes(b"tampered")
+    data, problem = store.read_checked(sha, "bin")
+    assert data is None and problem is not None and problem.startswith("altered")
+    path.unlink()
+    assert store.read_checked(sha, "bin") == (None, "missing")
+
+
+def _pillow_pixels(data: bytes) -> np.ndarray:
+    with Image.open(io.BytesIO(data)) as img:
+        img.load()
+        return np.asarray(img)
+
+
+def test_plain_png_blobs_decode_exactly_as_pillow_does() -> None:
+    """The fast decoder of bgart's own blobs gives Pillow's pixels for every filter type,
+    several IDAT chunks and each mode bgart writes; anything else is left to Pillow."""
+    rng = np.random.default_rng(5)
+    yy, xx = np.mgrid[0:300, 0:260]
+    smooth = np.stack([(xx + yy) % 256, (xx * 3) % 256, (yy * 2) % 256], -1).astype(np.uint8)
+    noise = rng.integers(0, 256, (300, 260, 3), dtype=np.uint8)
+    mixed = np.where(xx[..., None] < 130, smooth, noise)
+    plates = {"smooth": smooth, "noise": noise, "mixed": mixed}
+    several_chunks = 0
+    for name, rgb in plates.items():
+        alpha = ((xx * yy) % 256).astype(np.uint8)
+        for mode, arr in (
+            ("RGB", rgb),
+            ("RGBA", np.dstack([rgb, alpha])),
+            ("L", rgb[..., 1].copy()),
+        ):
+            for data in (
+                encode_png(arr),  # what bgart writes
+                _png(Image.fromarray(arr, mode), compress_level=9),
+                _png(Image.fromarray(arr, mode), optimize=True),
+            ):
+                fast = decode_plain_png(data, mode)
+                assert fast is not None, (name, mode)
+                assert fast.dtype == np.uint8 and np.array_equal(fast, _pillow_pixels(data))
+                assert np.array_equal(fast, arr)
+                several_chunks += data.count(b"IDAT") > 1
+    assert several_chunks  # the noisy plates span several IDAT chunks
+
+    rgba = encode_png(np.dstack([noise, noise[..., 0]]))
+    others = {
+        "asked for another mode": (rgba, "RGB"),
+        "palette": (_png(Image.fromarray(noise).quantize(16)), "RGB"),
+        "16-bit": (_png(Image.fromarray(noise[..., 0].astype(np.uint16) * 257)), "L"),
+        "grey + alpha": (_png(Image.fromarray(noise[..., :2].copy(), "LA")), "L"),
+        "damaged": (rgba[:60] + bytes(40) + rgba[100:], "RGBA"),
+        "not a PNG": (b"GIF89a", "RGB"),
+    }
+    for why, (data, mode) in others.items():
+        assert decode_plain_png(data, mode) is None, why
+    # decode_blob still reads what Pillow can read, and names what nobody can
+    rgb = decode_blob(rgba, "RGB", "a layer")
+    assert rgb.shape == (300, 260, 3)
+    with pytest.raises(LedgerIntegrityError, match="a layer: cannot be decoded"):
+        decode_blob(others["damaged"][0], "RGBA", "a layer")
+
+
+def _png(img: Image.Image, **options: object) -> bytes:
+    buf = io.BytesIO()
+    img.save(buf, "PNG", **options)
+    return buf.getvalue()

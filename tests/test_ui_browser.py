@@ -32,6 +32,7 @@ from _ui_fixtures import (
 )
 
 from bgart.ui_server import UI_DIR
+from bgart.verify import verify_project
 
 pytestmark = pytest.mark.browser
 
@@ -302,5 +303,5 @@ def test_artist_and_director_do_the_whole_loop_in_the_browser(
         assert expected > 0
         assert figs["human_paint_share"] == pytest.approx(expected, rel=1e-6, abs=1e-9)
         assert figs["status"] == "accepted" and figs["approver"] == "dora"
-        workflow.verify_project(project)
+        verify_project(project)
     assert browser_seconds < 90, f"the browser loop took {browser_seconds:.0f} s"

@@ -24,6 +24,7 @@ from PIL import Image, ImageDraw
 
 from bgart import contribution, workflow
 from bgart.errors import BgartError, InputError
+from bgart.verify import verify_project
 from ui.handlers import Studio, active_seconds, brush_layer, describe_figures, request_user
 
 
@@ -177,7 +178,7 @@ def test_the_loop_records_every_act_with_the_logged_in_user(studio: Studio) -> N
     assert _kinds(studio)[-3:] == [("plate.submitted", "alice"), ("plate.rejected", "dora"),
                                    ("plate.accepted", "adam")]
     assert _kinds(studio)[0] == ("layout.imported", LAYOUT_ARTIST)
-    workflow.verify_project(studio.project)  # the chain and every raster still check out
+    verify_project(studio.project)  # the chain and every raster still check out
 
     plain = studio.review_image(SHOT, heat=False)
     heat = studio.review_image(SHOT, heat=True)

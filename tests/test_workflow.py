@@ -20,6 +20,7 @@ from bgart import contribution as c
 from bgart import workflow as wf
 from bgart.errors import InputError
 from bgart.store import Project
+from bgart.verify import verify_project
 
 W, H = 64, 48
 SHOT = "ep02_c010"
@@ -49,7 +50,7 @@ def test_generated_candidate_becomes_the_first_version(proj: Project) -> None:
     assert figs["chosen_candidate"] == 2 and figs["selections"] == 1
     state = wf.plate_state(proj, SHOT)
     assert np.array_equal(state.image, noise_plate(W, H, 2))
-    wf.verify_project(proj)
+    verify_project(proj)
 
 
 def test_select_by_sha_prefix_and_errors(proj: Project) -> None:
@@ -71,7 +72,7 @@ def test_paint_known_answer_through_the_workflow(proj: Project) -> None:
     figs = wf.plate_figures(proj, SHOT)
     assert figs["human_paint_share"] == 0.25
     assert figs["active_seconds"] == 42.5 and figs["painters"] == ["mika"]
-    wf.verify_project(proj)
+    verify_project(proj)
 
 
 def test_half_alpha_and_same_colour_through_the_workflow(proj: Project) -> None:
@@ -83,7 +84,7 @@ def test_half_alpha_and_same_colour_through_the_workflow(proj: Project) -> None:
         proj, SHOT, stroke_layer((H, W), (0, 0, W // 2, H // 2), (255, 255, 255), 128), "mika"
     )
     assert wf.plate_figures(proj, SHOT)["human_paint_share"] == pytest.approx(0.125, abs=0.005)
-    wf.verify_project(proj)
+    verify_project(proj)
 
 
 def test_inpaint_over_paint_through_the_workflow(proj: Project) -> None:
@@ -108,7 +109,7 @@ def test_inpaint_over_paint_through_the_workflow(proj: Project) -> None:
     ev = proj.ledger.event(out.seq)
     assert ev is not None and ev.payload["mask_bbox"] == [0, 0, W // 4, H]
     assert ev.actor == "tiny-sd15" and ev.actor_kind == "ai" and ev.payload["directed_by"] == "mika"
-    wf.verify_project(proj)
+    verify_project(proj)
 
 
 def test_final_with_one_changed_quadrant_through_the_workflow(proj: Project) -> None:
@@ -121,7 +122,7 @@ def test_final_with_one_changed_quadrant_through_the_workflow(proj: Project) -> 
     assert wf.plate_figures(proj, SHOT)["human_paint_share"] == pytest.approx(0.25, abs=0.005)
     ev = proj.ledger.event(rec.seq)
     assert ev is not None and ev.payload["source"] == "final" and "original" in ev.blobs
-    wf.verify_project(proj)
+    verify_project(proj)
 
 
 def test_final_on_an_empty_shot_is_a_hand_painted_import(proj: Project) -> None:
@@ -131,7 +132,7 @@ def test_final_on_an_empty_shot_is_a_hand_painted_import(proj: Project) -> None:
     assert figs["human_paint_share"] == 1.0 and figs["ai_gen_share"] == 0.0
     with pytest.raises(InputError, match="already has versions"):
         wf.record_base(proj, "handmade", natural_plate(W, H), "mika")
-    wf.verify_project(proj)
+    verify_project(proj)
 
 
 def test_layout_base_and_layout_import(proj: Project) -> None:
@@ -148,7 +149,7 @@ def test_layout_base_and_layout_import(proj: Project) -> None:
     figs = wf.plate_figures(proj, SHOT)
     assert figs["human_paint_share"] == 0.5 and figs["human_base_share"] == 0.5
     assert figs["layout_artists"] == ["layout-san"]
-    wf.verify_project(proj)
+    verify_project(proj)
 
 
 def test_adjust_undo_and_review(proj: Project) -> None:
@@ -177,7 +178,7 @@ def test_adjust_undo_and_review(proj: Project) -> None:
         wf.undo(proj, SHOT, 4, "mika")
     with pytest.raises(InputError, match="no version 9"):
         wf.undo(proj, SHOT, 9, "mika")
-    report = wf.verify_project(proj)
+    report = verify_project(proj)
     assert report.versions == 4
 
 
@@ -217,7 +218,7 @@ def test_several_plates_per_shot(proj: Project) -> None:
     assert wf.plate_names(proj, SHOT) == ["book", "main"]
     assert wf.plate_figures(proj, SHOT, plate="book")["human_paint_share"] == 1.0
     assert wf.plate_figures(proj, SHOT)["human_paint_share"] == 0.0
-    wf.verify_project(proj)
+    verify_project(proj)
 
 
 def test_heatmap_of_a_plate(proj: Project) -> None:
@@ -260,7 +261,7 @@ def test_shot_overview_and_submit(proj: Project) -> None:
     assert wf.shot_status(proj, SHOT) == "rejected"
     assert wf.shot_codes(proj) == [SHOT]
     assert set(wf.SHOT_STATUSES) >= {"no plate", "generated", "submitted", "accepted"}
-    wf.verify_project(proj)
+    verify_project(proj)
 
 
 def test_record_generated_cli(proj: Project) -> None:
