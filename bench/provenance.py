@@ -2,8 +2,11 @@
 
 Goals (issue 7): one event on a 3840×2160 plate in ≤ 0.25 s on the 2-core CI CPU, and
 ``bgart ledger verify`` of 100 000 events in ≤ 10 s. Verify is timed three ways: the chain
-(and blobs) alone, a cold run recomputing every raster (``--fresh``), and the usual re-verify
-(rasters recomputed only after the head an earlier clean run recorded, bgart.verified).
+(and blobs) alone, the usual re-verify (rasters recomputed only after the head an earlier
+clean run recorded, bgart.verified) and a cold run recomputing every raster (``--fresh``),
+each with the default worker processes and in one process, side by side. The ledger is a
+40-event shot history cloned onto 2 500 shots, each shot with its own blob files (same
+pixels, distinct bytes), as a production's would be.
 
     python bench/provenance.py            # everything (about two minutes)
     python bench/provenance.py --quick    # fewer repeats, a 20 000-event ledger
@@ -16,6 +19,7 @@ figure down.
 from __future__ import annotations
 
 import argparse
+import functools
 import os
 import statistics
 import sys
@@ -30,9 +34,11 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bgart import contribution as c
+from bgart import verify as wf_verify
 from bgart import workflow as wf
 from bgart.record import GenerationRecord, png_bytes
 from bgart.store import Project
+from bgart.verify import verify_project
 
 EVENT_GOAL_S = 0.25
 VERIFY_GOAL_S = 10.0
@@ -224,8 +230,55 @@ def _template(project: Project, shot: str) -> None:
     wf.accept(project, shot, "director")
 
 
+def _variant(data: bytes, ext: str, code: str) -> bytes:
+    """The same pixels (or raster) in different bytes, as another shot's blob would be.
+
+    A production never shares blobs between shots, so verify must read and hash one set of
+    files per shot; sharing the template's blobs would flatter every blob-bound figure.
+    PNG: a tEXt chunk after IHDR (decoders skip it). Raster: one more key in its header.
+    """
+    import json
+    import struct
+    import zlib
+
+    if ext == "raster":
+        magic = c.Raster._MAGIC
+        (hlen,) = struct.unpack_from("<I", data, len(magic))
+        start = len(magic) + 4
+        header = json.loads(data[start : start + hlen])
+        header["bench_shot"] = code
+        new = json.dumps(header, sort_keys=True).encode()
+        return magic + struct.pack("<I", len(new)) + new + data[start + hlen :]
+    if not data.startswith(b"\x89PNG\r\n\x1a\n"):
+        raise ValueError(f"bench: unexpected blob kind .{ext}")
+    body = b"tEXt" + b"bench-shot\x00" + code.encode()
+    chunk = struct.pack(">I", len(body) - 4) + body + struct.pack(">I", zlib.crc32(body))
+    return data[:33] + chunk + data[33:]  # 8-byte signature + 25-byte IHDR chunk
+
+
+def _clone_blobs(project: Project, shas: set[str], code: str) -> dict[str, str]:
+    """Store a per-shot variant of each template blob; {template sha: variant sha}.
+
+    Written straight into the store's layout without fsync (a bench fixture, not a save)."""
+    import hashlib
+
+    mapping = {}
+    for sha in shas:
+        path = project.blobs.path(sha)
+        assert path is not None
+        ext = path.suffix[1:]
+        data = _variant(path.read_bytes(), ext, code)
+        new = hashlib.sha256(data).hexdigest()
+        target = project.blobs.root / new[:2] / f"{new[2:]}.{ext}"
+        target.parent.mkdir(exist_ok=True)
+        target.write_bytes(data)
+        mapping[sha] = new
+    return mapping
+
+
 def build_ledger(project: Project, n_events: int) -> None:
-    """Clone a 40-event template history onto n_events / 40 shots (blobs are shared)."""
+    """Clone a 40-event template history onto n_events / 40 shots, each with its own blobs
+    (the template's pixels in distinct files: verify reads and hashes every one)."""
     from sqlalchemy import select
 
     from bgart.ledger import Candidate, Plate, PlateVersion, Shot
@@ -238,11 +291,13 @@ def build_ledger(project: Project, n_events: int) -> None:
     by_seq_v = {v.event_seq: v for v in versions}
     by_seq_c = {c_.event_seq: c_ for c_ in cands}
     n_shots = n_events // len(template) - 1
+    template_shas = {sha for ev in template for sha in ev.blobs.values()}
     per_tx = 50
     for start in range(0, n_shots, per_tx):
         with project.ledger.write() as tx:
             for i in range(start, min(n_shots, start + per_tx)):
                 code = f"ep01_c{i:05d}"
+                sha_of = _clone_blobs(project, template_shas, code)
                 shot = Shot(code=code, created_at="2026-01-01T00:00:00Z")
                 tx.session.add(shot)
                 tx.session.flush()
@@ -258,7 +313,7 @@ def build_ledger(project: Project, n_events: int) -> None:
                         shot=code,
                         plate=ev.plate,
                         payload=ev.payload,
-                        blobs=ev.blobs,
+                        blobs={role: sha_of[sha] for role, sha in ev.blobs.items()},
                         idem_key=key,
                     )
                     if ev.seq in by_seq_v:
@@ -267,8 +322,8 @@ def build_ledger(project: Project, n_events: int) -> None:
                             PlateVersion(
                                 plate_id=plate.id,
                                 number=v.number,
-                                image_sha=v.image_sha,
-                                raster_sha=v.raster_sha,
+                                image_sha=sha_of[v.image_sha],
+                                raster_sha=sha_of[v.raster_sha],
                                 width=v.width,
                                 height=v.height,
                                 event_seq=row.seq,
@@ -282,7 +337,7 @@ def build_ledger(project: Project, n_events: int) -> None:
                             Candidate(
                                 plate_id=plate.id,
                                 number=cd.number,
-                                image_sha=cd.image_sha,
+                                image_sha=sha_of[cd.image_sha],
                                 event_seq=row.seq,
                             )
                         )
@@ -299,33 +354,32 @@ def bench_verify(n_events: int, repeats: int) -> None:
             for r in project.ledger.iter_rows()
             if '"version":null' not in r["payload"] and r["kind"] in wf.VERSION_KINDS
         )
+        files = sum(1 for _ in project.blobs)
         print(
             f"  (built {count} events, {versions} of them plate versions on 48x27 plates, "
-            f"in {time.perf_counter() - start:.0f} s)"
+            f"{files} blob files, in {time.perf_counter() - start:.0f} s)"
         )
         scale = n_events / count
         best, med = timed(lambda: project.ledger.verify_chain(), repeats)
         report("hash chain only (ledger.verify_chain)", best * scale, med * scale, VERIFY_GOAL_S)
-        best, med = timed(lambda: wf.verify_project(project, rasters=False), repeats)
-        report("chain + blobs + tables (--no-rasters)", best * scale, med * scale, VERIFY_GOAL_S)
-        best, med = timed(lambda: wf.verify_project(project), 1)
-        report(
-            "everything, every raster recomputed (--fresh)",
-            best * scale,
-            med * scale,
-            VERIFY_GOAL_S,
-        )
         new = count // 100  # a day's work on top of what an earlier run verified
         prefix = next(r for r in project.ledger.iter_rows() if r["seq"] == count - new)
-        best, med = timed(
-            lambda: wf.verify_project(project, since=(prefix["seq"], prefix["hash"])), repeats
-        )
-        report(
-            f"re-verify: rasters of the last {new} events only",
-            best * scale,
-            med * scale,
-            VERIFY_GOAL_S,
-        )
+        since = (prefix["seq"], prefix["hash"])
+        cases: list[tuple[str, dict[str, Any], int]] = [
+            ("chain + blobs + tables (--no-rasters)", {"rasters": False}, repeats),
+            (f"re-verify: rasters of the last {new} events only", {"since": since}, repeats),
+            ("everything, every raster recomputed (--fresh)", {}, 1),
+        ]
+        print(f"  side by side: default workers ({wf_verify._replay_workers(None)}) vs one process")
+        for name, kwargs, n in cases:
+            results = {}
+            for workers in (None, 1):
+                run = functools.partial(verify_project, project, workers=workers, **kwargs)
+                best, med = timed(run, n)
+                results[workers] = best
+                label = name if workers is None else "  the same in one process"
+                report(label, best * scale, med * scale, VERIFY_GOAL_S)
+            print(f"  {'':<46} one process / default = {results[1] / results[None]:.2f}x")
 
 
 def main() -> None:
