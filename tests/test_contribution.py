@@ -324,13 +324,21 @@ def test_the_result_does_not_depend_on_the_chunk_size(monkeypatch: pytest.Monkey
     rng = np.random.default_rng(10)
     layer = rng.integers(0, 256, (h, w, 4), dtype=np.uint8)
     layer[: h // 3, :, 3] = 0  # chunks the event does not touch are skipped
+    # A whole-plate tone adjustment with a repainted band: the tone test splits each chunk.
+    final = np.clip(before.astype(np.int32) + 40, 0, 255).astype(np.uint8)
+    final[: h // 5] = (120, 170, 230)
     out = c.paint(before, _ai(w, h), layer)
+    tone = c.final(before, _ai(w, h), final)
+    assert 0 < tone.stats["explained_px"] < tone.stats["visible_px"]
+    assert tone.stats["credited_px"] > 0
     for chunk in (1 << 12, 1 << 14, 1 << 18):
         monkeypatch.setattr(c, "_CHUNK", chunk)
         monkeypatch.setattr(c, "_PARALLEL_MIN", 2 * chunk)
         other = c.paint(before, _ai(w, h), layer)
         assert np.array_equal(other.image, out.image) and other.raster.equals(out.raster)
         assert other.stats == out.stats
+        other = c.final(before, _ai(w, h), final)
+        assert other.raster.equals(tone.raster) and other.stats == tone.stats
 
 
 def test_raster_serialisation_round_trip() -> None:
