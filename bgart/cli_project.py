@@ -18,7 +18,7 @@ import typer
 
 from bgart import workflow
 from bgart.errors import BgartError, InputError
-from bgart.images import open_image
+from bgart.images import open_image, read_user_file
 from bgart.settings import load_settings
 from bgart.store import Project
 
@@ -219,7 +219,8 @@ def import_paint_command(
 ) -> None:
     """Record a human paint layer painted in an external app (its alpha = the strokes)."""
     with _open(project) as proj:
-        img = open_image(layer, mode="RGBA")
+        data = read_user_file(layer)  # read once: the original kept is what was decoded
+        img = open_image(data, mode="RGBA", name=str(layer))
         rec = workflow.record_paint(
             proj,
             shot,
@@ -229,7 +230,7 @@ def import_paint_command(
             plate=plate,
             source="layer",
             filename=layer.name,
-            original=layer.read_bytes(),
+            original=data,
         )
         _print_recorded(proj, shot, plate, rec)
 
@@ -246,7 +247,8 @@ def import_final_command(
 ) -> None:
     """Record a whole repainted plate: visibly changed pixels are credited to the artist."""
     with _open(project) as proj:
-        img = open_image(final, mode="RGB")
+        data = read_user_file(final)  # read once: the original kept is what was decoded
+        img = open_image(data, mode="RGB", name=str(final))
         rec = workflow.record_final(
             proj,
             shot,
@@ -255,7 +257,7 @@ def import_final_command(
             seconds,
             plate=plate,
             filename=final.name,
-            original=final.read_bytes(),
+            original=data,
         )
         _print_recorded(proj, shot, plate, rec)
 

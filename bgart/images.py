@@ -75,10 +75,16 @@ def open_image(
 
 
 def read_user_file(
-    path: Path | str, label: str | None = None, max_bytes: int = MAX_FILE_BYTES
+    path: Path | str,
+    label: str | None = None,
+    max_bytes: int = MAX_FILE_BYTES,
+    *,
+    kind: str = "file",
+    allow_empty: bool = False,
 ) -> bytes:
     """The bytes of a file a user named, refusing folders, devices and pipes (``/dev/zero``
-    or a FIFO would never end) and files over ``max_bytes``; errors name ``label``."""
+    or a FIFO would never end) and files over ``max_bytes``; errors name ``label`` and call
+    the file a ``kind`` ("no such shot list"). Empty files are refused unless allowed."""
     import stat as stat_
 
     path = Path(path)
@@ -86,14 +92,14 @@ def read_user_file(
     try:
         st = path.stat()
     except FileNotFoundError:
-        raise InputError(f"{label}: no such file") from None
+        raise InputError(f"{label}: no such {kind}") from None
     except OSError as exc:
         raise InputError(f"{label}: cannot read ({exc.strerror})") from None
     if stat_.S_ISDIR(st.st_mode):
-        raise InputError(f"{label}: is a folder, not a file")
+        raise InputError(f"{label}: is a folder, not a {kind}")
     if not stat_.S_ISREG(st.st_mode):
         raise InputError(f"{label}: not a regular file (a device or a pipe)")
-    if st.st_size == 0:
+    if st.st_size == 0 and not allow_empty:
         raise InputError(f"{label}: empty file (0 bytes)")
     if st.st_size > max_bytes:
         raise InputError(f"{label}: file too large ({st.st_size} bytes; at most {max_bytes})")

@@ -35,7 +35,7 @@ from pathlib import Path
 import yaml
 
 from bgart.errors import InputError
-from bgart.images import open_image
+from bgart.images import open_image, read_user_file
 from bgart.layout import check_plate_size, plate_size_for
 from bgart.prompts import Preset, get_preset
 from bgart.settings import Settings
@@ -45,6 +45,7 @@ FIELDS = ("shot", "layout", "prompt", "preset", "width", "height", "variations",
           "layout_artist", "notes")
 MAX_VARIATIONS = 16
 MAX_SEED = 2**32 - 1
+MAX_SHOT_LIST_BYTES = 16 * 1024 * 1024  # an episode is a few hundred lines
 # Shot ids become folder names on every render node: no separators, no dot-dot, no spaces.
 SHOT_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 YAML_SUFFIXES = (".yaml", ".yml")
@@ -427,14 +428,8 @@ def load_shot_list(path: Path | str, settings: Settings, label: str | None = Non
     problem (each ``file:line: field 'name': why``) if there is any."""
     source = Path(path)
     label = label or str(path)
-    try:
-        data = source.read_bytes()
-    except FileNotFoundError:
-        raise InputError(f"{label}: no such shot list") from None
-    except IsADirectoryError:
-        raise InputError(f"{label}: is a folder, not a shot list") from None
-    except OSError as exc:
-        raise InputError(f"{label}: cannot read ({exc.strerror})") from None
+    # Not a bare read: a FIFO or /dev/zero named as the list would block or never end.
+    data = read_user_file(source, label, MAX_SHOT_LIST_BYTES, kind="shot list", allow_empty=True)
     problems = _Problems(label)
     text = _decode(data, problems)
     is_yaml = source.suffix.lower() in YAML_SUFFIXES

@@ -10,7 +10,7 @@ from PIL import Image
 
 from bgart.errors import InputError
 from bgart.settings import Settings, load_settings
-from bgart.shots import ShotListError, derive_seed, load_shot_list
+from bgart.shots import MAX_SHOT_LIST_BYTES, ShotListError, derive_seed, load_shot_list
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 HEADER = "shot,layout,prompt,preset,width,height,variations,seed,photo,layout_artist,notes\n"
@@ -167,6 +167,41 @@ def test_header_problems_and_empty_lists(folder: Path, settings: Settings) -> No
             load_shot_list(p, settings)
     with pytest.raises(InputError, match="no such shot list"):
         load_shot_list(folder / "nope.csv", settings)
+    with pytest.raises(InputError, match="is a folder, not a shot list"):
+        load_shot_list(folder, settings)
+
+
+def test_a_pipe_or_device_named_as_the_shot_list_is_refused(
+    folder: Path, settings: Settings
+) -> None:
+    """A FIFO would block the batch forever and /dev/zero would never end: refused by name
+    before anything is read."""
+    import os
+    import threading
+
+    fifo = folder / "shots.csv"
+    os.mkfifo(fifo)
+    errors: list[BaseException] = []
+
+    def load(path: Path) -> None:
+        try:
+            load_shot_list(path, settings)
+        except BaseException as exc:  # handed to the test thread
+            errors.append(exc)
+
+    for path in (fifo, Path("/dev/zero")):
+        errors.clear()
+        reader = threading.Thread(target=load, args=(path,), daemon=True)
+        reader.start()
+        reader.join(10)
+        assert not reader.is_alive(), f"reading {path} blocked"
+        assert len(errors) == 1 and isinstance(errors[0], InputError)
+        assert str(errors[0]) == f"{path}: not a regular file (a device or a pipe)"
+    big = folder / "huge.csv"
+    with big.open("wb") as fh:
+        fh.truncate(MAX_SHOT_LIST_BYTES + 1)  # sparse: no disk used
+    with pytest.raises(InputError, match=r"huge\.csv: file too large"):
+        load_shot_list(big, settings)
 
 
 def test_broken_yaml_reports_lines(folder: Path, settings: Settings) -> None:
