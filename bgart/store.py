@@ -68,22 +68,24 @@ class BlobStore:
         self.root = Path(root)
         self._paths: dict[str, str] = {}  # found paths (a blob, once stored, never moves)
 
-    def _base(self, sha: str) -> Path:
+    def _stem(self, sha: str) -> str:
+        """``root/ab/cdef…`` for blob ``sha``, without its extension (plain strings: verify
+        builds one per blob, and pathlib costs more than the file read there)."""
         if not _SHA_RE.match(sha):
             raise InputError(f"blob '{sha}': not a sha256 hex digest")
-        return self.root / sha[:2] / sha[2:]
+        return os.path.join(self.root, sha[:2], sha[2:])
 
     def path(self, sha: str) -> Path | None:
         """Where the blob ``sha`` lies, or None when it is not stored."""
         known = self._paths.get(sha)
         if known is not None and os.path.exists(known):
             return Path(known)
-        base = self._base(sha)
+        stem = self._stem(sha)
         for ext in BLOB_EXTS:
-            candidate = base.with_name(f"{base.name}.{ext}")
-            if candidate.exists():
-                self._paths[sha] = str(candidate)
-                return candidate
+            candidate = f"{stem}.{ext}"
+            if os.path.exists(candidate):
+                self._paths[sha] = candidate
+                return Path(candidate)
         return None
 
     def has(self, sha: str) -> bool:
@@ -96,10 +98,10 @@ class BlobStore:
         sha = sha256_hex(data)
         if self.path(sha) is not None:
             return sha
-        base = self._base(sha)
-        folder = base.parent
+        stem = Path(self._stem(sha))
+        folder = stem.parent
         folder.mkdir(parents=True, exist_ok=True)
-        final = base.with_name(f"{base.name}.{ext}")
+        final = stem.with_name(f"{stem.name}.{ext}")
         tmp = folder / f".tmp-{uuid.uuid4().hex}"
         try:
             with open(tmp, "wb") as fh:
@@ -131,11 +133,9 @@ class BlobStore:
         if known is not None:
             with contextlib.suppress(FileNotFoundError), open(known, "rb") as fh:
                 return fh.read(), known
-        if not _SHA_RE.match(sha):
-            raise InputError(f"blob '{sha}': not a sha256 hex digest")
-        base = os.path.join(self.root, sha[:2], sha[2:])  # plain strings: pathlib costs here
+        stem = self._stem(sha)
         for ext in sorted(BLOB_EXTS, key=lambda e: e != first):  # stable: `first`, then the rest
-            name = f"{base}.{ext}"
+            name = f"{stem}.{ext}"
             try:
                 with open(name, "rb") as fh:
                     data = fh.read()
