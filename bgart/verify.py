@@ -13,6 +13,8 @@ recomputed side by side in forked worker processes while the parent checks the c
 from __future__ import annotations
 
 import gc
+import multiprocessing
+import os
 from collections.abc import Callable, Collection
 from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, field
@@ -175,17 +177,20 @@ _ROLE_EXT = {"raster": "raster", "layout": "bin", "original": "bin"}  # else png
 Failure = tuple[int, str]  # (seq of the bad event, message)
 
 
+def _unseen(ev: EventRow, seen: set[str]) -> list[tuple[str, str]]:
+    """(role, sha) of each blob of ``ev`` not in ``seen``, in role order."""
+    return [(role, sha) for role, sha in sorted(ev.blobs.items()) if sha not in seen]
+
+
 def _check_blobs(project: Project, ev: EventRow, seen: set[str], *, keep: bool) -> dict[str, bytes]:
     """Read and hash each blob of ``ev`` not in ``seen`` (then added), raising for the first
     missing or altered one; with ``keep``, the bytes read, by sha, for the raster replay."""
     fresh: dict[str, bytes] = {}
-    for role, sha in sorted(ev.blobs.items()):
-        if sha in seen:
-            continue
+    for role, sha in _unseen(ev, seen):
         problem = _blob_problem(project.blobs, sha, role, fresh if keep else None)
         if problem:
-            raise LedgerIntegrityError(f"{ev.label}: {role} blob {sha}: {problem}")
-        seen.add(sha)
+            raise LedgerIntegrityError(_blob_failure(ev.label, role, sha, problem))
+        seen.add(sha)  # only once intact: another plate may reach a bad blob at a lower seq
     return fresh
 
 
@@ -201,13 +206,17 @@ def _blob_problem(
     return None
 
 
+def _blob_failure(label: str, role: str, sha: str, problem: str) -> str:
+    return f"{label}: {role} blob {sha}: {problem}"
+
+
 def _hash_job(root: str, batch: list[tuple[int, str, str, str]]) -> Failure | None:
     """Check a batch of (seq, event label, role, sha): the first bad blob, or None."""
     store = BlobStore(Path(root))
     for seq, label, role, sha in batch:
         problem = _blob_problem(store, sha, role)
         if problem:
-            return seq, f"{label}: {role} blob {sha}: {problem}"
+            return seq, _blob_failure(label, role, sha, problem)
     return None
 
 
@@ -226,10 +235,11 @@ class _BlobHasher:
         self.futures: list[Future[Failure | None]] = []
 
     def add(self, ev: EventRow, seen: set[str]) -> None:
-        for role, sha in sorted(ev.blobs.items()):
-            if sha not in seen:
-                seen.add(sha)
-                self.pending.append((ev.seq, ev.label, role, sha))
+        """Queue the blobs of ``ev`` not in ``seen`` (then added: events come in seq order,
+        so the first event to name a blob is the one a failure must name)."""
+        for role, sha in _unseen(ev, seen):
+            seen.add(sha)
+            self.pending.append((ev.seq, ev.label, role, sha))
         if len(self.pending) >= _HASH_BATCH:
             if self.pool is None:
                 self.pool = _fork_pool(self.project, self.workers)
@@ -252,9 +262,6 @@ class _BlobHasher:
 
 
 def _replay_workers(requested: int | None) -> int:
-    import multiprocessing
-    import os
-
     if "fork" not in multiprocessing.get_all_start_methods():
         return 1  # the workers inherit the replay plan by fork; elsewhere replay in-process
     if requested is not None:
@@ -270,8 +277,6 @@ def _child_init(project: Project) -> None:
 
 
 def _fork_pool(project: Project, workers: int) -> ProcessPoolExecutor:
-    import multiprocessing
-
     return ProcessPoolExecutor(
         max_workers=workers,
         mp_context=multiprocessing.get_context("fork"),
