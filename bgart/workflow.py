@@ -531,25 +531,19 @@ def record_paint(
     shot, plate = _names(shot, plate)
     name = filename or f"paint layer for shot {shot}"
     layer = _as_array(layer_rgba, "RGBA", name)
-    layer_sha = project.blobs.put(encode_png(layer), "png")
-    blobs = {"layer": layer_sha}
-    if original is not None:
-        blobs["original"] = project.blobs.put(original, "bin")
-    return _edit(
+    return _painted(
         project,
         shot,
         plate,
-        kind="human.painted",
-        actor=artist,
-        what=name,
-        arr=layer,
+        artist,
+        name,
+        layer,
+        role="layer",
         apply=contrib.paint,
-        blobs=blobs,
-        payload={
-            "source": source,
-            "filename": filename,
-            "active_seconds": _seconds(active_seconds),
-        },
+        source=source,
+        filename=filename,
+        original=original,
+        active_seconds=active_seconds,
         idem_key=idem_key,
     )
 
@@ -581,8 +575,41 @@ def record_final(
         return record_base(
             project, shot, arr, artist, origin="hand-painted", plate=plate, filename=filename
         )
-    final_sha = project.blobs.put(encode_png(arr), "png")
-    blobs = {"final": final_sha}
+    return _painted(
+        project,
+        shot,
+        plate,
+        artist,
+        name,
+        arr,
+        role="final",
+        apply=contrib.final,
+        source="final",
+        filename=filename,
+        original=original,
+        active_seconds=active_seconds,
+    )
+
+
+def _painted(
+    project: Project,
+    shot: str,
+    plate: str,
+    artist: str,
+    name: str,
+    arr: np.ndarray,
+    *,
+    role: str,
+    apply: Callable[[np.ndarray, Raster, np.ndarray], Applied],
+    source: str,
+    filename: str | None,
+    original: bytes | None,
+    active_seconds: float,
+    idem_key: str | None = None,
+) -> Recorded:
+    """One ``human.painted`` event (a layer or a whole final): the pixels stored as blob
+    ``role``, the file as the artist handed it in (``original``) kept beside them."""
+    blobs = {role: project.blobs.put(encode_png(arr), "png")}
     if original is not None:
         blobs["original"] = project.blobs.put(original, "bin")
     return _edit(
@@ -593,13 +620,14 @@ def record_final(
         actor=artist,
         what=name,
         arr=arr,
-        apply=contrib.final,
+        apply=apply,
         blobs=blobs,
         payload={
-            "source": "final",
+            "source": source,
             "filename": filename,
             "active_seconds": _seconds(active_seconds),
         },
+        idem_key=idem_key,
     )
 
 
