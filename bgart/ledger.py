@@ -302,6 +302,11 @@ def _dumps(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False)
 
 
+# Event columns stored, hashed and read back as they are (seq, payload and blobs are not:
+# an int, and two JSON texts).
+_PLAIN_COLUMNS = ("id", "kind", "shot", "plate", "actor", "actor_kind", "created_at", "idem_key")
+
+
 @dataclass(frozen=True)
 class EventRow:
     """A plain, detached copy of an event row (what readers get)."""
@@ -331,18 +336,11 @@ class EventRow:
     def from_orm(cls, ev: Event) -> EventRow:
         return cls(
             seq=ev.seq,
-            id=ev.id,
-            kind=ev.kind,
-            shot=ev.shot,
-            plate=ev.plate,
-            actor=ev.actor,
-            actor_kind=ev.actor_kind,
-            created_at=ev.created_at,
             payload_text=ev.payload,
             blobs=json.loads(ev.blobs),
-            idem_key=ev.idem_key,
             prev_hash=ev.prev_hash,
             hash=ev.hash,
+            **{name: getattr(ev, name) for name in _PLAIN_COLUMNS},
         )
 
     @property
@@ -382,20 +380,14 @@ class ChainChecker:
             blobs = json.loads(row["blobs"])
             if not isinstance(blobs, dict) or not all(isinstance(v, str) for v in blobs.values()):
                 raise ValueError("blobs is not a map of hashes")
+            plain = {name: row[name] for name in _PLAIN_COLUMNS}
             digest = event_hash_stored(
                 self.prev_hash,
                 seq=seq,
-                id=row["id"],
-                kind=row["kind"],
-                shot=row["shot"],
-                plate=row["plate"],
-                actor=row["actor"],
-                actor_kind=row["actor_kind"],
-                created_at=row["created_at"],
                 payload_text=row["payload"],
                 blobs=blobs,
                 blobs_text=row["blobs"],
-                idem_key=row["idem_key"],
+                **plain,
             )
         except (ValueError, TypeError, AttributeError, KeyError, UnicodeError) as exc:
             raise LedgerIntegrityError(f"{label}: unreadable row ({exc}); it was edited") from None
@@ -412,18 +404,11 @@ class ChainChecker:
         self.expected_seq = seq + 1
         return EventRow(
             seq=seq,
-            id=row["id"],
-            kind=row["kind"],
-            shot=row["shot"],
-            plate=row["plate"],
-            actor=row["actor"],
-            actor_kind=row["actor_kind"],
-            created_at=row["created_at"],
             payload_text=row["payload"],
             blobs=blobs,
-            idem_key=row["idem_key"],
             prev_hash=row["prev_hash"],
             hash=row["hash"],
+            **plain,
         )
 
     def finish(self, head_seq: int | None, head_hash: str | None) -> None:
