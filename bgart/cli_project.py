@@ -218,21 +218,9 @@ def import_paint_command(
     seconds: Annotated[float, typer.Option("--seconds", help="Active painting time")] = 0.0,
 ) -> None:
     """Record a human paint layer painted in an external app (its alpha = the strokes)."""
-    with _open(project) as proj:
-        data = read_user_file(layer)  # read once: the original kept is what was decoded
-        img = open_image(data, mode="RGBA", name=str(layer))
-        rec = workflow.record_paint(
-            proj,
-            shot,
-            img,
-            artist,
-            seconds,
-            plate=plate,
-            source="layer",
-            filename=layer.name,
-            original=data,
-        )
-        _print_recorded(proj, shot, plate, rec)
+    _import(
+        project, shot, plate, artist, seconds, layer, "RGBA", workflow.record_paint, source="layer"
+    )
 
 
 @ledger_app.command("import-final")
@@ -246,18 +234,35 @@ def import_final_command(
     seconds: Annotated[float, typer.Option("--seconds", help="Active painting time")] = 0.0,
 ) -> None:
     """Record a whole repainted plate: visibly changed pixels are credited to the artist."""
+    _import(project, shot, plate, artist, seconds, final, "RGB", workflow.record_final)
+
+
+def _import(
+    project: Path | None,
+    shot: str,
+    plate: str,
+    artist: str,
+    seconds: float,
+    path: Path,
+    mode: str,
+    record: Callable[..., workflow.Recorded],
+    **extra: Any,
+) -> None:
+    """Record an artist's file with ``record`` (record_paint or record_final), keeping the
+    file as handed in beside the decoded pixels."""
     with _open(project) as proj:
-        data = read_user_file(final)  # read once: the original kept is what was decoded
-        img = open_image(data, mode="RGB", name=str(final))
-        rec = workflow.record_final(
+        data = read_user_file(path)  # read once: the original kept is what was decoded
+        img = open_image(data, mode=mode, name=str(path))
+        rec = record(
             proj,
             shot,
             img,
             artist,
             seconds,
             plate=plate,
-            filename=final.name,
+            filename=path.name,
             original=data,
+            **extra,
         )
         _print_recorded(proj, shot, plate, rec)
 
