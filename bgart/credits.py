@@ -798,24 +798,22 @@ def credit_lines(people: Sequence[PersonCredit | Contributor], models: Sequence[
     retouch = sorted((p for p in people if "retouch" in p.roles),
                      key=lambda p: (-round(p.painted_px, 6), -p.active_seconds,
                                     natural_key(p.name)))
-    retouch_en = ", ".join(f"{p.name} ({_credit_pct(p.human_paint_share)})" for p in retouch)
-    retouch_ja = "、".join(f"{p.name}（{_credit_pct(p.human_paint_share)}）" for p in retouch)
     layout, prompt, masks = names("layout"), names("prompt"), names("inpaint_direction")
-    ai = ", ".join(models)
-    en: list[str] = []
-    ja: list[str] = []
-    if layout:
-        en.append(f"layout {', '.join(layout)}")
-        ja.append(f"レイアウト：{'、'.join(layout)}")
-    if prompt:
-        en.append(f"prompt {', '.join(prompt)}")
-        ja.append(f"プロンプト：{'、'.join(prompt)}")
-    if retouch:
-        en.append(f"retouch {retouch_en}")
-        ja.append(f"レタッチ：{retouch_ja}")
-    if masks:
-        en.append(f"AI inpaint direction {', '.join(masks)}")
-        ja.append(f"AI修正指示：{'、'.join(masks)}")
+    # (English label, Japanese label, English names, Japanese names); empty roles left out
+    roles = [
+        ("layout ", "レイアウト：", layout, layout),
+        ("prompt ", "プロンプト：", prompt, prompt),
+        (
+            "retouch ",
+            "レタッチ：",
+            [f"{p.name} ({_credit_pct(p.human_paint_share)})" for p in retouch],
+            [f"{p.name}（{_credit_pct(p.human_paint_share)}）" for p in retouch],
+        ),
+        ("AI inpaint direction ", "AI修正指示：", masks, masks),
+    ]
+    en = [en_label + ", ".join(n) for en_label, _, n, _ in roles if n]
+    ja = [ja_label + "、".join(n) for _, ja_label, _, n in roles if n]
+    ai = ", ".join(models)  # model names are joined the same way in both languages
     if ai:
         en.append(f"AI: {ai}")
         ja.append(f"AI：{ai}")
