@@ -657,23 +657,23 @@ def paint(before: U8, raster: Raster, layer: U8, *, tone_test: bool = True) -> A
     if layer.ndim != 3 or layer.shape[2] != 4:
         raise ValueError("paint layer must be RGBA")
     layer = np.ascontiguousarray(layer, np.uint8)
-    alpha = layer[..., 3]  # a strided view, no copy
-    curve = _sample_curve(before, layer, alpha) if tone_test else None
-    out = raster.copy()
-    after, totals, _ = _kernel(before, layer, alpha, out, _PAINT, curve)
-    return Applied(
-        after,
-        out,
-        _stats(totals, "area_px", "changed_px", "visible_px", "credited_px", "explained_px"),
-    )
+    return _paint_pass(before, raster, layer, layer[..., 3], tone_test)  # alpha: a view
 
 
 def final(before: U8, raster: Raster, final_rgb: U8, *, tone_test: bool = True) -> Applied:
     """``human.painted`` from a whole repainted plate: an opaque layer over every pixel."""
     _check_same_size(before, final_rgb, "final image")
-    curve = _sample_curve(before, final_rgb, None) if tone_test else None
+    return _paint_pass(before, raster, final_rgb, None, tone_test)
+
+
+def _paint_pass(
+    before: U8, raster: Raster, colour: NDArray[np.uint8], alpha: U8 | None, tone_test: bool
+) -> Applied:
+    """Paint ``colour`` (alpha ``alpha``; None = opaque) over the plate: the tone test on a
+    sample first, then the kernel on a copy of the raster."""
+    curve = _sample_curve(before, colour, alpha) if tone_test else None
     out = raster.copy()
-    after, totals, _ = _kernel(before, final_rgb, None, out, _PAINT, curve)
+    after, totals, _ = _kernel(before, colour, alpha, out, _PAINT, curve)
     return Applied(
         after,
         out,
