@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from _credits_fixtures import (
+from _credits_fixtures import (  # noqa: F401 - fixtures come back as parameters
     DIRECTOR,
     INPAINT_MODEL,
     LICENCE,
@@ -24,6 +24,7 @@ from _credits_fixtures import (
     layout_png,
     opaque_layer,
     png,
+    project,
     record,
 )
 from pypdf import PdfReader
@@ -53,13 +54,6 @@ from bgart.errors import InputError
 from bgart.store import Project
 
 FIXED = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
-
-
-@pytest.fixture(scope="module")
-def project(tmp_path_factory: pytest.TempPathFactory) -> Project:
-    proj = build_project(tmp_path_factory.mktemp("credits") / "show")
-    yield proj
-    proj.close()
 
 
 @pytest.fixture(scope="module")

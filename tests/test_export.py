@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from _credits_fixtures import (
+from _credits_fixtures import (  # noqa: F401 - fixtures come back as parameters
     DIRECTOR,
     INPAINT_MODEL,
     LICENCE,
@@ -20,6 +20,7 @@ from _credits_fixtures import (
     PRODUCTION,
     REVISION,
     build_project,
+    project,
 )
 from PIL import Image
 from psd_tools import PSDImage
@@ -37,13 +38,6 @@ from bgart.credits import CreditReport, build_report
 from bgart.errors import InputError
 from bgart.export import SUMS_FILE, ExportedPlate, export_plates, signing_identity
 from bgart.store import Project
-
-
-@pytest.fixture(scope="module")
-def project(tmp_path_factory: pytest.TempPathFactory) -> Project:
-    proj = build_project(tmp_path_factory.mktemp("export") / "show")
-    yield proj
-    proj.close()
 
 
 @pytest.fixture(scope="module")
