@@ -537,35 +537,22 @@ class WriteTx:
         # What is hashed is exactly the stored text (the same as event_hash(body)).
         payload_text = canonical_json(payload)
         blobs_text = canonical_json(blobs)
+        plain = {name: body[name] for name in _PLAIN_COLUMNS}
         digest = event_hash_stored(
             self._head.hash,
             seq=seq,
-            id=body["id"],
-            kind=kind,
-            shot=shot,
-            plate=plate,
-            actor=actor,
-            actor_kind=actor_kind,
-            created_at=body["created_at"],
             payload_text=payload_text,
             blobs=blobs,
             blobs_text=blobs_text,
-            idem_key=idem_key,
+            **plain,
         )
         row = Event(
             seq=seq,
-            id=body["id"],
-            kind=kind,
-            shot=shot,
-            plate=plate,
-            actor=actor,
-            actor_kind=actor_kind,
-            created_at=body["created_at"],
             payload=payload_text,
             blobs=blobs_text,
-            idem_key=idem_key,
             prev_hash=self._head.hash,
             hash=digest,
+            **plain,
         )
         self.session.add(row)
         self._head.seq = seq
