@@ -27,6 +27,7 @@ A shot holds one or more plates (``plate="main"`` unless given).
 
 from __future__ import annotations
 
+import functools
 import io
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -117,6 +118,32 @@ def encode_png(arr: np.ndarray) -> bytes:
     buf = io.BytesIO()
     Image.fromarray(np.ascontiguousarray(arr, np.uint8), mode).save(buf, "PNG", compress_level=1)
     return buf.getvalue()
+
+
+# Below this many pixels the encoders run one after the other: a thread costs more than it saves.
+_SIDE_BY_SIDE_PIXELS = 1 << 20
+
+
+def _store_encoded(
+    project: Project, jobs: Mapping[str, tuple[Callable[[], bytes], str]], pixels: int
+) -> dict[str, str]:
+    """Encode and store blobs, role -> (encoder, blob kind); returns role -> sha.
+
+    On a big plate the encoders run side by side: Pillow's PNG encoder and zlib release the
+    GIL, and on a 4K plate encoding the new version, its raster and the layer one after the
+    other was most of an edit's time. BlobStore.put is safe from several threads.
+    """
+    if pixels < _SIDE_BY_SIDE_PIXELS or len(jobs) < 2:
+        return {role: project.blobs.put(encode(), ext) for role, (encode, ext) in jobs.items()}
+    from concurrent.futures import ThreadPoolExecutor
+
+    def store(role: str) -> str:
+        encode, ext = jobs[role]
+        return project.blobs.put(encode(), ext)
+
+    with ThreadPoolExecutor(max_workers=len(jobs), thread_name_prefix="bgart-encode") as pool:
+        futures = {role: pool.submit(store, role) for role in jobs}
+        return {role: future.result() for role, future in futures.items()}
 
 
 def _decode(data: bytes, mode: str, name: str) -> np.ndarray:
@@ -245,12 +272,21 @@ def _new_version(
     stats: Mapping[str, int] | None = None,
     source_candidate: int | None = None,
     idem_key: str | None = None,
+    pngs: Mapping[str, np.ndarray] | None = None,
 ) -> Event:
-    """Store the new pixels and raster, append the event and the version row."""
+    """Store the new pixels and raster (and ``pngs``: more arrays to keep as PNG blobs, by
+    role), append the event and the version row."""
+    jobs: dict[str, tuple[Callable[[], bytes], str]] = {
+        role: (functools.partial(encode_png, arr), "png") for role, arr in (pngs or {}).items()
+    }
     if image_sha is None:
-        image_sha = project.blobs.put(encode_png(image), "png")
+        jobs["image"] = (functools.partial(encode_png, image), "png")
     if raster_sha is None:
-        raster_sha = project.blobs.put(raster.to_bytes(), "raster")
+        jobs["raster"] = (raster.to_bytes, "raster")
+    stored = _store_encoded(project, jobs, int(image.shape[0]) * int(image.shape[1]))
+    image_sha = stored.pop("image", image_sha)
+    raster_sha = stored.pop("raster", raster_sha)
+    assert image_sha is not None and raster_sha is not None
     number = base.number + 1 if base else 1
     full_payload = {
         **payload,
@@ -267,7 +303,7 @@ def _new_version(
         shot=shot,
         plate=plate_name,
         payload=full_payload,
-        blobs={**blobs, "image": image_sha, "raster": raster_sha},
+        blobs={**blobs, **stored, "image": image_sha, "raster": raster_sha},
         idem_key=idem_key,
     )
     tx.add_version(
@@ -609,7 +645,7 @@ def _painted(
 ) -> Recorded:
     """One ``human.painted`` event (a layer or a whole final): the pixels stored as blob
     ``role``, the file as the artist handed it in (``original``) kept beside them."""
-    blobs = {role: project.blobs.put(encode_png(arr), "png")}
+    blobs = {}
     if original is not None:
         blobs["original"] = project.blobs.put(original, "bin")
     return _edit(
@@ -622,6 +658,7 @@ def _painted(
         arr=arr,
         apply=apply,
         blobs=blobs,
+        pngs={role: arr},
         payload={
             "source": source,
             "filename": filename,
@@ -647,7 +684,6 @@ def record_adjust(
     shot, plate = _names(shot, plate)
     name = f"adjusted image for shot {shot}"
     arr = _as_array(adjusted, "RGB", name)
-    sha = project.blobs.put(encode_png(arr), "png")
     return _edit(
         project,
         shot,
@@ -657,7 +693,8 @@ def record_adjust(
         what=name,
         arr=arr,
         apply=contrib.adjust,
-        blobs={"adjusted": sha},
+        blobs={},
+        pngs={"adjusted": arr},
         payload={"operation": dict(operation or {}), "active_seconds": _seconds(active_seconds)},
     )
 
@@ -695,9 +732,7 @@ def record_inpaint(
         if mask_arr.ndim == 3 and mask_arr.shape[2] == 2:  # LA
             mask_arr = mask_arr[..., 1]
         mask_bool = contrib.mask_from_image(mask_arr.astype(np.uint8))
-    mask_png = encode_png(mask_bool.astype(np.uint8) * np.uint8(255))
     result_sha = project.blobs.put(result_png, "png")
-    mask_sha = project.blobs.put(mask_png, "png")
     ys, xs = np.nonzero(mask_bool)
     bbox = [int(xs.min()), int(ys.min()), int(xs.max()) + 1, int(ys.max()) + 1] if xs.size else None
 
@@ -719,7 +754,8 @@ def record_inpaint(
         what=f"inpaint result for shot {shot}",
         arr=result,
         apply=apply,
-        blobs={"result": result_sha, "mask": mask_sha},
+        blobs={"result": result_sha},
+        pngs={"mask": mask_bool.astype(np.uint8) * np.uint8(255)},
         payload={
             "record": record.to_dict(),
             "directed_by": mask_author,
@@ -743,13 +779,15 @@ def _edit(
     apply: Callable[[np.ndarray, Raster, np.ndarray], Applied],
     blobs: Mapping[str, str],
     payload: Mapping[str, Any],
+    pngs: Mapping[str, np.ndarray] | None = None,
     actor_kind: str = "human",
     human: str | None = None,
     idem_key: str | None = None,
     based_on: int | None = None,
 ) -> Recorded:
     """Apply an edit to the plate's latest version inside one locked transaction
-    (``based_on``: refuse unless that is still the latest version)."""
+    (``based_on``: refuse unless that is still the latest version). ``pngs``: arrays kept
+    as PNG blobs of the event, by role, stored with the new version's image and raster."""
     with project.ledger.write() as tx:
         if idem_key is not None and (ev := tx.find_event(idem_key)) is not None:
             return _recorded(ev, duplicate=True)
@@ -785,6 +823,7 @@ def _edit(
             stats=applied.stats,
             source_candidate=cur.source_candidate,
             idem_key=idem_key,
+            pngs=pngs,
         )
         return _recorded(ev)
 
