@@ -40,7 +40,7 @@ from PIL import Image
 from bgart import contribution as contrib
 from bgart.contribution import Applied, Raster
 from bgart.errors import InputError, LedgerIntegrityError
-from bgart.images import decode_plain_png, open_image, to_mode
+from bgart.images import decode_plain_png, encode_png, open_image, to_mode
 from bgart.ledger import (
     Candidate,
     Event,
@@ -110,14 +110,6 @@ class PlateState:
 
 
 # --- encoding helpers ----------------------------------------------------------------------
-
-
-def encode_png(arr: np.ndarray) -> bytes:
-    """PNG bytes of an (h, w, 3|4) uint8 array or (h, w) mask; deterministic."""
-    mode = {2: "L", 3: "RGB", 4: "RGBA"}[arr.ndim if arr.ndim == 2 else arr.shape[2]]
-    buf = io.BytesIO()
-    Image.fromarray(np.ascontiguousarray(arr, np.uint8), mode).save(buf, "PNG", compress_level=1)
-    return buf.getvalue()
 
 
 # Below this many pixels the encoders run one after the other: a thread costs more than it saves.

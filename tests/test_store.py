@@ -210,6 +210,58 @@ def test_plain_png_blobs_decode_exactly_as_pillow_does() -> None:
         decode_blob(others["damaged"][0], "RGBA", "a layer")
 
 
+def _idat_stream(data: bytes) -> tuple[bytes, int]:
+    """The zlib stream of a PNG's IDAT chunks (CRCs checked) and how many chunks hold it."""
+    import struct
+    import zlib
+
+    pos, parts = 8, []
+    while pos < len(data):
+        length, kind = struct.unpack_from(">I4s", data, pos)
+        body = data[pos + 8 : pos + 8 + length]
+        (crc,) = struct.unpack_from(">I", data, pos + 8 + length)
+        assert crc == zlib.crc32(kind + body), kind
+        if kind == b"IDAT":
+            parts.append(body)
+        pos += 12 + length
+    return b"".join(parts), len(parts)
+
+
+def test_bgart_pngs_are_valid_deterministic_and_exact(monkeypatch: pytest.MonkeyPatch) -> None:
+    import zlib
+
+    rng = np.random.default_rng(5)
+    yy, xx = np.mgrid[0:1100, 0:1400]
+    smooth = np.stack([xx % 256, yy % 256, (xx + yy) % 256], -1).astype(np.uint8)
+    cases = {
+        "tiny L mask": rng.integers(0, 2, (3, 5), dtype=np.uint8) * 255,
+        "one pixel RGBA": rng.integers(0, 256, (1, 1, 4), dtype=np.uint8),
+        "1400x1100 RGB, deflated in two pieces": smooth,
+        "2400x2400 RGB noise, two IDAT chunks": rng.integers(0, 256, (2400, 2400, 3), np.uint8),
+        "strided RGBA view": np.dstack([smooth, smooth[..., 0]])[::2, ::3],
+    }
+    for name, arr in cases.items():
+        mode = {1: "L", 3: "RGB", 4: "RGBA"}[1 if arr.ndim == 2 else arr.shape[2]]
+        data = encode_png(arr)
+        stream, chunks = _idat_stream(data)
+        raw = zlib.decompress(stream)  # checks the Adler-32 of the joined pieces
+        assert len(raw) == arr.shape[0] * (arr[0].size + 1), name
+        with Image.open(io.BytesIO(data)) as img:
+            img.load()
+            assert img.mode == mode and np.array_equal(np.asarray(img), arr), name
+        assert np.array_equal(decode_plain_png(data, mode), arr), name
+        if name.startswith("2400"):
+            assert chunks == 2
+        # the same bytes whatever the number of CPUs (blob hashes must not depend on it)
+        monkeypatch.setattr(os, "cpu_count", lambda: 1)
+        assert encode_png(arr) == data, name
+        monkeypatch.undo()
+    with pytest.raises(ValueError, match="cannot write a float32 array"):
+        encode_png(np.zeros((4, 4, 3), np.float32))
+    with pytest.raises(ValueError, match="shape"):
+        encode_png(np.zeros((4, 4, 2), np.uint8))
+
+
 def _png(img: Image.Image, **options: object) -> bytes:
     buf = io.BytesIO()
     img.save(buf, "PNG", **options)
