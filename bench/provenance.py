@@ -8,8 +8,12 @@ each with the default worker processes and in one process, side by side. The led
 40-event shot history cloned onto 2 500 shots, each shot with its own blob files (same
 pixels, distinct bytes), as a production's would be.
 
-    python bench/provenance.py            # everything (about two minutes)
-    python bench/provenance.py --quick    # fewer repeats, a 20 000-event ledger
+    python bench/provenance.py                  # everything (about six minutes on 2 CPUs)
+    python bench/provenance.py --quick          # fewer repeats, a 20 000-event ledger
+    python bench/provenance.py --part workflow  # one part: events, workflow or verify
+
+The end-to-end 4K edit is also timed with its blobs encoded one after another, and bgart's
+PNG writer side by side with Pillow's.
 
 Printed: best and median of several runs, and the ratio to the goal (< 1.00 meets it). The
 machine's load average is printed too: other processes on a shared 2-core box slow every
@@ -36,6 +40,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bgart import contribution as c
 from bgart import verify as wf_verify
 from bgart import workflow as wf
+from bgart.images import encode_png
 from bgart.record import GenerationRecord, png_bytes
 from bgart.store import Project
 from bgart.verify import verify_project
@@ -134,13 +139,53 @@ def bench_workflow_event(repeats: int) -> None:
         png = png_bytes(_image(plate), _record(W4K, H4K))
         wf.record_generated(project, "s", png, _record(W4K, H4K))
         rng = np.random.default_rng(4)
-        layers = [brush_layer(rng, 0.25) for _ in range(repeats)]
-        it = iter(layers)
-        report(
-            "record_paint: soft brush, 25 % of the plate",
-            *timed(lambda: wf.record_paint(project, "s", next(it), "artist"), repeats),
-            EVENT_GOAL_S,
+        # The blobs of an edit (new version, raster, layer) encoded side by side (default)
+        # or one after another, interleaved so that a slow spell of the machine hits both.
+        default = wf._SIDE_BY_SIDE_PIXELS
+        times: dict[bool, list[float]] = {False: [], True: []}
+        for _ in range(repeats):
+            for one_thread in (False, True):
+                wf._SIDE_BY_SIDE_PIXELS = 1 << 62 if one_thread else default
+                layer = brush_layer(rng, 0.25)
+                start = time.perf_counter()
+                wf.record_paint(project, "s", layer, "artist")
+                times[one_thread].append(time.perf_counter() - start)
+        wf._SIDE_BY_SIDE_PIXELS = default
+        names = {
+            False: "record_paint: soft brush, 25 % of the plate",
+            True: "  the same, blobs encoded one after another",
+        }
+        for one_thread, name in names.items():
+            report(name, min(times[one_thread]), statistics.median(times[one_thread]), EVENT_GOAL_S)
+        ratio = min(times[True]) / min(times[False])
+        print(f"  {'':<46} one after another / side by side = {ratio:.2f}x")
+    print("PNG of a 3840x2160 plate version, side by side (bgart's writer vs Pillow's):")
+    img = _image(plate)
+    encoders = {
+        "bgart encode_png (Up filter, pieces on threads)": lambda: encode_png(plate),
+        "Pillow, compress_level=1 (adaptive filters)": lambda: _pillow_png(img),
+    }
+    sizes, bests = [], []
+    for name, encode in encoders.items():
+        best, med = timed(encode, repeats)
+        sizes.append(len(encode()))
+        bests.append(best)
+        print(
+            f"  {name:<46} best {best * 1000:7.0f} ms  median {med * 1000:7.0f} ms  "
+            f"{sizes[-1] / 1e6:6.2f} MB"
         )
+    print(
+        f"  {'':<46} Pillow / bgart = {bests[1] / bests[0]:.2f}x time, "
+        f"{sizes[1] / sizes[0]:.3f}x size"
+    )
+
+
+def _pillow_png(img: Any) -> bytes:
+    import io
+
+    buf = io.BytesIO()
+    img.save(buf, "PNG", compress_level=1)
+    return buf.getvalue()
 
 
 def _image(arr: np.ndarray) -> Any:
@@ -385,15 +430,25 @@ def bench_verify(n_events: int, repeats: int) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true")
+    parser.add_argument(
+        "--part",
+        choices=("events", "workflow", "verify"),
+        action="append",
+        help="run only this part (repeatable): the 4K kernel, the 4K edit end to end, verify",
+    )
     args = parser.parse_args()
+    parts = set(args.part or ("events", "workflow", "verify"))
     repeats = 3 if args.quick else 7
     print(
         f"cpu cores {os.cpu_count()}, load average {os.getloadavg()[0]:.2f} "
         f"(other processes compete for the cores)"
     )
-    bench_events(repeats)
-    bench_workflow_event(3)
-    bench_verify(20_000 if args.quick else 100_000, 1 if args.quick else 3)
+    if "events" in parts:
+        bench_events(repeats)
+    if "workflow" in parts:
+        bench_workflow_event(3 if args.quick else 5)
+    if "verify" in parts:
+        bench_verify(20_000 if args.quick else 100_000, 1 if args.quick else 3)
 
 
 if __name__ == "__main__":
