@@ -174,7 +174,7 @@ def encode_png(arr: np.ndarray) -> bytes:
     import numpy as np
 
     shape_ok = arr.ndim == 2 or (arr.ndim == 3 and arr.shape[2] in (3, 4))
-    if arr.dtype != np.uint8 or not shape_ok:
+    if arr.dtype != np.uint8 or not shape_ok or 0 in arr.shape:
         raise ValueError(f"encode_png: cannot write a {arr.dtype} array of shape {arr.shape}")
     h, w = arr.shape[:2]
     channels = 1 if arr.ndim == 2 else arr.shape[2]

@@ -258,8 +258,9 @@ def test_bgart_pngs_are_valid_deterministic_and_exact(monkeypatch: pytest.Monkey
         monkeypatch.undo()
     with pytest.raises(ValueError, match="cannot write a float32 array"):
         encode_png(np.zeros((4, 4, 3), np.float32))
-    with pytest.raises(ValueError, match="shape"):
-        encode_png(np.zeros((4, 4, 2), np.uint8))
+    for shape in ((4, 4, 2), (0, 4, 3), (4, 0)):
+        with pytest.raises(ValueError, match="shape"):
+            encode_png(np.zeros(shape, np.uint8))
 
 
 def _png(img: Image.Image, **options: object) -> bytes:
