@@ -27,7 +27,6 @@ A shot holds one or more plates (``plate="main"`` unless given).
 
 from __future__ import annotations
 
-import functools
 import io
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -110,32 +109,6 @@ class PlateState:
 
 
 # --- encoding helpers ----------------------------------------------------------------------
-
-
-# Below this many pixels the encoders run one after the other: a thread costs more than it saves.
-_SIDE_BY_SIDE_PIXELS = 1 << 20
-
-
-def _store_encoded(
-    project: Project, jobs: Mapping[str, tuple[Callable[[], bytes], str]], pixels: int
-) -> dict[str, str]:
-    """Encode and store blobs, role -> (encoder, blob kind); returns role -> sha.
-
-    On a big plate the encoders run side by side: Pillow's PNG encoder and zlib release the
-    GIL, and on a 4K plate encoding the new version, its raster and the layer one after the
-    other was most of an edit's time. BlobStore.put is safe from several threads.
-    """
-    if pixels < _SIDE_BY_SIDE_PIXELS or len(jobs) < 2:
-        return {role: project.blobs.put(encode(), ext) for role, (encode, ext) in jobs.items()}
-    from concurrent.futures import ThreadPoolExecutor
-
-    def store(role: str) -> str:
-        encode, ext = jobs[role]
-        return project.blobs.put(encode(), ext)
-
-    with ThreadPoolExecutor(max_workers=len(jobs), thread_name_prefix="bgart-encode") as pool:
-        futures = {role: pool.submit(store, role) for role in jobs}
-        return {role: future.result() for role, future in futures.items()}
 
 
 def _decode(data: bytes, mode: str, name: str) -> np.ndarray:
@@ -268,17 +241,11 @@ def _new_version(
 ) -> Event:
     """Store the new pixels and raster (and ``pngs``: more arrays to keep as PNG blobs, by
     role), append the event and the version row."""
-    jobs: dict[str, tuple[Callable[[], bytes], str]] = {
-        role: (functools.partial(encode_png, arr), "png") for role, arr in (pngs or {}).items()
-    }
+    stored = {role: project.blobs.put(encode_png(arr), "png") for role, arr in (pngs or {}).items()}
     if image_sha is None:
-        jobs["image"] = (functools.partial(encode_png, image), "png")
+        image_sha = project.blobs.put(encode_png(image), "png")
     if raster_sha is None:
-        jobs["raster"] = (raster.to_bytes, "raster")
-    stored = _store_encoded(project, jobs, int(image.shape[0]) * int(image.shape[1]))
-    image_sha = stored.pop("image", image_sha)
-    raster_sha = stored.pop("raster", raster_sha)
-    assert image_sha is not None and raster_sha is not None
+        raster_sha = project.blobs.put(raster.to_bytes(), "raster")
     number = base.number + 1 if base else 1
     full_payload = {
         **payload,

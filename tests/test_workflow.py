@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import pytest
 from _ledger_fixtures import (  # noqa: F401
@@ -184,41 +182,32 @@ def test_adjust_undo_and_review(proj: Project) -> None:
     assert report.versions == 4
 
 
-def test_edits_store_the_same_blobs_encoded_side_by_side(
-    proj: Project, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """Big plates encode a version's image, raster and the event's own PNGs (layer, mask,
-    adjusted image) on threads: the events, blobs and figures are those of the one-thread
-    path, the arrays come back exactly, and the ledger verifies."""
-
-    def edit(project: Project) -> list[wf.Recorded]:
-        _generate(project, natural_plate(W, H))
-        mask = np.zeros((H, W), np.uint8)
-        mask[4:20, 8:40] = 255
-        png, rec = generated_png(noise_plate(W, H, 5), make_record(W, H, mode="inpaint"))
-        return [
-            wf.record_paint(
-                project, SHOT, stroke_layer((H, W), (0, 0, W // 2, H), (9, 9, 9)), "mika"
-            ),
-            wf.record_inpaint(project, SHOT, png, mask, rec, "mika"),
-            wf.record_adjust(project, SHOT, np.full((H, W, 3), 77, np.uint8), "mika"),
-        ]
-
-    one_thread = edit(proj)
-    monkeypatch.setattr(wf, "_SIDE_BY_SIDE_PIXELS", 0)
-    with Project.init(tmp_path / "threaded", production="Test Show") as threaded:
-        side_by_side = edit(threaded)
-        for a, b in zip(one_thread, side_by_side, strict=True):
-            ev_a, ev_b = proj.ledger.event(a.seq), threaded.ledger.event(b.seq)
-            assert ev_a is not None and ev_b is not None
-            assert ev_a.blobs == ev_b.blobs and ev_a.payload == ev_b.payload
-            assert set(ev_b.blobs) >= {"image", "raster"} and len(ev_b.blobs) >= 3
-        ev = threaded.ledger.event(side_by_side[0].seq)
+def test_an_edit_keeps_its_own_pixels_as_blobs(proj: Project) -> None:
+    """The layer, the mask and the adjusted image are kept with their event, read back
+    exactly; a retried act (same key) is recorded, and stored, once."""
+    _generate(proj, natural_plate(W, H))
+    layer = stroke_layer((H, W), (0, 0, W // 2, H), (9, 9, 9))
+    mask = np.zeros((H, W), np.uint8)
+    mask[4:20, 8:40] = 255
+    png, rec = generated_png(noise_plate(W, H, 5), make_record(W, H, mode="inpaint"))
+    adjusted = np.full((H, W, 3), 77, np.uint8)
+    painted = wf.record_paint(proj, SHOT, layer, "mika", idem_key="ui/stroke-1")
+    inpainted = wf.record_inpaint(proj, SHOT, png, mask, rec, "mika")
+    adjusted_rec = wf.record_adjust(proj, SHOT, adjusted, "mika")
+    for recorded, role, mode, expected in (
+        (painted, "layer", "RGBA", layer),
+        (inpainted, "mask", "L", mask),
+        (adjusted_rec, "adjusted", "RGB", adjusted),
+    ):
+        ev = proj.ledger.event(recorded.seq)
         assert ev is not None
-        layer = wf.decode_blob(threaded.blobs.get(ev.blobs["layer"]), "RGBA", "layer")
-        assert np.array_equal(layer, stroke_layer((H, W), (0, 0, W // 2, H), (9, 9, 9)))
-        assert wf.plate_figures(threaded, SHOT) == wf.plate_figures(proj, SHOT)
-        assert verify_project(threaded).versions == 4
+        got = wf.decode_blob(proj.blobs.get(ev.blobs[role]), mode, role)
+        assert np.array_equal(got, expected), role
+    blobs = sum(1 for _ in proj.blobs)
+    again = wf.record_paint(proj, SHOT, layer, "mika", idem_key="ui/stroke-1")
+    assert again.duplicate and again.seq == painted.seq
+    assert sum(1 for _ in proj.blobs) == blobs
+    assert verify_project(proj).versions == 4
 
 
 def test_gpu_seconds_count_a_batched_call_once(proj: Project) -> None:
