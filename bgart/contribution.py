@@ -34,6 +34,8 @@ import numpy as np
 from numpy.typing import NDArray
 from PIL import Image, ImageDraw, ImageFont
 
+from bgart.deflate import zlib_stream
+
 DEFINITION_VERSION = 1  # recorded in every event that changes a raster
 
 HUMAN_BASE = 0
@@ -171,8 +173,12 @@ class Raster:
             },
             sort_keys=True,
         ).encode()
-        body = self.cls.tobytes() + self.human.astype("<f4").tobytes() + self.flags.tobytes()
-        return self._MAGIC + struct.pack("<I", len(header)) + header + zlib.compress(body, 1)
+        n = self.cls.size
+        body = np.empty(6 * n, np.uint8)  # cls, human (<f4), flags, filled in one pass each
+        body[:n] = self.cls.reshape(n)
+        body[n : 5 * n].view("<f4")[:] = self.human.reshape(n)
+        body[5 * n :] = self.flags.reshape(n)
+        return self._MAGIC + struct.pack("<I", len(header)) + header + zlib_stream(memoryview(body))
 
     @classmethod
     def from_bytes(cls, data: bytes) -> Raster:

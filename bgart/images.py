@@ -8,7 +8,6 @@ decoded image in a known mode, so later code never meets a lazy or half-read fil
 from __future__ import annotations
 
 import io
-import os
 import struct
 import warnings
 import zlib
@@ -17,6 +16,7 @@ from typing import TYPE_CHECKING
 
 from PIL import Image, ImageFile, ImageOps
 
+from bgart.deflate import zlib_stream
 from bgart.errors import InputError
 
 if TYPE_CHECKING:
@@ -145,31 +145,23 @@ def cover_resize(img: Image.Image, width: int, height: int) -> Image.Image:
 _PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 _PNG_MODES = {0: "L", 2: "RGB", 6: "RGBA"}  # 8-bit colour types the fast path reads
 _PNG_COLOUR = {1: 0, 3: 2, 4: 6}  # channels -> PNG colour type
-_PNG_PIECE = 4 << 20  # filtered bytes deflated per thread; fixed, so the bytes are too
 _PNG_IDAT = 1 << 24  # the longest IDAT chunk written
 
 
-def _png_chunk(kind: bytes, body: bytes | memoryview) -> bytes:
+def _png_chunk(kind: bytes, body: bytes | memoryview) -> list[bytes | memoryview]:
+    """A chunk as parts to join (a big body is not copied here)."""
     crc = zlib.crc32(body, zlib.crc32(kind))
-    return struct.pack(">I", len(body)) + kind + bytes(body) + struct.pack(">I", crc)
-
-
-def _deflate_piece(data: memoryview, last: bool) -> bytes:
-    """Raw deflate of one piece; a non-final piece ends on a byte boundary with the stream
-    open (full flush), so the pieces concatenate into one valid deflate stream."""
-    co = zlib.compressobj(1, zlib.DEFLATED, -15)
-    return co.compress(data) + co.flush(zlib.Z_FINISH if last else zlib.Z_FULL_FLUSH)
+    return [struct.pack(">I", len(body)), kind, body, struct.pack(">I", crc)]
 
 
 def encode_png(arr: np.ndarray) -> bytes:
     """PNG bytes of an (h, w) L, (h, w, 3) RGB or (h, w, 4) RGBA uint8 array.
 
     Deterministic (the same pixels give the same bytes on any machine with the same zlib):
-    zlib level 1 and the "Up" filter on every row. Pillow's writer tries five filters per
+    the "Up" filter on every row, deflated by :mod:`bgart.deflate` (level 1, in pieces on
+    threads, pieces of an earlier version reused). Pillow's writer tries five filters per
     row and deflates in one thread, which made the PNG of a 4K plate version most of an
-    edit's time; here rows are filtered with one numpy subtraction and big images are
-    deflated in fixed 4 MB pieces side by side (zlib releases the GIL), joined into one
-    stream as pigz does. Any PNG reader decodes the result.
+    edit's time. Any PNG reader decodes the result.
     """
     import numpy as np
 
@@ -183,31 +175,13 @@ def encode_png(arr: np.ndarray) -> bytes:
     filtered[:, 0] = 2  # Up: each byte minus the one above it (the first row: minus 0)
     filtered[0, 1:] = rows[0]
     np.subtract(rows[1:], rows[:-1], out=filtered[1:, 1:])
-    raw = memoryview(filtered).cast("B")
-    spans = [(s, min(raw.nbytes, s + _PNG_PIECE)) for s in range(0, raw.nbytes, _PNG_PIECE)]
-    if len(spans) == 1:
-        body = zlib.compress(raw, 1)
-    else:
-        from concurrent.futures import ThreadPoolExecutor
-
-        threads = min(len(spans), os.cpu_count() or 1)
-        with ThreadPoolExecutor(threads, thread_name_prefix="bgart-png") as pool:
-            pieces = pool.map(
-                lambda span: _deflate_piece(raw[span[0] : span[1]], span[1] == raw.nbytes),
-                spans,
-            )
-            # zlib header (deflate, 32K window, level "fastest"), pieces, Adler-32 of it all
-            body = b"\x78\x01" + b"".join(pieces) + struct.pack(">I", zlib.adler32(raw))
+    body = zlib_stream(memoryview(filtered))
     header = struct.pack(">IIBBBBB", w, h, 8, _PNG_COLOUR[channels], 0, 0, 0)
     view = memoryview(body)
-    return b"".join(
-        [
-            _PNG_SIGNATURE,
-            _png_chunk(b"IHDR", header),
-            *(_png_chunk(b"IDAT", view[i : i + _PNG_IDAT]) for i in range(0, len(body), _PNG_IDAT)),
-            _png_chunk(b"IEND", b""),
-        ]
-    )
+    parts = [_PNG_SIGNATURE, *_png_chunk(b"IHDR", header)]
+    for i in range(0, len(body), _PNG_IDAT):
+        parts += _png_chunk(b"IDAT", view[i : i + _PNG_IDAT])
+    return b"".join([*parts, *_png_chunk(b"IEND", b"")])
 
 
 def decode_plain_png(data: bytes, mode: str) -> np.ndarray | None:

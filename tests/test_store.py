@@ -236,7 +236,7 @@ def test_bgart_pngs_are_valid_deterministic_and_exact(monkeypatch: pytest.Monkey
     cases = {
         "tiny L mask": rng.integers(0, 2, (3, 5), dtype=np.uint8) * 255,
         "one pixel RGBA": rng.integers(0, 256, (1, 1, 4), dtype=np.uint8),
-        "1400x1100 RGB, deflated in two pieces": smooth,
+        "1400x1100 RGB, deflated in pieces on threads": smooth,
         "2400x2400 RGB noise, two IDAT chunks": rng.integers(0, 256, (2400, 2400, 3), np.uint8),
         "strided RGBA view": np.dstack([smooth, smooth[..., 0]])[::2, ::3],
     }
