@@ -12,8 +12,9 @@ pixels, distinct bytes), as a production's would be.
     python bench/provenance.py --quick          # fewer repeats, a 20 000-event ledger
     python bench/provenance.py --part workflow  # one part: events, workflow or verify
 
-The end-to-end 4K edit is also timed with its blobs encoded one after another, and bgart's
-PNG writer side by side with Pillow's.
+The 4K edit is also timed end to end (a spread brush; a local retouch with and without the
+deflated pieces of the version before at hand), and bgart's PNG writer (cold) side by side
+with Pillow's.
 
 Printed: best and median of several runs, and the ratio to the goal (< 1.00 meets it). The
 machine's load average is printed too: other processes on a shared 2-core box slow every
@@ -38,6 +39,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bgart import contribution as c
+from bgart import deflate
 from bgart import verify as wf_verify
 from bgart import workflow as wf
 from bgart.images import encode_png
@@ -132,6 +134,33 @@ def bench_events(repeats: int) -> None:
         report(name, *timed(fn, repeats), EVENT_GOAL_S)
 
 
+def local_patch(rng: np.random.Generator) -> np.ndarray:
+    """A retouch of one spot: an opaque 300x200 patch (0.7 % of the plate)."""
+    layer = np.zeros((H4K, W4K, 4), np.uint8)
+    y, x = int(rng.integers(0, H4K - 200)), int(rng.integers(0, W4K - 300))
+    layer[y : y + 200, x : x + 300] = (*rng.integers(0, 256, 3), 255)
+    return layer
+
+
+def _interleaved(
+    project: Project,
+    repeats: int,
+    layer_of: Callable[[], np.ndarray],
+    variants: dict[str, Callable[[], None]],
+) -> dict[str, list[float]]:
+    """record_paint timed under each variant's setup, interleaved repeat by repeat so that
+    a slow spell of the machine hits every variant."""
+    times: dict[str, list[float]] = {name: [] for name in variants}
+    for _ in range(repeats):
+        for name, setup in variants.items():
+            layer = layer_of()
+            setup()
+            start = time.perf_counter()
+            wf.record_paint(project, "s", layer, "artist")
+            times[name].append(time.perf_counter() - start)
+    return times
+
+
 def bench_workflow_event(repeats: int) -> None:
     print("the same through workflow.record_paint (PNG encode, blobs, fsync, ledger):")
     with tempfile.TemporaryDirectory() as tmp, Project.init(Path(tmp) / "p") as project:
@@ -139,30 +168,34 @@ def bench_workflow_event(repeats: int) -> None:
         png = png_bytes(_image(plate), _record(W4K, H4K))
         wf.record_generated(project, "s", png, _record(W4K, H4K))
         rng = np.random.default_rng(4)
-        # The blobs of an edit (new version, raster, layer) encoded side by side (default)
-        # or one after another, interleaved so that a slow spell of the machine hits both.
-        default = wf._SIDE_BY_SIDE_PIXELS
-        times: dict[bool, list[float]] = {False: [], True: []}
-        for _ in range(repeats):
-            for one_thread in (False, True):
-                wf._SIDE_BY_SIDE_PIXELS = 1 << 62 if one_thread else default
-                layer = brush_layer(rng, 0.25)
-                start = time.perf_counter()
-                wf.record_paint(project, "s", layer, "artist")
-                times[one_thread].append(time.perf_counter() - start)
-        wf._SIDE_BY_SIDE_PIXELS = default
-        names = {
-            False: "record_paint: soft brush, 25 % of the plate",
-            True: "  the same, blobs encoded one after another",
-        }
-        for one_thread, name in names.items():
-            report(name, min(times[one_thread]), statistics.median(times[one_thread]), EVENT_GOAL_S)
-        ratio = min(times[True]) / min(times[False])
-        print(f"  {'':<46} one after another / side by side = {ratio:.2f}x")
+        spread = _interleaved(project, repeats, lambda: brush_layer(rng, 0.25), {"": _nothing})
+        report(
+            "record_paint: soft brush, 25 % of the plate", *_best_median(spread[""]), EVENT_GOAL_S
+        )
+        # A local retouch right after another edit (its version's deflated pieces at hand)
+        # and the same with none at hand, as the first edit after a start would be.
+        names = (
+            "record_paint: a local retouch (300x200 px)",
+            "  the same, nothing deflated before",
+        )
+        local = _interleaved(
+            project,
+            repeats,
+            lambda: local_patch(rng),
+            {names[0]: _nothing, names[1]: deflate.clear_cache},
+        )
+        for name, t in local.items():
+            report(name, *_best_median(t), EVENT_GOAL_S)
+        print(f"  {'':<46} cold / warm = {min(local[names[1]]) / min(local[names[0]]):.2f}x")
     print("PNG of a 3840x2160 plate version, side by side (bgart's writer vs Pillow's):")
     img = _image(plate)
+
+    def bgart_cold() -> bytes:
+        deflate.clear_cache()
+        return encode_png(plate)
+
     encoders = {
-        "bgart encode_png (Up filter, pieces on threads)": lambda: encode_png(plate),
+        "bgart encode_png (Up filter, pieces on threads)": bgart_cold,
         "Pillow, compress_level=1 (adaptive filters)": lambda: _pillow_png(img),
     }
     sizes, bests = [], []
@@ -178,6 +211,14 @@ def bench_workflow_event(repeats: int) -> None:
         f"  {'':<46} Pillow / bgart = {bests[1] / bests[0]:.2f}x time, "
         f"{sizes[1] / sizes[0]:.3f}x size"
     )
+
+
+def _nothing() -> None:
+    pass
+
+
+def _best_median(times: list[float]) -> tuple[float, float]:
+    return min(times), statistics.median(times)
 
 
 def _pillow_png(img: Any) -> bytes:
