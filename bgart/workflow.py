@@ -237,11 +237,8 @@ def _new_version(
     stats: Mapping[str, int] | None = None,
     source_candidate: int | None = None,
     idem_key: str | None = None,
-    pngs: Mapping[str, np.ndarray] | None = None,
 ) -> Event:
-    """Store the new pixels and raster (and ``pngs``: more arrays to keep as PNG blobs, by
-    role), append the event and the version row."""
-    stored = {role: project.blobs.put(encode_png(arr), "png") for role, arr in (pngs or {}).items()}
+    """Store the new pixels and raster, append the event and the version row."""
     if image_sha is None:
         image_sha = project.blobs.put(encode_png(image), "png")
     if raster_sha is None:
@@ -262,7 +259,7 @@ def _new_version(
         shot=shot,
         plate=plate_name,
         payload=full_payload,
-        blobs={**blobs, **stored, "image": image_sha, "raster": raster_sha},
+        blobs={**blobs, "image": image_sha, "raster": raster_sha},
         idem_key=idem_key,
     )
     tx.add_version(
@@ -604,7 +601,9 @@ def _painted(
 ) -> Recorded:
     """One ``human.painted`` event (a layer or a whole final): the pixels stored as blob
     ``role``, the file as the artist handed it in (``original``) kept beside them."""
-    blobs = {}
+    # Encoded and stored before the transaction: it does not depend on the plate version,
+    # and the transaction holds the ledger's lock.
+    blobs = {role: project.blobs.put(encode_png(arr), "png")}
     if original is not None:
         blobs["original"] = project.blobs.put(original, "bin")
     return _edit(
@@ -617,7 +616,6 @@ def _painted(
         arr=arr,
         apply=apply,
         blobs=blobs,
-        pngs={role: arr},
         payload={
             "source": source,
             "filename": filename,
@@ -643,6 +641,7 @@ def record_adjust(
     shot, plate = _names(shot, plate)
     name = f"adjusted image for shot {shot}"
     arr = _as_array(adjusted, "RGB", name)
+    sha = project.blobs.put(encode_png(arr), "png")
     return _edit(
         project,
         shot,
@@ -652,8 +651,7 @@ def record_adjust(
         what=name,
         arr=arr,
         apply=contrib.adjust,
-        blobs={},
-        pngs={"adjusted": arr},
+        blobs={"adjusted": sha},
         payload={"operation": dict(operation or {}), "active_seconds": _seconds(active_seconds)},
     )
 
@@ -691,7 +689,9 @@ def record_inpaint(
         if mask_arr.ndim == 3 and mask_arr.shape[2] == 2:  # LA
             mask_arr = mask_arr[..., 1]
         mask_bool = contrib.mask_from_image(mask_arr.astype(np.uint8))
+    mask_png = encode_png(mask_bool.astype(np.uint8) * np.uint8(255))
     result_sha = project.blobs.put(result_png, "png")
+    mask_sha = project.blobs.put(mask_png, "png")
     ys, xs = np.nonzero(mask_bool)
     bbox = [int(xs.min()), int(ys.min()), int(xs.max()) + 1, int(ys.max()) + 1] if xs.size else None
 
@@ -713,8 +713,7 @@ def record_inpaint(
         what=f"inpaint result for shot {shot}",
         arr=result,
         apply=apply,
-        blobs={"result": result_sha},
-        pngs={"mask": mask_bool.astype(np.uint8) * np.uint8(255)},
+        blobs={"result": result_sha, "mask": mask_sha},
         payload={
             "record": record.to_dict(),
             "directed_by": mask_author,
@@ -738,15 +737,13 @@ def _edit(
     apply: Callable[[np.ndarray, Raster, np.ndarray], Applied],
     blobs: Mapping[str, str],
     payload: Mapping[str, Any],
-    pngs: Mapping[str, np.ndarray] | None = None,
     actor_kind: str = "human",
     human: str | None = None,
     idem_key: str | None = None,
     based_on: int | None = None,
 ) -> Recorded:
     """Apply an edit to the plate's latest version inside one locked transaction
-    (``based_on``: refuse unless that is still the latest version). ``pngs``: arrays kept
-    as PNG blobs of the event, by role, stored with the new version's image and raster."""
+    (``based_on``: refuse unless that is still the latest version)."""
     with project.ledger.write() as tx:
         if idem_key is not None and (ev := tx.find_event(idem_key)) is not None:
             return _recorded(ev, duplicate=True)
@@ -782,7 +779,6 @@ def _edit(
             stats=applied.stats,
             source_candidate=cur.source_candidate,
             idem_key=idem_key,
-            pngs=pngs,
         )
         return _recorded(ev)
 
