@@ -103,3 +103,16 @@ def clear_cache() -> None:
     with _lock:
         _cache.clear()
         _cached_bytes = 0
+
+
+def _after_fork_in_child() -> None:
+    """A forked child (verify's workers) starts with a free lock and an empty cache: the
+    parent's lock may have been held by a thread that does not exist in the child."""
+    global _lock, _cached_bytes
+    _lock = threading.Lock()
+    _cache.clear()
+    _cached_bytes = 0
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)
