@@ -184,17 +184,9 @@ def encode_png(arr: np.ndarray) -> bytes:
     return b"".join([*parts, *_png_chunk(b"IEND", b"")])
 
 
-def decode_plain_png(data: bytes, mode: str) -> np.ndarray | None:
-    """The pixels of a plain PNG (8-bit L, RGB or RGBA, not interlaced) already in ``mode``,
-    decoded with Pillow's own inflate-and-unfilter code but without its file machinery;
-    None for anything else (the caller then decodes it the usual way).
-
-    Only for blobs bgart wrote itself and has hash-checked: ``ledger verify`` decodes every
-    one of them, and on small plates Pillow's per-file overhead was most of the cost.
-    Chunk CRCs are not checked (the blob's sha256 was).
-    """
-    import numpy as np
-
+def _plain_png(data: bytes, mode: str) -> tuple[int, int, list[bytes]] | None:
+    """(width, height, IDAT bodies) of a plain PNG (8-bit, not interlaced, no palette and
+    no transparency key) whose pixels are already in ``mode``; None for anything else."""
     if not data.startswith(_PNG_SIGNATURE):
         return None
     pos, end, parts, header = 8, len(data), [], None
@@ -220,6 +212,30 @@ def decode_plain_png(data: bytes, mode: str) -> np.ndarray | None:
     limit = Image.MAX_IMAGE_PIXELS
     if width < 1 or height < 1 or (limit is not None and width * height > limit):
         return None
+    return width, height, parts
+
+
+def is_plain_png(data: bytes, mode: str) -> bool:
+    """True when ``data`` is a PNG any reader shows exactly as its pixels in ``mode``
+    (8-bit, no palette, no transparency key, not interlaced)."""
+    return _plain_png(data, mode) is not None
+
+
+def decode_plain_png(data: bytes, mode: str) -> np.ndarray | None:
+    """The pixels of a plain PNG (see :func:`is_plain_png`) already in ``mode``, decoded
+    with Pillow's own inflate-and-unfilter code but without its file machinery; None for
+    anything else (the caller then decodes it the usual way).
+
+    Only for blobs bgart wrote itself and has hash-checked: ``ledger verify`` decodes every
+    one of them, and on small plates Pillow's per-file overhead was most of the cost.
+    Chunk CRCs are not checked (the blob's sha256 was).
+    """
+    import numpy as np
+
+    plain = _plain_png(data, mode)
+    if plain is None:
+        return None
+    width, height, parts = plain
     try:
         img = Image.frombytes(mode, (width, height), b"".join(parts), "zip", mode)
     except (OSError, ValueError):
