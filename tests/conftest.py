@@ -8,6 +8,8 @@ os.environ["HF_HUB_OFFLINE"] = "1"
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 # what `ledger verify` remembers per machine goes to a throwaway folder, never ~/.cache
 os.environ["BGART_CACHE_DIR"] = __import__("tempfile").mkdtemp(prefix="bgart-test-cache-")
+# files the UI hands Gradio (plates to show) likewise; `bgart ui` points it into the project
+os.environ["GRADIO_TEMP_DIR"] = __import__("tempfile").mkdtemp(prefix="bgart-test-gradio-")
 
 from collections.abc import Iterator
 from pathlib import Path

@@ -133,7 +133,9 @@ def test_the_loop_records_every_act_with_the_logged_in_user(studio: Studio) -> N
 
     value = studio.editor_value(SHOT)
     assert value is not None and value["layers"] == []
-    value = _editor_value(value["background"].convert("RGB"), (30, 20, 70, 60))
+    with Image.open(value["background"]) as background:  # a file in Gradio's upload folder
+        assert np.array_equal(np.asarray(background), np.asarray(plate))
+        value = _editor_value(background.convert("RGB"), (30, 20, 70, 60))
     studio.clock = lambda: 1030.0
     painted = studio.save_paint(alice, SHOT, value, [1000.0, 1010.0, 1012.0])
     assert painted.kind == "human.painted"
@@ -182,8 +184,10 @@ def test_the_loop_records_every_act_with_the_logged_in_user(studio: Studio) -> N
 
     plain = studio.review_image(SHOT, heat=False)
     heat = studio.review_image(SHOT, heat=True)
-    assert plain is not None and heat is not None
-    assert plain.size == (PLATE_W, PLATE_H) and heat.height > plain.height  # legend below
+    assert isinstance(plain, str) and isinstance(heat, Image.Image)
+    with Image.open(plain) as shown:
+        assert np.array_equal(np.asarray(shown), workflow.plate_state(studio.project, SHOT).image)
+        assert heat.height > shown.height  # legend below
 
 
 # --- errors are messages ------------------------------------------------------------------

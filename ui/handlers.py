@@ -18,6 +18,7 @@ import hashlib
 import itertools
 import logging
 import math
+import os
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -445,14 +446,12 @@ class Studio:
 
     # --- retouch ----------------------------------------------------------------------------
     def editor_value(self, shot: str | None) -> dict[str, Any] | None:
-        """The ImageEditor value for a shot: its plate as background, no layers yet."""
-        code = self._require_shot(shot)
-        with self._lock:
-            if not workflow.plate_versions(self.project, code):
-                return None
-            state = workflow.plate_state(self.project, code)
-        return {"background": Image.fromarray(np.array(state.image)), "layers": [],
-                "composite": None}
+        """The ImageEditor value for a shot: its plate (as a file, see :meth:`plate_file`)
+        as background, no layers yet."""
+        background = self.plate_file(shot)
+        if background is None:
+            return None
+        return {"background": background, "layers": [], "composite": None}
 
     def save_paint(
         self, request: Any, shot: str | None, editor: Mapping[str, Any] | None,
@@ -548,15 +547,47 @@ class Studio:
         with self._lock:
             return workflow.review(self.project, code, decision, user, comment or "")
 
-    def review_image(self, shot: str | None, heat: bool) -> Image.Image | None:
-        """The current plate, or its provenance heat map (with the shares as a legend)."""
+    def review_image(self, shot: str | None, heat: bool) -> Image.Image | str | None:
+        """The current plate (as a file, see :meth:`plate_file`), or its provenance heat map
+        (with the shares as a legend)."""
         code = self._require_shot(shot)
         with self._lock:
             if not workflow.plate_versions(self.project, code):
                 return None
             if heat:
                 return workflow.heatmap(self.project, code)
-            return Image.fromarray(np.array(workflow.plate_state(self.project, code).image))
+            return self.plate_file(code)
+
+    def plate_file(self, shot: str | None) -> str | None:
+        """The shot's current plate as a PNG file for the page to show (None: no plate yet).
+
+        Given an image, Gradio encodes it again (Pillow, level 6) for every view: 1.2 s for
+        a 4K plate, and each act refreshes four views. The plate's blob already is a PNG
+        (bgart's own writer), so it is copied once, named by its sha256, into Gradio's
+        upload folder, the only place (with Gradio's cache) the UI serves files from (see
+        :mod:`bgart.ui_server`); a PNG that a browser would show otherwise than the plate
+        (alpha, palette, 16 bits) is written anew from the plate's pixels.
+        """
+        from gradio.utils import get_upload_folder
+
+        from bgart.images import encode_png, is_plain_png
+
+        code = self._require_shot(shot)
+        with self._lock:
+            versions = workflow.plate_versions(self.project, code)
+            if not versions:
+                return None
+            sha = versions[-1].image_sha
+            target = Path(get_upload_folder()) / "bgart-plates" / f"{sha}.png"
+            if not target.exists():
+                data = self.project.blobs.get(sha)
+                if not is_plain_png(data, "RGB"):
+                    data = encode_png(workflow.plate_state(self.project, code).image)
+                target.parent.mkdir(parents=True, exist_ok=True)
+                tmp = target.with_name(f"{sha}.{threading.get_ident()}.tmp")
+                tmp.write_bytes(data)
+                os.replace(tmp, target)  # a reader never sees half a file
+        return str(target)
 
 
 def brush_layer(editor: Mapping[str, Any] | None, what: str) -> Image.Image:
