@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import inspect
 import io
+import os
 from pathlib import Path
 from typing import Any
 
@@ -191,6 +192,37 @@ def test_the_loop_records_every_act_with_the_logged_in_user(studio: Studio) -> N
 
 
 # --- errors are messages ------------------------------------------------------------------
+
+
+def test_plate_files_show_the_plate_and_only_the_latest_are_kept(
+    studio: Studio, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The page gets each plate version as a PNG file (not an image Gradio re-encodes);
+    the folder keeps the most recently shown ones only."""
+    import ui.handlers as handlers
+
+    monkeypatch.setattr(handlers, "MAX_PLATE_FILES", 2)
+    code = "ep09_c001"
+    layout = io.BytesIO()
+    Image.new("L", (64, 40), 255).save(layout, "PNG")
+    workflow.record_layout(studio.project, code, layout.getvalue(), "layout-san")
+    assert studio.plate_file(code) is None and studio.editor_value(code) is None  # no plate yet
+    rng = np.random.default_rng(2)
+    workflow.record_final(studio.project, code, rng.integers(0, 256, (40, 64, 3), np.uint8), "bob")
+    shown = []
+    for i in range(3):
+        path = studio.plate_file(code)
+        assert path is not None and Path(path).is_relative_to(Path(os.environ["GRADIO_TEMP_DIR"]))
+        with Image.open(path) as img:
+            assert np.array_equal(np.asarray(img), workflow.plate_state(studio.project, code).image)
+        shown.append(Path(path))
+        layer = np.zeros((40, 64, 4), np.uint8)
+        layer[i * 4 : i * 4 + 4] = (255, 0, 0, 255)
+        workflow.record_paint(studio.project, code, layer, "bob")
+    assert studio.plate_file(code) is not None
+    kept = sorted(shown[0].parent.glob("*.png"))
+    assert len(kept) == 2 and not shown[0].exists() and not shown[1].exists()
+    assert shown[2].exists()  # the one shown last before the newest
 
 
 def test_an_ai_fix_overtaken_by_a_save_is_refused_not_painted_over(

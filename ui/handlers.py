@@ -51,6 +51,7 @@ MAX_LOGIN_FAILURES = 5  # consecutive wrong passwords before a name is locked fo
 LOCKOUT_SECONDS = 30.0
 MAX_TRACKED_NAMES = 10_000
 MAX_THUMBS = 1024
+MAX_PLATE_FILES = 64  # plate PNGs kept in Gradio's upload folder for the page to show
 
 Progress = Callable[[int, int], None]
 EngineLoader = Callable[["Settings"], "Engine"]
@@ -578,16 +579,28 @@ class Studio:
             if not versions:
                 return None
             sha = versions[-1].image_sha
-            target = Path(get_upload_folder()) / "bgart-plates" / f"{sha}.png"
-            if not target.exists():
+            folder = Path(get_upload_folder()) / "bgart-plates"
+            target = folder / f"{sha}.png"
+            if target.exists():
+                os.utime(target)  # recently shown: the last to be pruned
+            else:
                 data = self.project.blobs.get(sha)
                 if not is_plain_png(data, "RGB"):
                     data = encode_png(workflow.plate_state(self.project, code).image)
-                target.parent.mkdir(parents=True, exist_ok=True)
+                folder.mkdir(parents=True, exist_ok=True)
                 tmp = target.with_name(f"{sha}.{threading.get_ident()}.tmp")
                 tmp.write_bytes(data)
                 os.replace(tmp, target)  # a reader never sees half a file
+                _prune(folder, keep=MAX_PLATE_FILES)
         return str(target)
+
+
+def _prune(folder: Path, keep: int) -> None:
+    """Delete all but the ``keep`` most recently shown plate files (Gradio has copied each
+    into its own cache by the time it is shown; these are only the sources)."""
+    files = sorted(folder.glob("*.png"), key=lambda p: p.stat().st_mtime, reverse=True)
+    for old in files[keep:]:
+        old.unlink(missing_ok=True)
 
 
 def brush_layer(editor: Mapping[str, Any] | None, what: str) -> Image.Image:
