@@ -224,6 +224,16 @@ def test_plate_files_show_the_plate_and_only_the_latest_are_kept(
     assert len(kept) == 2 and not shown[0].exists() and not shown[1].exists()
     assert shown[2].exists()  # the one shown last before the newest
 
+    # a folder that cannot be written (a full disk, a file in its way): the plate is shown
+    # all the same, as an image
+    blocker = Path(os.environ["GRADIO_TEMP_DIR"]) / "not-a-folder"
+    blocker.write_bytes(b"")
+    monkeypatch.setattr("gradio.utils.get_upload_folder", lambda: str(blocker))
+    workflow.record_paint(studio.project, code, np.full((40, 64, 4), 255, np.uint8), "bob")
+    fallback = studio.plate_file(code)
+    assert isinstance(fallback, Image.Image)
+    assert np.array_equal(np.asarray(fallback), workflow.plate_state(studio.project, code).image)
+
 
 def test_an_ai_fix_overtaken_by_a_save_is_refused_not_painted_over(
     studio: Studio,

@@ -14,6 +14,7 @@ message for the user; :mod:`ui.app` shows them on the page.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import itertools
 import logging
@@ -559,8 +560,9 @@ class Studio:
                 return workflow.heatmap(self.project, code)
             return self.plate_file(code)
 
-    def plate_file(self, shot: str | None) -> str | None:
-        """The shot's current plate as a PNG file for the page to show (None: no plate yet).
+    def plate_file(self, shot: str | None) -> str | Image.Image | None:
+        """The shot's current plate as a PNG file for the page to show (None: no plate yet;
+        the plate as an image, as before, if the file cannot be written).
 
         Given an image, Gradio encodes it again (Pillow, level 6) for every view: 1.2 s for
         a 4K plate, and each act refreshes four views. The plate's blob already is a PNG
@@ -581,25 +583,37 @@ class Studio:
             sha = versions[-1].image_sha
             folder = Path(get_upload_folder()) / "bgart-plates"
             target = folder / f"{sha}.png"
-            if target.exists():
-                os.utime(target)  # recently shown: the last to be pruned
-            else:
-                data = self.project.blobs.get(sha)
-                if not is_plain_png(data, "RGB"):
-                    data = encode_png(workflow.plate_state(self.project, code).image)
-                folder.mkdir(parents=True, exist_ok=True)
-                tmp = target.with_name(f"{sha}.{threading.get_ident()}.tmp")
-                tmp.write_bytes(data)
-                os.replace(tmp, target)  # a reader never sees half a file
-                _prune(folder, keep=MAX_PLATE_FILES)
+            tmp = target.with_name(f"{sha}.{threading.get_ident()}.tmp")
+            try:
+                if target.exists():
+                    os.utime(target)  # recently shown: the last to be pruned
+                else:
+                    data = self.project.blobs.get(sha)
+                    if not is_plain_png(data, "RGB"):
+                        data = encode_png(workflow.plate_state(self.project, code).image)
+                    folder.mkdir(parents=True, exist_ok=True)
+                    tmp.write_bytes(data)
+                    os.replace(tmp, target)  # a reader never sees half a file
+                    _prune(folder, keep=MAX_PLATE_FILES)
+            except OSError as exc:  # a full or read-only disk must not hide the plate
+                with contextlib.suppress(OSError):
+                    tmp.unlink()
+                log.warning("cannot write %s (%s): showing the plate as an image", target, exc)
+                return Image.fromarray(np.array(workflow.plate_state(self.project, code).image))
         return str(target)
 
 
 def _prune(folder: Path, keep: int) -> None:
     """Delete all but the ``keep`` most recently shown plate files (Gradio has copied each
     into its own cache by the time it is shown; these are only the sources)."""
-    files = sorted(folder.glob("*.png"), key=lambda p: p.stat().st_mtime, reverse=True)
-    for old in files[keep:]:
+
+    def shown_at(path: Path) -> float:
+        try:
+            return path.stat().st_mtime
+        except FileNotFoundError:  # pruned meanwhile by another UI process of the project
+            return 0.0
+
+    for old in sorted(folder.glob("*.png"), key=shown_at, reverse=True)[keep:]:
         old.unlink(missing_ok=True)
 
 
