@@ -4,7 +4,8 @@
 event first: the logged-in user (``request.username``) is who the ledger credits, and their
 role (from the project database) decides what they may do. Everything else is plain values
 (strings, numbers, PIL images, the ImageEditor's ``{"background", "layers", "composite"}``
-dict), so tests call these methods directly with ``gr.Request(username=...)``.
+dict; a plate to show is a PNG file path, see :meth:`Studio.plate_file`), so tests call
+these methods directly with ``gr.Request(username=...)``.
 
 No business rule lives here: acts go through :mod:`bgart.workflow` (the one place that
 records events), images through :mod:`bgart.engine`, figures through
