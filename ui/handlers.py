@@ -15,7 +15,6 @@ message for the user; :mod:`ui.app` shows them on the page.
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import itertools
 import logging
@@ -33,6 +32,7 @@ from PIL import Image
 
 from bgart import workflow
 from bgart.errors import BgartError, InputError
+from bgart.fsutil import atomic_write_bytes
 from bgart.images import open_image, read_user_file
 from bgart.store import Project
 
@@ -584,7 +584,6 @@ class Studio:
             sha = versions[-1].image_sha
             folder = Path(get_upload_folder()) / "bgart-plates"
             target = folder / f"{sha}.png"
-            tmp = target.with_name(f"{sha}.{threading.get_ident()}.tmp")
             try:
                 if target.exists():
                     os.utime(target)  # recently shown: the last to be pruned
@@ -592,13 +591,10 @@ class Studio:
                     data = self.project.blobs.get(sha)
                     if not is_plain_png(data, "RGB"):
                         data = encode_png(workflow.plate_state(self.project, code).image)
-                    folder.mkdir(parents=True, exist_ok=True)
-                    tmp.write_bytes(data)
-                    os.replace(tmp, target)  # a reader never sees half a file
+                    # whole when read, but a copy: no need to survive a power cut
+                    atomic_write_bytes(target, data, durable=False)
                     _prune(folder, keep=MAX_PLATE_FILES)
             except OSError as exc:  # a full or read-only disk must not hide the plate
-                with contextlib.suppress(OSError):
-                    tmp.unlink()
                 log.warning("cannot write %s (%s): showing the plate as an image", target, exc)
                 return Image.fromarray(np.array(workflow.plate_state(self.project, code).image))
         return str(target)
