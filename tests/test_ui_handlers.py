@@ -29,6 +29,13 @@ from bgart.verify import verify_project
 from ui.handlers import Studio, active_seconds, brush_layer, describe_figures, request_user
 
 
+def _shown(value: object) -> Image.Image:
+    """The plate the page shows: a PNG file (Studio.plate_file), as an image."""
+    assert isinstance(value, str), value
+    with Image.open(value) as img:
+        return img.convert("RGB")
+
+
 def _editor_value(plate: Image.Image, box: tuple[int, int, int, int],
                   colour: tuple[int, int, int, int] = (200, 30, 30, 255)) -> dict:
     """What gr.ImageEditor(type="pil", image_mode="RGBA") hands over after one stroke."""
@@ -128,8 +135,7 @@ def test_the_loop_records_every_act_with_the_logged_in_user(studio: Studio) -> N
 
     rec = studio.choose(alice, SHOT, cands[1].number)
     assert rec.kind == "variation.selected"
-    plate = studio.open_shot(SHOT).plate
-    assert plate is not None
+    plate = _shown(studio.open_shot(SHOT).plate)
     assert np.array_equal(np.asarray(plate), np.asarray(cands[1].image))
 
     value = studio.editor_value(SHOT)
@@ -244,8 +250,7 @@ def test_an_ai_fix_overtaken_by_a_save_is_refused_not_painted_over(
     studio.project.ledger.add_user("bob", "artist", "bob-secret-1")
     cands = studio.generate(alice, SHOT, "street", "quiet street", 7, 1)
     studio.choose(alice, SHOT, cands[0].number)
-    plate = studio.open_shot(SHOT).plate
-    assert plate is not None
+    plate = _shown(studio.open_shot(SHOT).plate)
     mask_value = _editor_value(plate, (10, 10, 90, 70), (255, 0, 255, 255))
     bob_value = _editor_value(plate, (20, 20, 60, 50))
     real = studio._with_engine

@@ -207,7 +207,7 @@ def build_app(studio: Studio) -> gr.Blocks:
                 shot_state: f"**{view.code}** · {view.status}"
                 + (f" · v{view.version} · {view.width}×{view.height}" if view.version else ""),
                 layout_img: view.layout,
-                plate_img: studio.plate_file(view.code) if view.plate else None,
+                plate_img: view.plate,
                 versions: gr.Dropdown(choices=[(v.label, v.number) for v in view.versions],
                                       value=view.versions[-1].number if view.versions else None),
                 review_img: studio.review_image(view.code, heat_on) if view.plate else None,

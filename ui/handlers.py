@@ -97,7 +97,7 @@ class ShotView:
     code: str
     status: str
     layout: Image.Image | None
-    plate: Image.Image | None
+    plate: str | Image.Image | None  # see Studio.plate_file
     versions: list[VersionInfo]
     figures: dict[str, Any] | None
     prompt: str
@@ -268,16 +268,17 @@ class Studio:
         with self._lock:
             layout_bytes = workflow.shot_layout(self.project, code)
             versions = self._versions(code)
-            plate = figures = None
+            plate = figures = plate_size = None
             if versions:
-                state = workflow.plate_state(self.project, code)
-                plate = Image.fromarray(np.array(state.image))
+                height, width = workflow.plate_state(self.project, code).image.shape[:2]
+                plate_size = (width, height)
+                plate = self.plate_file(code)
                 figures = workflow.plate_figures(self.project, code)
             status = workflow.shot_status(self.project, code)
         layout = (open_image(layout_bytes, mode="RGB", name=f"layout of shot {code}")
                   if layout_bytes is not None else None)
         info = self.shot_info.get(code)
-        size = (plate.size if plate is not None else
+        size = (plate_size if plate_size is not None else
                 (info.width, info.height) if info is not None else
                 self._default_size(layout) if layout is not None else (None, None))
         return ShotView(
@@ -554,12 +555,12 @@ class Studio:
         """The current plate (as a file, see :meth:`plate_file`), or its provenance heat map
         (with the shares as a legend)."""
         code = self._require_shot(shot)
+        if not heat:
+            return self.plate_file(code)
         with self._lock:
             if not workflow.plate_versions(self.project, code):
                 return None
-            if heat:
-                return workflow.heatmap(self.project, code)
-            return self.plate_file(code)
+            return workflow.heatmap(self.project, code)
 
     def plate_file(self, shot: str | None) -> str | Image.Image | None:
         """The shot's current plate as a PNG file for the page to show (None: no plate yet;
