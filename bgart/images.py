@@ -144,7 +144,7 @@ def cover_resize(img: Image.Image, width: int, height: int) -> Image.Image:
 
 _PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 _PNG_MODES = {0: "L", 2: "RGB", 6: "RGBA"}  # 8-bit colour types the fast path reads
-_PNG_COLOUR = {1: 0, 3: 2, 4: 6}  # channels -> PNG colour type
+_PNG_COLOUR = {len(mode): colour for colour, mode in _PNG_MODES.items()}  # channels -> type
 _PNG_IDAT = 1 << 24  # the longest IDAT chunk written
 
 
