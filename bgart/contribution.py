@@ -91,10 +91,14 @@ def _executor() -> ThreadPoolExecutor:
     return _pool
 
 
-def reset_after_fork() -> None:
-    """Forget the thread pool in a forked child: its threads stayed in the parent."""
+def _forget_pool_after_fork() -> None:
+    """In any forked child (verify's workers): the pool's threads stayed in the parent."""
     global _pool
     _pool = None
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forget_pool_after_fork)
 
 
 def _for_chunks(n: int, job: Callable[[int, int], None]) -> None:

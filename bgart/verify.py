@@ -270,9 +270,8 @@ def _replay_workers(requested: int | None) -> int:
 
 
 def _child_init(project: Project) -> None:
-    """In a forked worker: no inherited thread pool (its threads did not survive the fork)
-    and no use of the parent's database connections."""
-    contrib.reset_after_fork()
+    """In a forked worker: no use of the parent's database connections (the raster and
+    deflate thread pools reset themselves at fork)."""
     project.ledger.engine.dispose(close=False)
 
 

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 import pytest
+from _fork import check_in_fork
 from _ledger_fixtures import grey_plate, natural_plate, noise_plate, stroke_layer
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -376,3 +379,19 @@ def test_heatmap_colours_and_legend() -> None:
     assert tuple(px[H - 1, W - 1]) == c.HEAT_COLOURS["AI generated"]
     bare = c.heatmap(raster, noise_plate(W, H), legend=False)
     assert bare.size == (W, H)
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork")
+def test_a_forked_child_runs_the_kernel_on_its_own_threads() -> None:
+    """verify's workers are forked from a process whose raster thread pool may be running:
+    the child must start its own pool, not wait forever on threads left in the parent."""
+    w, h = 640, 480  # above the size the kernel splits over its thread pool
+    plate = natural_plate(w, h)
+    layer = stroke_layer((h, w), (0, 0, w // 2, h), (255, 0, 255))
+    expected = c.paint(plate, c.generated(w, h), layer)  # the parent's pool now exists
+
+    def same_in_child() -> bool:
+        got = c.paint(plate, c.generated(w, h), layer)
+        return np.array_equal(got.image, expected.image) and got.stats == expected.stats
+
+    check_in_fork(same_in_child, "the parent's raster thread pool")

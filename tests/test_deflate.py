@@ -9,6 +9,7 @@ import zlib
 
 import numpy as np
 import pytest
+from _fork import check_in_fork
 from PIL import Image
 
 from bgart import deflate
@@ -121,25 +122,13 @@ def test_plate_pngs_and_rasters_read_back_after_a_local_edit() -> None:
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork")
 def test_a_forked_child_deflates_even_if_the_parent_held_the_lock() -> None:
     """verify forks worker processes; a thread of the parent may be deflating right then."""
-    import signal
-    import time
-
     data = _data(6 * P)
     deflate.zlib_stream(data)  # something in the cache
+
+    def fresh_and_whole() -> bool:  # must neither hang nor reuse the parent's state
+        fresh = deflate._cached_bytes == 0 and not deflate._cache
+        ok = zlib.decompress(deflate.zlib_stream(data)) == data and len(deflate._cache) == 6
+        return fresh and ok
+
     with deflate._lock:  # as if another thread were mid-deflate at the fork
-        pid = os.fork()
-        if pid == 0:  # the child: must neither hang nor reuse the parent's state
-            fresh = deflate._cached_bytes == 0 and not deflate._cache
-            ok = zlib.decompress(deflate.zlib_stream(data)) == data and len(deflate._cache) == 6
-            os._exit(0 if fresh and ok else 1)
-    deadline = time.monotonic() + 30
-    while True:
-        done, status = os.waitpid(pid, os.WNOHANG)
-        if done:
-            break
-        if time.monotonic() > deadline:
-            os.kill(pid, signal.SIGKILL)
-            os.waitpid(pid, 0)
-            pytest.fail("the forked child hung on the deflate lock")
-        time.sleep(0.05)
-    assert os.waitstatus_to_exitcode(status) == 0
+        check_in_fork(fresh_and_whole, "the deflate lock", timeout=30)
