@@ -372,13 +372,13 @@ EngineFactory = Callable[[Settings, Callable[[str], None]], Any]
 
 
 def _load_engine(settings: Settings, say: Callable[[str], None]) -> Engine:
-    """The model, pulled first if this machine never had it (single process only: under a
-    launcher every rank would download at once, so there it must be pulled beforehand)."""
-    if distributed.launched_world_size() <= 1:
-        from bgart.weights import WeightsLock, pull_if_missing
+    """The model, pulled first if this machine never had it. Under a launcher every rank
+    asks: they take turns on the model store's lock, so one downloads and the rest find it
+    (once per store: per machine, or once for a store shared by several)."""
+    from bgart.weights import WeightsLock, pull_if_missing
 
-        pull_if_missing(WeightsLock.load(settings.weights_lock), settings.model_store,
-                        settings.model, say)
+    pull_if_missing(WeightsLock.load(settings.weights_lock), settings.model_store,
+                    settings.model, say)
     return Engine.load(settings, say=say)
 
 

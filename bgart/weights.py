@@ -12,7 +12,9 @@ from __future__ import annotations
 import json
 import os
 import shutil
-from collections.abc import Callable
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any
@@ -23,10 +25,16 @@ import tomlkit
 from bgart.errors import WeightsError
 from bgart.fsutil import sha256_file
 
+try:
+    import fcntl
+except ImportError:  # Windows: no lock between processes (a pull still lands whole)
+    fcntl = None  # type: ignore[assignment]
+
 ALLOWED_SUFFIXES = {".safetensors", ".json", ".txt"}
 PICKLE_SUFFIXES = {".bin", ".ckpt", ".pt", ".pth", ".pkl", ".pickle"}
 PIN_FILE = ".bgart-pin.json"
 CACHE_FILE = ".bgart-verified.json"
+LOCK_FILE = ".bgart-pull.lock"
 KINDS = {"pipeline", "controlnet"}
 ARCHITECTURES = {"sd15", "sdxl"}
 
@@ -268,16 +276,65 @@ def ensure_ready(lock: WeightsLock, store: Path, name: str) -> Path:
     return model_dir(store, name)
 
 
+_held = threading.local()  # per thread: {store: depth} of the store locks it holds
+
+
+@contextmanager
+def store_lock(store: Path, say: Say | None = None) -> Iterator[None]:
+    """Pull into ``store`` alone: a blocking ``flock`` on a file in the store.
+
+    Another process pulling into the same store (another rank of a launched batch, another
+    machine on a shared store, a ``bgart weights pull`` in another terminal) waits here, then
+    finds the model in place instead of downloading it a second time. Re-entrant within a
+    thread. Where the file system cannot lock, the pull goes on unlocked (it still lands
+    whole: staging folder, then one rename).
+    """
+    store = Path(store)
+    key = str(store.absolute())
+    depth: dict[str, int] = _held.__dict__.setdefault("depth", {})
+    if depth.get(key) or fcntl is None:
+        depth[key] = depth.get(key, 0) + 1
+        try:
+            yield
+        finally:
+            depth[key] -= 1
+        return
+    store.mkdir(parents=True, exist_ok=True)
+    fd = os.open(store / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            if say is not None:
+                say(f"another process is pulling into {store}; waiting for it")
+            fcntl.flock(fd, fcntl.LOCK_EX)
+        except OSError:  # no locks on this file system (ENOLCK): pull unlocked
+            pass
+        depth[key] = 1
+        try:
+            yield
+        finally:
+            depth[key] = 0
+    finally:
+        os.close(fd)  # releases the lock
+
+
 def pull_if_missing(lock: WeightsLock, store: Path, name: str, say: Say = print) -> None:
     """Pull model ``name`` and its ControlNet where they were never pulled into ``store``.
 
-    A model that is present but fails verification is left as it is: loading it then names
-    its bad files, rather than a download quietly replacing what someone changed.
+    Safe to call from many processes at once (every rank of a launched batch does): they
+    take turns on :func:`store_lock`, so each model is downloaded once per store. A model
+    that is present but fails verification is left as it is: loading it then names its bad
+    files, rather than a download quietly replacing what someone changed.
     """
-    for needed in lock.with_controlnet(name):
-        if not model_dir(store, needed).exists():
-            say(f"{needed}: not pulled on this machine yet; pulling it now")
-            pull(lock, store, needed, say)
+    needed = lock.with_controlnet(name)
+    if all(model_dir(store, n).exists() for n in needed):
+        return  # the usual case: no lock file written, nothing said
+    with store_lock(store, say):
+        for n in needed:
+            if not model_dir(store, n).exists():
+                say(f"{n}: not pulled on this machine yet; pulling it now")
+                pull(lock, store, n, say)
 
 
 def _fetch_file(entry: ModelEntry, revision: str, rel: str, dest: Path) -> None:
@@ -336,11 +393,17 @@ def pull(lock: WeightsLock, store: Path, name: str, say: Say = print) -> Path:
     """Download ``name`` (and its default ControlNet) at the pinned revision and verify it.
 
     Files land in a temporary folder and move into place only when every hash matched, so
-    an interrupted or refused pull never leaves a half-verified model behind.
+    an interrupted or refused pull never leaves a half-verified model behind. Holds
+    :func:`store_lock` throughout.
     """
+    with store_lock(store, say):
+        return _pull(lock, store, name, say)
+
+
+def _pull(lock: WeightsLock, store: Path, name: str, say: Say) -> Path:
     entry = lock.get(name)
     if entry.controlnet:
-        pull(lock, store, entry.controlnet, say)
+        _pull(lock, store, entry.controlnet, say)
     folder = model_dir(store, name)
     if folder.exists() and not verify(lock, store, [name]):
         say(f"{name}: already pulled and verified")

@@ -122,18 +122,25 @@ def free_port() -> int:
 
 def test_two_processes_render_each_shot_once_and_match_one_process(
         clean_run: tuple[Path, Path], tiny_env: dict[str, str], tmp_path: Path) -> None:
+    """On a machine that never had the model: the two ranks pull it once between them."""
+    from bgart.weights import WeightsLock, verify
+
     shot_list, clean_root = clean_run
     root = tmp_path / "c" / "proj"
+    store = tmp_path / "fresh-store"
     accelerate = Path(sys.executable).parent / "accelerate"
     cmd = [str(accelerate), "launch", "--multi_gpu", "--num_processes", "2",
            "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no",
            "--main_process_port", str(free_port()), "-m", "bgart.cli",
            *batch_args(shot_list, root)]
-    env = {**os.environ, **tiny_env}
+    env = {**os.environ, **tiny_env, "BGART_MODEL_STORE": str(store)}
     env.pop("CUDA_VISIBLE_DEVICES", None)
     res = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=300)
     assert res.returncode == 0, res.stdout + res.stderr
     out = res.stdout + res.stderr
+    assert out.count("not pulled on this machine yet; pulling it now") == 2, out  # +ControlNet
+    lock = WeightsLock.load(Path(tiny_env["BGART_WEIGHTS_LOCK"]))
+    assert verify(lock, store) == []
     rendered = re.findall(r"\[rank (\d)/2\] (EP01_C\d+): 2 variation", out)
     assert sorted(s for _r, s in rendered) == SHOTS, out  # every shot, exactly once
     assert {r for r, _s in rendered} == {"0", "1"}, out  # on both processes

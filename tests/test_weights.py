@@ -3,13 +3,23 @@
 from __future__ import annotations
 
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 import tomlkit
 
 from bgart.errors import WeightsError
-from bgart.weights import WeightsLock, ensure_ready, lock_back, pull, verify
+from bgart.weights import (
+    WeightsLock,
+    ensure_ready,
+    lock_back,
+    pull,
+    pull_if_missing,
+    store_lock,
+    verify,
+)
 
 
 def _copy_store(tiny_store: Path, tmp_path: Path) -> Path:
@@ -139,6 +149,35 @@ def test_pull_refuses_a_source_that_changed(tiny_root: Path, tmp_path: Path) -> 
     with pytest.raises(WeightsError, match=r"config\.json: sha256 mismatch"):
         pull(WeightsLock.load(lock_path), store, "tiny-controlnet-sd15", say=lambda _m: None)
     assert not (store / "tiny-controlnet-sd15").exists()  # nothing half-verified left behind
+
+
+def test_a_second_process_waits_for_a_pull_and_does_not_download_again(
+    tiny_root: Path, tmp_path: Path
+) -> None:
+    """Every rank of a launched batch asks for the model: while one pulls, the others wait
+    on the store's lock, then find it in place."""
+    lock_path, store = tiny_root / "weights.lock", tmp_path / "store"
+    script = (
+        "import sys; from bgart.weights import WeightsLock, pull_if_missing; "
+        "pull_if_missing(WeightsLock.load(sys.argv[1]), sys.argv[2], 'tiny-sd15', "
+        "say=lambda m: print(m, flush=True))"
+    )
+    with store_lock(store):
+        other = subprocess.Popen(
+            [sys.executable, "-c", script, str(lock_path), str(store)],
+            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        )
+        assert other.stdout is not None
+        first = other.stdout.readline()  # it got as far as the lock, found it held
+        assert "another process is pulling into" in first and "waiting" in first, first
+        said: list[str] = []
+        pull_if_missing(WeightsLock.load(lock_path), store, "tiny-sd15", say=said.append)
+        assert sum("pulling it now" in m for m in said) == 2  # the model and its ControlNet
+        assert other.poll() is None  # still waiting: the lock is held until the pull ends
+    rest, _ = other.communicate(timeout=60)
+    assert other.returncode == 0, rest
+    assert "pulling" not in rest  # it found both models in place
+    assert verify(WeightsLock.load(lock_path), store) == []
 
 
 def test_shipped_lock_parses_and_pins_no_pickles() -> None:
