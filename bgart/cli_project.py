@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import json
+import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -19,6 +20,7 @@ import typer
 from bgart import workflow
 from bgart.errors import BgartError, InputError
 from bgart.images import open_image, read_user_file
+from bgart.ledger import check_name, check_utf8
 from bgart.settings import load_settings
 from bgart.store import Project
 
@@ -139,6 +141,7 @@ def show_command(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON")] = False,
 ) -> None:
     """Show a shot's plates, contribution figures and event history."""
+    shot = check_name(shot, "shot")
     with _open(project) as proj:
         events = proj.ledger.events(shot=shot)
         if not events:
@@ -250,6 +253,8 @@ def _import(
 ) -> None:
     """Record an artist's file with ``record`` (record_paint or record_final), keeping the
     file as handed in beside the decoded pixels."""
+    shot, plate = check_name(shot, "shot"), check_name(plate, "plate")
+    artist = check_name(artist, "artist")
     with _open(project) as proj:
         data = read_user_file(path)  # read once: the original kept is what was decoded
         img = open_image(data, mode=mode, name=str(path))
@@ -260,11 +265,21 @@ def _import(
             artist,
             seconds,
             plate=plate,
-            filename=path.name,
+            filename=_file_name(path),
             original=data,
             **extra,
         )
         _print_recorded(proj, shot, plate, rec)
+
+
+def _file_name(path: Path) -> str:
+    """``path``'s name as the ledger records it: bytes that are not UTF-8 (a name from a
+    file system in another encoding, e.g. Shift-JIS) kept as ``\\xNN`` escapes, since a
+    surrogate escape can be neither hashed nor stored."""
+    try:
+        return os.fsencode(path.name).decode("utf-8", "backslashreplace")
+    except UnicodeEncodeError:  # not from a POSIX file system: a lone surrogate
+        return path.name.encode("utf-8", "backslashreplace").decode("utf-8")
 
 
 @_user_errors
@@ -284,6 +299,8 @@ def review_command(
     access to the project folder, as for every other ledger command.
     """
     decision = "accept" if accept else "reject"
+    shot, plate = check_name(shot, "shot"), check_name(plate, "plate")
+    by, comment = check_name(by, "approver"), check_utf8(comment, "comment")
     with _open(project) as proj:
         rec = workflow.review(proj, shot, decision, by, comment, plate=plate)
         typer.echo(f"event #{rec.seq} {rec.kind}: {shot} v{rec.version} by {by.strip()}")
@@ -299,8 +316,9 @@ def heatmap_command(
     version: Annotated[int | None, typer.Option("--version", help="Plate version")] = None,
 ) -> None:
     """Write the provenance heat map (AI blue, inpaint orange, human green) of a plate."""
+    shot, plate = check_name(shot, "shot"), check_name(plate, "plate")
     with _open(project) as proj:
-        img = workflow.heatmap(proj, shot, plate=plate, version=version)
+        img = workflow.heatmap(proj, shot, plate=plate)
         try:
             img.save(out, format="PNG")
         except OSError as exc:

@@ -186,14 +186,31 @@ class Raster:
 
     @classmethod
     def from_bytes(cls, data: bytes) -> Raster:
+        """The raster serialised by :meth:`to_bytes`; ValueError for anything else (verify
+        names the event whose raster blob it is)."""
+        start = len(cls._MAGIC) + 4
         if not data.startswith(cls._MAGIC):
             raise ValueError("not a bgart raster")
-        (hlen,) = struct.unpack_from("<I", data, len(cls._MAGIC))
-        start = len(cls._MAGIC) + 4
-        header = json.loads(data[start : start + hlen])
-        w, h = int(header["width"]), int(header["height"])
-        body = zlib.decompress(data[start + hlen :])
-        n = w * h
+        if len(data) < start:
+            raise ValueError("raster cut short in its header")
+        try:
+            (hlen,) = struct.unpack_from("<I", data, len(cls._MAGIC))
+            if len(data) < start + hlen:
+                raise ValueError("raster cut short in its header")
+            header = json.loads(data[start : start + hlen])
+            w, h = int(header["width"]), int(header["height"])
+            if w <= 0 or h <= 0:
+                raise ValueError(f"raster size {w}x{h}")
+            n = w * h
+            # At most one byte more than the planes need: a corrupt size cannot inflate more.
+            inflate = zlib.decompressobj()
+            body = inflate.decompress(data[start + hlen :], 6 * n + 1)
+            if not inflate.eof:
+                raise ValueError("raster body cut short or too long")
+        except (
+            struct.error, zlib.error, KeyError, TypeError, OverflowError, RecursionError
+        ) as exc:
+            raise ValueError(f"not a readable bgart raster ({exc})") from None
         if len(body) != 6 * n:
             raise ValueError("raster body has the wrong size")
         return cls(

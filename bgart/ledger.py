@@ -23,6 +23,7 @@ import hashlib
 import hmac
 import json
 import os
+import sqlite3
 import uuid
 from json.encoder import encode_basestring
 
@@ -34,6 +35,7 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import (
@@ -411,8 +413,12 @@ class ChainChecker:
             **plain,
         )
 
-    def finish(self, head_seq: int | None, head_hash: str | None) -> None:
-        """Check the chain head row against the last event seen."""
+    def finish(
+        self, head_seq: int | None, head_hash: str | None, stored_last: int | None = None
+    ) -> None:
+        """Check the chain head row against the last event seen; ``stored_last``: the highest
+        seq in the events table, read no later than the head row (an append commits its row
+        and the new head together, so an honest ledger has no row beyond its head)."""
         last = self.expected_seq - 1
         if head_seq is None:
             if last:
@@ -427,6 +433,22 @@ class ChainChecker:
             raise LedgerIntegrityError(
                 f"chain head (#{head_seq}) does not match event #{last} (the ledger was edited)"
             )
+        if stored_last is not None and stored_last > head_seq:
+            raise LedgerIntegrityError(
+                f"chain head (#{head_seq}) does not match event #{stored_last}, stored beyond it "
+                "(the ledger was edited)"
+            )
+
+
+@dataclass(frozen=True)
+class HeadSnapshot:
+    """The chain head row as one verify run reads it at its start: the run checks exactly the
+    events up to it, so events appended meanwhile by another process are left to the next
+    run instead of reading as an edit."""
+
+    seq: int | None  # None: the head row is missing
+    hash: str | None
+    stored_last: int | None  # the highest event seq, read just before the head row
 
 
 # --- passwords -----------------------------------------------------------------------------
@@ -464,11 +486,34 @@ def password_matches(stored: str, password: str) -> bool:
 # --- the ledger ----------------------------------------------------------------------------
 
 
+def shown_text(value: str) -> str:
+    """``value`` safe to print and store: bytes that are not UTF-8 (a name from a file system
+    or terminal in another encoding reaches Python as surrogate escapes) shown as U+FFFD."""
+    try:
+        return os.fsencode(value).decode("utf-8", "replace")
+    except UnicodeEncodeError:  # a lone surrogate that no byte maps to
+        return value.encode("utf-8", "replace").decode("utf-8")
+
+
+def check_utf8(value: str, what: str) -> str:
+    """``value`` when it is valid UTF-8 text, else an InputError naming ``what`` and showing
+    the text (a name typed or listed in another encoding reaches Python as surrogate escapes,
+    which can be neither hashed nor stored)."""
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise InputError(
+            f"{what} '{shown_text(value)[:60]}': not valid UTF-8 (bytes of another encoding, "
+            "shown as \ufffd); give it in UTF-8"
+        ) from None
+    return value
+
+
 def check_name(value: str, what: str) -> str:
-    """A shot code, plate or person name: 1–200 printable characters."""
+    """A shot code, plate or person name: 1–200 printable characters of valid UTF-8."""
     if not isinstance(value, str) or not value.strip():
         raise InputError(f"{what}: must not be empty")
-    value = value.strip()
+    value = check_utf8(value.strip(), what)
     if len(value) > _MAX_NAME:
         raise InputError(f"{what} '{value[:40]}…': longer than {_MAX_NAME} characters")
     if any(ord(c) < 32 or ord(c) == 127 for c in value):
@@ -737,6 +782,67 @@ class Ledger:
         except SQLAlchemyError as exc:
             raise BgartError(f"ledger '{_redact(self.url)}': cannot open ({_short(exc)})") from None
 
+    @property
+    def location(self) -> str:
+        """How errors name this ledger: its SQLite file, else its URL without the password."""
+        database = self.engine.url.database if self.dialect == "sqlite" else None
+        if database and database != ":memory:" and not database.startswith("file:"):
+            return database
+        return _redact(self.url)
+
+    def check_schema(self) -> None:
+        """Refuse a database without bgart's tables, writing nothing to it.
+
+        For an existing project's ledger (replaced by an empty database, or its tables
+        dropped): making the tables would start a new, empty history that verifies.
+        """
+        present = self._sqlite_tables() if self._lock_path is not None else None
+        if present is None:
+            try:
+                with self.engine.connect() as conn:
+                    present = set(inspect(conn).get_table_names())
+            except SQLAlchemyError as exc:
+                raise BgartError(
+                    f"ledger '{_redact(self.url)}': cannot open ({_short(exc)})"
+                ) from None
+        missing = sorted(set(Base.metadata.tables) - present)
+        if not missing:
+            return
+        what = (
+            "has no bgart tables"
+            if len(missing) == len(Base.metadata.tables)
+            else f"lacks the table(s) {', '.join(missing)}"
+        )
+        raise LedgerIntegrityError(
+            f"{self.location}: the ledger database {what}; restore it from a backup (bgart "
+            "does not start a new ledger for an existing project)"
+        )
+
+    def _sqlite_tables(self) -> set[str] | None:
+        """The tables of this SQLite ledger file, read by sqlite3 without the engine (whose
+        connections switch the file to WAL mode, a write), or None when it cannot tell (the
+        engine then reports the problem)."""
+        database = self.engine.url.database
+        assert database is not None
+        if not os.path.exists(database):
+            raise LedgerIntegrityError(
+                f"{database}: the ledger database is missing; restore it from a backup"
+            )
+        # A non-empty WAL may hold what the main file lacks yet: read through it (read-only,
+        # may create the -shm file); else the main file as it is, creating nothing.
+        wal = database + "-wal"
+        live = os.path.exists(wal) and os.path.getsize(wal) > 0
+        uri = Path(database).resolve().as_uri() + ("?mode=ro" if live else "?immutable=1")
+        try:
+            conn = sqlite3.connect(uri, uri=True, timeout=120.0)
+            try:
+                rows = conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")
+                return {str(name) for (name,) in rows}
+            finally:
+                conn.close()
+        except (sqlite3.Error, OSError, ValueError):
+            return None
+
     # transactions -----------------------------------------------------------------------
     @contextmanager
     def _fair_lock(self) -> Iterator[None]:
@@ -781,6 +887,16 @@ class Ledger:
         return EventRow.from_orm(row)
 
     # reading ------------------------------------------------------------------------------
+    def head_snapshot(self) -> HeadSnapshot:
+        """The chain head row, and the highest stored seq read just before it (see
+        :meth:`ChainChecker.finish`); both in one read transaction."""
+        with self.read() as s:
+            last = s.execute(select(func.max(Event.seq))).scalar_one()
+            head = s.get(ChainHead, 1)
+            if head is None:
+                return HeadSnapshot(None, None, last)
+            return HeadSnapshot(head.seq, head.hash, last)
+
     def head(self) -> tuple[int, str]:
         with self.read() as s:
             row = s.get(ChainHead, 1)
@@ -790,14 +906,17 @@ class Ledger:
         with self.read() as s:
             return s.execute(select(func.count()).select_from(Event)).scalar_one()
 
-    def iter_rows(self, batch: int = 5000) -> Iterator[dict[str, Any]]:
-        """Every event row in seq order, as raw column dicts (streamed)."""
+    def iter_rows(self, batch: int = 5000, *, upto: int | None = None) -> Iterator[dict[str, Any]]:
+        """Every event row in seq order (``upto``: those with seq ≤ it), as raw column dicts
+        (streamed)."""
         table = Event.__table__
         last = None
         while True:
             stmt = select(table).order_by(table.c.seq).limit(batch)
             if last is not None:
                 stmt = stmt.where(table.c.seq > last)
+            if upto is not None:
+                stmt = stmt.where(table.c.seq <= upto)
             with self.engine.connect() as conn:
                 rows = [dict(r._mapping) for r in conn.execute(stmt)]
             if not rows:
@@ -824,21 +943,24 @@ class Ledger:
             return EventRow.from_orm(row) if row else None
 
     def verify_chain(self, *, anchor: str | None = None) -> tuple[int, str]:
-        """Recompute the whole chain; returns (events, head hash) or raises on the first bad."""
+        """Recompute the chain up to the head it starts from (events appended meanwhile are
+        not read); returns (events, head hash) or raises on the first bad."""
         checker = ChainChecker()
         anchored = anchor is None
-        for row in self.iter_rows():
+        head = self.head_snapshot()
+        for row in self.iter_rows(upto=head.seq):
             checked = checker.check(row)
             anchored = anchored or checked.hash.startswith(anchor or "")
-        self.check_head(checker)
+        self.check_head(checker, head)
         if not anchored:
             raise LedgerIntegrityError(f"no event has hash {anchor} (the chain was rewritten)")
         return checker.expected_seq - 1, checker.prev_hash
 
-    def check_head(self, checker: ChainChecker) -> None:
-        with self.read() as s:
-            head = s.get(ChainHead, 1)
-        checker.finish(head.seq if head else None, head.hash if head else None)
+    def check_head(self, checker: ChainChecker, head: HeadSnapshot | None = None) -> None:
+        """Check ``checker``'s last event against ``head`` (the snapshot its events were read
+        up to; read now when None)."""
+        head = head or self.head_snapshot()
+        checker.finish(head.seq, head.hash, head.stored_last)
 
     # users ----------------------------------------------------------------------------------
     def add_user(self, name: str, role: str = "artist", password: str | None = None) -> None:
@@ -854,6 +976,8 @@ class Ledger:
                 user.password_hash = hash_password(password)
 
     def user(self, name: str) -> User | None:
+        if isinstance(name, str):
+            check_utf8(name, "user")  # refused by name, not an encoding error from the driver
         with self.read() as s:
             return s.execute(select(User).where(User.name == name)).scalar_one_or_none()
 

@@ -219,10 +219,25 @@ class Project:
     @property
     def ledger(self) -> Ledger:
         if self._ledger is None:
-            from bgart.ledger import Ledger
-
-            self._ledger = Ledger(self.db_url)
+            self._ledger = self._open_ledger(create=False)
         return self._ledger
+
+    def _open_ledger(self, *, create: bool) -> Ledger:
+        """The ledger, its tables made with ``create`` (``bgart init`` only); otherwise a
+        database without them is refused: making them would start a new, empty history for
+        an existing production (its database replaced or its tables dropped)."""
+        from bgart.ledger import Ledger
+
+        ledger = Ledger(self.db_url, create=False)
+        try:
+            if create:
+                ledger.create_schema()
+            else:
+                ledger.check_schema()
+        except BaseException:
+            ledger.dispose()
+            raise
+        return ledger
 
     @classmethod
     def init(
@@ -242,20 +257,25 @@ class Project:
             raise InputError(f"{root}: already a bgart project ({PROJECT_FILE} exists)")
         if root.exists() and not root.is_dir():
             raise InputError(f"{root}: exists and is not a folder")
+        from bgart.ledger import check_utf8, shown_text
+
+        # bgart.toml is UTF-8: a production name in another encoding is refused, a folder
+        # name in one is shown with U+FFFD for its bytes.
+        production = check_utf8(production, "production") if production else None
         try:
             root.mkdir(parents=True, exist_ok=True)
             (root / BLOB_DIR).mkdir(exist_ok=True)
             (root / EXPORT_DIR).mkdir(exist_ok=True)
         except OSError as exc:
             raise InputError(f"{root}: cannot create project folder ({exc.strerror})") from None
-        data: dict[str, str] = {"production": production or root.name}
+        data: dict[str, str] = {"production": production or shown_text(root.name)}
         if db_url:
             data["db_url"] = db_url
         # The ledger first: a bad db_url must not leave a half-made project behind.
         project = cls(root, load_settings(None, **data))
         project.settings = project.settings.model_copy(update={"project_dir": root})
         try:
-            project.ledger.create_schema()
+            project._ledger = project._open_ledger(create=True)
         except BaseException:
             project.close()
             raise

@@ -39,7 +39,9 @@ class VerifiedPrefix:
 def record_path(project: Project) -> Path:
     """One record per (project folder, ledger database) on this machine."""
     key = f"{project.root.resolve()}|{project.db_url}"
-    digest = hashlib.sha256(key.encode()).hexdigest()[:32]
+    # surrogateescape: a folder name in another encoding (Shift-JIS on a UTF-8 system) is
+    # hashed by its bytes rather than crashing
+    digest = hashlib.sha256(key.encode("utf-8", "surrogateescape")).hexdigest()[:32]
     return project.settings.cache_dir / "ledger-verified" / f"{digest}.json"
 
 

@@ -5,6 +5,10 @@ candidates, the derived tables and (the expensive part) every plate version's pi
 contribution raster, recomputed from the blobs of the events that made it. The first bad
 event (lowest seq) or table row is named.
 
+A run checks the ledger as it was when the run started: the events up to the chain head read
+then, and the table rows of those events. Other processes may go on appending meanwhile;
+what they add is left to the next run.
+
 Plates are independent, so with several CPUs their blobs are hashed and their versions
 recomputed side by side in forked worker processes while the parent checks the chain
 (see docs/contribution.md for what each check catches).
@@ -25,7 +29,7 @@ import numpy as np
 from bgart import contribution as contrib
 from bgart.contribution import Applied, Raster
 from bgart.errors import InputError, LedgerIntegrityError
-from bgart.ledger import Candidate, ChainChecker, EventRow, Plate, PlateVersion, Shot
+from bgart.ledger import Candidate, ChainChecker, ChainHead, EventRow, Plate, PlateVersion, Shot
 from bgart.store import BlobStore, Project
 from bgart.workflow import VERSION_KINDS, decode_blob
 
@@ -39,11 +43,20 @@ class VerifyReport:
     replayed: int = 0  # plate events whose raster was recomputed in this run
 
 
+# Kinds whose events always record the figures of their edit (bgart.workflow._edit).
+_STATS_KINDS = ("human.painted", "ai.inpainted", "human.adjusted")
+
+Size = tuple[int, int]  # width, height
+
+
 @dataclass
 class _PlateReplay:
     versions: dict[int, tuple[str, str]] = field(default_factory=dict)  # n -> image, raster
     candidates: list[str] = field(default_factory=list)
+    candidate_seqs: list[int] = field(default_factory=list)  # the event of each candidate
     source: dict[int, int | None] = field(default_factory=dict)  # n -> source candidate
+    made: dict[int, tuple[int, str]] = field(default_factory=dict)  # n -> event seq, time
+    sizes: dict[int, Size] = field(default_factory=dict)  # n -> size, where recomputed
     last: tuple[int, np.ndarray, Raster] | None = None
 
 
@@ -69,8 +82,10 @@ def verify_project(
     processes for hashing blobs and replaying plates (default: one per CPU, up to 8, once
     there is enough to do; 1: everything in this process). Blobs no replay needs are hashed
     while the chain is checked; plates are independent, so they are replayed side by side.
-    Whatever the split, the failure reported is the one with the lowest seq.
+    Whatever the split, the failure reported is the one with the lowest seq. Events appended
+    while it runs are not checked (the head is read once, at the start).
     """
+    head = project.ledger.head_snapshot()
     checker = ChainChecker()
     n_workers = _replay_workers(workers)
     # Side by side: blobs not needed by a replay are hashed by a pool while the chain is
@@ -89,7 +104,7 @@ def verify_project(
     stop: LedgerIntegrityError | None = None  # with deferred checks: the loop's failure
     try:
         try:
-            for raw in project.ledger.iter_rows():
+            for raw in project.ledger.iter_rows(upto=head.seq):
                 ev = checker.check(raw)
                 anchored = anchored or ev.hash.startswith(anchor or "")
                 done_before = since is not None and ev.seq <= since[0]
@@ -137,9 +152,11 @@ def verify_project(
             # Every deferred check is of an event before the loop's failure, so a failure
             # there comes first; a bad blob before a bad raster of the same event.
             failures = [hasher.finish()] if hasher is not None else []
-            replayed, failure = _replay_in_processes(
+            replayed, failure, sizes = _replay_in_processes(
                 project, deferred, hash_blobs=blobs, workers=n_workers
             )
+            for key, plate_sizes in sizes.items():
+                plates[key].sizes.update(plate_sizes)
             failures.append(failure)
             found = [f for f in failures if f is not None]
             if found:
@@ -152,7 +169,7 @@ def verify_project(
             hasher.close()
         deferred.clear()  # dropped by refcount before the frozen objects are scanned again
         gc.unfreeze()
-    project.ledger.check_head(checker)
+    project.ledger.check_head(checker, head)
     if since is not None and report.events < since[0]:
         raise LedgerIntegrityError(
             f"the ledger ends at event #{report.events}, but this machine verified it up to "
@@ -160,7 +177,7 @@ def verify_project(
         )
     if not anchored:
         raise LedgerIntegrityError(f"no event has hash {anchor}… (the chain was rewritten)")
-    _check_tables(project, plates)
+    _check_tables(project, plates, upto=checker.expected_seq - 1)
     report.blobs = len(checked_blobs)
     report.versions = sum(len(p.versions) for p in plates.values())
     report.head_hash = checker.prev_hash
@@ -287,16 +304,22 @@ def _fork_pool(project: Project, workers: int) -> ProcessPoolExecutor:
 _REPLAY_JOB: tuple[Project, dict[tuple[str, str], list[tuple[EventRow, bool]]], bool] | None = None
 
 
-def _replay_plates(keys: list[tuple[str, str]]) -> tuple[int, Failure | None]:
+PlateSizes = dict[tuple[str, str], dict[int, Size]]  # (shot, plate) -> version -> size
+
+
+def _replay_plates(keys: list[tuple[str, str]]) -> tuple[int, Failure | None, PlateSizes]:
     """Recompute the wanted versions of whole plates (hashing their blobs when asked).
-    Returns (versions recomputed, first failure or None)."""
+    Returns (versions recomputed, first failure or None, the sizes of the versions
+    recomputed, for the parent's check of the versions table)."""
     assert _REPLAY_JOB is not None
     project, deferred, hash_blobs = _REPLAY_JOB
     access = _Blobs(project, checked=hash_blobs)
     seen: set[str] = set()
     replayed, failure = 0, None
+    sizes: PlateSizes = {}
     for key in keys:
         replay = _PlateReplay()
+        sizes[key] = replay.sizes
         for ev, wanted in deferred[key]:
             try:
                 if hash_blobs and wanted:
@@ -306,7 +329,7 @@ def _replay_plates(keys: list[tuple[str, str]]) -> tuple[int, Failure | None]:
                 if failure is None or ev.seq < failure[0]:
                     failure = (ev.seq, str(exc))
                 break
-    return replayed, failure
+    return replayed, failure, sizes
 
 
 def _replay_in_processes(
@@ -315,10 +338,10 @@ def _replay_in_processes(
     *,
     hash_blobs: bool,
     workers: int,
-) -> tuple[int, Failure | None]:
+) -> tuple[int, Failure | None, PlateSizes]:
     """Recompute the deferred plates with versions to recompute on ``workers`` forked
     processes (in-process when there is little to do). Returns (versions recomputed, the
-    failure with the lowest seq or None)."""
+    failure with the lowest seq or None, the sizes of the versions recomputed)."""
     global _REPLAY_JOB
     sizes = {
         k: sum((_REPLAY_WEIGHT + hash_blobs * len(ev.blobs)) * wanted for ev, wanted in evs)
@@ -344,8 +367,12 @@ def _replay_in_processes(
                 results = list(pool.map(_replay_plates, [g for g in groups if g]))
     finally:
         _REPLAY_JOB = None
-    failures = [f for _n, f in results if f is not None]
-    return sum(n for n, _f in results), min(failures, key=lambda f: f[0]) if failures else None
+    failures = [f for _n, f, _s in results if f is not None]
+    sizes: PlateSizes = {}
+    for _n, _f, plate_sizes in results:
+        sizes.update(plate_sizes)
+    first = min(failures, key=lambda f: f[0]) if failures else None
+    return sum(n for n, _f, _s in results), first, sizes
 
 
 class _Blobs:
@@ -383,6 +410,7 @@ def _replay_event(ev: EventRow, replay: _PlateReplay, blobs: _Blobs | None) -> i
         if p.get("candidate") != len(replay.candidates) + 1:
             raise LedgerIntegrityError(f"{ev.label}: candidate number does not follow the history")
         replay.candidates.append(ev.blobs.get("image", ""))
+        replay.candidate_seqs.append(ev.seq)
     if ev.kind in ("plate.submitted", "plate.accepted", "plate.rejected"):
         if p.get("version") != max(replay.versions, default=None):
             raise LedgerIntegrityError(f"{ev.label}: reviews a version that was not the latest")
@@ -396,6 +424,8 @@ def _replay_event(ev: EventRow, replay: _PlateReplay, blobs: _Blobs | None) -> i
     image_sha, raster_sha = ev.blobs.get("image"), ev.blobs.get("raster")
     if not image_sha or not raster_sha:
         raise LedgerIntegrityError(f"{ev.label}: image or raster blob missing from the event")
+    if ev.kind in _STATS_KINDS and not isinstance(p.get("stats"), dict):
+        raise LedgerIntegrityError(f"{ev.label}: recorded figures missing (the payload was edited)")
     source = replay.source.get(latest) if latest else None
     if ev.kind == "ai.generated":
         source = p["candidate"]
@@ -418,8 +448,11 @@ def _replay_event(ev: EventRow, replay: _PlateReplay, blobs: _Blobs | None) -> i
                 f"{ev.label}: is not a copy of version {p.get('to_version')}"
             )
         source = replay.source.get(p["to_version"])
+        if p["to_version"] in replay.sizes:
+            replay.sizes[number] = replay.sizes[p["to_version"]]
     replay.source[number] = source
     replay.versions[number] = (image_sha, raster_sha)
+    replay.made[number] = (ev.seq, ev.created_at)
     if blobs is None:
         replay.last = None
         return 0
@@ -440,6 +473,7 @@ def _replay_event(ev: EventRow, replay: _PlateReplay, blobs: _Blobs | None) -> i
         )
     if "stats" in p and p["stats"] != expected.stats:
         raise LedgerIntegrityError(f"{ev.label}: recorded figures differ from the recomputed ones")
+    replay.sizes[number] = (int(expected.image.shape[1]), int(expected.image.shape[0]))
     replay.last = (number, expected.image, expected.raster)
     return 1
 
@@ -488,9 +522,12 @@ def _recompute(
     raise LedgerIntegrityError(f"{ev.label}: unknown plate event")
 
 
-def _check_tables(project: Project, plates: dict[tuple[str, str], _PlateReplay]) -> None:
-    """The derived tables (versions, candidates) must match the replayed events."""
-    from sqlalchemy import select
+def _check_tables(
+    project: Project, plates: dict[tuple[str, str], _PlateReplay], *, upto: int
+) -> None:
+    """The derived tables (versions, candidates) must match the replayed events: the rows of
+    events up to ``upto`` (the head this run checked; later rows are the next run's)."""
+    from sqlalchemy import func, select
 
     # Plain column rows, not ORM objects: this reads every version of a production.
     pv, cd = PlateVersion, Candidate
@@ -504,28 +541,40 @@ def _check_tables(project: Project, plates: dict[tuple[str, str], _PlateReplay])
                 pv.raster_sha,
                 pv.source_candidate,
                 pv.event_seq,
+                pv.created_at,
+                pv.width,
+                pv.height,
             )
             .join(Plate, Plate.id == pv.plate_id)
             .join(Shot, Shot.id == Plate.shot_id)
+            .where(pv.event_seq <= upto)
             .order_by(pv.event_seq)
         ).all()
         cand_rows = s.execute(
-            select(Shot.code, Plate.name, cd.number, cd.image_sha)
+            select(Shot.code, Plate.name, cd.number, cd.image_sha, cd.event_seq)
             .join(Plate, Plate.id == cd.plate_id)
             .join(Shot, Shot.id == Plate.shot_id)
+            .where(cd.event_seq <= upto)
             .order_by(cd.event_seq)
         ).all()
+        # The head is read after the newest rows: an append commits its rows together with
+        # the new head, so no honest row names an event beyond it.
+        newest = max(
+            s.execute(select(func.max(pv.event_seq))).scalar_one() or 0,
+            s.execute(select(func.max(cd.event_seq))).scalar_one() or 0,
+        )
+        head = s.get(ChainHead, 1)
     seen: set[tuple[str, str, int]] = set()
-    for shot, plate, number, image_sha, raster_sha, source, event_seq in rows:
-        replay = plates.get((shot, plate))
-        expected = replay.versions.get(number) if replay else None
-        label = f"plate version {shot}/{plate} v{number} (table row for event #{event_seq})"
-        if (
-            expected != (image_sha, raster_sha)
-            or replay is None
-            or (replay.source.get(number) != source)
-        ):
-            raise LedgerIntegrityError(f"{label}: does not match the events (the table was edited)")
+    for shot, plate, number, image_sha, raster_sha, source, event_seq, made_at, w, h in rows:
+        problem = _version_problem(
+            plates.get((shot, plate)), number, (image_sha, raster_sha), source, event_seq,
+            made_at, (w, h),
+        )
+        if problem:
+            raise LedgerIntegrityError(
+                f"plate version {shot}/{plate} v{number} (table row for event #{event_seq}): "
+                f"does not match the events ({problem}; the table was edited)"
+            )
         seen.add((shot, plate, number))
     for (shot, plate), replay in plates.items():
         for number in replay.versions:
@@ -534,17 +583,50 @@ def _check_tables(project: Project, plates: dict[tuple[str, str], _PlateReplay])
                     f"plate version {shot}/{plate} v{number}: row missing from the versions table"
                 )
     cand_seen = 0
-    for shot, plate, cand_number, cand_sha in cand_rows:
+    for shot, plate, cand_number, cand_sha, event_seq in cand_rows:
         replay = plates.get((shot, plate))
         if (
             replay is None
             or not 1 <= cand_number <= len(replay.candidates)
-            or (replay.candidates[cand_number - 1] != cand_sha)
+            or replay.candidates[cand_number - 1] != cand_sha
+            or replay.candidate_seqs[cand_number - 1] != event_seq
         ):
             raise LedgerIntegrityError(
-                f"candidate {shot}/{plate} #{cand_number}: does not match the events "
-                "(the table was edited)"
+                f"candidate {shot}/{plate} #{cand_number} (table row for event #{event_seq}): "
+                "does not match the events (the table was edited)"
             )
         cand_seen += 1
     if cand_seen != sum(len(p.candidates) for p in plates.values()):
         raise LedgerIntegrityError("candidates table is missing rows (the table was edited)")
+    if newest > upto and (head is None or newest > head.seq):
+        raise LedgerIntegrityError(
+            f"table row for event #{newest}: no such event (the chain ends at "
+            f"#{head.seq if head else 0}; the table was edited)"
+        )
+
+
+def _version_problem(
+    replay: _PlateReplay | None,
+    number: int,
+    blobs: tuple[str, str],
+    source: int | None,
+    event_seq: int,
+    made_at: str,
+    size: Size,
+) -> str | None:
+    """What in a versions table row differs from the replayed events, or None."""
+    if replay is None or number not in replay.versions:
+        return "no event made this version"
+    if replay.versions[number] != blobs:
+        return "image or raster"
+    if replay.source.get(number) != source:
+        return "source candidate"
+    seq, created_at = replay.made[number]
+    if event_seq != seq:
+        return f"made by event #{seq}"
+    if made_at != created_at:
+        return f"created_at is not the time of event #{seq}"
+    known = replay.sizes.get(number)
+    if known is not None and tuple(size) != known:
+        return f"size {size[0]}x{size[1]}, the image is {known[0]}x{known[1]}"
+    return None

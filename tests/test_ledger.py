@@ -8,6 +8,7 @@ from __future__ import annotations
 import itertools
 import json
 import os
+import zlib
 from typing import Any
 
 import numpy as np
@@ -482,3 +483,235 @@ def test_ledger_on_a_url_without_schema_creates_it(tmp_path: Any) -> None:
     ledger.append("plate.accepted", actor="a", actor_kind="human", payload={"version": 1})
     assert ledger.verify_chain()[0] == 1
     ledger.dispose()
+
+
+# --- verify while others append --------------------------------------------------------------
+
+
+def _save_after_reading(
+    project: Project, other: Project, monkeypatch: pytest.MonkeyPatch
+) -> list[int]:
+    """Make every later event read of ``project`` end with two saves through ``other`` (the
+    UI or a batch saving while verify runs): after verify has read the rows, before it
+    checks the head and the tables. Returns the seqs appended so far."""
+    rows = project.ledger.iter_rows
+    added: list[int] = []
+
+    def rows_then_two_saves(*args: Any, **kwargs: Any) -> Any:
+        yield from rows(*args, **kwargs)
+        layer = stroke_layer((H, W), (0, 0, 4, 4), (0, 255, len(added)))
+        added.append(wf.record_paint(other, "ep01_c001", layer, "bob").seq)
+        png, rec = generated_png(noise_plate(W, H, 50 + len(added)))  # a new shot and plate
+        added.append(wf.record_generated(other, f"ep02_c{len(added):03d}", png, rec).seq)
+
+    monkeypatch.setattr(project.ledger, "iter_rows", rows_then_two_saves)
+    return added
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_events_appended_while_verify_runs_are_left_to_the_next_run(
+    project: Project, monkeypatch: pytest.MonkeyPatch, workers: int
+) -> None:
+    """No false alarm when other processes append meanwhile: a run checks the ledger as it
+    was when it started (its head, and the table rows of its events); the next run checks
+    what was added."""
+    monkeypatch.setattr(verify, "_PARALLEL_REPLAY_MIN", 0)  # processes even for a small ledger
+    build_history(project)
+    with Project.open(project.root) as other:
+        added = _save_after_reading(project, other, monkeypatch)
+        first = verify_project(project, workers=workers)
+        assert first.events == 6 and project.ledger.count() == 8 and added == [7, 8]
+        for mode in ({"since": (first.events, first.head_hash)}, {"rasters": False}):
+            before = project.ledger.count()
+            report = verify_project(project, workers=workers, **mode)
+            assert report.events == before and project.ledger.count() == before + 2
+        monkeypatch.undo()
+    report = verify_project(project, workers=workers)
+    assert report.events == project.ledger.count() == 12
+    assert report.versions == 4 + 3 + 3  # a paint and a new plate per run
+
+
+def test_a_row_stored_beyond_the_chain_head_is_named(project: Project) -> None:
+    """The head is read once, at the start; an event row beyond it is still an edit, since an
+    append commits its row and the new head together."""
+    seqs = build_history(project)
+    prev = row(project, seqs["accept"] - 1)
+    sql(project, "UPDATE chain_head SET seq = :q, hash = :h", q=prev["seq"], h=prev["hash"])
+    last = seqs["accept"]
+    expect_failure(project, rf"chain head \(#{prev['seq']}\) does not match event #{last}")
+    with pytest.raises(LedgerIntegrityError, match="chain head"):
+        project.ledger.verify_chain()
+
+
+def test_a_table_row_of_an_event_beyond_the_chain_head_is_named(project: Project) -> None:
+    build_history(project)
+    sql(
+        project,
+        "INSERT INTO candidates (plate_id, number, image_sha, event_seq) "
+        "SELECT plate_id, 3, :sha, 99 FROM candidates WHERE number = 1",
+        sha="ab" * 32,
+    )
+    expect_failure(project, r"table row for event #99: no such event")
+
+
+# --- what the derived tables must match ------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "statement,message,without_rasters",
+    [
+        ("UPDATE plate_versions SET event_seq = 1 WHERE number = 2", r"v2 .*by event #3", True),
+        (
+            "UPDATE plate_versions SET created_at = '2000-01-01T00:00:00.000000Z' WHERE number = 3",
+            r"v3 .*created_at is not the time of event #4",
+            True,
+        ),
+        ("UPDATE plate_versions SET width = 999 WHERE number = 4", r"v4 .*size 999x24", False),
+        ("UPDATE plate_versions SET height = 1 WHERE number = 1", r"v1 .*size 32x1", False),
+        ("UPDATE candidates SET event_seq = 3 WHERE number = 2", r"candidate .*main #2 ", True),
+    ],
+)
+def test_edited_event_time_and_size_columns_of_the_tables_are_caught(
+    project: Project,
+    monkeypatch: pytest.MonkeyPatch,
+    statement: str,
+    message: str,
+    without_rasters: bool,
+) -> None:
+    """The version history the UI shows reads these columns: each must match the event that
+    made the version or candidate (the size, where the run decodes the image anyway)."""
+    monkeypatch.setattr(verify, "_PARALLEL_REPLAY_MIN", 0)
+    build_history(project)
+    sql(project, statement)
+    for workers in (1, 2):
+        with pytest.raises(LedgerIntegrityError, match=message):
+            verify_project(project, workers=workers)
+    if without_rasters:
+        with pytest.raises(LedgerIntegrityError, match=message):
+            verify_project(project, rasters=False)
+
+
+# --- what plate events must carry ------------------------------------------------------------
+
+
+def test_an_edit_without_its_recorded_figures_is_caught(project: Project) -> None:
+    """Figures deleted from an edit's payload (and the chain re-hashed): the credits would
+    read zeros, so an edit that always records them must carry them."""
+    seqs = build_history(project)
+    seq = seqs["inpaint"]
+    payload = json.loads(row(project, seq)["payload"])
+    del payload["stats"]
+    sql(project, "UPDATE events SET payload = :p WHERE seq = :s", p=canonical_json(payload), s=seq)
+    _rehash_from(project, seq)
+    assert project.ledger.verify_chain()
+    for kwargs in ({"workers": 1}, {"workers": 2}, {"rasters": False}):
+        with pytest.raises(LedgerIntegrityError, match=rf"event #{seq} .*recorded figures missing"):
+            verify_project(project, **kwargs)
+
+
+def _raster(header: bytes, body: bytes = b"") -> bytes:
+    return b"BGRASTER" + len(header).to_bytes(4, "little") + header + body
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        b"BGRASTER",
+        b"BGRASTER\x01",
+        b"BGRASTER\xff\xff\xff\xff{}",
+        _raster(b"\xff\xfe"),
+        _raster(b"[" * 100_000),
+        _raster(b"[]"),
+        _raster(b'{"width": 2}'),
+        _raster(b'{"width": "two", "height": 3}'),
+        _raster(b'{"width": null, "height": 3}'),
+        _raster(b'{"width": -2, "height": -3}', zlib.compress(bytes(36))),
+        _raster(b'{"width": 1e400, "height": 3}'),
+        _raster(b'{"width": 2, "height": 3}', b"not zlib"),
+        _raster(b'{"width": 2, "height": 3}', zlib.compress(bytes(36))[:-5]),
+        _raster(b'{"width": 2, "height": 3}', zlib.compress(bytes(35))),
+        _raster(b'{"width": 2, "height": 3}', zlib.compress(bytes(10_000))),
+    ],
+    ids=[
+        "magic only", "length cut", "header cut", "header not utf8", "header too deep",
+        "header not a map", "no height", "width not a number", "width null", "negative size",
+        "width infinite", "body not zlib", "body cut", "body short", "body long",
+    ],
+)
+def test_a_malformed_raster_is_a_value_error(data: bytes) -> None:
+    with pytest.raises(ValueError):
+        Raster.from_bytes(data)
+
+
+def test_an_unreadable_raster_blob_names_its_event(
+    project: Project, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(verify, "_PARALLEL_REPLAY_MIN", 0)
+    seqs = build_history(project)
+    seq = seqs["paint"]
+    blobs = json.loads(row(project, seq)["blobs"])
+    bad = project.blobs.put(b"BGRASTER\x01", "raster")
+    sql(project, "UPDATE plate_versions SET raster_sha = :b WHERE raster_sha = :o",
+        b=bad, o=blobs["raster"])
+    blobs["raster"] = bad
+    sql(project, "UPDATE events SET blobs = :b WHERE seq = :s", b=canonical_json(blobs), s=seq)
+    _rehash_from(project, seq)
+    for workers in (1, 2):
+        with pytest.raises(LedgerIntegrityError, match=rf"event #{seq} .*raster blob unreadable"):
+            verify_project(project, workers=workers)
+
+
+# --- a ledger without its tables -------------------------------------------------------------
+
+
+def _drop_tables(project: Project) -> None:
+    from bgart.ledger import Base
+
+    with project.ledger.engine.begin() as conn:
+        for table in reversed(Base.metadata.sorted_tables):
+            conn.execute(text(f"DROP TABLE {table.name}"))
+    project.close()
+
+
+def _tables(project_root: Any, db: str | None) -> set[str]:
+    from sqlalchemy import create_engine, inspect
+
+    engine = create_engine(db or f"sqlite:///{project_root / 'bgart.db'}")
+    try:
+        with engine.connect() as conn:
+            return set(inspect(conn).get_table_names())
+    finally:
+        engine.dispose()
+
+
+def test_an_existing_project_whose_tables_were_dropped_is_refused(
+    project: Project, db_url: str | None
+) -> None:
+    """Not given a fresh, empty schema that would verify with 0 events: refused by name,
+    and nothing is created."""
+    build_history(project)
+    root = project.root
+    _drop_tables(project)
+    with pytest.raises(LedgerIntegrityError, match="has no bgart tables; restore it from a backup"
+                       ) as info:
+        Project.open(root).ledger  # noqa: B018
+    assert (str(root / "bgart.db") if db_url is None else "postgresql") in str(info.value)
+    assert _tables(root, db_url) == set()
+
+
+def test_a_ledger_file_replaced_by_an_empty_database_is_refused(tmp_path: Any) -> None:
+    import sqlite3
+
+    with Project.init(tmp_path / "show") as project:
+        build_history(project)
+    db = tmp_path / "show" / "bgart.db"
+    db.unlink()
+    con = sqlite3.connect(db)
+    con.execute("PRAGMA user_version = 1")  # a valid SQLite file, not 0 bytes
+    con.commit()
+    con.close()
+    before = db.read_bytes()
+    with pytest.raises(LedgerIntegrityError, match=rf"{db}: the ledger database has no bgart"):
+        Project.open(tmp_path / "show").ledger  # noqa: B018
+    assert db.read_bytes() == before
+    assert sorted(p.name for p in db.parent.glob("bgart.db*")) == ["bgart.db", "bgart.db.lock"]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import numpy as np
@@ -197,3 +198,84 @@ def test_verify_recomputes_only_what_is_new_since_the_last_clean_run(
     assert "recomputed on this machine" not in out
     code, out, _ = run("ledger", "verify", "-p", str(root))
     assert "for the 0 plate versions after event #2" in out
+
+
+def test_verify_while_another_process_saves_stays_ok(
+    root: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A save committed while verify runs (after it read the events, before it checks the
+    head and the tables) is no tamper alarm: it is left to the next run."""
+    from bgart.ledger import Ledger
+
+    rows = Ledger.iter_rows
+
+    def rows_then_a_save(self: Ledger, *args: object, **kwargs: object) -> object:
+        yield from rows(self, *args, **kwargs)
+        with Project.open(root) as other:
+            png, rec = generated_png(natural_plate(W, H, 9))
+            wf.record_generated(other, "ep03_c008", png, rec, "aki")
+
+    monkeypatch.setattr(Ledger, "iter_rows", rows_then_a_save)
+    code, out, err = run("ledger", "verify", "-p", str(root))
+    assert code == 0, err
+    assert out.startswith("ledger ok: 1 events")
+    monkeypatch.undo()
+    code, out, err = run("ledger", "verify", "-p", str(root))
+    assert code == 0, err
+    assert out.startswith("ledger ok: 2 events")
+
+
+def test_verify_refuses_a_ledger_replaced_by_an_empty_database(root: Path) -> None:
+    import sqlite3
+
+    db = root / "bgart.db"
+    db.unlink()
+    con = sqlite3.connect(db)
+    con.execute("CREATE TABLE notes (x)")
+    con.commit()
+    con.close()
+    before = db.read_bytes()
+    code, _, err = run("ledger", "verify", "-p", str(root))
+    assert code == 3 and err.startswith(f"error: {db}: the ledger database has no bgart tables")
+    assert "restore it from a backup" in err and len(err.strip().splitlines()) == 1
+    assert db.read_bytes() == before
+
+
+def test_names_in_another_encoding_are_refused_by_name(root: Path, tmp_path: Path) -> None:
+    """A byte that is not UTF-8 in a name (typed in a Shift-JIS terminal) reaches Python as a
+    surrogate escape: one clear line naming the field, showing the byte as U+FFFD."""
+    plate = tmp_path / "final.png"
+    Image.fromarray(natural_plate(W, H, 5)).save(plate)
+    bad = "ep03_c0\udcff7"
+    shown = "ep03_c0\ufffd7"
+    cases = [
+        (["ledger", "import-final", bad, str(plate), "--artist", "Mika"], f"shot '{shown}'"),
+        (["ledger", "import-final", SHOT, str(plate), "--artist", "Mi\udcffka"],
+         "artist 'Mi\ufffdka'"),
+        (["ledger", "import-final", SHOT, str(plate), "--artist", "M", "--plate", "bg\udcff"],
+         "plate 'bg\ufffd'"),
+        (["ledger", "show", bad], f"shot '{shown}'"),
+        (["ledger", "heatmap", bad, "-o", str(tmp_path / "h.png")], f"shot '{shown}'"),
+        (["review", SHOT, "--by", "Sa\udcffto"], "approver 'Sa\ufffdto'"),
+        (["review", SHOT, "--by", "Sato", "--reject", "-m", "warm\udcff"], "comment 'warm\ufffd'"),
+    ]
+    for args, needle in cases:
+        code, _, err = run(*args, "-p", str(root))
+        assert code == 2 and err.startswith(f"error: {needle}: not valid UTF-8"), (args, err)
+        assert len(err.strip().splitlines()) == 1
+    assert run("ledger", "verify", "-p", str(root))[1].startswith("ledger ok: 1 events")
+    code, _, err = run("init", str(tmp_path / "show2"), "--production", "Night\udcff")
+    assert code == 2 and err.startswith("error: production 'Night\ufffd': not valid UTF-8")
+    assert not (tmp_path / "show2").exists()
+
+
+def test_a_file_name_in_another_encoding_is_recorded_escaped(root: Path, tmp_path: Path) -> None:
+    """背景.png saved on a Shift-JIS file system: imported, its name kept with the bytes that
+    are not UTF-8 as \\xNN."""
+    path = tmp_path / os.fsdecode("背景.png".encode("shift_jis"))
+    Image.fromarray(natural_plate(W, H, 6)).save(path)
+    code, _, err = run("ledger", "import-final", SHOT, str(path), "--artist", "M", "-p", str(root))
+    assert code == 0, err
+    code, out, _ = run("ledger", "show", SHOT, "-p", str(root), "--json")
+    assert json.loads(out)["events"][-1]["payload"]["filename"] == "\\x94w\\x8ci.png"
+    assert run("ledger", "verify", "-p", str(root))[0] == 0

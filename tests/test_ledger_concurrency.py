@@ -80,3 +80,49 @@ def test_two_processes_appending_keep_one_chain(project: Project, tmp_path: Path
         f"{project.ledger.dialect}: {2 * PER_PROCESS} appends from 2 processes in {elapsed:.1f} s "
         f"({switches} interleavings)"
     )
+
+
+PAINTER = textwrap.dedent(
+    """
+    import sys
+    from pathlib import Path
+    import numpy as np
+    from bgart import workflow as wf
+    from bgart.store import Project
+
+    root, count, go = Path(sys.argv[1]), int(sys.argv[2]), Path(sys.argv[3])
+    with Project.open(root) as project:
+        go.touch()
+        for i in range(count):
+            layer = np.zeros((16, 16, 4), np.uint8)
+            layer[i % 16, :] = (i % 256, 0, 255, 255)
+            wf.record_paint(project, "ep01_c001", layer, "painter")  # a new version row
+            wf.accept(project, "ep01_c001", "director", f"take {i}")
+    """
+)
+
+
+@pytest.mark.slow
+def test_verify_while_another_process_paints_never_raises_a_false_alarm(
+    project: Project, tmp_path: Path
+) -> None:
+    """verify runs again and again while another process records paint (events and version
+    rows): every run passes, checking the ledger as it was when that run started."""
+    png, rec = generated_png(noise_plate(16, 16))
+    wf.record_generated(project, "ep01_c001", png, rec)
+    go = tmp_path / "go"
+    painter = subprocess.Popen(
+        [sys.executable, "-c", PAINTER, str(project.root), "150", str(go)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    while not go.exists() and painter.poll() is None:
+        time.sleep(0.01)
+    runs = []
+    while painter.poll() is None:
+        runs.append(verify_project(project, workers=1).events)
+    _, err = painter.communicate(timeout=300)
+    assert painter.returncode == 0, err[-3000:]
+    assert len(set(runs)) > 2, "verify never ran while the painter wrote: nothing was tested"
+    assert verify_project(project).events == 1 + 2 * 150

@@ -327,3 +327,34 @@ def test_the_manifest_lists_every_case(corpus: Corpus) -> None:
     assert {d["expect"] for d in data} == {"ok", "error"}
     for d in data:
         assert (root / d["path"]).exists() or d["name"] == "no_such_list", d
+
+
+def test_names_in_another_encoding_through_the_real_command_line(tmp_path: Path) -> None:
+    """Names typed or saved on a Shift-JIS system reach bgart as bytes that are not UTF-8 (in
+    Python, surrogate escapes), which crashed it with an internal UnicodeEncodeError. A name
+    is refused in one line naming its field; a file name is recorded with those bytes
+    escaped."""
+    from bgart.store import Project
+
+    root = tmp_path / "show"
+    Project.init(root).close()
+    path = tmp_path / os.fsdecode("背景.png".encode("shift_jis"))
+    Image.new("RGB", (16, 12), (40, 90, 160)).save(path)
+    artist = os.fsdecode("佐藤".encode("shift_jis"))
+    args = ["ledger", "import-final", "ep01_c001", str(path), "--project", str(root)]
+    res = run_cli([*args, "--artist", artist])
+    assert_clean_error(res, "artist '\ufffd\ufffd\ufffd\ufffd'", "not valid UTF-8")
+    res = run_cli([*args, "--artist", "Sato"])
+    assert res.returncode == 0, res.show()
+    with Project.open(root) as project:
+        (event,) = project.ledger.events()
+        assert event.payload["filename"] == "\\x94w\\x8ci.png"
+        assert verify_project(project).events == 1
+    # a project folder named on such a system: verify remembers its run there too
+    folder = tmp_path / os.fsdecode("背景".encode("shift_jis"))
+    Project.init(folder).close()
+    res = run_cli(["ledger", "import-final", "ep01_c001", str(path), "--project", str(folder),
+                   "--artist", "Sato"])
+    assert res.returncode == 0, res.show()
+    res = run_cli(["ledger", "verify", "--project", str(folder)])
+    assert res.returncode == 0 and "ledger ok" in res.stdout, res.show()
