@@ -292,6 +292,10 @@ def review_command(
     comment: Annotated[str, typer.Option("--comment", "-m", help="What to change")] = "",
     project: ProjectOpt = None,
     plate: PlateOpt = workflow.PLATE,
+    version: Annotated[
+        int | None,
+        typer.Option("--version", help="The version you looked at: refused if a newer one exists"),
+    ] = None,
 ) -> None:
     """Accept or reject a plate's latest version (the approval named in the credits).
 
@@ -302,7 +306,7 @@ def review_command(
     shot, plate = check_name(shot, "shot"), check_name(plate, "plate")
     by, comment = check_name(by, "approver"), check_utf8(comment, "comment")
     with _open(project) as proj:
-        rec = workflow.review(proj, shot, decision, by, comment, plate=plate)
+        rec = workflow.review(proj, shot, decision, by, comment, plate=plate, version=version)
         typer.echo(f"event #{rec.seq} {rec.kind}: {shot} v{rec.version} by {by.strip()}")
 
 
@@ -318,7 +322,7 @@ def heatmap_command(
     """Write the provenance heat map (AI blue, inpaint orange, human green) of a plate."""
     shot, plate = check_name(shot, "shot"), check_name(plate, "plate")
     with _open(project) as proj:
-        img = workflow.heatmap(proj, shot, plate=plate)
+        img = workflow.heatmap(proj, shot, plate=plate, version=version)
         try:
             img.save(out, format="PNG")
         except OSError as exc:

@@ -18,6 +18,11 @@ class InputError(BgartError):
     """Bad input: a file, a field, a value."""
 
 
+class StaleVersionError(InputError):
+    """An act decided on a plate version that is no longer the latest (someone saved a newer
+    one since the deciding person looked): refused, nothing recorded."""
+
+
 class WeightsError(BgartError):
     """Model weights missing, unpinned, tampered with, or in a refused format."""
 

@@ -38,7 +38,7 @@ from PIL import Image
 
 from bgart import contribution as contrib
 from bgart.contribution import Applied, Raster
-from bgart.errors import InputError, LedgerIntegrityError
+from bgart.errors import InputError, LedgerIntegrityError, StaleVersionError
 from bgart.images import decode_plain_png, encode_png, open_image, to_mode
 from bgart.ledger import (
     Candidate,
@@ -822,17 +822,31 @@ def undo(
 
 
 def accept(
-    project: Project, shot: str, approver: str, comment: str = "", *, plate: str = PLATE
+    project: Project,
+    shot: str,
+    approver: str,
+    comment: str = "",
+    *,
+    plate: str = PLATE,
+    version: int | None = None,
 ) -> Recorded:
-    """``plate.accepted``: ``approver`` accepts the plate's latest version."""
-    return _decide(project, shot, plate, "plate.accepted", approver, comment)
+    """``plate.accepted``: ``approver`` accepts the plate's latest version (``version``: the
+    one they looked at; refused when it is no longer the latest)."""
+    return _decide(project, shot, plate, "plate.accepted", approver, comment, version)
 
 
 def reject(
-    project: Project, shot: str, approver: str, comment: str = "", *, plate: str = PLATE
+    project: Project,
+    shot: str,
+    approver: str,
+    comment: str = "",
+    *,
+    plate: str = PLATE,
+    version: int | None = None,
 ) -> Recorded:
-    """``plate.rejected``: ``approver`` rejects the plate's latest version."""
-    return _decide(project, shot, plate, "plate.rejected", approver, comment)
+    """``plate.rejected``: ``approver`` rejects the plate's latest version (``version``: as
+    for :func:`accept`)."""
+    return _decide(project, shot, plate, "plate.rejected", approver, comment, version)
 
 
 def review(
@@ -843,11 +857,14 @@ def review(
     comment: str = "",
     *,
     plate: str = PLATE,
+    version: int | None = None,
 ) -> Recorded:
     """Accept or reject the plate's latest version, as a director or admin of the project.
 
     The rules every front end shares (UI and CLI): the approver must be a project user with a
-    reviewer role, and a rejection must say what to change.
+    reviewer role, and a rejection must say what to change. ``version``: the version the
+    approver looked at; if someone saved a newer one since, the decision is refused rather
+    than recorded against a version nobody reviewed.
     """
     act = {"accept": accept, "reject": reject}.get(decision)
     if act is None:
@@ -866,18 +883,31 @@ def review(
     comment = (comment or "").strip()
     if decision == "reject" and not comment:
         raise InputError("reject: say what to change in the comment")
-    return act(project, shot, user.name, comment, plate=plate)
+    return act(project, shot, user.name, comment, plate=plate, version=version)
 
 
 def submit(
-    project: Project, shot: str, artist: str, comment: str = "", *, plate: str = PLATE
+    project: Project,
+    shot: str,
+    artist: str,
+    comment: str = "",
+    *,
+    plate: str = PLATE,
+    version: int | None = None,
 ) -> Recorded:
-    """``plate.submitted``: ``artist`` hands the plate's latest version in for review."""
-    return _decide(project, shot, plate, "plate.submitted", artist, comment)
+    """``plate.submitted``: ``artist`` hands the plate's latest version in for review
+    (``version``: the one they looked at, as for :func:`accept`)."""
+    return _decide(project, shot, plate, "plate.submitted", artist, comment, version)
 
 
 def _decide(
-    project: Project, shot: str, plate: str, kind: str, approver: str, comment: str
+    project: Project,
+    shot: str,
+    plate: str,
+    kind: str,
+    approver: str,
+    comment: str,
+    seen: int | None = None,
 ) -> Recorded:
     shot, plate = _names(shot, plate)
     with project.ledger.write() as tx:
@@ -885,6 +915,15 @@ def _decide(
         if plate_row is None:
             raise InputError(f"shot {shot}: no plate '{plate}' to review")
         cur = _require_version(tx, plate_row, shot, plate)
+        if seen is not None and seen > cur.number:
+            raise InputError(f"shot {shot}: there is no v{seen}; the latest is v{cur.number}")
+        if seen is not None and seen != cur.number:
+            made_by = tx.session.get(Event, cur.event_seq)
+            who = f" by {made_by.actor}" if made_by is not None else ""
+            raise StaleVersionError(
+                f"shot {shot}: you are looking at v{seen}, but v{cur.number} was saved{who} "
+                f"since; look at v{cur.number} first (nothing was recorded)"
+            )
         tx.ensure_user(approver)
         ev = tx.append(
             kind,

@@ -163,7 +163,11 @@ def test_review_accepts_only_for_directors_and_rejects_need_a_comment(root: Path
     assert "plate.rejected" in out
     with Project.open(root) as project:
         assert wf.shot_status(project, SHOT) == "rejected"
-    code, out, err = run("review", SHOT, "--by", "Sato", "-p", str(root))
+    code, out, err = run("review", SHOT, "--by", "Sato", "--version", "2", "-p", str(root))
+    assert code == 2 and "no v2" in err and "the latest is v1" in err
+    with Project.open(root) as project:
+        assert wf.shot_status(project, SHOT) == "rejected"  # nothing recorded
+    code, out, err = run("review", SHOT, "--by", "Sato", "--version", "1", "-p", str(root))
     assert code == 0, err
     assert "plate.accepted" in out and "v1" in out
     with Project.open(root) as project:

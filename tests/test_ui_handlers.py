@@ -272,6 +272,61 @@ def test_an_ai_fix_overtaken_by_a_save_is_refused_not_painted_over(
     assert again.kind == "ai.inpainted" and again.version == n + 2
 
 
+def _app_fns(studio: Studio) -> dict[str, Any]:
+    from ui.app import build_app
+
+    return {f.fn.__name__: f.fn for f in build_app(studio).fns.values() if f.fn}
+
+
+def _by_elem(out: dict[Any, Any]) -> dict[str, Any]:
+    return {c.elem_id: v for c, v in out.items() if getattr(c, "elem_id", None)}
+
+
+def test_a_review_of_a_version_overtaken_by_a_save_is_refused_and_shows_the_new_one(
+    studio: Studio,
+) -> None:
+    """The director's page shows v1; Alice saves v2 meanwhile. Accept must not land on v2,
+    which nobody reviewed: it is refused, and the page then shows v2 to decide on."""
+    alice, dora = req("alice"), req("dora")
+    cands = studio.generate(alice, SHOT, "street", "quiet street", 7, 1)
+    studio.choose(alice, SHOT, cands[0].number)
+    seen = studio.open_shot(SHOT).version  # what the director's page shows
+    assert seen is not None
+    studio.submit(alice, SHOT, version=seen)
+    plate = _shown(studio.open_shot(SHOT).plate)
+    studio.save_paint(alice, SHOT, _editor_value(plate, (10, 10, 60, 50)), [])
+    new = seen + 1
+    with pytest.raises(BgartError, match=rf"looking at v{seen}, but v{new} was saved by alice"):
+        studio.review(dora, SHOT, "accept", "good", version=seen)
+    assert "plate.accepted" not in [k for k, _a in _kinds(studio)]
+    fns = _app_fns(studio)
+    with pytest.warns(UserWarning, match=f"looking at v{seen}"):
+        out = _by_elem(fns["on_accept"](SHOT, "good", False, "all", seen, dora))
+    assert out["status-line"].startswith("⚠") and f"v{new} was saved" in out["status-line"]
+    assert f"· v{new} ·" in out["shot-status"]  # the page now shows the version to decide on
+    assert "plate.accepted" not in [k for k, _a in _kinds(studio)]
+    fns["on_accept"](SHOT, "good", False, "all", new, dora)
+    accepted = studio.project.ledger.events(shot=SHOT)[-1]
+    assert (accepted.kind, accepted.actor, accepted.payload["version"]) == (
+        "plate.accepted", "dora", new)
+
+
+def test_generating_more_variations_keeps_unsaved_strokes(studio: Studio) -> None:
+    """Generating does not change the plate, so it must not reset the editors an artist
+    may have painted in without saving yet."""
+    alice = req("alice")
+    cands = studio.generate(alice, SHOT, "street", "quiet street", 7, 1)
+    studio.choose(alice, SHOT, cands[0].number)
+    out = _by_elem(_app_fns(studio)["on_generate"](SHOT, "street", "another street", 11, 1,
+                                                   False, "all", alice))
+    assert "generated 1 variation" in out["status-line"]
+    assert "paint-editor" not in out and "mask-editor" not in out
+    saved = _by_elem(_app_fns(studio)["on_save"](
+        SHOT, _editor_value(_shown(studio.open_shot(SHOT).plate), (5, 5, 40, 40)), [], False,
+        "all", alice))
+    assert "paint-editor" in saved  # a saved act does refresh them, with the new plate
+
+
 def test_no_model_is_a_message_and_the_ui_keeps_working(ui_project: Path,
                                                          monkeypatch: pytest.MonkeyPatch) -> None:
     from bgart.store import Project

@@ -14,7 +14,7 @@ from typing import Any
 
 import gradio as gr
 
-from bgart.errors import BgartError
+from bgart.errors import BgartError, StaleVersionError
 from ui.handlers import (
     STATUS_CHOICES,
     ShotView,
@@ -106,6 +106,7 @@ def build_app(studio: Studio) -> gr.Blocks:
         gallery_codes = gr.State([])  # shot codes in the shots gallery, in order
         cand_numbers = gr.State([])  # candidate numbers shown in the variations gallery
         cand_pick = gr.State(None)  # index picked in the variations gallery
+        shown_version = gr.State(None)  # the plate version the page shows: what a review decides
 
         with gr.Tabs():
             # ---- shots ---------------------------------------------------------------------
@@ -212,6 +213,7 @@ def build_app(studio: Studio) -> gr.Blocks:
                                       value=view.versions[-1].number if view.versions else None),
                 review_img: studio.review_image(view.code, heat_on) if view.plate else None,
                 figures: describe_figures(view.figures),
+                shown_version: view.version,
             }
 
         def after_act(code: str, heat_on: bool, filter_value: str, message: str,
@@ -220,6 +222,16 @@ def build_app(studio: Studio) -> gr.Blocks:
             out = {status: _message(message), **plate_views(view, heat_on), **gallery(filter_value)}
             if reset_editors:
                 out.update(editor_reset(code))
+            return out
+
+        def stale(code: str | None, heat_on: bool, filter_value: str,
+                  exc: StaleVersionError) -> dict[Any, Any]:
+            """A decision refused because a newer version was saved since the page showed
+            this one: say so and show the newer version (the comment is kept)."""
+            assert code is not None
+            gr.Warning(str(exc))
+            out = after_act(code, heat_on, filter_value, "", reset_editors=False)
+            out[status] = _message(str(exc), ok=False)
             return out
 
         # ---- callbacks -------------------------------------------------------------------
@@ -299,7 +311,7 @@ def build_app(studio: Studio) -> gr.Blocks:
             numbers = ", ".join(f"#{c.number}" for c in cands)
             out = after_act(code, heat_on, filter_value,
                             f"generated {len(cands)} variation(s): candidates {numbers}; "
-                            "click one and use it")
+                            "click one and use it", reset_editors=False)  # plate unchanged
             out.update({
                 cand_gallery: [(c.image, f"#{c.number} · seed {c.seed}") for c in cands],
                 cand_numbers: [c.number for c in cands],
@@ -357,9 +369,12 @@ def build_app(studio: Studio) -> gr.Blocks:
                              f"back to v{version} (as v{rec.version}; the history is kept)")
 
         @_guarded(status)
-        def on_submit(code: str | None, heat_on: bool, filter_value: str,
+        def on_submit(code: str | None, heat_on: bool, filter_value: str, seen: int | None,
                       request: gr.Request) -> dict[Any, Any]:
-            rec = studio.submit(request, code)
+            try:
+                rec = studio.submit(request, code, version=seen)
+            except StaleVersionError as exc:
+                return stale(code, heat_on, filter_value, exc)
             assert code is not None
             return after_act(code, heat_on, filter_value,
                              f"v{rec.version} submitted for review", reset_editors=False)
@@ -367,8 +382,11 @@ def build_app(studio: Studio) -> gr.Blocks:
         def on_review(decision: str) -> Callable[..., Any]:
             @_guarded(status)
             def run(code: str | None, text: str, heat_on: bool, filter_value: str,
-                    request: gr.Request) -> dict[Any, Any]:
-                studio.review(request, code, decision, text)
+                    seen: int | None, request: gr.Request) -> dict[Any, Any]:
+                try:
+                    studio.review(request, code, decision, text, version=seen)
+                except StaleVersionError as exc:
+                    return stale(code, heat_on, filter_value, exc)
                 assert code is not None
                 out = after_act(code, heat_on, filter_value,
                                 f"{code} {decision}ed", reset_editors=False)
@@ -382,10 +400,12 @@ def build_app(studio: Studio) -> gr.Blocks:
         def on_heat(code: str | None, heat_on: bool) -> dict[Any, Any]:
             if not code:
                 return {status: gr.skip()}
-            return {review_img: studio.review_image(code, heat_on)}
+            # every view, not the review image alone: the page must not show a newer plate
+            # than the version a review would be recorded against
+            return plate_views(studio.open_shot(code), heat_on)
 
         # ---- wiring ----------------------------------------------------------------------
-        views = [shot_state, layout_img, plate_img, versions, review_img, figures]
+        views = [shot_state, layout_img, plate_img, versions, review_img, figures, shown_version]
         editors = [editor, mask_editor, paint_times, mask_times]
         listing = [shot_gallery, gallery_codes]
         act_outputs = [status, *views, *editors, *listing]
@@ -421,10 +441,11 @@ def build_app(studio: Studio) -> gr.Blocks:
                                status_filter], act_outputs, show_progress_on=[mask_editor],
                       **gpu)
         undo_btn.click(on_undo, [shot, versions, heat, status_filter], act_outputs, **quick)
-        submit_btn.click(on_submit, [shot, heat, status_filter], act_outputs, **quick)
-        accept_btn.click(on_review("accept"), [shot, comment, heat, status_filter],
+        submit_btn.click(on_submit, [shot, heat, status_filter, shown_version], act_outputs,
+                         **quick)
+        accept_btn.click(on_review("accept"), [shot, comment, heat, status_filter, shown_version],
                          [*act_outputs, comment], **quick)
-        reject_btn.click(on_review("reject"), [shot, comment, heat, status_filter],
+        reject_btn.click(on_review("reject"), [shot, comment, heat, status_filter, shown_version],
                          [*act_outputs, comment], **quick)
-        heat.change(on_heat, [shot, heat], [status, review_img], **common)
+        heat.change(on_heat, [shot, heat], [status, *views], **common)
     return demo

@@ -535,21 +535,26 @@ class Studio:
         with self._lock:
             return workflow.undo(self.project, code, int(version), user)
 
-    def submit(self, request: Any, shot: str | None, comment: str = "") -> workflow.Recorded:
-        """``plate.submitted``: the artist hands the current version in for review."""
+    def submit(self, request: Any, shot: str | None, comment: str = "", *,
+               version: int | None = None) -> workflow.Recorded:
+        """``plate.submitted``: the artist hands the version on their screen (``version``) in
+        for review; refused if someone saved a newer one since."""
         user, _ = self.whoami(request)
         code = self._require_shot(shot)
         with self._lock:
-            return workflow.submit(self.project, code, user, (comment or "").strip())
+            return workflow.submit(self.project, code, user, (comment or "").strip(),
+                                   version=version)
 
     # --- review -----------------------------------------------------------------------------
-    def review(self, request: Any, shot: str | None, decision: str, comment: str = ""
-               ) -> workflow.Recorded:
-        """``plate.accepted`` / ``plate.rejected`` by a director or admin."""
+    def review(self, request: Any, shot: str | None, decision: str, comment: str = "", *,
+               version: int | None = None) -> workflow.Recorded:
+        """``plate.accepted`` / ``plate.rejected`` by a director or admin, of the version on
+        their screen (``version``): refused, not recorded, if a newer one was saved since."""
         user, _role = self.whoami(request)
         code = self._require_shot(shot)
         with self._lock:
-            return workflow.review(self.project, code, decision, user, comment or "")
+            return workflow.review(self.project, code, decision, user, comment or "",
+                                   version=version)
 
     def review_image(self, shot: str | None, heat: bool) -> Image.Image | str | None:
         """The current plate (as a file, see :meth:`plate_file`), or its provenance heat map
