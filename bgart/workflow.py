@@ -467,15 +467,27 @@ def record_base(
     origin: str = "hand-painted",
     plate: str = PLATE,
     filename: str | None = None,
+    active_seconds: float = 0.0,
+    original: bytes | None = None,
 ) -> Recorded:
     """``plate.imported``: start a plate without AI, from a hand-painted plate (every pixel
     credited to ``artist``), a layout or a blank canvas (a HUMAN_BASE nobody is credited for
     painting). Only for a plate with no versions: over an existing plate, use
-    :func:`record_final`, whose visible-change test attributes only what changed."""
+    :func:`record_final`, whose visible-change test attributes only what changed.
+    ``active_seconds`` and ``original`` (the file as handed in) as for :func:`record_paint`."""
     shot, plate = _names(shot, plate)
-    if origin not in ("hand-painted", "layout", "blank"):
-        raise InputError(f"origin '{origin}': must be hand-painted, layout or blank")
     arr = _as_array(image, "RGB", filename or f"plate for shot {shot}")
+    first = _first_import(
+        project,
+        shot,
+        plate,
+        artist,
+        arr,
+        origin=origin,
+        filename=filename,
+        active_seconds=active_seconds,
+        original=original,
+    )
     with project.ledger.write() as tx:
         plate_row = tx.plate(shot, plate)
         assert plate_row is not None
@@ -484,8 +496,38 @@ def record_base(
                 f"shot {shot}: plate '{plate}' already has versions; import the repainted plate "
                 "with import-final instead"
             )
+        return _recorded(first(tx, plate_row))
+
+
+_FirstVersion = Callable[[WriteTx, Plate], Event]
+"""Records a plate's first version inside a write transaction (see :func:`_first_import`)."""
+
+
+def _first_import(
+    project: Project,
+    shot: str,
+    plate: str,
+    artist: str,
+    arr: np.ndarray,
+    *,
+    origin: str,
+    filename: str | None,
+    active_seconds: float,
+    original: bytes | None,
+) -> _FirstVersion:
+    """A ``plate.imported`` act, checked and its blobs stored now (outside the ledger's
+    lock); the function returned appends it to a plate with no version yet, in the caller's
+    transaction, so that the caller decides "is the plate empty?" and writes in one go."""
+    if origin not in ("hand-painted", "layout", "blank"):
+        raise InputError(f"origin '{origin}': must be hand-painted, layout or blank")
+    payload = {"origin": origin, "filename": filename, "active_seconds": _seconds(active_seconds)}
+    blobs = {} if original is None else {"original": project.blobs.put(original, "bin")}
+    image_sha = project.blobs.put(encode_png(arr), "png")
+    raster = contrib.imported(arr.shape[1], arr.shape[0], origin)
+
+    def write(tx: WriteTx, plate_row: Plate) -> Event:
         tx.ensure_user(artist)
-        ev = _new_version(
+        return _new_version(
             project,
             tx,
             plate_row,
@@ -496,11 +538,13 @@ def record_base(
             actor_kind="human",
             base=None,
             image=arr,
-            raster=contrib.imported(arr.shape[1], arr.shape[0], origin),
-            payload={"origin": origin, "filename": filename},
-            blobs={},
+            raster=raster,
+            payload=payload,
+            blobs=blobs,
+            image_sha=image_sha,
         )
-        return _recorded(ev)
+
+    return write
 
 
 def record_paint(
@@ -555,18 +599,25 @@ def record_final(
 
     Over an existing plate it is a ``human.painted`` event with ``source="final"``: an opaque
     layer whose visibly changed pixels (not explained by a global tone adjustment) are
-    credited to ``artist``. A shot with no plate yet gets ``plate.imported`` (hand-painted).
+    credited to ``artist``. A plate with no version yet gets ``plate.imported``
+    (hand-painted), with the same seconds and original. Which of the two is decided in the
+    transaction that writes it: of two artists importing onto a new plate at once, the
+    second one's final lands as a repaint of the first one's.
     """
     shot, plate = _names(shot, plate)
     name = filename or f"final image for shot {shot}"
     arr = _as_array(final_image, "RGB", name)
-    with project.ledger.write() as tx:
-        plate_row = tx.plate(shot, plate)
-        has_version = plate_row is not None and tx.current_version(plate_row) is not None
-    if not has_version:
-        return record_base(
-            project, shot, arr, artist, origin="hand-painted", plate=plate, filename=filename
-        )
+    first = _first_import(
+        project,
+        shot,
+        plate,
+        artist,
+        arr,
+        origin="hand-painted",
+        filename=filename,
+        active_seconds=active_seconds,
+        original=original,
+    )
     return _painted(
         project,
         shot,
@@ -580,6 +631,7 @@ def record_final(
         filename=filename,
         original=original,
         active_seconds=active_seconds,
+        first=first,
     )
 
 
@@ -598,9 +650,11 @@ def _painted(
     original: bytes | None,
     active_seconds: float,
     idem_key: str | None = None,
+    first: _FirstVersion | None = None,
 ) -> Recorded:
     """One ``human.painted`` event (a layer or a whole final): the pixels stored as blob
-    ``role``, the file as the artist handed it in (``original``) kept beside them."""
+    ``role``, the file as the artist handed it in (``original``) kept beside them.
+    ``first``: what to record instead on a plate with no version (see :func:`_edit`)."""
     # Encoded and stored before the transaction: it does not depend on the plate version,
     # and the transaction holds the ledger's lock.
     blobs = {role: project.blobs.put(encode_png(arr), "png")}
@@ -622,6 +676,7 @@ def _painted(
             "active_seconds": _seconds(active_seconds),
         },
         idem_key=idem_key,
+        first=first,
     )
 
 
@@ -741,14 +796,18 @@ def _edit(
     human: str | None = None,
     idem_key: str | None = None,
     based_on: int | None = None,
+    first: _FirstVersion | None = None,
 ) -> Recorded:
     """Apply an edit to the plate's latest version inside one locked transaction
-    (``based_on``: refuse unless that is still the latest version)."""
+    (``based_on``: refuse unless that is still the latest version; ``first``: record that
+    instead when the plate has no version yet, rather than refusing)."""
     with project.ledger.write() as tx:
         if idem_key is not None and (ev := tx.find_event(idem_key)) is not None:
             return _recorded(ev, duplicate=True)
         plate_row = tx.plate(shot, plate)
         assert plate_row is not None
+        if first is not None and tx.current_version(plate_row) is None:
+            return _recorded(first(tx, plate_row))
         cur = _require_version(tx, plate_row, shot, plate)
         if based_on is not None and cur.number != based_on:
             raise InputError(

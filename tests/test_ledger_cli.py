@@ -204,6 +204,41 @@ def test_verify_recomputes_only_what_is_new_since_the_last_clean_run(
     assert "for the 0 plate versions after event #2" in out
 
 
+def test_import_final_on_a_new_shot_keeps_seconds_and_original(root: Path, tmp_path: Path) -> None:
+    path = tmp_path / "handmade.png"
+    Image.fromarray(natural_plate(W, H, 4)).save(path)
+    code, _, err = run("ledger", "import-final", "ep03_c100", str(path), "--artist", "Mika",
+                       "--seconds", "3600", "-p", str(root))
+    assert code == 0, err
+    code, out, _ = run("ledger", "show", "ep03_c100", "-p", str(root), "--json")
+    data = json.loads(out)
+    assert data["plates"]["main"]["active_seconds"] == 3600.0
+    (ev,) = data["events"]
+    assert ev["kind"] == "plate.imported" and ev["payload"]["active_seconds"] == 3600.0
+    with Project.open(root) as project:
+        assert project.blobs.get(ev["blobs"]["original"]) == path.read_bytes()
+    code, out, _ = run("ledger", "show", "ep03_c100", "-p", str(root))
+    assert "active 3600 s" in out
+    assert run("ledger", "verify", "-p", str(root))[0] == 0
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [(("--artist", "Mika", "--seconds", "-5"), "active seconds"), (("--artist", ""), "empty")],
+)
+def test_import_final_refused_on_a_new_shot_leaves_no_shot(
+    root: Path, tmp_path: Path, args: tuple[str, ...], message: str
+) -> None:
+    path = tmp_path / "handmade.png"
+    Image.fromarray(natural_plate(W, H, 4)).save(path)
+    code, _, err = run("ledger", "import-final", "ep03_c100", str(path), *args, "-p", str(root))
+    assert code == 2 and message in err
+    code, _, err = run("ledger", "show", "ep03_c100", "-p", str(root))
+    assert code == 2 and "no events" in err
+    with Project.open(root) as project:
+        assert wf.shot_codes(project) == [SHOT]
+
+
 def test_verify_while_another_process_saves_stays_ok(
     root: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

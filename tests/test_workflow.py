@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
+
 import numpy as np
 import pytest
 from _ledger_fixtures import (  # noqa: F401
@@ -19,6 +21,7 @@ from PIL import Image
 from bgart import contribution as c
 from bgart import workflow as wf
 from bgart.errors import InputError
+from bgart.ledger import WriteTx
 from bgart.store import Project
 from bgart.verify import verify_project
 
@@ -308,3 +311,99 @@ def test_record_generated_cli(proj: Project) -> None:
     import hashlib
 
     assert proj.blobs.has(hashlib.sha256(layout).hexdigest())
+
+
+def test_final_on_an_empty_shot_keeps_seconds_and_original(proj: Project) -> None:
+    rec = wf.record_final(
+        proj, "handmade", natural_plate(W, H), "mika", 3600, filename="bg.psd", original=b"psd"
+    )
+    assert rec.kind == "plate.imported"
+    ev = proj.ledger.event(rec.seq)
+    assert ev is not None and ev.payload["active_seconds"] == 3600.0
+    assert ev.payload["filename"] == "bg.psd" and "original" in ev.blobs
+    assert proj.blobs.get(ev.blobs["original"]) == b"psd"
+    assert wf.plate_figures(proj, "handmade")["active_seconds"] == 3600.0
+    verify_project(proj)
+
+
+@pytest.mark.parametrize("seconds", [-5, float("nan"), float("inf")])
+def test_final_on_an_empty_shot_refuses_bad_seconds(proj: Project, seconds: float) -> None:
+    with pytest.raises(InputError, match="active seconds"):
+        wf.record_final(proj, "handmade", natural_plate(W, H), "mika", seconds)
+    assert proj.ledger.count() == 0 and wf.shot_codes(proj) == []
+
+
+def test_two_first_finals_at_once_both_land(proj: Project, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Two artists import a final onto the same new plate at once (each one's first ledger
+    transaction ends before either goes on): one starts the plate, the other's lands as a
+    repaint of it, as import-final over an existing plate does. Nobody's work is refused."""
+    import contextlib
+    import threading
+
+    write = proj.ledger.write
+    both = threading.Barrier(2, timeout=10)
+    waited = threading.local()
+
+    @contextlib.contextmanager
+    def write_then_wait() -> Iterator[WriteTx]:
+        with write() as tx:
+            yield tx
+        if not getattr(waited, "done", False):
+            waited.done = True
+            both.wait()
+
+    monkeypatch.setattr(proj.ledger, "write", write_then_wait)
+    results: dict[str, object] = {}
+
+    def go(artist: str, seed: int) -> None:
+        try:
+            results[artist] = wf.record_final(proj, "new", natural_plate(W, H, seed), artist, 60)
+        except Exception as exc:  # reported by the assertion below
+            results[artist] = exc
+
+    threads = [threading.Thread(target=go, args=a) for a in (("ann", 1), ("ben", 2))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    recs = sorted(results.values(), key=lambda r: getattr(r, "version", 0) or 0)
+    assert all(isinstance(r, wf.Recorded) for r in recs), results
+    assert [(r.kind, r.version) for r in recs] == [("plate.imported", 1), ("human.painted", 2)]
+    events = proj.ledger.events(shot="new")
+    assert sorted(ev.actor for ev in events) == ["ann", "ben"]
+    assert events[1].payload["source"] == "final" and events[1].payload["active_seconds"] == 60
+    assert wf.plate_figures(proj, "new")["active_seconds"] == 120.0
+    verify_project(proj)
+
+
+def _refused_acts() -> dict[str, Callable[[Project], object]]:
+    import io
+
+    buf = io.BytesIO()
+    Image.fromarray(grey_plate(W, H, 0)).save(buf, "PNG")
+    png, rec = generated_png(noise_plate(W, H))
+    layer = stroke_layer((H, W), (0, 0, 4, 4), (0, 0, 0))
+    mask = np.ones((H, W), bool)
+    plate = natural_plate(W, H)
+    return {
+        "final-no-artist": lambda p: wf.record_final(p, "new", plate, ""),
+        "final-bad-seconds": lambda p: wf.record_final(p, "new", plate, "mika", -5),
+        "base-no-artist": lambda p: wf.record_base(p, "new", plate, " "),
+        "base-bad-seconds": lambda p: wf.record_base(p, "new", plate, "mika", active_seconds=-1),
+        "base-bad-origin": lambda p: wf.record_base(p, "new", plate, "mika", origin="x"),
+        "paint-no-plate": lambda p: wf.record_paint(p, "new", layer, "mika"),
+        "adjust-no-plate": lambda p: wf.record_adjust(p, "new", plate, "mika"),
+        "inpaint-no-plate": lambda p: wf.record_inpaint(p, "new", png, mask, rec, "mika"),
+        "layout-no-artist": lambda p: wf.record_layout(p, "new", buf.getvalue(), ""),
+        "generated-bad-requester": lambda p: wf.record_generated(p, "new", png, rec, "a\x01"),
+        "select-nothing": lambda p: wf.select_variation(p, "new", 1, "mika"),
+        "undo-nothing": lambda p: wf.undo(p, "new", 1, "mika"),
+    }
+
+
+@pytest.mark.parametrize("act", list(_refused_acts()))
+def test_a_refused_act_on_a_new_shot_leaves_no_shot(proj: Project, act: str) -> None:
+    with pytest.raises(InputError):
+        _refused_acts()[act](proj)
+    assert proj.ledger.count() == 0
+    assert wf.shot_codes(proj) == [] and wf.plate_names(proj, "new") == []
