@@ -6,10 +6,13 @@ of the next, so any C2PA viewer can walk it:
 1. the **layout** (when given): ``c2pa.created`` + ``digitalCreation``, a CreativeWork naming
    the layout artist. If the layout file already carries Content Credentials, they are kept
    as they are instead.
-2. the **AI plate**: ``c2pa.created`` + ``trainedAlgorithmicMedia``, softwareAgent = the model
-   and revision, the layout as an ``inputTo`` ingredient.
-3. the **retouched plate** (only when there were edits): ``c2pa.opened`` with the signed AI
-   plate as ``parentOf``, then, in order, each AI inpaint as ``c2pa.edited`` +
+2. the plate's **origin**, with the layout as an ``inputTo`` ingredient: the **AI plate**
+   (``c2pa.created`` + ``trainedAlgorithmicMedia``, softwareAgent = the model and revision),
+   or a **human base** that no AI made (:class:`HumanBase`: a hand-painted plate, a layout
+   used as the plate or a blank canvas; ``c2pa.created`` + ``digitalCreation`` naming who
+   imported it).
+3. the **retouched plate** (only when there were edits): ``c2pa.opened`` with the signed
+   origin as ``parentOf``, then, in order, each AI inpaint as ``c2pa.edited`` +
    ``compositeWithTrainedAlgorithmicMedia`` (mask bounding box in ``changes``), each paint
    session as ``c2pa.drawing`` + ``humanEdits`` naming the artist, each levels/colour pass as
    ``c2pa.color_adjustments``.
@@ -119,6 +122,18 @@ class Adjustment:
     when: When = None
 
 
+@dataclass(frozen=True)
+class HumanBase:
+    """A plate that started without AI (``origin``: hand-painted, layout or blank), imported
+    by ``artist``. ``image`` is required when the plate was edited afterwards."""
+
+    artist: str
+    origin: str
+    image: ImageSource | None = None
+    title: str = "imported plate"
+    when: When = None
+
+
 Edit = Inpaint | PaintSession | Adjustment
 
 
@@ -126,6 +141,7 @@ Edit = Inpaint | PaintSession | Adjustment
 class PlateManifest:
     """Everything the Content Credentials of one exported plate say.
 
+    The plate starts either from ``ai_plate`` or from a human ``base`` (exactly one).
     ``contribution`` holds the figures (``*_share`` values in 0..1, ``grade``, ``people``,
     ``raster_sha256``...) and must be JSON-serialisable. ``people`` adds credited names not
     implied by the edits (art director, approver).
@@ -133,21 +149,38 @@ class PlateManifest:
 
     title: str
     production: str
-    ai_plate: AiPlate
+    ai_plate: AiPlate | None
     layout: LayoutIngredient | None = None
     edits: list[Edit] = field(default_factory=list)
     contribution: dict[str, Any] = field(default_factory=dict)
     people: list[str] = field(default_factory=list)
+    base: HumanBase | None = None
 
     @property
     def retouched(self) -> bool:
         return bool(self.edits)
+
+    @property
+    def origin(self) -> AiPlate | HumanBase:
+        """The AI plate or the human base the plate started from."""
+        if self.ai_plate is not None and self.base is None:
+            return self.ai_plate
+        if self.base is not None and self.ai_plate is None:
+            return self.base
+        raise InputError("manifest: give exactly one of ai_plate and base")
+
+    @property
+    def origin_label(self) -> str:
+        """The ingredient label of the origin in the retouched plate's manifest."""
+        return "ai_plate" if self.ai_plate is not None else "base"
 
     def credited_people(self) -> list[str]:
         """Named people, first appearance first, each once."""
         names: list[str] = []
         if self.layout is not None:
             names.append(self.layout.author)
+        if self.base is not None:
+            names.append(self.base.artist)
         for edit in self.edits:
             names.append(edit.mask_author if isinstance(edit, Inpaint) else edit.artist)
         names.extend(self.people)
@@ -250,8 +283,39 @@ def layout_definition(layout: LayoutIngredient) -> dict[str, Any]:
     return _definition(layout.title, [action], [_creative_work([layout.author])])
 
 
+_BASE_TEXT = {
+    "hand-painted": "Hand-painted plate imported by {artist}",
+    "layout": "Layout used as the plate, imported by {artist}",
+    "blank": "Blank canvas started by {artist}",
+}
+
+
+def origin_actions(m: PlateManifest) -> list[dict[str, Any]]:
+    """The ``c2pa.created`` action of the plate's origin: the AI plate or the human base."""
+    origin = m.origin
+    if isinstance(origin, AiPlate):
+        return ai_plate_actions(m)
+    text = _BASE_TEXT.get(origin.origin, "Plate imported by {artist}").format(
+        artist=origin.artist)
+    return [
+        _action(
+            "c2pa.created",
+            source_type=DIGITAL_CREATION,
+            description=f"{text}; no AI involved",
+            parameters={
+                "ingredientIds": ["layout"] if m.layout is not None else None,
+                "org.bgart.role": "human_base",
+                "org.bgart.person": origin.artist,
+                "org.bgart.origin": origin.origin,
+            },
+            when=origin.when,
+        )
+    ]
+
+
 def ai_plate_actions(m: PlateManifest) -> list[dict[str, Any]]:
     plate = m.ai_plate
+    assert plate is not None
     described = f"Generated by {plate.model} (revision {plate.revision}, licence {plate.licence})"
     if m.layout is not None:
         described += f" from the layout by {m.layout.author}"
@@ -275,13 +339,17 @@ def ai_plate_actions(m: PlateManifest) -> list[dict[str, Any]]:
 
 
 def edit_actions(m: PlateManifest) -> list[dict[str, Any]]:
-    """``c2pa.opened`` (the AI plate as parent) then one action per edit, in order."""
+    """``c2pa.opened`` (the origin as parent) then one action per edit, in order."""
+    origin = m.origin
+    opened = (f"Opened the AI plate from {origin.model} for retouching"
+              if isinstance(origin, AiPlate)
+              else f"Opened the plate imported by {origin.artist} for retouching")
     actions = [
         _action(
             "c2pa.opened",
             agent=_bgart_agent(),
-            description=f"Opened the AI plate from {m.ai_plate.model} for retouching",
-            parameters={"ingredientIds": ["ai_plate"], "org.bgart.role": "opened"},
+            description=opened,
+            parameters={"ingredientIds": [m.origin_label], "org.bgart.role": "opened"},
         )
     ]
     for edit in m.edits:
@@ -349,15 +417,16 @@ def _final_extras(m: PlateManifest) -> list[dict[str, Any]]:
     return extras
 
 
-def ai_plate_definition(m: PlateManifest, *, final: bool) -> dict[str, Any]:
-    """Manifest definition for the AI plate; ``final`` adds figures and credited people."""
-    return _definition(m.ai_plate.title, ai_plate_actions(m), _final_extras(m) if final else [])
+def origin_definition(m: PlateManifest, *, final: bool) -> dict[str, Any]:
+    """Manifest definition for the plate's origin (AI plate or human base); ``final`` adds
+    figures and credited people."""
+    return _definition(m.origin.title, origin_actions(m), _final_extras(m) if final else [])
 
 
 def plate_definition(m: PlateManifest) -> dict[str, Any]:
     """The active manifest of the exported PNG (before ingredients are attached)."""
     if not m.retouched:
-        definition = ai_plate_definition(m, final=True)
+        definition = origin_definition(m, final=True)
         definition["title"] = m.title
         return definition
     return _definition(m.title, edit_actions(m), _final_extras(m))
@@ -505,24 +574,26 @@ def sign_png(
     """
     material = load_signer(cert_chain, key)
     src = _require_png(_read_source(src_png, "plate PNG"), src_png, "plate PNG")
-    for label, value in (
-        ("title", manifest.title),
-        ("ai_plate.model", manifest.ai_plate.model),
-        ("ai_plate.revision", manifest.ai_plate.revision),
-        ("ai_plate.licence", manifest.ai_plate.licence),
-    ):
+    origin, label = manifest.origin, manifest.origin_label
+    fields = (
+        (("ai_plate.model", origin.model), ("ai_plate.revision", origin.revision),
+         ("ai_plate.licence", origin.licence))
+        if isinstance(origin, AiPlate)
+        else (("base.artist", origin.artist), ("base.origin", origin.origin))
+    )
+    for name, value in (("title", manifest.title), *fields):
         if not str(value).strip():
-            raise InputError(f"manifest {label}: must not be empty")
+            raise InputError(f"manifest {name}: must not be empty")
     definition = plate_definition(manifest)  # validates figures and bboxes before any signing
-    ai_png = None
+    origin_png = None
     if manifest.retouched:
-        ai_src = manifest.ai_plate.image
-        if ai_src is None:
+        what = "AI plate" if isinstance(origin, AiPlate) else "imported plate"
+        if origin.image is None:
             raise InputError(
-                "manifest ai_plate.image: needed for a retouched plate (it becomes the "
+                f"manifest {label}.image: needed for a retouched plate (it becomes the "
                 "parentOf ingredient)"
             )
-        ai_png = _require_png(_read_source(ai_src, "AI plate"), ai_src, "AI plate")
+        origin_png = _require_png(_read_source(origin.image, what), origin.image, what)
     c2pa = _c2pa()
     dst = Path(dst)
     try:
@@ -531,15 +602,12 @@ def sign_png(
             data, fmt = _layout_asset(manifest.layout, material, tsa_url)
             ref = {"title": manifest.layout.title, "relationship": "inputTo", "label": "layout"}
             ingredients.append((ref, data, fmt))
-        if ai_png is not None:  # retouched: the signed AI plate becomes the parent
-            ai_def = ai_plate_definition(manifest, final=False)
-            ai_signed = _sign_bytes(ai_def, ai_png, "image/png", material, ingredients, tsa_url)
-            ref = {
-                "title": manifest.ai_plate.title,
-                "relationship": "parentOf",
-                "label": "ai_plate",
-            }
-            ingredients = [(ref, ai_signed, "image/png")]
+        if origin_png is not None:  # retouched: the signed origin becomes the parent
+            origin_def = origin_definition(manifest, final=False)
+            origin_signed = _sign_bytes(origin_def, origin_png, "image/png", material,
+                                        ingredients, tsa_url)
+            ref = {"title": origin.title, "relationship": "parentOf", "label": label}
+            ingredients = [(ref, origin_signed, "image/png")]
         signed = _sign_bytes(definition, src, "image/png", material, ingredients, tsa_url)
     except c2pa.C2paError as exc:
         raise BgartError(f"{dst}: C2PA signing failed: {exc}") from None
@@ -772,6 +840,9 @@ def _action_line(action: dict[str, Any]) -> str | None:
             f"AI plate: {model} revision {params.get('org.bgart.revision', '?')}, "
             f"licence {params.get('org.bgart.licence', '?')}"
         )
+    if role == "human_base":
+        origin = params.get("org.bgart.origin", "imported")
+        return f"Base: {origin} plate imported by {person} (human-made, no AI)"
     if role == "inpaint":
         return f"AI inpaint: {model}, mask drawn by {person}{_bbox_text(action)}"
     if role == "paint":

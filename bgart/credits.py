@@ -63,6 +63,15 @@ ROLE_LABELS = {
     "adjustment": "levels/colour",
     "approval": "approval",
 }
+ROLE_LABELS_JA = {
+    "layout": "レイアウト：",
+    "prompt": "プロンプト：",
+    "selection": "候補選択：",
+    "retouch": "レタッチ：",
+    "inpaint_direction": "AI修正指示：",
+    "adjustment": "色調整：",
+    "approval": "承認：",
+}
 THUMB_EDGE = 240
 
 
@@ -326,16 +335,18 @@ def grade_rules(t: Thresholds) -> dict[str, str]:
         "B": f"human paint ≥ {pct(t.b, 0)}",
         "C": f"human paint ≥ {pct(t.c, 0)}",
         "D": f"human paint ≥ {pct(t.d, 0)}",
-        "E": "human paint > 0%, or AI output changed only under human direction "
+        "E": "human paint > 0%, or AI output visibly changed only under human direction "
              "(inpaint masks, levels/colour) with no human paint",
-        "F": "unmodified AI output: the generated candidate used as it came out",
+        "F": "unmodified AI output: the generated candidate used as it came out "
+             f"(no pixel visibly changed, ΔE76 ≤ {contrib.DELTA_E_THRESHOLD})",
     }
 
 
 def grade(figs: Mapping[str, Any], t: Thresholds, *, modified: bool) -> tuple[str, str]:
     """The grade A–F of a plate's figures and the rule that gave it.
 
-    ``modified``: the final pixels differ from the AI image the plate started from.
+    ``modified``: the final pixels visibly differ from the AI image the plate started from
+    (see :func:`visibly_modified`).
     """
     p = float(figs["human_paint_share"])
     ai = float(figs["ai_gen_share"]) + float(figs["ai_inpaint_share"])
@@ -350,8 +361,21 @@ def grade(figs: Mapping[str, Any], t: Thresholds, *, modified: bool) -> tuple[st
     if p > 0.0:
         return "E", f"human paint {pct(p)} < {pct(t.d, 0)}"
     if modified:
-        return "E", "no human paint; AI output changed under human direction"
+        return "E", "no human paint; AI output visibly changed under human direction"
     return "F", "unmodified AI output"
+
+
+def visibly_modified(figs: Mapping[str, Any], root: EventRow) -> bool:
+    """Whether the plate is not the AI output it started from, by the visible-change test.
+
+    An AI plate counts as modified only when the final raster shows a visible change
+    (ΔE76 above the threshold): AI-inpainted pixels, adjusted pixels or pixels a human painted.
+    An edit that changes bytes but no visible colour (``visible_px`` 0) leaves it unmodified.
+    """
+    if root.kind == "plate.imported":
+        return True
+    return any(float(figs[key]) > 0.0
+               for key in ("ai_inpaint_share", "adjust_share", "human_touched_share"))
 
 
 def definition(t: Thresholds) -> Definition:
@@ -689,17 +713,12 @@ def build_plate(
     if figs["status"] != "open":
         decision = next(ev for ev in reversed(events)
                         if ev.kind in ("plate.accepted", "plate.rejected"))
-    # Modified = the final pixels are not the AI image the plate started from.
-    modified = rep.root.kind == "plate.imported" or state.image_sha != rep.root.blobs.get("image")
-    letter, reason = grade(figs, thresholds, modified=modified)
-    layouts = project.ledger.events(shot=shot, kinds=("layout.imported",))
-    layout_sha = record.get("layout_sha256") or (layouts[-1].blobs.get("layout") if layouts
-                                                 else None)
+    letter, reason = grade(figs, thresholds, modified=visibly_modified(figs, rep.root))
     credit = PlateCredit(
         episode=episode_of(shot), shot=shot, plate=plate, version=state.number,
         status=figs["status"], width=int(figs["width"]), height=int(figs["height"]),
         pixels=pixels, image_sha256=state.image_sha, raster_sha256=state.raster_sha,
-        layout_sha256=layout_sha, layout_artists=list(figs["layout_artists"]),
+        layout_sha256=figs["layout_sha256"], layout_artists=list(figs["layout_artists"]),
         prompt_author=prompt_author or None, prompt=record.get("prompt"),
         chosen_by=chosen_by, candidates=int(figs["candidates"]),
         chosen_candidate=figs["chosen_candidate"], models=models,
@@ -790,34 +809,28 @@ def _credit_pct(share: float) -> str:
 
 def credit_lines(people: Sequence[PersonCredit | Contributor], models: Sequence[str]
                  ) -> tuple[str, str, str]:
-    """(English, Japanese, bilingual) end-credit lines. Every role names its people; a role
-    nobody held is left out; AI is named by model, never as an anonymous "AI (+Human)"."""
-    def names(role: str) -> list[str]:
-        return [p.name for p in people if role in p.roles]
-
+    """(English, Japanese, bilingual) end-credit lines. Every role of :data:`ROLE_ORDER`
+    names its people (candidate choice, levels/colour and approval too); a role nobody held
+    is left out; AI is named by model, never as an anonymous "AI (+Human)"."""
     retouch = sorted((p for p in people if "retouch" in p.roles),
                      key=lambda p: (-round(p.painted_px, 6), -p.active_seconds,
                                     natural_key(p.name)))
-    layout, prompt, masks = names("layout"), names("prompt"), names("inpaint_direction")
     # (English label, Japanese label, English names, Japanese names); empty roles left out
-    roles = [
-        ("layout ", "レイアウト：", layout, layout),
-        ("prompt ", "プロンプト：", prompt, prompt),
-        (
-            "retouch ",
-            "レタッチ：",
-            [f"{p.name} ({_credit_pct(p.human_paint_share)})" for p in retouch],
-            [f"{p.name}（{_credit_pct(p.human_paint_share)}）" for p in retouch],
-        ),
-        ("AI inpaint direction ", "AI修正指示：", masks, masks),
-    ]
+    roles: list[tuple[str, str, list[str], list[str]]] = []
+    for role in ROLE_ORDER:
+        if role == "retouch":
+            en_names = [f"{p.name} ({_credit_pct(p.human_paint_share)})" for p in retouch]
+            ja_names = [f"{p.name}（{_credit_pct(p.human_paint_share)}）" for p in retouch]
+        else:
+            en_names = ja_names = [p.name for p in people if role in p.roles]
+        roles.append((f"{ROLE_LABELS[role]} ", ROLE_LABELS_JA[role], en_names, ja_names))
     en = [en_label + ", ".join(n) for en_label, _, n, _ in roles if n]
     ja = [ja_label + "、".join(n) for _, ja_label, _, n in roles if n]
     ai = ", ".join(models)  # model names are joined the same way in both languages
     if ai:
         en.append(f"AI: {ai}")
         ja.append(f"AI：{ai}")
-    if not (layout or prompt or retouch or masks):
+    if not any(n for _, _, n, _ in roles):
         en.append("no human contributor recorded")
         ja.append("人の参加の記録なし")
     en_text = "; ".join(en)

@@ -387,11 +387,13 @@ def _status(status: str) -> str:
     return f'<span class="status-{_e(status)}">{_e(status)}</span>'
 
 
-def _credit_box(en: str, ja: str, both: str, title: str = "End-credit lines") -> str:
+def _credit_box(en: str | None, ja: str, both: str, title: str = "End-credit lines") -> str:
+    """The bilingual line, then the Japanese and (unless ``en`` is None) the English one."""
+    english = f'<p lang="en">{_e(en)}</p>' if en is not None else ""
     return (
         f'<div class="credit"><p class="label">{_e(title)}</p>'
         f'<p class="line" lang="ja">{_e(both)}</p>'
-        f'<p lang="ja">{_e(ja)}</p><p lang="en">{_e(en)}</p></div>'
+        f'<p lang="ja">{_e(ja)}</p>{english}</div>'
     )
 
 
@@ -559,7 +561,7 @@ def _plate_html(report: CreditReport, p: PlateCredit) -> str:
         f"<tr><td>{_e(c.name)}</td><td>{_e(', '.join(ROLE_LABELS[r] for r in c.roles))}</td>"
         f"<td class=num>{_hms(c.active_seconds)}</td></tr>" for c in p.contributors
     )
-    en, ja, both = plate_credit_lines(p)
+    _en, ja, both = plate_credit_lines(p)
     label = p.shot if p.plate == "main" else f"{p.shot} / {p.plate}"
     return (
         f'<section class="page plate"><h2>{_e(label)} {_grade(p.grade)}</h2>'
@@ -568,7 +570,8 @@ def _plate_html(report: CreditReport, p: PlateCredit) -> str:
         f"{retouch_html}{masks_html}{adjust}"
         "<h3>Everyone on this plate</h3><table><thead><tr><th>Name</th><th>Roles</th>"
         f"<th class=num>Active time</th></tr></thead><tbody>{everyone}</tbody></table>"
-        + _credit_box(en, ja, both, "Credit line for this plate") + "</section>"
+        # The English line is the bilingual one without "背景 / ": left out to keep one page.
+        + _credit_box(None, ja, both, "Credit line for this plate") + "</section>"
     )
 
 

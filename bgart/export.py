@@ -4,8 +4,14 @@ Files land in ``<project>/exports/<episode>/`` (episode: see :func:`bgart.credit
 as ``<shot>.png`` and ``<shot>.psd`` (``<shot>__<plate>.*`` for a plate other than ``main``),
 with a ``SHA256SUMS`` of what this run wrote.
 
+File names are the shot (and plate) ids as they are when those are safe on every file
+system, else a cleaned form plus a short hash of the id (see :func:`safe_name`), so distinct
+shots never share a file; an export that would still write two plates to one name (names
+differing only in case, or a shot named like another shot's extra plate) is refused.
+
 The PNG carries Content Credentials (:mod:`bgart.c2pa_export`): the layout as an ``inputTo``
-ingredient, the AI plate (``c2pa.created`` + ``trainedAlgorithmicMedia``), ``c2pa.opened``,
+ingredient, the AI plate (``c2pa.created`` + ``trainedAlgorithmicMedia``) or, for a plate
+that started without AI, its human base (``c2pa.created`` + ``digitalCreation``), ``c2pa.opened``,
 each inpaint (``c2pa.edited`` + ``compositeWithTrainedAlgorithmicMedia``, mask box in
 ``changes``), each paint session (``c2pa.drawing`` + ``humanEdits``), and the measured figures
 in ``org.bgart.contribution``, the provenance raster's sha256 among them. Each PNG is
@@ -19,6 +25,7 @@ edit changed, fully opaque, so the stack composes to the accepted plate bit for 
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import re
 from collections.abc import Callable, Sequence
@@ -34,6 +41,7 @@ from bgart.c2pa_export import (
     Adjustment,
     AiPlate,
     Edit,
+    HumanBase,
     Inpaint,
     LayoutIngredient,
     PaintSession,
@@ -68,11 +76,13 @@ log = logging.getLogger(__name__)
 
 SUMS_FILE = "SHA256SUMS"
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
+_SAFE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
+_MAX_NAME = 120
 
 
 @dataclass
 class ExportedPlate:
-    """What one plate's export wrote (``png`` is None when the plate was not signed)."""
+    """What one plate's export wrote (``png`` / ``psd`` is None when it was not asked for)."""
 
     episode: str
     shot: str
@@ -83,14 +93,46 @@ class ExportedPlate:
 
 
 def safe_name(text: str) -> str:
-    """A file-name-safe form of a shot/plate/episode name (other characters become ``_``)."""
-    cleaned = _UNSAFE.sub("_", text).strip("._") or "_"
-    return cleaned[:120]
+    """A file-name-safe form of a shot/plate/episode name, distinct for distinct names.
+
+    A name that is already safe everywhere (letters, digits, ``_``, ``-``, ``.``; starting
+    with a letter or digit, not ending with ``.``, at most 120 characters) is kept as is.
+    Any other name is cleaned (other characters become ``_``) and gets ``-`` and the first
+    8 hex digits of its sha256, so two names that clean alike (``EP03 C1``, ``EP03?C1``)
+    still get two files.
+    """
+    if len(text) <= _MAX_NAME and _SAFE.fullmatch(text) and not text.endswith("."):
+        return text
+    cleaned = _UNSAFE.sub("_", text).strip("._")[: _MAX_NAME - 9] or "_"
+    return f"{cleaned}-{hashlib.sha256(text.encode('utf-8')).hexdigest()[:8]}"
 
 
 def file_stem(shot: str, plate: str) -> str:
     stem = safe_name(shot)
     return stem if plate == workflow.PLATE else f"{stem}__{safe_name(plate)}"
+
+
+def export_paths(plates: Sequence[PlateCredit]) -> dict[str, str]:
+    """``episode folder/file stem`` per plate key; refuses two plates that would share a file.
+
+    Names are compared case-insensitively: on Windows and macOS ``EP01_C1.png`` and
+    ``ep01_c1.png`` are one file, and the second export would silently replace the first.
+    """
+    paths: dict[str, str] = {}
+    owner: dict[str, PlateCredit] = {}
+    for p in plates:
+        path = f"{safe_name(p.episode)}/{file_stem(p.shot, p.plate)}"
+        other = owner.setdefault(path.casefold(), p)
+        if other is not p:
+            mine = paths[other.key]
+            where = (f"{path}.png/.psd" if mine == path else
+                     f"{mine} and {path} (one file where letter case is ignored)")
+            raise InputError(
+                f"shot {other.shot} (plate {other.plate}) and shot {p.shot} (plate {p.plate}) "
+                f"would both be exported as {where}; rename one of the shots"
+            )
+        paths[p.key] = path
+    return paths
 
 
 # --- signing identity -----------------------------------------------------------------------
@@ -224,16 +266,62 @@ def contribution_figures(p: PlateCredit, report: CreditReport) -> dict[str, Any]
 
 
 def plate_manifest(project: Project, p: PlateCredit, rep: Replay, report: CreditReport
-                   ) -> PlateManifest | None:
-    """The Content Credentials of an accepted plate; None for a plate with no AI origin."""
-    events = project.ledger.events(shot=p.shot, plate=p.plate)
-    gen = generation_event(events, rep.root)
+                   ) -> PlateManifest:
+    """The Content Credentials of an accepted plate.
+
+    Every plate gets them: an AI plate names its model, a plate imported without AI states a
+    human-made base (``digitalCreation``), and each AI inpaint on either names its model.
+    """
+    edits = _edits(p, rep)
+    layout = None
+    layouts = project.ledger.events(shot=p.shot, kinds=("layout.imported",))
+    chosen = next((ev for ev in reversed(layouts)
+                   if p.layout_sha256 and ev.blobs.get("layout") == p.layout_sha256), None)
+    if chosen is not None:
+        layout = LayoutIngredient(
+            image=project.blobs.get(chosen.blobs["layout"]),
+            title=chosen.payload.get("filename") or f"{p.shot} layout",
+            author=chosen.actor, when=chosen.created_at,
+        )
+    root_image = project.blobs.get(rep.root.blobs["image"]) if edits else None
+    gen = generation_event(project.ledger.events(shot=p.shot, plate=p.plate), rep.root)
+    ai_plate = base = None
     if gen is None:
-        return None
-    record = gen.payload.get("record", {})
-    model = next((m for m in p.models if m.role == "generation"), None)
-    seeds = record.get("seeds") or []
-    index = int(record.get("batch_index") or 0)
+        origin = str(rep.root.payload.get("origin") or "imported")
+        base = HumanBase(
+            artist=rep.root.actor, origin=origin, image=root_image,
+            title=rep.root.payload.get("filename") or f"{p.shot} imported plate ({origin})",
+            when=rep.root.created_at,
+        )
+    else:
+        record = gen.payload.get("record", {})
+        model = next((m for m in p.models if m.role == "generation"), None)
+        seeds = record.get("seeds") or []
+        index = int(record.get("batch_index") or 0)
+        ai_plate = AiPlate(
+            model=gen.actor,
+            revision=model.revision if model else NOT_RECORDED,
+            licence=model.licence if model else NOT_RECORDED,
+            image=root_image,
+            title=f"{p.shot} AI plate (candidate {gen.payload.get('candidate')})",
+            seed=int(seeds[index]) if len(seeds) > index else None,
+            when=gen.created_at,
+        )
+    people = [n for n in (p.prompt_author, p.chosen_by, p.approver) if n]
+    return PlateManifest(
+        title=f"{file_stem(p.shot, p.plate)}.png",
+        production=report.production,
+        ai_plate=ai_plate,
+        base=base,
+        layout=layout,
+        edits=edits,
+        contribution=contribution_figures(p, report),
+        people=people,
+    )
+
+
+def _edits(p: PlateCredit, rep: Replay) -> list[Edit]:
+    """The C2PA edits of the plate's lineage, in order."""
     edits: list[Edit] = []
     for step in rep.steps:
         ev = step.event
@@ -250,34 +338,7 @@ def plate_manifest(project: Project, p: PlateCredit, rep: Replay, report: Credit
                                       when=ev.created_at))
         else:
             edits.append(Adjustment(artist=step.person, when=ev.created_at))
-    layout = None
-    layouts = project.ledger.events(shot=p.shot, kinds=("layout.imported",))
-    chosen = next((ev for ev in reversed(layouts) if ev.blobs.get("layout") == p.layout_sha256),
-                  layouts[-1] if layouts else None)
-    if chosen is not None:
-        layout = LayoutIngredient(
-            image=project.blobs.get(chosen.blobs["layout"]),
-            title=chosen.payload.get("filename") or f"{p.shot} layout",
-            author=chosen.actor, when=chosen.created_at,
-        )
-    people = [n for n in (p.prompt_author, p.chosen_by, p.approver) if n]
-    return PlateManifest(
-        title=f"{file_stem(p.shot, p.plate)}.png",
-        production=report.production,
-        ai_plate=AiPlate(
-            model=gen.actor,
-            revision=model.revision if model else NOT_RECORDED,
-            licence=model.licence if model else NOT_RECORDED,
-            image=project.blobs.get(rep.root.blobs["image"]) if edits else None,
-            title=f"{p.shot} AI plate (candidate {gen.payload.get('candidate')})",
-            seed=int(seeds[index]) if len(seeds) > index else None,
-            when=gen.created_at,
-        ),
-        layout=layout,
-        edits=edits,
-        contribution=contribution_figures(p, report),
-        people=people,
-    )
+    return edits
 
 
 # --- the export -------------------------------------------------------------------------------
@@ -293,16 +354,20 @@ def export_plates(
     signer: tuple[Path, Path] | None = None,
     say: Callable[[str], None] | None = None,
 ) -> list[ExportedPlate]:
-    """Export the report's accepted plates (signed PNG and/or layered PSD)."""
+    """Export the report's accepted plates (signed PNG and/or layered PSD).
+
+    File names are checked first: two plates that would share a file stop the export before
+    anything is written.
+    """
     out_root = Path(out_root) if out_root is not None else project.exports_dir
     accepted = [p for p in report.plates if p.accepted]
+    paths = export_paths(accepted)
     if png and signer is None:
         signer = signing_identity(project, create=True, say=say)
     anchor = trust_anchor(project)
     done: list[ExportedPlate] = []
     for p in accepted:
-        folder = out_root / safe_name(p.episode)
-        stem = file_stem(p.shot, p.plate)
+        folder, stem = (out_root / paths[p.key]).parent, (out_root / paths[p.key]).name
         state = workflow.plate_state(project, p.shot, plate=p.plate, version=p.version)
         if state.image_sha != p.image_sha256:
             raise BgartError(f"{p.key}: the ledger changed since the report was built")
@@ -314,16 +379,13 @@ def export_plates(
             item.psd = export_psd(folder / f"{stem}.psd", layers, (p.width, p.height))
         if png and signer is not None:
             manifest = plate_manifest(project, p, rep, report)
-            if manifest is None:
-                item.notes.append("PNG not signed: the plate has no AI origin to describe")
-            else:
-                dst = folder / f"{stem}.png"
-                sign_png(project.blobs.get(p.image_sha256), dst, manifest, signer[0], signer[1])
-                result = verify_png(dst, trust_anchors=anchor)
-                if not result.ok:
-                    raise BgartError(f"{dst}: signed but does not validate: "
-                                     + "; ".join(result.problems))
-                item.png = dst
+            dst = folder / f"{stem}.png"
+            sign_png(project.blobs.get(p.image_sha256), dst, manifest, signer[0], signer[1])
+            result = verify_png(dst, trust_anchors=anchor)
+            if not result.ok:
+                raise BgartError(f"{dst}: signed but does not validate: "
+                                 + "; ".join(result.problems))
+            item.png = dst
         done.append(item)
     _write_sums(done)
     return done

@@ -1075,21 +1075,14 @@ def plate_figures(
     figs.update(contrib.figures(state.raster))
     candidates = [ev for ev in relevant if ev.kind == "ai.generated"]
     inpaints = [ev for ev in relevant if ev.kind == "ai.inpainted"]
-    gpu_calls: dict[tuple[Any, ...], float] = {}
-    for ev in candidates + inpaints:
-        rec = ev.payload.get("record", {})
-        # One batched call yields several images sharing seeds and seconds: count it once.
-        call = (
-            ev.kind,
-            tuple(rec.get("seeds", ())),
-            rec.get("prompt"),
-            rec.get("seconds"),
-            rec.get("init_sha256"),
-            ev.seq if not rec.get("seeds") else 0,
-        )
-        gpu_calls[call] = float(rec.get("seconds") or 0.0)
+    # A record's seconds are per image (the engine splits a batched call's time over its
+    # images), so the plate's GPU time is their sum over every candidate and inpaint.
+    gpu_seconds = sum(
+        float(ev.payload.get("record", {}).get("seconds") or 0.0) for ev in candidates + inpaints
+    )
     versions = plate_versions(project, shot, plate=plate)
     current = next(pv for pv in versions if pv.number == state.number)
+    layout_artists, layout_sha = used_layout(project, shot, events, current.source_candidate)
     decisions = [ev for ev in relevant if ev.kind in ("plate.accepted", "plate.rejected")]
     last = decisions[-1] if decisions else None
     if last is None or last.payload.get("version") != state.number:
@@ -1122,15 +1115,14 @@ def plate_figures(
                 ),
                 3,
             ),
-            "gpu_seconds": round(sum(gpu_calls.values()), 3),
+            "gpu_seconds": round(gpu_seconds, 3),
             "status": status,
             "approver": approver,
             "review_comment": comment,
             "painters": painters,
             "mask_authors": sorted({ev.payload.get("directed_by") for ev in inpaints} - {None}),
-            "layout_artists": sorted(
-                {ev.actor for ev in project.ledger.events(shot=shot, kinds=("layout.imported",))}
-            ),
+            "layout_artists": layout_artists,
+            "layout_sha256": layout_sha,
             "models": sorted({ev.actor for ev in candidates + inpaints}),
             "events": len(relevant),
             "contribution_definition": contrib.DEFINITION_VERSION,
@@ -1138,6 +1130,66 @@ def plate_figures(
     )
     figs["mask_area_share"] = figs["mask_area_px"] / figs["pixels"] if figs["pixels"] else 0.0
     return figs
+
+
+def used_layout(
+    project: Project, shot: str, events: Sequence[EventRow], source_candidate: int | None
+) -> tuple[list[str], str | None]:
+    """(artists, sha256) of the layout a plate version was made from; ([], None) when none.
+
+    ``events``: the plate's events; ``source_candidate``: the version's candidate (None for a
+    plate started by ``plate.imported``). Only ``layout.imported`` events of that very layout
+    are credited, never another layout of the shot imported before or after.
+
+    * An AI plate used the layout its generation record names (``layout_sha256``). A record
+      that names none (written before records kept it) but was made from a layout used the
+      shot's latest layout imported before it; a text or photo generation used no layout.
+    * A plate imported with origin ``layout`` *is* a layout: credited to the artist(s) of a
+      recorded layout with the same pixels, else to the person who imported it as the plate.
+      Hand-painted and blank imports name no layout (nothing links them to one).
+    """
+    layouts = project.ledger.events(shot=shot, kinds=("layout.imported",))
+    if source_candidate is None:
+        return _imported_layout(project, events, layouts)
+    gen = next(
+        (
+            ev
+            for ev in events
+            if ev.kind == "ai.generated" and ev.payload.get("candidate") == source_candidate
+        ),
+        None,
+    )
+    record = (gen.payload.get("record") or {}) if gen is not None else {}
+    sha = record.get("layout_sha256")
+    if gen is not None and not sha and "layout" in str(record.get("mode", "")).split("+"):
+        earlier = [ev for ev in layouts if ev.seq < gen.seq]
+        sha = earlier[-1].blobs.get("layout") if earlier else None
+    if not sha:
+        return [], None
+    return _layout_artist(layouts, sha), sha
+
+
+def _layout_artist(layouts: Sequence[EventRow], sha: str) -> list[str]:
+    """The artist of layout ``sha``: who imported it last (a corrected name replaces the
+    one recorded before, see :func:`record_layout`)."""
+    return [ev.actor for ev in layouts if ev.blobs.get("layout") == sha][-1:]
+
+
+def _imported_layout(
+    project: Project, events: Sequence[EventRow], layouts: Sequence[EventRow]
+) -> tuple[list[str], str | None]:
+    root = next((ev for ev in events if ev.kind == "plate.imported"), None)
+    if root is None or root.payload.get("origin") != "layout":
+        return [], None
+    image = decode_blob(project.blobs.get(root.blobs["image"]), "RGB", f"{root.label} image")
+    h, w = image.shape[:2]
+    for ev in reversed(layouts):
+        if (ev.payload.get("width"), ev.payload.get("height")) != (w, h):
+            continue
+        sha = ev.blobs["layout"]
+        if np.array_equal(_decode(project.blobs.get(sha), "RGB", f"{ev.label} layout"), image):
+            return _layout_artist(layouts, sha), sha
+    return [root.actor], None
 
 
 def heatmap(

@@ -24,6 +24,7 @@ from bgart.c2pa_export import (
     HUMAN_EDITS,
     TRAINED_ALGORITHMIC_MEDIA,
     AiPlate,
+    HumanBase,
     Inpaint,
     LayoutIngredient,
     PaintSession,
@@ -327,6 +328,49 @@ def test_retouched_plate_needs_the_ai_image(tmp_path: Path, identity) -> None:
         sign_png(_png(3), tmp_path / "x.png", m, chain, key)
     assert not (tmp_path / "x.png").exists()
     assert [p.name for p in tmp_path.iterdir()] == ["layout.png"]
+
+
+def test_human_base_states_human_made_and_discloses_an_inpaint(tmp_path: Path,
+                                                               identity) -> None:
+    """A plate that started without AI: digitalCreation by its artist, no AI plate; an AI
+    inpaint on it is still disclosed with its model. Exactly one origin is accepted."""
+    chain, key, root = identity
+    base = HumanBase(artist="Kobayashi Mei", origin="hand-painted", title="c020_paint.png")
+    plain = PlateManifest(title="c020_bg.png", production="Test Show", ai_plate=None, base=base,
+                          contribution={"grade": "A", "human_paint_share": 1.0})
+    sign_png(_png(4), tmp_path / "plain.png", plain, chain, key)
+    creds = read_credentials(tmp_path / "plain.png", trust_anchors=root)
+    (created,) = creds["actions"]
+    assert (created["action"], created["digitalSourceType"]) == ("c2pa.created",
+                                                                 DIGITAL_CREATION)
+    assert "no AI involved" in created["description"]
+    assert creds["authors"] == ["Kobayashi Mei"] and creds["trusted"]
+    assert "Base: hand-painted plate imported by Kobayashi Mei (human-made, no AI)" in (
+        format_credits(creds))
+
+    inpaint = Inpaint(model="anime-sd15-inpaint", mask_author="Ren Mori", bbox=(4, 6, 20, 10))
+    edited = PlateManifest(
+        title="c020_bg.png", production="Test Show", ai_plate=None, edits=[inpaint],
+        base=HumanBase(artist="Kobayashi Mei", origin="hand-painted", image=_png(4)),
+    )
+    sign_png(_png(5), tmp_path / "edited.png", edited, chain, key)
+    creds = read_credentials(tmp_path / "edited.png")
+    assert [(a["action"], a.get("digitalSourceType")) for a in creds["actions"]] == [
+        ("c2pa.opened", None), ("c2pa.edited", COMPOSITE_WITH_TRAINED_ALGORITHMIC_MEDIA)]
+    assert creds["actions"][1]["parameters"]["org.bgart.model"] == "anime-sd15-inpaint"
+    assert [(i["title"], i["relationship"]) for i in creds["ingredients"]] == [
+        ("imported plate", "parentOf")]
+    assert creds["history"][0]["actions"][0]["digitalSourceType"] == DIGITAL_CREATION
+    assert verify_png(tmp_path / "edited.png").ok
+
+    edited.base = HumanBase(artist="Kobayashi Mei", origin="hand-painted")
+    with pytest.raises(InputError, match=r"base\.image"):
+        sign_png(_png(5), tmp_path / "x.png", edited, chain, key)
+    both = _manifest(tmp_path, retouched=False)
+    both.base = base
+    with pytest.raises(InputError, match="exactly one of ai_plate and base"):
+        sign_png(_png(2), tmp_path / "x.png", both, chain, key)
+    assert not (tmp_path / "x.png").exists()
 
 
 def test_not_a_png_is_refused(tmp_path: Path, identity) -> None:

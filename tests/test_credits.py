@@ -3,6 +3,8 @@ CSV / JSON / HTML / PDF renderings (see tests/_credits_fixtures.py for the produ
 
 from __future__ import annotations
 
+import dataclasses
+import hashlib
 import io
 import json
 import re
@@ -39,6 +41,7 @@ from bgart.credits import (
     grade,
     natural_key,
     people_in,
+    plate_credit_lines,
 )
 from bgart.credits_render import (
     COLUMNS,
@@ -220,13 +223,13 @@ def test_credit_lines_name_people_with_measured_shares(report: CreditReport) -> 
     ep1 = report.episodes[0]
     assert ep1.credit_line == (
         "背景 / Background art: layout Sato Yuki, Tanaka Haruto; prompt Mori Ren; "
-        "retouch 山田 花子 (10%), Ito Aoi (5%); AI inpaint direction Mori Ren; "
-        f"AI: {MODEL}, {INPAINT_MODEL}"
+        "candidate choice Mori Ren; retouch 山田 花子 (10%), Ito Aoi (5%); "
+        f"AI inpaint direction Mori Ren; approval {DIRECTOR}; AI: {MODEL}, {INPAINT_MODEL}"
     )
     assert ep1.credit_en.startswith("Background art: layout Sato Yuki")
     assert ep1.credit_ja == (
-        "背景　レイアウト：Sato Yuki、Tanaka Haruto／プロンプト：Mori Ren／"
-        "レタッチ：山田 花子（10%）、Ito Aoi（5%）／AI修正指示：Mori Ren／"
+        "背景　レイアウト：Sato Yuki、Tanaka Haruto／プロンプト：Mori Ren／候補選択：Mori Ren／"
+        f"レタッチ：山田 花子（10%）、Ito Aoi（5%）／AI修正指示：Mori Ren／承認：{DIRECTOR}／"
         f"AI：{MODEL}, {INPAINT_MODEL}"
     )
     for s in [report.production_summary, *report.episodes]:
@@ -283,10 +286,115 @@ def test_open_rejected_and_reverted_plates(tmp_path: Path) -> None:
     assert (ep.plates, ep.accepted, ep.open, ep.rejected) == (3, 1, 1, 1)
     assert ep.pixels == PIXELS and ep.grade_distribution["F"] == 1
     assert ep.credit_en == (
-        f"Background art: layout Sato Yuki; prompt Aoi; retouch Ito (0%); AI: {MODEL}")
+        f"Background art: layout Sato Yuki; prompt Aoi; retouch Ito (0%); approval {DIRECTOR}; "
+        f"AI: {MODEL}")
     assert ep.people[0].name == "Ito" and ep.people[0].painted_px == 0.0
     html = render_html(rep)
     assert "1 open and 1 rejected plate(s)" in html and "too dark" in html
+    proj.close()
+
+
+def test_layout_credit_names_only_the_layout_the_plate_used(tmp_path: Path) -> None:
+    """Other layouts of the shot (imported later, or never used) earn no layout credit."""
+    proj = Project.init(tmp_path / "p", production="Small")
+    used = layout_png(5)
+    workflow.record_layout(proj, "EP03_C001", used, "Sato Yuki")
+    named = dataclasses.replace(record(51), layout_sha256=hashlib.sha256(used).hexdigest())
+    workflow.record_generated(proj, "EP03_C001", png(ai_image(51), named), named,
+                              requested_by="Mori Ren")
+    workflow.record_layout(proj, "EP03_C001", layout_png(7), "Intruder Ken")  # after the fact
+    # A record that names no layout: the shot's latest layout before the generation.
+    workflow.record_layout(proj, "EP03_C002", layout_png(2), "Tanaka Haruto")
+    workflow.record_generated(proj, "EP03_C002", png(ai_image(52), record(52)), record(52))
+    workflow.record_layout(proj, "EP03_C002", layout_png(8), "Late Lou")
+    # A text-only generation used no layout at all.
+    text = dataclasses.replace(record(53), mode="text")
+    workflow.record_layout(proj, "EP03_C003", layout_png(3), "Unused Uma")
+    workflow.record_generated(proj, "EP03_C003", png(ai_image(53), text), text)
+    # A layout imported as the plate: the artist who drew that layout, else the importer.
+    drawn = layout_png(4)
+    workflow.record_layout(proj, "EP03_C004", drawn, "Sato Yuki")
+    workflow.record_base(proj, "EP03_C004", drawn, "Assistant Abe", origin="layout")
+    workflow.record_base(proj, "EP03_C005", layout_png(6), "Assistant Abe", origin="layout")
+    # A hand-painted plate is not linked to any layout.
+    workflow.record_layout(proj, "EP03_C006", layout_png(9), "Unused Uma")
+    workflow.record_base(proj, "EP03_C006", np.full((60, 80, 3), 120, np.uint8), "Kobayashi Mei")
+    for n in range(1, 7):
+        workflow.accept(proj, f"EP03_C00{n}", DIRECTOR)
+    rep = build_report(proj, thumbnails=False)
+    got = {p.shot: (p.layout_artists, p.layout_sha256) for p in rep.plates}
+    sha = {name: hashlib.sha256(data).hexdigest()
+           for name, data in (("used", used), ("c002", layout_png(2)), ("drawn", drawn))}
+    assert got == {
+        "EP03_C001": (["Sato Yuki"], sha["used"]),
+        "EP03_C002": (["Tanaka Haruto"], sha["c002"]),
+        "EP03_C003": ([], None),
+        "EP03_C004": (["Sato Yuki"], sha["drawn"]),
+        "EP03_C005": (["Assistant Abe"], None),
+        "EP03_C006": ([], None),
+    }
+    line = rep.episodes[0].credit_line
+    assert "layout Assistant Abe, Sato Yuki, Tanaka Haruto;" in line
+    for name in ("Intruder Ken", "Late Lou", "Unused Uma"):
+        assert name not in line and name not in people_in(rep.plates), name
+    proj.close()
+
+
+def test_gpu_seconds_add_up_every_image_of_a_batched_call(tmp_path: Path) -> None:
+    """The engine records seconds per image (a call's time over its images): four images of
+    one 2-second call are 2 GPU seconds, not 0.5."""
+    proj = Project.init(tmp_path / "p", production="Small")
+    for i in range(4):
+        rec = dataclasses.replace(record(60), seeds=(60, 61, 62, 63), batch_index=i,
+                                  seconds=2.0 / 4)
+        workflow.record_generated(proj, "EP04_C001", png(ai_image(60 + i), rec), rec)
+    inpaint = dataclasses.replace(record(64, mode="inpaint", model=INPAINT_MODEL), seconds=0.75)
+    mask = np.zeros((60, 80), np.uint8)
+    mask[:10, :10] = 255
+    workflow.record_inpaint(proj, "EP04_C001", png(np.full((60, 80, 3), 255, np.uint8)), mask,
+                            inpaint, "Mori Ren")
+    workflow.accept(proj, "EP04_C001", DIRECTOR)
+    rep = build_report(proj, thumbnails=False)
+    assert rep.plates[0].gpu_seconds == pytest.approx(2.75)
+    assert rep.episodes[0].gpu_seconds == pytest.approx(2.75)
+    proj.close()
+
+
+def test_plate_credit_line_names_selection_adjustment_and_approval(tmp_path: Path) -> None:
+    """Batch candidates (nobody requested them), a person picks one, another runs a levels
+    pass, a director accepts: each is named in the plate's and the episode's lines."""
+    proj = Project.init(tmp_path / "p", production="Small")
+    for seed in (71, 72):
+        workflow.record_generated(proj, "EP04_C001", png(ai_image(seed), record(seed)),
+                                  record(seed))
+    workflow.select_variation(proj, "EP04_C001", 2, "Picker Pat")
+    brighter = np.clip(workflow.plate_state(proj, "EP04_C001").image.astype(int) + 30, 0, 255)
+    workflow.record_adjust(proj, "EP04_C001", brighter.astype(np.uint8), "Grader Gus",
+                           {"op": "levels"}, 60.0)
+    workflow.accept(proj, "EP04_C001", DIRECTOR)
+    rep = build_report(proj, thumbnails=False)
+    en, ja, _ = plate_credit_lines(rep.plates[0])
+    assert en == ("Background art: candidate choice Picker Pat; levels/colour Grader Gus; "
+                  f"approval {DIRECTOR}; AI: {MODEL}")
+    assert ja == f"背景　候補選択：Picker Pat／色調整：Grader Gus／承認：{DIRECTOR}／AI：{MODEL}"
+    assert rep.episodes[0].credit_en == en
+    proj.close()
+
+
+def test_an_invisible_edit_leaves_an_ai_plate_graded_f(tmp_path: Path) -> None:
+    """Grades follow the visible-change test: one channel of one pixel off by one level is
+    no visible change (visible_px 0), so the plate is still the AI output as it came out."""
+    proj = Project.init(tmp_path / "p", production="Small")
+    for shot, delta in (("EP06_C001", 1), ("EP06_C002", 40)):
+        workflow.record_generated(proj, shot, png(ai_image(91), record(91)), record(91))
+        adjusted = np.array(workflow.plate_state(proj, shot).image)
+        adjusted[0, 0, 0] += delta
+        stats = workflow.record_adjust(proj, shot, adjusted, "Tweaker Tom", {"op": "levels"}).stats
+        assert stats["changed_px"] == 1 and stats["visible_px"] == (delta > 1)
+        workflow.accept(proj, shot, DIRECTOR)
+    invisible, visible = build_report(proj, thumbnails=False).plates
+    assert (invisible.grade, invisible.grade_reason) == ("F", "unmodified AI output")
+    assert visible.grade == "E" and "visibly changed" in visible.grade_reason
     proj.close()
 
 

@@ -3,8 +3,10 @@ pixel byte changes), layered PSDs that recompose to the plate, and the `bgart cr
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import io
+import json
 import re
 import struct
 import zlib
@@ -19,8 +21,12 @@ from _credits_fixtures import (  # noqa: F401 - fixtures come back as parameters
     MODEL,
     PRODUCTION,
     REVISION,
+    ai_image,
     build_project,
+    layout_png,
+    png,
     project,
+    record,
 )
 from PIL import Image
 from psd_tools import PSDImage
@@ -28,8 +34,10 @@ from psd_tools import PSDImage
 from bgart import workflow
 from bgart.c2pa_export import (
     COMPOSITE_WITH_TRAINED_ALGORITHMIC_MEDIA,
+    DIGITAL_CREATION,
     HUMAN_EDITS,
     TRAINED_ALGORITHMIC_MEDIA,
+    format_credits,
     read_credentials,
     verify_png,
 )
@@ -264,9 +272,9 @@ def test_cli_episode_and_report_only(tmp_path: Path, capsys: pytest.CaptureFixtu
     assert re.search(r"cert_chain\.pem", capsys.readouterr().out)
 
 
-def test_hand_painted_plate_exports_psd_but_is_not_signed(tmp_path: Path) -> None:
-    """A plate with no AI origin is graded A and exported as a PSD; the C2PA manifest bgart
-    writes describes AI plates, so its PNG is left out and a note says why."""
+def test_hand_painted_plate_is_signed_as_human_made(tmp_path: Path) -> None:
+    """A plate with no AI at all is graded A, exported as a PSD and as a signed PNG whose
+    Content Credentials state a human-made base (digitalCreation) and no AI model."""
     proj = Project.init(tmp_path / "hp", production="Small")
     img = np.full((60, 80, 3), 120, np.uint8)
     workflow.record_base(proj, "EP05_C001", img, "Kobayashi Mei")
@@ -276,7 +284,107 @@ def test_hand_painted_plate_exports_psd_but_is_not_signed(tmp_path: Path) -> Non
     assert plate.grade == "A" and plate.models == []
     assert [c.name for c in plate.retouchers()] == ["Kobayashi Mei"]
     (item,) = export_plates(proj, rep, say=lambda _m: None)
-    assert item.png is None and "no AI origin" in item.notes[0]
+    assert item.notes == [] and item.png is not None
+    assert verify_png(item.png, trust_anchors=_root(proj)).ok
+    creds = read_credentials(item.png)
+    (action,) = _actions(creds)
+    assert action["action"] == "c2pa.created"
+    assert action["digitalSourceType"] == DIGITAL_CREATION
+    assert action["parameters"]["org.bgart.person"] == "Kobayashi Mei"
+    assert action["parameters"]["org.bgart.origin"] == "hand-painted"
+    assert "trainedAlgorithmicMedia" not in json.dumps(creds)
+    assert creds["contribution"]["grade"] == "A" and creds["contribution"]["models"] == "none"
+    assert "hand-painted plate imported by Kobayashi Mei (human-made, no AI)" in format_credits(
+        creds)
+    assert np.array_equal(np.asarray(Image.open(item.png).convert("RGB")), img)
     assert [layer.name for layer in PSDImage.open(item.psd)] == [
         "Base – Kobayashi Mei (hand-painted)"]
+    proj.close()
+
+
+def test_imported_plate_with_an_ai_inpaint_is_signed_naming_the_model(tmp_path: Path) -> None:
+    """A plate that started as an import gets AI pixels from an inpaint: its signed PNG
+    discloses the inpaint model (compositeWithTrainedAlgorithmicMedia) and the mask author."""
+    proj = Project.init(tmp_path / "imp", production="Small")
+    workflow.record_base(proj, "EP05_C001", np.full((60, 80, 3), (120, 160, 200), np.uint8),
+                         "Painter Pia", origin="hand-painted")
+    mask = np.zeros((60, 80), np.uint8)
+    mask[0:30, 0:40] = 255
+    workflow.record_inpaint(proj, "EP05_C001", png(np.full((60, 80, 3), (250, 20, 20), np.uint8)),
+                            mask, record(81, mode="inpaint", model=INPAINT_MODEL), "Mask Max")
+    workflow.accept(proj, "EP05_C001", DIRECTOR)
+    rep = build_report(proj, thumbnails=False)
+    (item,) = export_plates(proj, rep, say=lambda _m: None)
+    assert item.png is not None and item.notes == []
+    assert verify_png(item.png, trust_anchors=_root(proj)).ok
+    creds = read_credentials(item.png)
+    base, opened, inpaint = _actions(creds)
+    assert (base["action"], base["digitalSourceType"]) == ("c2pa.created", DIGITAL_CREATION)
+    assert base["parameters"]["org.bgart.person"] == "Painter Pia"
+    assert opened["action"] == "c2pa.opened"
+    assert inpaint["action"] == "c2pa.edited"
+    assert inpaint["digitalSourceType"] == COMPOSITE_WITH_TRAINED_ALGORITHMIC_MEDIA
+    assert inpaint["parameters"]["org.bgart.model"] == INPAINT_MODEL
+    assert inpaint["parameters"]["org.bgart.person"] == "Mask Max"
+    assert creds["contribution"]["ai_inpaint_share"] == pytest.approx(0.25)
+    assert INPAINT_MODEL in creds["contribution"]["models"]
+    assert creds["authors"] == ["Painter Pia", "Mask Max", DIRECTOR]
+    proj.close()
+
+
+def test_signed_png_names_the_layout_the_plate_used(tmp_path: Path) -> None:
+    """A layout imported for the shot after the plate was generated is not its ingredient."""
+    proj = Project.init(tmp_path / "lay", production="Small")
+    used = layout_png(5)
+    workflow.record_layout(proj, "EP03_C001", used, "Sato Yuki", filename="used.png")
+    rec = dataclasses.replace(record(51), layout_sha256=hashlib.sha256(used).hexdigest())
+    workflow.record_generated(proj, "EP03_C001", png(ai_image(51), rec), rec)
+    workflow.accept(proj, "EP03_C001", DIRECTOR)
+    workflow.record_layout(proj, "EP03_C001", layout_png(7), "Intruder Ken", filename="new.png")
+    (item,) = export_plates(proj, build_report(proj, thumbnails=False), psd=False,
+                            say=lambda _m: None)
+    creds = read_credentials(item.png)  # type: ignore[arg-type]
+    layout = creds["history"][0]
+    assert (layout["title"], layout["authors"]) == ("used.png", ["Sato Yuki"])
+    assert "Intruder Ken" not in json.dumps(creds, ensure_ascii=False)
+    proj.close()
+
+
+def test_distinct_shots_get_distinct_export_files(tmp_path: Path) -> None:
+    """EP03_C1 and EP03_C1_ are two shots: two files each, each listed once in SHA256SUMS;
+    two plates that would still share a file stop the export, naming both shots."""
+    proj = Project.init(tmp_path / "names", production="Small")
+    shots = ("EP03_C1", "EP03_C1_", "EP03_C 1", "EP03_C?1")
+    for n, shot in enumerate(shots):
+        workflow.record_generated(proj, shot, png(ai_image(61 + n), record(61 + n)),
+                                  record(61 + n))
+        workflow.accept(proj, shot, DIRECTOR)
+    items = export_plates(proj, build_report(proj, thumbnails=False), say=lambda _m: None)
+    stems = [item.psd.stem for item in items]  # type: ignore[union-attr]
+    assert len(set(stems)) == len(shots) and stems[:2] == ["EP03_C1", "EP03_C1_"]
+    assert all(re.fullmatch(r"EP03_C_1-[0-9a-f]{8}", s) for s in stems[2:])
+    for item in items:
+        assert item.png is not None and item.png.stem == item.psd.stem  # type: ignore[union-attr]
+        assert read_credentials(item.png)["contribution"]["shot"] == item.shot
+    sums = (proj.exports_dir / "EP03" / SUMS_FILE).read_text().splitlines()
+    names = [line.split("  ")[1] for line in sums]
+    assert sorted(names) == sorted(f"{s}{ext}" for s in stems for ext in (".png", ".psd"))
+
+    clash = Project.init(tmp_path / "clash", production="Small")
+    for shot, plate in (("EP03_C1__b", "main"), ("EP03_C1", "b"), ("EP04_X", "main"),
+                        ("ep04_x", "main")):
+        workflow.record_generated(clash, shot, png(ai_image(70), record(70)), record(70),
+                                  plate=plate)
+        workflow.accept(clash, shot, DIRECTOR, plate=plate)
+    rep = build_report(clash, thumbnails=False)
+    with pytest.raises(InputError, match=r"shot EP03_C1 \(plate b\) and shot EP03_C1__b "
+                                         r"\(plate main\) would both be exported as "
+                                         r"EP03/EP03_C1__b"):
+        export_plates(clash, rep, say=lambda _m: None)
+    assert not clash.exports_dir.exists() or not any(clash.exports_dir.rglob("*.p*"))
+    rep.plates = [p for p in rep.plates if p.shot.startswith(("EP04", "ep04"))]
+    with pytest.raises(InputError, match=r"shot EP04_X .* and shot ep04_x .* as EP04/EP04_X "
+                                         r"and ep04/ep04_x \(one file where letter case"):
+        export_plates(clash, rep, say=lambda _m: None)
+    clash.close()
     proj.close()

@@ -213,9 +213,10 @@ def test_an_edit_keeps_its_own_pixels_as_blobs(proj: Project) -> None:
     assert verify_project(proj).versions == 4
 
 
-def test_gpu_seconds_count_a_batched_call_once(proj: Project) -> None:
+def test_gpu_seconds_add_up_the_per_image_seconds(proj: Project) -> None:
+    # One batched call of 6 s: the engine records 2 s per image (the call over its images).
     for i in range(3):
-        _generate(proj, noise_plate(W, H, i), seeds=(10, 11, 12), batch_index=i, seconds=6.0)
+        _generate(proj, noise_plate(W, H, i), seeds=(10, 11, 12), batch_index=i, seconds=2.0)
     assert wf.plate_figures(proj, SHOT)["gpu_seconds"] == 6.0
 
 
