@@ -336,10 +336,34 @@ def record_shot(project: Any, shot: Shot, shot_list: ShotList, layout_bytes: byt
     """
     from bgart import workflow
 
-    rel = shot.layout.relative_to(shot_list.folder).as_posix()
-    workflow.record_layout(project, shot.id, layout_bytes, shot.layout_artist, filename=rel)
+    _record_layout(project, shot, shot_list, layout_bytes)
     for result in results:
         workflow.record_generated(project, shot.id, result.png(), result.record)
+
+
+def _record_layout(project: Any, shot: Shot, shot_list: ShotList, layout_bytes: bytes) -> None:
+    from bgart import workflow
+
+    rel = shot.layout.relative_to(shot_list.folder).as_posix()
+    workflow.record_layout(project, shot.id, layout_bytes, shot.layout_artist, filename=rel)
+
+
+def record_corrected_artists(project: Any, plans: Sequence[ShotPlan],
+                             shot_list: ShotList) -> list[str]:
+    """Shots already done keep their renders (the artist is not part of the done key), but
+    a layout artist corrected in the list since is recorded all the same: a new
+    ``layout.imported`` of the same layout under the corrected name, so the credits follow
+    the list. Only where the ledger's current layout of the shot is this very layout (one
+    imported later, e.g. in the UI, is left alone). Returns the shots changed."""
+    current = {ev.shot: (ev.blobs.get("layout"), ev.actor)
+               for ev in project.ledger.events(kinds=("layout.imported",))}
+    changed = []
+    for plan in plans:
+        sha, artist = current.get(plan.shot.id, (None, None))
+        if sha == plan.layout_sha256 and artist != plan.shot.layout_artist.strip():
+            _record_layout(project, plan.shot, shot_list, plan.shot.layout.read_bytes())
+            changed.append(plan.shot.id)
+    return changed
 
 
 # ---- project --------------------------------------------------------------------------------
@@ -427,6 +451,12 @@ def _run(opts: BatchOptions, reporter: Reporter, engine_factory: EngineFactory,
         pending = [p for p in plans if opts.force or not is_done(p)]
         pending_ids = {p.shot.id for p in pending}
         already = [p.shot.id for p in plans if p.shot.id not in pending_ids]
+        if dist.is_main:
+            corrected = record_corrected_artists(
+                project, [p for p in plans if p.shot.id not in pending_ids], shot_list)
+            if corrected:
+                say(f"layout artist corrected in the ledger for {len(corrected)} shot(s) "
+                    f"already done: {', '.join(corrected)}")
         # Every rank has decided what is pending before any rank writes a marker.
         dist.wait()
         mine = dist.split(pending)

@@ -544,6 +544,15 @@ class WriteTx:
             select(Event).where(Event.idem_key == idem_key)
         ).scalar_one_or_none()
 
+    def latest_event(self, shot: str, kind: str) -> Event | None:
+        """The shot's most recent event of ``kind``, or None."""
+        return self.session.execute(
+            select(Event)
+            .where(Event.shot == shot, Event.kind == kind)
+            .order_by(Event.seq.desc())
+            .limit(1)
+        ).scalar_one_or_none()
+
     def append(
         self,
         kind: str,

@@ -285,14 +285,23 @@ def _names(shot: str, plate: str) -> tuple[str, str]:
 def record_layout(
     project: Project, shot: str, layout_bytes: bytes, artist: str, *, filename: str | None = None
 ) -> Recorded:
-    """``layout.imported``: keep the layout sketch for the shot, credited to ``artist``."""
+    """``layout.imported``: keep the layout sketch for the shot, credited to ``artist``.
+
+    The same layout by the same artist as the shot's current one records nothing new (a
+    resumed batch asks again); any other (a changed layout, a layout changed back, a
+    corrected artist name) is recorded, so the shot's current layout and its artist are
+    always the ones its latest renders used.
+    """
     shot = check_name(shot, "shot")
+    artist = check_name(artist, "user")
     img = open_image(layout_bytes, mode=None, name=filename or f"layout for shot {shot}")
     sha = project.blobs.put(layout_bytes, "png" if img.format == "PNG" else "bin")
-    key = f"layout.imported/{shot}/{sha}"
     with project.ledger.write() as tx:
-        if (ev := tx.find_event(key)) is not None:
-            return _recorded(ev, duplicate=True)
+        latest = tx.latest_event(shot, "layout.imported")
+        if latest is not None and latest.blob_map.get("layout") == sha and latest.actor == artist:
+            return _recorded(latest, duplicate=True)
+        # unique per history: the same layout may come back after another one
+        key = f"layout.imported/{shot}/{sha}/after-{latest.seq if latest else 0}"
         tx.shot(shot)
         tx.ensure_user(artist)
         ev = tx.append(

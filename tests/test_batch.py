@@ -299,6 +299,30 @@ def test_out_of_memory_retries_then_fails_the_shot_and_goes_on(
     assert not (root / "shots" / "EP01_C002" / "failed.json").exists()
 
 
+def test_a_corrected_layout_artist_reaches_the_ledger_without_a_rerender(
+        tmp_path: Path, tiny_settings: Any, factory: Callable[..., Any]) -> None:
+    from bgart.store import Project
+    from bgart.verify import verify_project
+
+    shot_list = write_list(tmp_path / "list", ROWS[1:2])
+    root = tmp_path / "proj"
+    run(shot_list, root, factory)
+    shot_list.write_text(HEADER + ROWS[1].replace("Tanaka Haruto", "Tanaka Haruko") + "\n",
+                         encoding="utf-8")
+    for _again in range(2):
+        said: list[str] = []
+        summary = run_batch(BatchOptions(shot_list=shot_list, project=root, steps=2),
+                            QuietReporter(said.append), engine_factory=factory)
+        assert summary.already_done == ["EP01_C002"] and summary.rendered == []
+        corrected = [m for m in said if "layout artist corrected" in m]
+        assert len(corrected) == (1 - _again) and (not corrected or "EP01_C002" in corrected[0])
+    assert len(factory.calls) == 1  # type: ignore[attr-defined]  # rendered once only
+    with Project.open(root) as project:
+        layouts = project.ledger.events(shot="EP01_C002", kinds=("layout.imported",))
+        assert [e.actor for e in layouts] == ["Tanaka Haruto", "Tanaka Haruko"]
+        verify_project(project)
+
+
 def test_invalid_list_renders_nothing(tmp_path: Path, tiny_settings: Any,
                                       factory: Callable[..., Any]) -> None:
     from bgart.shots import ShotListError

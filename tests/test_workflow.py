@@ -155,6 +155,37 @@ def test_layout_base_and_layout_import(proj: Project) -> None:
     verify_project(proj)
 
 
+def test_the_current_layout_is_the_one_last_imported_even_when_it_comes_back(
+    proj: Project,
+) -> None:
+    """l0, then l1, then l0 again (a retake undone): the shot's layout is l0 again; a
+    corrected artist name is recorded too; the very same import asked twice (a resumed
+    batch) records nothing."""
+    import io
+
+    def png(value: int) -> bytes:
+        buf = io.BytesIO()
+        Image.fromarray(grey_plate(W, H, value)).save(buf, "PNG")
+        return buf.getvalue()
+
+    l0, l1 = png(0), png(255)
+    steps = [(l0, "Sato Yuki"), (l0, "Sato Yuki"), (l1, "Sato Yuki"), (l0, "Sato Yuki"),
+             (l0, "Sato Yuuki")]
+    duplicates = [wf.record_layout(proj, SHOT, data, who).duplicate for data, who in steps]
+    assert duplicates == [False, True, False, False, False]
+    assert wf.shot_layout(proj, SHOT) == l0
+    events = proj.ledger.events(shot=SHOT, kinds=("layout.imported",))
+    assert [e.actor for e in events][-1] == "Sato Yuuki" and len(events) == 4
+    import hashlib
+
+    png_bytes, rec = generated_png(
+        noise_plate(W, H), make_record(W, H, layout_sha256=hashlib.sha256(l0).hexdigest())
+    )
+    wf.record_generated(proj, SHOT, png_bytes, rec)
+    assert wf.plate_figures(proj, SHOT)["layout_artists"] == ["Sato Yuuki"]  # corrected name
+    verify_project(proj)
+
+
 def test_adjust_undo_and_review(proj: Project) -> None:
     plate = natural_plate(W, H)
     _generate(proj, plate)
