@@ -127,7 +127,7 @@ class BatchSummary:
     model_loads: int  # on this process: 1, or 0 when it had nothing to render
     render_seconds: float = 0.0  # the render phase: models loaded → every rank finished
     contact_html: Path | None = None
-    contact_png: Path | None = None
+    contact_pngs: list[Path] = field(default_factory=list)  # one, or the pages of a long list
     rank: int = 0
     world: int = 1
 
@@ -499,7 +499,7 @@ def _run(opts: BatchOptions, reporter: Reporter, engine_factory: EngineFactory,
             world=dist.world,
         )
         if dist.is_main and opts.contact_sheet:
-            summary.contact_html, summary.contact_png = write_sheet(
+            summary.contact_html, summary.contact_pngs = write_sheet(
                 root, shot_list, settings, opts.steps)
         dist.wait()  # nobody leaves (and tears the group down) before the sheet is written
         return summary
@@ -533,16 +533,21 @@ def sheet_entries(root: Path, shot_list: ShotList, settings: Settings, steps: in
 
 
 def write_sheet(root: Path, shot_list: ShotList, settings: Settings, steps: int | None
-                ) -> tuple[Path, Path]:
-    """contact/<list stem>.html and .png in the project, for the whole list."""
+                ) -> tuple[Path, list[Path]]:
+    """contact/<list stem>.html and .png in the project, for the whole list; returns the
+    HTML and the PNG(s) written: ``<stem>.png``, or ``<stem>-p01.png``… on a long list."""
     folder = root / CONTACT_DIR
     stem = shot_list.source.stem
-    for stale in folder.glob(f".{stem}.*.tmp"):  # left by a killed run
-        stale.unlink(missing_ok=True)
+    # Temp files left by a killed run (atomic_write_bytes: .<name>.<random>.tmp), this
+    # list's only: ".ep02.*" would also match those of a list named "ep02.v2".
+    temp = re.compile(rf"\.{re.escape(stem)}(\.html|\.png|-p[0-9]{{2,}}\.png)\.[^.]+\.tmp")
+    for stale in folder.glob(".*.tmp"):
+        if temp.fullmatch(stale.name):
+            stale.unlink(missing_ok=True)
     entries = sheet_entries(root, shot_list, settings, steps)
     title = f"{settings.production} — {shot_list.source.name}"
     subtitle = f"model {settings.model}" + (f", {steps} steps (draft)" if steps else "")
     html_path, png_path = folder / f"{stem}.html", folder / f"{stem}.png"
-    write_contact_sheet(entries, title=title, subtitle=subtitle, html_path=html_path,
-                        png_path=png_path, project_root=root)
-    return html_path, png_path
+    written = write_contact_sheet(entries, title=title, subtitle=subtitle,
+                                  html_path=html_path, png_path=png_path, project_root=root)
+    return html_path, [p for p in written if p != html_path]

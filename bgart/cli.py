@@ -39,8 +39,21 @@ def generate(
     shot: Annotated[str | None, typer.Option(help="Record in the project under this shot.")] = None,
 ) -> None:
     """Layout sketch + prompt → background plate(s), with the recipe embedded in each PNG."""
-    from bgart.generate import GenerateJob, run_generate
+    from bgart.engine import SEED_MAX, SEED_MIN
+    from bgart.errors import InputError
+    from bgart.generate import GenerateJob, output_paths, run_generate
 
+    # Refused here, before the model loads, like `bgart batch` does (0 would otherwise
+    # silently mean "the preset's steps").
+    if steps is not None and not 1 <= steps <= 150:
+        raise InputError(f"--steps {steps}: must be 1..150")
+    last = seed + variations - 1  # the variations take seed, seed + 1, …
+    if seed < SEED_MIN or last > SEED_MAX:
+        why = f"seeds are {SEED_MIN}..{SEED_MAX}"
+        if seed <= SEED_MAX < last:
+            why += f"; with {variations} variations the last would be {last}"
+        raise InputError(f"--seed {seed}: out of range ({why})")
+    _check_out(output_paths(out, variations))
     job = GenerateJob(layout=layout, prompt=prompt, out=out, preset=preset, seed=seed,
                       variations=variations, width=width, height=height, steps=steps,
                       photo=photo, model=model, project=project, shot=shot)
@@ -67,12 +80,33 @@ def regenerate(
     project: ProjectOpt = None,
 ) -> None:
     """Regenerate a plate from the record embedded in it."""
+    from bgart.engine import check_record
     from bgart.generate import run_regenerate
+    from bgart.record import read_record
 
+    check_record(read_record(plate))  # before the model loads
+    _check_out([out])
     same = run_regenerate(plate, out, layout=layout, photo=photo, project=project, say=say)
     say("identical to the original, byte for byte" if same else "differs from the original")
     if check and not same:
         raise typer.Exit(1)
+
+
+def _check_out(targets: list[Path]) -> None:
+    """Refuse output paths that can't be written before the model loads and renders: a
+    folder in the way, a file where a folder should be, a folder we may not write in."""
+    from bgart.errors import InputError
+
+    for target in targets:
+        if target.is_dir():
+            raise InputError(f"--out {target}: is a folder; name the .png file to write")
+        folder = target.parent
+        while not folder.exists() and folder != folder.parent:  # created on write
+            folder = folder.parent
+        if not folder.is_dir():
+            raise InputError(f"--out {target}: {folder} is a file, not a folder")
+        if not os.access(folder, os.W_OK | os.X_OK):
+            raise InputError(f"--out {target}: cannot write in {folder} (permission denied)")
 
 
 @app.command()

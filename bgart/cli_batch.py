@@ -138,6 +138,7 @@ def batch_command(
         say(f"  FAILED {shot_id}: {reason}")
     if summary.contact_html is not None:
         say(f"contact sheet: {summary.contact_html}")
-        say(f"               {summary.contact_png}")
+        for png in summary.contact_pngs:  # a long list: one line per page, each clickable
+            say(f"               {png}")
     if not summary.ok:
         raise typer.Exit(summary.exit_code)

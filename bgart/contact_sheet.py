@@ -19,6 +19,7 @@ import base64
 import html
 import io
 import os
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -241,6 +242,18 @@ def _png_page(shots: Sequence[SheetShot], *, title: str, subtitle: str, page: in
     return buf.getvalue()
 
 
+def old_pages(png_path: Path) -> list[Path]:
+    """This sheet's page files on disk (``<stem>-p01.png``…), and nothing else: not the
+    sheet of another list whose name merely starts the same (``ep02-pickups.png`` beside
+    ``ep02``), nor the one-page sheet of a list named like a page (``ep02-p01.csv`` has an
+    ``ep02-p01.html`` beside its PNG; a page never does)."""
+    page = re.compile(re.escape(png_path.stem) + r"-p[0-9]{2,}\.png")
+    if not png_path.parent.is_dir():
+        return []
+    return sorted(p for p in png_path.parent.iterdir()
+                  if page.fullmatch(p.name) and not p.with_suffix(".html").exists())
+
+
 def write_contact_sheet(shots: Sequence[SheetShot], *, title: str, subtitle: str,
                         html_path: Path, png_path: Path, project_root: Path | None = None
                         ) -> list[Path]:
@@ -257,7 +270,7 @@ def write_contact_sheet(shots: Sequence[SheetShot], *, title: str, subtitle: str
     else:
         targets = [png_path.with_name(f"{png_path.stem}-p{i + 1:02d}.png")
                    for i in range(len(pngs))]
-    stale = set(png_path.parent.glob(f"{png_path.stem}-p*.png")) - set(targets)
+    stale = set(old_pages(png_path)) - set(targets)
     if len(pngs) > 1:
         stale.add(png_path)
     for path in stale:

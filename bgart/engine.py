@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import io
 import logging
+import math
 import os
 import time
 from collections.abc import Callable, Sequence
@@ -103,6 +104,44 @@ def image_sha256(img: Image.Image) -> str:
     buf = io.BytesIO()
     img.save(buf, format="PNG")
     return sha256_bytes(buf.getvalue())
+
+
+# torch.Generator.manual_seed's range; anything else raises a bare ValueError mid-render.
+SEED_MIN, SEED_MAX = -(2**63), 2**64 - 1
+MAX_CPU_THREADS = 1024
+
+
+def check_seeds(seeds: Sequence[object], label: str = "seed") -> None:
+    """Refuse seeds a torch generator cannot take (they come from users and from records)."""
+    for seed in seeds:
+        if isinstance(seed, bool) or not isinstance(seed, int) \
+                or not SEED_MIN <= seed <= SEED_MAX:
+            raise InputError(f"{label} {seed!r}: out of range (a seed is a whole number "
+                             f"{SEED_MIN}..{SEED_MAX})")
+
+
+def check_record(record: GenerationRecord) -> None:
+    """The parts of a record (read from a PNG: input like any other) that only matter when
+    it is run again: seeds, scheduler, finite numbers, the CPU thread count it was made
+    with. Checked before a model loads, so a bad record costs nothing."""
+    check_seeds(record.seeds, "generation record: seed")
+    if record.scheduler not in SCHEDULERS:
+        raise InputError(f"generation record: scheduler '{record.scheduler}': not one of "
+                         f"{', '.join(SCHEDULERS)}")
+    for name in ("guidance", "controlnet_scale", "strength"):
+        value = getattr(record, name)
+        if value is not None and not (isinstance(value, int | float)
+                                      and math.isfinite(value)):
+            raise InputError(f"generation record: field '{name}' is {value!r}, expected a "
+                             "finite number")
+    if not isinstance(record.extra, dict):
+        raise InputError(f"generation record: field 'extra' is {record.extra!r}, expected a "
+                         "mapping")
+    threads = record.extra.get("cpu_threads")
+    if threads is not None and (isinstance(threads, bool) or not isinstance(threads, int)
+                                or not 1 <= threads <= MAX_CPU_THREADS):
+        raise InputError(f"generation record: extra 'cpu_threads' is {threads!r}, expected a "
+                         f"whole number 1..{MAX_CPU_THREADS}")
 
 
 def _check_size(width: int, height: int) -> None:
@@ -287,6 +326,7 @@ class Engine:
         _check_size(req.width, req.height)
         if not req.seeds:
             raise InputError("seeds: at least one seed is needed")
+        check_seeds(req.seeds)
         if not 1 <= req.steps <= 150:
             raise InputError(f"steps {req.steps}: must be 1..150")
         for label, img in (("layout", req.layout), ("photo", req.photo)):
@@ -343,6 +383,7 @@ class Engine:
         the VAE round trip would otherwise shift every pixel and erase human paint."""
         w, h = req.image.size
         _check_size(w, h)
+        check_seeds([req.seed])
         if req.mask.size != req.image.size:
             raise InputError(f"mask is {req.mask.size[0]}x{req.mask.size[1]}, plate is {w}x{h}")
         mask = req.mask.convert("L").point(lambda v: 255 if v >= 128 else 0)
@@ -424,9 +465,10 @@ def regenerate(engine: Engine, record: GenerationRecord, *, layout: Image.Image 
     changed = [k for k, v in record.model_files.items() if engine._files.get(k) != v]
     if changed:
         raise WeightsError(f"record was made with other weights: {', '.join(changed)} differ")
+    check_record(record)
     threads = record.extra.get("cpu_threads")
     if threads and engine.choice.device == "cpu":
-        torch.set_num_threads(int(threads))
+        torch.set_num_threads(threads)
     if record.mode == "inpaint":
         if init is None or mask is None:
             raise InputError("regenerating an inpaint needs the original image and mask")

@@ -165,12 +165,21 @@ def _decode(data: bytes, problems: _Problems) -> str:
     return data.decode("utf-8", errors="replace")
 
 
+def _delimiter(text: str) -> str:
+    """The separator, from the header line: the first line that is not blank (nor only
+    separators, as Excel writes empty rows) and not a ``#`` comment. Spreadsheets in some
+    locales write ';' or tabs; a comment above the header may hold any of them."""
+    for line in re.split(r"\r\n|\r|\n", text):
+        if not line.strip(" \t,;") or line.lstrip().startswith("#"):
+            continue
+        if "," in line:
+            return ","
+        return "\t" if "\t" in line else ";" if ";" in line else ","
+    return ","
+
+
 def _csv_rows(text: str, problems: _Problems) -> list[_Row]:
-    first = text.split("\n", 1)[0]
-    delimiter = ","
-    if "," not in first:  # spreadsheets in some locales write ';' or tabs
-        delimiter = "\t" if "\t" in first else ";" if ";" in first else ","
-    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, strict=True)
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=_delimiter(text), strict=True)
     header: list[str] | None = None
     rows: list[_Row] = []
     start = 1
@@ -196,7 +205,15 @@ def _csv_rows(text: str, problems: _Problems) -> list[_Row]:
                     values[name] = (cell, line)
             rows.append(_Row(line, values))
     except csv.Error as exc:
-        problems.add(reader.line_num, "row", f"not valid CSV ({exc})")
+        # Reported where the bad row starts: an unclosed quote only fails at the end of
+        # the file, which says nothing about where to look.
+        why = f"not valid CSV ({exc})"
+        if "end of data" in str(exc):
+            why = ("not valid CSV: a quote opened on this row is never closed (the file "
+                   f"ends on line {reader.line_num})")
+        elif reader.line_num > start:
+            why += f" (the row runs on to line {reader.line_num})"
+        problems.add(start, "row", why)
     if header is None:
         return []
     return rows
@@ -344,6 +361,10 @@ class _Validator:
     def path(self, row: _Row, name: str) -> Path | None:
         text, line = self.text(row, name)
         if not text:
+            return None
+        if "\x00" in text:  # no file name holds one (and os.stat raises ValueError)
+            self.problems.field(line, name, f"'{text}' contains a NUL byte (character "
+                                f"{text.index(chr(0)) + 1}); not a usable file name")
             return None
         rel = text.replace("\\", "/")  # lists written on Windows
         if rel.startswith("/") or re.match(r"^[A-Za-z]:/", rel):

@@ -377,3 +377,43 @@ def test_a_fresh_machine_pulls_the_pinned_model_before_the_first_shot(
     weights.write_bytes(weights.read_bytes()[:-1] + b"\0")
     with pytest.raises(BgartError, match=r"tiny-sd15.*" + weights.name):
         run_batch(BatchOptions(shot_list=shot_list, project=tmp_path / "p2", steps=2))
+
+
+def test_the_sheet_pages_are_printed_and_other_lists_sheets_are_left_alone(
+        tmp_path: Path, tiny_settings: Any, tiny_engine: Any, factory: Callable[..., Any],
+        monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    """A long list's PNG sheet is split into pages: the summary prints those files (not a
+    ``<list>.png`` that does not exist), and the clean-up of old pages removes only this
+    list's own ``<stem>-pNN.png``, never the sheet of a list whose name starts the same."""
+    from bgart.cli import main
+
+    folder, root = tmp_path / "list", tmp_path / "proj"
+    for name in ("ep01-pickups.csv", "ep01-p07.csv"):  # other lists, rendered first
+        run(write_list(folder, ROWS[1:2], name=name), root, factory)
+    contact = root / "contact"
+    others = {p.name: p.read_bytes() for p in contact.iterdir()}
+    assert {"ep01-pickups.png", "ep01-p07.png"} <= set(others)
+    (contact / ".ep01.v2.png.abc123.tmp").write_bytes(b"another list, mid-write")
+    (contact / ".ep01.png.dead.tmp").write_bytes(b"this list, killed mid-write")
+    shot_list = write_list(folder, ROWS)
+    monkeypatch.setattr(batch_mod, "_load_engine", lambda s, say: tiny_engine)
+
+    def batch() -> list[Path]:
+        capsys.readouterr()
+        assert main(["batch", str(shot_list), "--project", str(root), "--steps", "2"]) == 0
+        lines = capsys.readouterr().err.splitlines()
+        start = next(i for i, line in enumerate(lines) if line.startswith("contact sheet: "))
+        return [Path(line.split(": ", 1)[-1].strip()) for line in lines[start:]]
+
+    monkeypatch.setattr(sheet_mod, "PNG_ROWS_PER_PAGE", 2)  # 3 shots: 2 pages
+    printed = batch()
+    assert printed == [contact / "ep01.html", contact / "ep01-p01.png",
+                       contact / "ep01-p02.png"]
+    assert all(p.is_file() for p in printed) and not (contact / "ep01.png").exists()
+    assert {p.name: p.read_bytes() for p in contact.iterdir() if p.name in others} == others
+    assert (contact / ".ep01.v2.png.abc123.tmp").exists()
+    assert not (contact / ".ep01.png.dead.tmp").exists()
+    monkeypatch.setattr(sheet_mod, "PNG_ROWS_PER_PAGE", 40)  # one page again
+    assert batch() == [contact / "ep01.html", contact / "ep01.png"]
+    assert not list(contact.glob("ep01-p0[12].png"))
+    assert {p.name: p.read_bytes() for p in contact.iterdir() if p.name in others} == others

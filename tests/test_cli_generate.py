@@ -112,3 +112,123 @@ def test_bad_input_gives_one_clear_line(tiny_env: dict[str, str], layout: Path,
     assert lines[0].startswith("error: ")
     assert expected in lines[0]
     assert not (tmp_path / "o.png").exists()
+
+
+@pytest.fixture
+def no_model_load(tiny_settings: object, monkeypatch: pytest.MonkeyPatch) -> None:
+    """In-process CLI runs where loading a model is a failure: a bad input must be refused
+    before it (and a crash would show as `internal error`, exit 70)."""
+    from bgart.engine import Engine
+
+    def load(*_a: object, **_k: object) -> None:
+        raise AssertionError("the model was loaded")
+
+    monkeypatch.setattr(Engine, "load", load)
+
+
+def run_main(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, list[str]]:
+    from bgart.cli import main
+
+    capsys.readouterr()
+    code = main(argv)
+    return code, [ln for ln in capsys.readouterr().err.splitlines() if ln.strip()]
+
+
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        (["--seed", "18446744073709551616"], "--seed 18446744073709551616: out of range (seeds "
+         "are -9223372036854775808..18446744073709551615)"),
+        (["--seed", "18446744073709551615", "--variations", "2"], "with 2 variations the last "
+         "would be 18446744073709551616"),
+        (["--seed", "-9223372036854775809"], "--seed -9223372036854775809: out of range"),
+        (["--steps", "0"], "--steps 0: must be 1..150"),
+        (["--steps", "151"], "--steps 151: must be 1..150"),
+        (["--out", "{file}/a.png"], "--out {file}/a.png: {file} is a file, not a folder"),
+        (["--out", "{file}/deeper/a.png"], "{file} is a file, not a folder"),
+        (["--out", "{folder}"], "--out {folder}: is a folder; name the .png file to write"),
+    ],
+)
+def test_generate_refuses_bad_seeds_steps_and_outputs_before_loading(
+        no_model_load: None, layout: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str],
+        args: list[str], expected: str) -> None:
+    (tmp_path / "shots.csv").write_text("not a folder\n")
+    (tmp_path / "plates.png").mkdir()
+    subs = {"{file}": str(tmp_path / "shots.csv"), "{folder}": str(tmp_path / "plates.png")}
+
+    def sub(text: str) -> str:
+        for key, value in subs.items():
+            text = text.replace(key, value)
+        return text
+
+    base = {"--layout": str(layout), "--prompt": "a street", "--out": str(tmp_path / "o.png"),
+            "--width": "64", "--height": "64"}
+    base.update({sub(k): sub(v) for k, v in zip(args[::2], args[1::2], strict=True)})
+    code, lines = run_main(["generate", *[x for kv in base.items() for x in kv]], capsys)
+    assert code == 2 and len(lines) == 1 and lines[0].startswith("error: "), lines
+    assert sub(expected) in lines[0]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["layout.jpg", "plates.png",
+                                                           "shots.csv"]
+
+
+@pytest.mark.parametrize(
+    ("change", "out", "expected"),
+    [
+        ({"extra": {"cpu_threads": "x"}}, "r.png",
+         "generation record: extra 'cpu_threads' is 'x', expected a whole number 1..1024"),
+        ({"extra": {"cpu_threads": 0}}, "r.png", "extra 'cpu_threads' is 0"),
+        ({"extra": ["x"]}, "r.png",
+         "generation record: field 'extra' is ['x'], expected a mapping"),
+        ({"seeds": [2**70, 1]}, "r.png",
+         "generation record: seed 1180591620717411303424: out of range"),
+        ({"scheduler": "nope"}, "r.png", "generation record: scheduler 'nope': not one of"),
+        ({"guidance": float("nan")}, "r.png",
+         "field 'guidance' is nan, expected a finite number"),
+        ({}, "{folder}", "--out {folder}: is a folder"),
+        ({}, "{file}/r.png", "--out {file}/r.png: {file} is a file, not a folder"),
+    ],
+)
+def test_regenerate_refuses_a_bad_record_or_output_before_loading(
+        tiny_engine: object, layout: Path, tmp_path: Path, no_model_load: None,
+        capsys: pytest.CaptureFixture[str], change: dict[str, object], out: str,
+        expected: str) -> None:
+    """The record is read from a PNG anyone can edit: input like any other."""
+    import json
+
+    from PIL import PngImagePlugin
+
+    from bgart.engine import GenerationRequest
+    from bgart.record import RECORD_KEY
+
+    control = Image.new("RGB", (64, 64), "white")
+    (plate,) = tiny_engine.generate(GenerationRequest(  # type: ignore[attr-defined]
+        prompt="x", width=64, height=64, seeds=[3], layout=control, steps=1))
+    data = {**plate.record.to_dict(), **change}
+    info = PngImagePlugin.PngInfo()
+    info.add_text(RECORD_KEY, json.dumps(data))
+    tampered = tmp_path / "tampered.png"
+    plate.image.save(tampered, pnginfo=info)
+    (tmp_path / "shots.csv").write_text("not a folder\n")
+    (tmp_path / "plates.png").mkdir()
+    subs = {"{file}": str(tmp_path / "shots.csv"), "{folder}": str(tmp_path / "plates.png")}
+    for key, value in subs.items():
+        out, expected = out.replace(key, value), expected.replace(key, value)
+    code, lines = run_main(["regenerate", str(tampered), "--layout", str(layout), "--out",
+                            str(tmp_path / out)], capsys)
+    assert code == 2 and len(lines) == 1 and lines[0].startswith("error: "), lines
+    assert expected in lines[0]
+    assert not (tmp_path / "r.png").exists()
+
+
+def test_the_engine_itself_refuses_seeds_a_generator_cannot_take(tiny_engine: object) -> None:
+    """Callers other than the CLI (the UI, integrations) get the same clear error."""
+    from bgart.engine import GenerationRequest, InpaintRequest
+    from bgart.errors import InputError
+
+    white = Image.new("RGB", (64, 64), "white")
+    with pytest.raises(InputError, match=r"^seed 18446744073709551616: out of range"):
+        tiny_engine.generate(GenerationRequest(  # type: ignore[attr-defined]
+            prompt="x", width=64, height=64, seeds=[1, 2**64], layout=white, steps=1))
+    with pytest.raises(InputError, match=r"^seed -9223372036854775809: out of range"):
+        tiny_engine.inpaint(InpaintRequest(  # type: ignore[attr-defined]
+            image=white, mask=white, prompt="x", seed=-(2**63) - 1, steps=1))

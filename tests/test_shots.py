@@ -257,3 +257,56 @@ def test_case_insensitive_duplicates_and_excel_quirks(folder: Path, settings: Se
         load_shot_list(path, settings)
     assert info.value.problems == [
         f"{path}:4: field 'shot': duplicate shot id 'ep01_c001' (first on line 3)"]
+
+
+def test_a_nul_byte_in_a_path_cell_is_a_problem_not_a_crash(
+        folder: Path, settings: Settings) -> None:
+    """os.stat raises ValueError on a NUL: it must be one of the list's problems, named by
+    file:line and field, in CSV (raw byte) and YAML ("\\0" escape) alike."""
+    csv_path = write(folder, "nul.csv", HEADER.encode()
+                     + b"EP01_C001,layouts/a.png,x,,,,1,,photo\x00.jpg,Sato,\n"
+                     + b"EP01_C002,layouts/a\x00.png,x,,,,1,,,Sato,\n")
+    with pytest.raises(ShotListError) as info:
+        load_shot_list(csv_path, settings)
+    problems = info.value.problems
+    assert f"{csv_path}:2: field 'photo': 'photo\\x00.jpg' contains a NUL byte (character " \
+        "6); not a usable file name" in problems
+    assert any(p.startswith(f"{csv_path}:3: field 'layout': 'layouts/a\\x00.png' contains a "
+                            "NUL byte") for p in problems)
+    yaml_path = write(folder, "nul.yaml", '- shot: EP01_C001\n  layout: "layouts/a\\0.png"\n'
+                      "  prompt: x\n  layout_artist: Sato\n")
+    with pytest.raises(ShotListError) as info:
+        load_shot_list(yaml_path, settings)
+    assert info.value.problems == [
+        f"{yaml_path}:2: field 'layout': 'layouts/a\\x00.png' contains a NUL byte (character "
+        "10); not a usable file name"]
+
+
+@pytest.mark.parametrize("above", ["# EP01 shot list, final\n", "\n", "\n{sep}{sep}\n# v2; a\tb\n"])
+@pytest.mark.parametrize("sep", [";", "\t"])
+def test_the_separator_is_read_from_the_header_line(
+        folder: Path, settings: Settings, above: str, sep: str) -> None:
+    """A comment, a blank line or an empty spreadsheet row above the header does not decide
+    the separator."""
+    above = above.format(sep=sep)
+    body = (above + HEADER.replace(",", sep)
+            + sep.join(["EP01_C001", "layouts/a.png", "dusk, rain", "", "", "", "1", "", "",
+                        "Sato", ""]) + "\n")
+    path = write(folder, "ep.csv", body)
+    (shot,) = load_shot_list(path, settings).shots
+    assert (shot.id, shot.prompt, shot.layout_artist) == ("EP01_C001", "dusk, rain", "Sato")
+    assert shot.line == above.count("\n") + 2
+
+
+def test_an_unclosed_quote_is_reported_where_its_row_starts(
+        folder: Path, settings: Settings) -> None:
+    rows = ["EP01_C001,layouts/a.png,ok,,,,1,,,Sato,",
+            'EP01_C002,layouts/a.png,"dusk,,,,1,,,Sato,',  # line 3: the quote never closes
+            "EP01_C003,layouts/a.png,ok,,,,1,,,Sato,",
+            "EP01_C004,layouts/a.png,ok,,,,1,,,Sato,"]
+    path = write(folder, "ep.csv", HEADER + "\n".join(rows) + "\n")
+    with pytest.raises(ShotListError) as info:
+        load_shot_list(path, settings)
+    assert info.value.problems == [
+        f"{path}:3: row: not valid CSV: a quote opened on this row is never closed (the file "
+        "ends on line 5)"]
