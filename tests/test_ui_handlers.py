@@ -371,6 +371,9 @@ def test_bad_inputs_are_refused_by_name(studio: Studio, tmp_path: Path) -> None:
     good = tmp_path / "c002.png"
     good.write_bytes(layout_png(200, 100))
     assert studio.new_shot(alice, "EP01_C002", good) == "EP01_C002"
+    with pytest.raises(InputError, match="shot EP01_C002: already exists"):
+        studio.new_shot(req("dora"), "EP01_C002", good)  # no silent swap, no credit taken
+    assert [e.actor for e in studio.project.ledger.events(shot="EP01_C002")] == ["alice"]
     ev = studio.project.ledger.events(shot="EP01_C002")[0]
     assert (ev.kind, ev.actor) == ("layout.imported", "alice")
     assert "EP01_C002" in studio.shot_codes()

@@ -251,6 +251,10 @@ class Studio:
                                   max_bytes=self.settings.max_upload_mb * 1024 * 1024)
         open_image(data, mode=None, name=f"uploaded layout {filename or ''}".strip())
         with self._lock:
+            # "New shot" never swaps the layout of a shot that exists (its plates were made
+            # from the one recorded, and its layout artist is credited for it)
+            if code in self.shot_codes():
+                raise InputError(f"shot {code}: already exists; open it in the Shots tab")
             workflow.record_layout(self.project, code, data, user, filename=filename)
         return code
 
