@@ -16,6 +16,7 @@ Both are deterministic (no timestamps): the same shots on disk give the same byt
 from __future__ import annotations
 
 import base64
+import functools
 import html
 import io
 import os
@@ -152,7 +153,25 @@ def render_html(shots: Sequence[SheetShot], *, title: str, subtitle: str,
 
 
 # ---- PNG ------------------------------------------------------------------------------------
+# Fonts with Japanese glyphs, the first one found is used: Pillow's own font has none, so a
+# Japanese prompt, note or artist name would print as empty boxes (the HTML sheet is fine).
+CJK_FONTS = (
+    "/usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc",  # Debian/Ubuntu fonts-noto-cjk
+    "/usr/share/fonts/noto-cjk/NotoSansCJK-Regular.ttc",  # Arch
+    "/usr/share/fonts/google-noto-cjk/NotoSansCJK-Regular.ttc",  # Fedora
+    "/System/Library/Fonts/ヒラギノ角ゴシック W3.ttc",  # macOS
+    "C:/Windows/Fonts/meiryo.ttc",
+    "C:/Windows/Fonts/msgothic.ttc",
+)
+
+
+@functools.lru_cache(maxsize=8)
 def _font(size: int) -> ImageFont.FreeTypeFont | ImageFont.ImageFont:
+    for path in CJK_FONTS:
+        try:
+            return ImageFont.truetype(path, size=size)  # a .ttc: its first face (JP for Noto)
+        except OSError:  # not installed here
+            continue
     try:
         return ImageFont.load_default(size=size)
     except (TypeError, OSError):  # Pillow without FreeType

@@ -379,6 +379,18 @@ def test_a_fresh_machine_pulls_the_pinned_model_before_the_first_shot(
         run_batch(BatchOptions(shot_list=shot_list, project=tmp_path / "p2", steps=2))
 
 
+def test_the_sheet_png_prints_japanese_text_as_letters() -> None:
+    """A Japanese prompt, note or artist name on the sheet's PNG: letters, not empty boxes
+    (Pillow's own font has no Japanese glyphs; every one of them drew the same box)."""
+    from bgart.contact_sheet import CJK_FONTS, _font
+
+    if not any(Path(f).is_file() for f in CJK_FONTS):
+        pytest.skip("no Japanese font installed (Debian: apt-get install fonts-noto-cjk)")
+    font = _font(20)
+    drawn = {bytes(font.getmask(ch)) for ch in "背景佐藤"}
+    assert len(drawn) == 4
+
+
 def test_the_sheet_pages_are_printed_and_other_lists_sheets_are_left_alone(
         tmp_path: Path, tiny_settings: Any, tiny_engine: Any, factory: Callable[..., Any],
         monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
