@@ -395,6 +395,10 @@ def test_bad_inputs_are_refused_by_name(studio: Studio, tmp_path: Path) -> None:
     with pytest.raises(InputError, match=r"has no image yet|no plate"):
         studio.save_paint(alice, SHOT, _editor_value(Image.new("RGB", (PLATE_W, PLATE_H)),
                                                      (0, 0, 9, 9)))
+    top = 2**32 - 1  # the variations take seed, seed + 1, …: never one seed twice
+    too_high = rf"seed \(with 3 variations\): {top - 1} must be .* to {top - 2}"
+    with pytest.raises(InputError, match=too_high):
+        studio.generate(alice, SHOT, "street", "street", top - 1, 3, steps=2)
     studio.generate(alice, SHOT, "street", "street", 0, 1, steps=2)
     with pytest.raises(InputError, match="nothing painted"):
         studio.save_paint(alice, SHOT, None)

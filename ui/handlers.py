@@ -407,7 +407,9 @@ class Studio:
         if not (prompt or "").strip():
             raise InputError("prompt: empty; describe what the background shows")
         n = _whole(variations, "variations", 1, MAX_VARIATIONS)
-        first = _whole(seed if seed is not None else 0, "seed", 0, MAX_SEED)
+        # the variations take seed, seed + 1, …: each must be a seed of its own
+        first = _whole(seed if seed is not None else 0,
+                       "seed" if n == 1 else f"seed (with {n} variations)", 0, MAX_SEED - n + 1)
         style = get_preset(self.settings.prompts_dir, preset or self.settings.default_preset)
         layout_bytes = workflow.shot_layout(self.project, code)
         if layout_bytes is None:
@@ -417,7 +419,7 @@ class Studio:
         control = prepare_layout(layout, *view_size)
         req = plate_request(
             style, prompt.strip(), width=view_size[0], height=view_size[1],
-            seeds=[min(MAX_SEED, first + i) for i in range(n)], layout=control,
+            seeds=[first + i for i in range(n)], layout=control,
             layout_sha256=hashlib.sha256(layout_bytes).hexdigest(), steps=steps,
         )
         memory = self._memory = self._memory or EngineState()  # low-memory mode sticks
