@@ -409,6 +409,8 @@ def test_bad_inputs_are_refused_by_name(studio: Studio, tmp_path: Path) -> None:
         studio.ai_fix(alice, SHOT, {"layers": [Image.new("RGBA", (PLATE_W, PLATE_H))]}, "x", 0)
     with pytest.raises(InputError, match="no version"):
         studio.undo(alice, SHOT, 42)
+    with pytest.raises(InputError, match=r"version: 1\.5 must be a whole number"):
+        studio.undo(alice, SHOT, 1.5)  # not quietly v1
 
 
 def test_a_shot_list_brings_its_layouts_and_defaults(studio: Studio, tmp_path: Path) -> None:

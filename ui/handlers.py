@@ -539,7 +539,7 @@ class Studio:
         if version is None:
             raise InputError("no version chosen: pick the version to go back to")
         with self._lock:
-            return workflow.undo(self.project, code, int(version), user)
+            return workflow.undo(self.project, code, _whole(version, "version", 1, 2**31), user)
 
     def submit(self, request: Any, shot: str | None, comment: str = "", *,
                version: int | None = None) -> workflow.Recorded:
