@@ -24,9 +24,10 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
+import os
 import re
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Protocol
@@ -444,7 +445,9 @@ def _run(opts: BatchOptions, reporter: Reporter, engine_factory: EngineFactory,
     if is_default and dist.is_main and not (root / PROJECT_FILE).is_file():
         say(f"no --project given: using {root}")
     project = open_project(root, dist, say)
+    guard = contextlib.ExitStack()
     try:
+        guard.enter_context(_one_batch(root, dist))
         settings = load_settings(root, **overrides)
         plans = [plan_shot(s, shot_list, root, settings, settings.model, opts.steps)
                  for s in selected]
@@ -504,9 +507,43 @@ def _run(opts: BatchOptions, reporter: Reporter, engine_factory: EngineFactory,
         dist.wait()  # nobody leaves (and tears the group down) before the sheet is written
         return summary
     finally:
+        guard.close()
         close = getattr(project, "close", None)
         if close is not None:
             close()
+
+
+BATCH_LOCK = ".bgart-batch.lock"
+
+
+@contextlib.contextmanager
+def _one_batch(root: Path, dist: distributed.Dist) -> Iterator[None]:
+    """Refuse a second ``bgart batch`` on a project while one runs: both would render the
+    same pending shots, each clearing the other's half-written folders.
+
+    A lock file in the project: a single process takes it exclusively; the processes of one
+    launched run take it shared (each checks for itself, so they all stop together when a
+    single-process batch holds it). Two launched runs are not told apart.
+    """
+    try:
+        import fcntl
+    except ImportError:  # Windows: no guard
+        yield
+        return
+    fd = os.open(root / BATCH_LOCK, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        try:
+            fcntl.flock(fd, (fcntl.LOCK_SH if dist.distributed else fcntl.LOCK_EX)
+                        | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise BgartError(f"{root}: another bgart batch is rendering into this project; "
+                             "wait for it to finish (several GPUs: one run under accelerate "
+                             "launch)") from None
+        except OSError:  # no locks on this file system: no guard
+            pass
+        yield
+    finally:
+        os.close(fd)
 
 
 # ---- contact sheet --------------------------------------------------------------------------

@@ -323,6 +323,38 @@ def test_a_corrected_layout_artist_reaches_the_ledger_without_a_rerender(
         verify_project(project)
 
 
+def test_a_second_batch_on_a_running_project_is_refused(
+        tmp_path: Path, tiny_settings: Any, factory: Callable[..., Any]) -> None:
+    """Two batches on one project would render the same shots and clear each other's
+    folders: while one runs (here: holds the project's batch lock), another is refused."""
+    import fcntl
+    import subprocess
+    import sys
+
+    shot_list = write_list(tmp_path / "list", ROWS[1:2])
+    root = tmp_path / "proj"
+    run(shot_list, root, factory, contact_sheet=False)
+    holder = subprocess.Popen(  # a process that has the lock, as a running batch does
+        [sys.executable, "-c", "import fcntl, os, sys, time; "
+         "fd = os.open(sys.argv[1], os.O_RDWR); fcntl.flock(fd, fcntl.LOCK_EX); "
+         "print('held', flush=True); time.sleep(60)", str(root / batch_mod.BATCH_LOCK)],
+        stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
+        with pytest.raises(BgartError, match="another bgart batch is rendering into"):
+            run(shot_list, root, factory, force=True)
+    finally:
+        holder.kill()
+        holder.wait()
+    assert len(factory.calls) == 1  # type: ignore[attr-defined]  # nothing rendered twice
+    fd = os.open(root / batch_mod.BATCH_LOCK, os.O_RDWR)
+    try:  # and the refused run did not leave the lock taken
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    finally:
+        os.close(fd)
+    assert run(shot_list, root, factory, force=True).rendered == ["EP01_C002"]
+
+
 def test_invalid_list_renders_nothing(tmp_path: Path, tiny_settings: Any,
                                       factory: Callable[..., Any]) -> None:
     from bgart.shots import ShotListError
