@@ -557,7 +557,10 @@ def sheet_entries(root: Path, shot_list: ShotList, settings: Settings, steps: in
         if is_done(plan):
             status, files = "done", plan.files
         elif (failed := read_marker(plan.folder / FAILED)) is not None:
-            status, reason = "failed", str(failed.get("reason") or "failed")
+            if failed.get("key") == plan.key:
+                status, reason = "failed", str(failed.get("reason") or "failed")
+            else:  # a failure of other inputs says nothing about these
+                reason = "inputs changed since it failed"
         elif (plan.folder / DONE).is_file():
             reason = "inputs changed since it was rendered"
         entries.append(SheetShot(

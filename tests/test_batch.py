@@ -287,6 +287,15 @@ def test_out_of_memory_retries_then_fails_the_shot_and_goes_on(
     assert not list((root / "shots" / "EP01_C002").glob("v*.png"))
     page = (root / "contact" / "ep01.html").read_text(encoding="utf-8")
     assert "Failed shots" in page and "simulated" in page
+    # once the shot is edited in the list, its old failure is not shown as its state
+    from bgart.settings import load_settings
+    from bgart.shots import load_shot_list
+
+    edited = write_list(tmp_path / "edited", [rows[0], rows[1].replace("huge", "tiny"), rows[2]])
+    settings = load_settings(root)
+    entries = batch_mod.sheet_entries(root, load_shot_list(edited, settings), settings, 2)
+    entry = next(e for e in entries if e.id == "EP01_C002")
+    assert (entry.status, entry.reason) == ("not rendered", "inputs changed since it failed")
     # the CLI says so in its exit code; a later run retries the failed shot
     from bgart.cli import main
 
