@@ -173,9 +173,11 @@ def _remember(
     _readonly(image)
     for arr in (raster.cls, raster.human, raster.flags):
         _readonly(arr)
-    states = [k for k in project.cache if isinstance(k, tuple) and k[:1] == ("plate-state",)]
+    # A snapshot of the keys and a tolerant pop: library callers may record from several
+    # threads at once (iterating the dict while another thread adds to it raised).
+    states = [k for k in list(project.cache) if isinstance(k, tuple) and k[:1] == ("plate-state",)]
     for old in states[: max(0, len(states) - _CACHE_SIZE + 1)]:
-        del project.cache[old]
+        project.cache.pop(old, None)
     project.cache[key] = value
 
 

@@ -439,3 +439,37 @@ def test_a_refused_act_on_a_new_shot_leaves_no_shot(proj: Project, act: str) -> 
         _refused_acts()[act](proj)
     assert proj.ledger.count() == 0
     assert wf.shot_codes(proj) == [] and wf.plate_names(proj, "new") == []
+
+
+def test_plate_states_load_from_several_threads_at_once(proj: Project) -> None:
+    """Library callers may read and record from several threads: the plate cache must not
+    fail while another thread adds to it."""
+    import random
+    import sys
+    import threading
+
+    wf.record_base(proj, SHOT, natural_plate(8, 8, 1), "a", origin="blank")
+    for i in range(8):
+        wf.record_paint(proj, SHOT, stroke_layer((8, 8), (0, 0, i + 1, 2), (i * 20, 0, 255)), "a")
+    versions = wf.plate_versions(proj, SHOT)
+    errors: list[str] = []
+
+    def load(seed: int) -> None:
+        pick = random.Random(seed)
+        for _ in range(1500):
+            try:
+                wf.plate_state(proj, SHOT, version=pick.choice(versions).number)
+            except Exception as exc:  # any failure is the finding
+                errors.append(f"{type(exc).__name__}: {exc}")
+
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)  # switch threads as often as possible
+    try:
+        threads = [threading.Thread(target=load, args=(i,)) for i in range(4)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+    finally:
+        sys.setswitchinterval(interval)
+    assert errors == []
