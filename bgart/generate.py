@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import hashlib
+import os
+import tempfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -77,8 +79,7 @@ def run_generate(job: GenerateJob, say: Say = print, progress: Progress | None =
                         layout_sha256=hashlib.sha256(layout_bytes).hexdigest(),
                         photo=photo_img, photo_sha256=photo_sha, steps=job.steps)
     results = engine.generate(req, progress=progress)
-    for path, result in zip(paths, results, strict=True):
-        atomic_write_bytes(path, result.png())
+    _write_outputs(paths, [r.png() for r in results])
     if ledger_target is not None:
         from bgart.workflow import record_generated_cli
 
@@ -145,5 +146,29 @@ def run_regenerate(plate: Path, out: Path, *, layout: Path | None, photo: Path |
     engine = Engine.load(settings, say=say)
     result = regenerate(engine, record, layout=layout_img, photo=photo_img)
     data = result.png()
-    atomic_write_bytes(out, data)
+    _write_outputs([out], [data])
     return data == Path(plate).read_bytes()
+
+
+def _write_outputs(paths: Sequence[Path], images: Sequence[bytes]) -> None:
+    """Write the rendered PNGs; when one cannot be written (a full disk, a folder made in
+    the way meanwhile), the render is not lost: it and those after it are kept in the
+    temporary folder, and the error says where."""
+    for i, (path, data) in enumerate(zip(paths, images, strict=True)):
+        try:
+            atomic_write_bytes(path, data)
+        except OSError as exc:
+            kept = [k for k in (_keep(p, d) for p, d in zip(paths[i:], images[i:], strict=True))
+                    if k is not None]
+            where = f"; the render is kept as {', '.join(map(str, kept))}" if kept else ""
+            raise InputError(f"--out {path}: cannot write ({exc.strerror or exc}){where}") from None
+
+
+def _keep(path: Path, data: bytes) -> Path | None:
+    try:
+        fd, name = tempfile.mkstemp(prefix=f"bgart-unsaved-{path.stem}-", suffix=path.suffix)
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+        return Path(name)
+    except OSError:
+        return None

@@ -232,3 +232,26 @@ def test_the_engine_itself_refuses_seeds_a_generator_cannot_take(tiny_engine: ob
     with pytest.raises(InputError, match=r"^seed -9223372036854775809: out of range"):
         tiny_engine.inpaint(InpaintRequest(  # type: ignore[attr-defined]
             image=white, mask=white, prompt="x", seed=-(2**63) - 1, steps=1))
+
+
+def test_a_render_that_cannot_be_written_is_kept_and_the_error_says_where(
+        tiny_settings: object, layout: Path, tmp_path: Path) -> None:
+    """The output becomes unwritable while the model renders (here: a folder appears where
+    the PNG goes; a full disk alike): one clear line, and the render is not lost."""
+    from bgart.errors import InputError
+    from bgart.generate import GenerateJob, run_generate
+
+    out = tmp_path / "plate.png"
+
+    def in_the_way(done: int, total: int) -> None:
+        out.mkdir(exist_ok=True)
+
+    job = GenerateJob(layout=layout, prompt="a street", out=out, seed=3, steps=2, width=64,
+                      height=64)
+    with pytest.raises(InputError, match=r"--out .*plate\.png: cannot write .*kept as ") as info:
+        run_generate(job, say=lambda _m: None, progress=in_the_way)
+    kept = Path(str(info.value).rsplit("kept as ", 1)[1])
+    try:
+        assert read_record(kept).seed == 3  # the whole render, its recipe included
+    finally:
+        kept.unlink()
