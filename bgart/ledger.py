@@ -115,6 +115,19 @@ class Plate(Base):
     created_at: Mapped[str] = mapped_column(String(40))
 
 
+_MAX_KEY = 400  # the idem_key column
+
+
+def fit_key(key: str) -> str:
+    """An idempotency key as stored: as it is, or, when longer than the column (a 200-
+    character shot *and* plate name), its kind and the sha256 of the whole (PostgreSQL
+    refuses an over-long value; SQLite would keep it)."""
+    if len(key) <= _MAX_KEY:
+        return key
+    kind = key.split("/", 1)[0][:40]
+    return f"{kind}/#{hashlib.sha256(key.encode('utf-8', 'surrogateescape')).hexdigest()}"
+
+
 class Event(Base):
     """One row of the hash chain. Never updated or deleted by bgart."""
 
@@ -129,7 +142,7 @@ class Event(Base):
     created_at: Mapped[str] = mapped_column(String(40))
     payload: Mapped[str] = mapped_column(Text)  # canonical JSON
     blobs: Mapped[str] = mapped_column(Text)  # canonical JSON: role -> sha256
-    idem_key: Mapped[str | None] = mapped_column(String(400), nullable=True, unique=True)
+    idem_key: Mapped[str | None] = mapped_column(String(_MAX_KEY), nullable=True, unique=True)
     prev_hash: Mapped[str] = mapped_column(String(64))
     hash: Mapped[str] = mapped_column(String(64))
 
@@ -541,7 +554,7 @@ class WriteTx:
     # events ---------------------------------------------------------------------------
     def find_event(self, idem_key: str) -> Event | None:
         return self.session.execute(
-            select(Event).where(Event.idem_key == idem_key)
+            select(Event).where(Event.idem_key == fit_key(idem_key))
         ).scalar_one_or_none()
 
     def latest_event(self, shot: str, kind: str) -> Event | None:
@@ -572,6 +585,7 @@ class WriteTx:
         if actor_kind not in ACTOR_KINDS:
             raise ValueError(f"unknown actor kind '{actor_kind}'")
         actor = check_name(actor, "actor")
+        idem_key = None if idem_key is None else fit_key(idem_key)
         payload = dict(payload or {})
         blobs = dict(blobs or {})
         seq = self._head.seq + 1

@@ -161,6 +161,19 @@ def test_idempotent_generated_candidate(project: Project) -> None:
     assert not other_shot.duplicate and project.ledger.count() == 2
 
 
+def test_idempotent_with_the_longest_shot_and_plate_names(project: Project) -> None:
+    """Its key would be longer than the column (PostgreSQL refused the write): stored by
+    hash, and a second identical record is still recognised."""
+    shot, plate = "s" * 200, "p" * 200
+    png, rec = generated_png(noise_plate(W, H))
+    first = wf.record_generated(project, shot, png, rec, plate=plate)
+    again = wf.record_generated(project, shot, png, rec, plate=plate)
+    assert again.duplicate and again.seq == first.seq and project.ledger.count() == 1
+    (event,) = project.ledger.events()
+    assert event.idem_key is not None and len(event.idem_key) <= 400
+    verify_project(project)
+
+
 def test_users_roles_and_passwords(project: Project) -> None:
     ledger = project.ledger
     ledger.add_user("kaori", "director", "s3cret-pass")
