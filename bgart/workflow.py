@@ -488,16 +488,18 @@ def record_base(
     ``active_seconds`` and ``original`` (the file as handed in) as for :func:`record_paint`."""
     shot, plate = _names(shot, plate)
     arr = _as_array(image, "RGB", filename or f"plate for shot {shot}")
+    stored = _stored(project, "image", arr, original)
     first = _first_import(
         project,
         shot,
         plate,
         artist,
         arr,
+        stored["image"],
+        stored.get("original"),
         origin=origin,
         filename=filename,
         active_seconds=active_seconds,
-        original=original,
     )
     with project.ledger.write() as tx:
         plate_row = tx.plate(shot, plate)
@@ -520,20 +522,21 @@ def _first_import(
     plate: str,
     artist: str,
     arr: np.ndarray,
+    image_sha: str,
+    original_sha: str | None,
     *,
     origin: str,
     filename: str | None,
     active_seconds: float,
-    original: bytes | None,
 ) -> _FirstVersion:
-    """A ``plate.imported`` act, checked and its blobs stored now (outside the ledger's
-    lock); the function returned appends it to a plate with no version yet, in the caller's
-    transaction, so that the caller decides "is the plate empty?" and writes in one go."""
+    """A ``plate.imported`` act of ``arr``, checked now; its blobs are stored already (see
+    :func:`_stored`): the PNG of ``arr`` and perhaps the original. The function returned
+    appends it to a plate with no version yet, in the caller's transaction, so that the
+    caller decides "is the plate empty?" and writes in one go."""
     if origin not in ("hand-painted", "layout", "blank"):
         raise InputError(f"origin '{origin}': must be hand-painted, layout or blank")
     payload = {"origin": origin, "filename": filename, "active_seconds": _seconds(active_seconds)}
-    blobs = {} if original is None else {"original": project.blobs.put(original, "bin")}
-    image_sha = project.blobs.put(encode_png(arr), "png")
+    blobs = {} if original_sha is None else {"original": original_sha}
     raster = contrib.imported(arr.shape[1], arr.shape[0], origin)
 
     def write(tx: WriteTx, plate_row: Plate) -> Event:
@@ -585,11 +588,10 @@ def record_paint(
         artist,
         name,
         layer,
-        role="layer",
+        _stored(project, "layer", layer, original),
         apply=contrib.paint,
         source=source,
         filename=filename,
-        original=original,
         active_seconds=active_seconds,
         idem_key=idem_key,
     )
@@ -618,16 +620,18 @@ def record_final(
     shot, plate = _names(shot, plate)
     name = filename or f"final image for shot {shot}"
     arr = _as_array(final_image, "RGB", name)
+    stored = _stored(project, "final", arr, original)  # one PNG, whichever act it becomes
     first = _first_import(
         project,
         shot,
         plate,
         artist,
         arr,
+        stored["final"],
+        stored.get("original"),
         origin="hand-painted",
         filename=filename,
         active_seconds=active_seconds,
-        original=original,
     )
     return _painted(
         project,
@@ -636,14 +640,25 @@ def record_final(
         artist,
         name,
         arr,
-        role="final",
+        stored,
         apply=contrib.final,
         source="final",
         filename=filename,
-        original=original,
         active_seconds=active_seconds,
         first=first,
     )
+
+
+def _stored(
+    project: Project, role: str, arr: np.ndarray, original: bytes | None
+) -> dict[str, str]:
+    """An act's pixels stored as PNG blob ``role``, and the file as the artist handed it in
+    as blob ``original``. Before the act's transaction: they do not depend on the plate
+    version, and the transaction holds the ledger's lock."""
+    blobs = {role: project.blobs.put(encode_png(arr), "png")}
+    if original is not None:
+        blobs["original"] = project.blobs.put(original, "bin")
+    return blobs
 
 
 def _painted(
@@ -653,24 +668,18 @@ def _painted(
     artist: str,
     name: str,
     arr: np.ndarray,
+    blobs: Mapping[str, str],
     *,
-    role: str,
     apply: Callable[[np.ndarray, Raster, np.ndarray], Applied],
     source: str,
     filename: str | None,
-    original: bytes | None,
     active_seconds: float,
     idem_key: str | None = None,
     first: _FirstVersion | None = None,
 ) -> Recorded:
-    """One ``human.painted`` event (a layer or a whole final): the pixels stored as blob
-    ``role``, the file as the artist handed it in (``original``) kept beside them.
-    ``first``: what to record instead on a plate with no version (see :func:`_edit`)."""
-    # Encoded and stored before the transaction: it does not depend on the plate version,
-    # and the transaction holds the ledger's lock.
-    blobs = {role: project.blobs.put(encode_png(arr), "png")}
-    if original is not None:
-        blobs["original"] = project.blobs.put(original, "bin")
+    """One ``human.painted`` event (a layer or a whole final) with its ``blobs`` (see
+    :func:`_stored`). ``first``: what to record instead on a plate with no version (see
+    :func:`_edit`)."""
     return _edit(
         project,
         shot,
@@ -707,7 +716,7 @@ def record_adjust(
     shot, plate = _names(shot, plate)
     name = f"adjusted image for shot {shot}"
     arr = _as_array(adjusted, "RGB", name)
-    sha = project.blobs.put(encode_png(arr), "png")
+    blobs = _stored(project, "adjusted", arr, None)
     return _edit(
         project,
         shot,
@@ -717,7 +726,7 @@ def record_adjust(
         what=name,
         arr=arr,
         apply=contrib.adjust,
-        blobs={"adjusted": sha},
+        blobs=blobs,
         payload={"operation": dict(operation or {}), "active_seconds": _seconds(active_seconds)},
     )
 
