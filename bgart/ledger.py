@@ -499,6 +499,22 @@ def password_matches(stored: str, password: str) -> bool:
 # --- the ledger ----------------------------------------------------------------------------
 
 
+def check_sqlite_file(db: Path) -> None:
+    """An existing project's SQLite ledger must be there: a missing or emptied file would
+    otherwise be recreated empty, and the production's history would vanish silently."""
+    wal = db.with_name(db.name + "-wal")
+    has_wal = wal.is_file() and wal.stat().st_size > 0
+    if not db.exists():
+        raise LedgerIntegrityError(
+            f"{db}: the ledger database is missing; restore it from a backup "
+            "(bgart does not start a new ledger for an existing project)"
+        )
+    if db.is_file() and db.stat().st_size == 0 and not has_wal:
+        raise LedgerIntegrityError(
+            f"{db}: the ledger database is empty (0 bytes); restore it from a backup"
+        )
+
+
 def shown_text(value: str) -> str:
     """``value`` safe to print and store: bytes that are not UTF-8 (a name from a file system
     or terminal in another encoding reaches Python as surrogate escapes) shown as U+FFFD."""
@@ -847,10 +863,7 @@ class Ledger:
         engine then reports the problem)."""
         database = self.engine.url.database
         assert database is not None
-        if not os.path.exists(database):
-            raise LedgerIntegrityError(
-                f"{database}: the ledger database is missing; restore it from a backup"
-            )
+        check_sqlite_file(Path(database))
         # A non-empty WAL may hold what the main file lacks yet: read through it (read-only,
         # may create the -shm file); else the main file as it is, creating nothing.
         wal = database + "-wal"

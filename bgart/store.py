@@ -45,22 +45,6 @@ def sha256_hex(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-def _check_sqlite_ledger(db: Path) -> None:
-    """An existing project's SQLite ledger must be there: a missing or emptied file would
-    otherwise be recreated empty, and the production's history would vanish silently."""
-    wal = db.with_name(db.name + "-wal")
-    has_wal = wal.is_file() and wal.stat().st_size > 0
-    if not db.exists():
-        raise LedgerIntegrityError(
-            f"{db}: the ledger database is missing; restore it from a backup "
-            "(bgart does not start a new ledger for an existing project)"
-        )
-    if db.is_file() and db.stat().st_size == 0 and not has_wal:
-        raise LedgerIntegrityError(
-            f"{db}: the ledger database is empty (0 bytes); restore it from a backup"
-        )
-
-
 class BlobStore:
     """Immutable files named by the sha256 of their bytes: ``blobs/ab/cdef….ext``."""
 
@@ -296,7 +280,9 @@ class Project:
             )
         settings = load_settings(root)
         if settings.db_url is None:
-            _check_sqlite_ledger(root / DB_FILE)
+            from bgart.ledger import check_sqlite_file
+
+            check_sqlite_file(root / DB_FILE)
         project = cls(root, settings)
         return project
 

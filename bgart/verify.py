@@ -52,8 +52,7 @@ Size = tuple[int, int]  # width, height
 @dataclass
 class _PlateReplay:
     versions: dict[int, tuple[str, str]] = field(default_factory=dict)  # n -> image, raster
-    candidates: list[str] = field(default_factory=list)
-    candidate_seqs: list[int] = field(default_factory=list)  # the event of each candidate
+    candidates: list[tuple[str, int]] = field(default_factory=list)  # image, event seq
     source: dict[int, int | None] = field(default_factory=dict)  # n -> source candidate
     made: dict[int, tuple[int, str]] = field(default_factory=dict)  # n -> event seq, time
     sizes: dict[int, Size] = field(default_factory=dict)  # n -> size, where recomputed
@@ -409,8 +408,7 @@ def _replay_event(ev: EventRow, replay: _PlateReplay, blobs: _Blobs | None) -> i
     if ev.kind == "ai.generated":
         if p.get("candidate") != len(replay.candidates) + 1:
             raise LedgerIntegrityError(f"{ev.label}: candidate number does not follow the history")
-        replay.candidates.append(ev.blobs.get("image", ""))
-        replay.candidate_seqs.append(ev.seq)
+        replay.candidates.append((ev.blobs.get("image", ""), ev.seq))
     if ev.kind in ("plate.submitted", "plate.accepted", "plate.rejected"):
         if p.get("version") != max(replay.versions, default=None):
             raise LedgerIntegrityError(f"{ev.label}: reviews a version that was not the latest")
@@ -434,7 +432,7 @@ def _replay_event(ev: EventRow, replay: _PlateReplay, blobs: _Blobs | None) -> i
         if (
             not isinstance(n, int)
             or not 1 <= n <= len(replay.candidates)
-            or replay.candidates[n - 1] != ev.blobs.get("candidate")
+            or replay.candidates[n - 1][0] != ev.blobs.get("candidate")
             or image_sha != ev.blobs.get("candidate")
         ):
             raise LedgerIntegrityError(f"{ev.label}: selected image is not candidate {n}")
@@ -588,8 +586,7 @@ def _check_tables(
         if (
             replay is None
             or not 1 <= cand_number <= len(replay.candidates)
-            or replay.candidates[cand_number - 1] != cand_sha
-            or replay.candidate_seqs[cand_number - 1] != event_seq
+            or replay.candidates[cand_number - 1] != (cand_sha, event_seq)
         ):
             raise LedgerIntegrityError(
                 f"candidate {shot}/{plate} #{cand_number} (table row for event #{event_seq}): "
