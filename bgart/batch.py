@@ -24,10 +24,9 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
-import os
 import re
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Protocol
@@ -36,7 +35,7 @@ from bgart import distributed
 from bgart.contact_sheet import SheetShot, write_contact_sheet
 from bgart.engine import Engine, Generated, GenerationRequest, OutOfMemory
 from bgart.errors import BgartError, InputError
-from bgart.fsutil import atomic_write_bytes, sha256_file
+from bgart.fsutil import atomic_write_bytes, file_lock, sha256_file
 from bgart.generate import plate_request
 from bgart.images import cover_resize, open_image
 from bgart.layout import prepare_layout
@@ -516,8 +515,7 @@ def _run(opts: BatchOptions, reporter: Reporter, engine_factory: EngineFactory,
 BATCH_LOCK = ".bgart-batch.lock"
 
 
-@contextlib.contextmanager
-def _one_batch(root: Path, dist: distributed.Dist) -> Iterator[None]:
+def _one_batch(root: Path, dist: distributed.Dist) -> contextlib.AbstractContextManager[None]:
     """Refuse a second ``bgart batch`` on a project while one runs: both would render the
     same pending shots, each clearing the other's half-written folders.
 
@@ -525,25 +523,12 @@ def _one_batch(root: Path, dist: distributed.Dist) -> Iterator[None]:
     launched run take it shared (each checks for itself, so they all stop together when a
     single-process batch holds it). Two launched runs are not told apart.
     """
-    try:
-        import fcntl
-    except ImportError:  # Windows: no guard
-        yield
-        return
-    fd = os.open(root / BATCH_LOCK, os.O_RDWR | os.O_CREAT, 0o644)
-    try:
-        try:
-            fcntl.flock(fd, (fcntl.LOCK_SH if dist.distributed else fcntl.LOCK_EX)
-                        | fcntl.LOCK_NB)
-        except BlockingIOError:
-            raise BgartError(f"{root}: another bgart batch is rendering into this project; "
-                             "wait for it to finish (several GPUs: one run under accelerate "
-                             "launch)") from None
-        except OSError:  # no locks on this file system: no guard
-            pass
-        yield
-    finally:
-        os.close(fd)
+    def busy() -> None:
+        raise BgartError(f"{root}: another bgart batch is rendering into this project; "
+                         "wait for it to finish (several GPUs: one run under accelerate "
+                         "launch)")
+
+    return file_lock(root / BATCH_LOCK, shared=dist.distributed, busy=busy)
 
 
 # ---- contact sheet --------------------------------------------------------------------------

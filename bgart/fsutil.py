@@ -5,7 +5,14 @@ from __future__ import annotations
 import hashlib
 import os
 import tempfile
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
+
+try:
+    import fcntl
+except ImportError:  # Windows: no locks between processes
+    fcntl = None  # type: ignore[assignment]
 
 
 def _file_mode() -> int:
@@ -66,3 +73,31 @@ def sha256_file(path: Path) -> str:
         for chunk in iter(lambda: fh.read(1 << 20), b""):
             h.update(chunk)
     return h.hexdigest()
+
+
+@contextmanager
+def file_lock(path: Path, *, shared: bool = False,
+              busy: Callable[[], None] | None = None) -> Iterator[None]:
+    """Hold an ``flock`` on ``path`` (created if need be) for the block.
+
+    When another process holds it, ``busy`` is called first: it may raise to give up, or
+    return (say why we wait) to wait for it. Without ``flock`` (Windows), or on a file
+    system that cannot lock (ENOLCK), the block runs unlocked.
+    """
+    if fcntl is None:
+        yield
+        return
+    mode = fcntl.LOCK_SH if shared else fcntl.LOCK_EX
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        try:
+            fcntl.flock(fd, mode | fcntl.LOCK_NB)
+        except BlockingIOError:
+            if busy is not None:
+                busy()
+            fcntl.flock(fd, mode)
+        except OSError:  # no locks on this file system
+            pass
+        yield
+    finally:
+        os.close(fd)  # releases the lock

@@ -23,12 +23,7 @@ from urllib.parse import unquote, urlparse
 import tomlkit
 
 from bgart.errors import WeightsError
-from bgart.fsutil import sha256_file
-
-try:
-    import fcntl
-except ImportError:  # Windows: no lock between processes (a pull still lands whole)
-    fcntl = None  # type: ignore[assignment]
+from bgart.fsutil import file_lock, sha256_file
 
 ALLOWED_SUFFIXES = {".safetensors", ".json", ".txt"}
 PICKLE_SUFFIXES = {".bin", ".ckpt", ".pt", ".pth", ".pkl", ".pickle"}
@@ -292,31 +287,25 @@ def store_lock(store: Path, say: Say | None = None) -> Iterator[None]:
     store = Path(store)
     key = str(store.absolute())
     depth: dict[str, int] = _held.__dict__.setdefault("depth", {})
-    if depth.get(key) or fcntl is None:
-        depth[key] = depth.get(key, 0) + 1
+    if depth.get(key):
+        depth[key] += 1
         try:
             yield
         finally:
             depth[key] -= 1
         return
     store.mkdir(parents=True, exist_ok=True)
-    fd = os.open(store / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o644)
-    try:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            if say is not None:
-                say(f"another process is pulling into {store}; waiting for it")
-            fcntl.flock(fd, fcntl.LOCK_EX)
-        except OSError:  # no locks on this file system (ENOLCK): pull unlocked
-            pass
+
+    def busy() -> None:
+        if say is not None:
+            say(f"another process is pulling into {store}; waiting for it")
+
+    with file_lock(store / LOCK_FILE, busy=busy):
         depth[key] = 1
         try:
             yield
         finally:
             depth[key] = 0
-    finally:
-        os.close(fd)  # releases the lock
 
 
 def pull_if_missing(lock: WeightsLock, store: Path, name: str, say: Say = print) -> None:
