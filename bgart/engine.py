@@ -106,8 +106,10 @@ def image_sha256(img: Image.Image) -> str:
     return sha256_bytes(buf.getvalue())
 
 
-# torch.Generator.manual_seed's range; anything else raises a bare ValueError mid-render.
-SEED_MIN, SEED_MAX = -(2**63), 2**64 - 1
+# torch.Generator.manual_seed takes -2**63..2**64-1 (anything else raises a bare ValueError
+# mid-render), but it maps a negative seed onto a large positive one (-1 and 2**64-1 give
+# the same image): two recorded seeds for one image. Seeds are whole numbers from 0.
+SEED_MIN, SEED_MAX = 0, 2**64 - 1
 MAX_CPU_THREADS = 1024
 
 
