@@ -2,6 +2,7 @@
 
     python bench/batch_scaling.py                 # the figures in bench/RESULTS.md
     python bench/batch_scaling.py --sizes 1,4 --mp-shots 8 --px 64   # quicker
+    python bench/batch_scaling.py --skip-part1 --skip-part2 --overlap  # part 3 alone
 
 Part 1 (in one process, 1 torch thread): `run_batch` on N = 1, 4, 16 shots, each into a
 fresh project. Shows that the model is loaded once per run whatever N is, and that the
@@ -13,6 +14,9 @@ process and as two under `accelerate launch --multi_gpu --num_processes 2` (CPU 
 (models loaded → every rank finished). The goal for GPUs is N processes ≥ 0.9·N× one
 process; CPU processes are the stand-in here. A one-process run with as many threads as
 processes is shown too: it is what a single process could do with the same cores.
+
+Part 3 (``--overlap``): writes (PNG deflate, hashes, ledger) of shot k on a thread while
+shot k+1 renders, against one after the other, side by side in one process.
 """
 
 from __future__ import annotations
@@ -114,6 +118,48 @@ def part1(work: Path, sizes: list[int], px: int, steps: int, variations: int) ->
     return lines
 
 
+def part3(work: Path, shots: int, px: int, steps: int, variations: int, repeats: int
+          ) -> list[str]:
+    """Shot k written and recorded on a thread while shot k+1 renders, vs one after the
+    other (``overlap_writes``), alternating in one process with 1 torch thread: the render
+    keeps one core busy and the writes may use the other, as on a GPU machine where the
+    render leaves the CPU nearly idle."""
+    import torch
+
+    from bgart.batch import BatchOptions, run_batch
+    from bgart.engine import Engine
+
+    torch.set_num_threads(1)
+    engine: list[Engine] = []
+
+    def loader(settings, say):  # type: ignore[no-untyped-def]
+        if not engine:
+            engine.append(Engine.load(settings))
+        return engine[0]
+
+    times: dict[str, list[float]] = {"1": [], "0": []}
+    for r in range(repeats + 1):  # the first round warms up and is not counted
+        for flag in ("1", "0") if r % 2 else ("0", "1"):
+            os.environ["BGART_OVERLAP_WRITES"] = flag
+            folder = work / f"p3-{r}-{flag}"
+            shot_list = write_list(folder / "list", shots, px, variations)
+            summary = run_batch(BatchOptions(shot_list=shot_list, project=folder / "proj",
+                                             steps=steps, contact_sheet=False),
+                                engine_factory=loader)
+            assert summary.ok and len(summary.rendered) == shots
+            if r:
+                times[flag].append(summary.render_seconds)
+            shutil.rmtree(folder)
+    os.environ.pop("BGART_OVERLAP_WRITES", None)
+    on, off = min(times["1"]), min(times["0"])
+    return [f"Writes behind the next render (`overlap_writes`), in-process `run_batch`, {shots} "
+            f"shots, {px}×{px}, {steps} steps, {variations} variations per shot, 1 torch "
+            f"thread; best of {repeats} alternating runs, render phase:", "",
+            "| one after the other | overlapped | one after the other ÷ overlapped |",
+            "|---|---|---|",
+            f"| {off:.2f} s | {on:.2f} s | **{off / on:.2f}×** |"]
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -187,7 +233,14 @@ def main() -> None:
     ap.add_argument("--px", type=int, default=256)
     ap.add_argument("--steps", type=int, default=8)
     ap.add_argument("--variations", type=int, default=4)
-    ap.add_argument("--skip-part1", action="store_true", help="only the process scaling")
+    ap.add_argument("--skip-part1", action="store_true", help="no cost-vs-shots part")
+    ap.add_argument("--skip-part2", action="store_true", help="no process scaling")
+    ap.add_argument("--overlap", action="store_true",
+                    help="also part 3: writes overlapped with the next render, or not")
+    ap.add_argument("--overlap-px", type=int, default=512)
+    ap.add_argument("--overlap-repeats", type=int, default=3)
+    ap.add_argument("--overlap-steps", type=int, default=2,
+                    help="few steps: a CPU render as short as a GPU one, next to the writes")
     args = ap.parse_args()
     work = Path(tempfile.mkdtemp(prefix="bgart-bench-"))
     try:
@@ -204,8 +257,12 @@ def main() -> None:
         lines = list(header)
         if not args.skip_part1:
             lines += [*part1(work, sizes, args.px, args.steps, args.variations), ""]
-        lines += part2(work, env, args.mp_shots, args.px, args.steps, args.variations,
-                       args.procs)
+        if not args.skip_part2:
+            lines += [*part2(work, env, args.mp_shots, args.px, args.steps, args.variations,
+                             args.procs), ""]
+        if args.overlap:
+            lines += part3(work, 4, args.overlap_px, args.overlap_steps, args.variations,
+                           args.overlap_repeats)
         print("\n".join(lines))
     finally:
         shutil.rmtree(work, ignore_errors=True)

@@ -25,6 +25,7 @@ import contextlib
 import hashlib
 import json
 import re
+import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
@@ -34,7 +35,7 @@ from typing import Any, Protocol
 from bgart import distributed
 from bgart.contact_sheet import SheetShot, write_contact_sheet
 from bgart.engine import Engine, Generated, GenerationRequest, OutOfMemory
-from bgart.errors import BgartError, InputError
+from bgart.errors import BgartError, InputError, OutputError
 from bgart.fsutil import atomic_write_bytes, file_lock, sha256_file
 from bgart.generate import plate_request
 from bgart.images import cover_resize, open_image
@@ -43,6 +44,7 @@ from bgart.prompts import compose
 from bgart.record import canonical_json
 from bgart.settings import PROJECT_FILE, Settings, load_settings
 from bgart.shots import Shot, ShotList, load_shot_list
+from bgart.write_behind import WriteBehind
 
 SHOTS_DIR = "shots"
 CONTACT_DIR = "contact"
@@ -285,18 +287,29 @@ def generate_with_fallback(engine: Any, req: GenerationRequest, progress: Any,
     return results, "offload + VAE tiling, one variation a call"
 
 
-def render_shot(engine: Any, project: Any, plan: ShotPlan, shot_list: ShotList,
-                steps: int | None, reporter: Reporter, tag: str = "",
-                state: EngineState | None = None) -> ShotOutcome:
-    """Render, write and record one shot; a failure is returned, not raised."""
+@dataclass
+class RenderedShot:
+    """A shot's variations, rendered and not yet written."""
+
+    plan: ShotPlan
+    results: list[Generated]
+    layout_bytes: bytes
+    retried: str | None
+    started: float  # perf_counter at the start of its render
+
+
+def render_shot(engine: Any, plan: ShotPlan, shot_list: ShotList, steps: int | None,
+                progress: Any, say: Callable[[str], None],
+                state: EngineState | None = None) -> RenderedShot | ShotOutcome:
+    """Render one shot's variations (clearing its folder first). A failure is written as
+    ``failed.json`` and returned as its outcome, not raised."""
     start = time.perf_counter()
     shot = plan.shot
     clear_shot(plan.folder)
     plan.folder.mkdir(parents=True, exist_ok=True)
     try:
         req, layout_bytes = _request(plan, shot_list, steps)
-        results, retried = generate_with_fallback(engine, req, reporter.step,
-                                                  lambda m: reporter.say(tag + m), shot.id,
+        results, retried = generate_with_fallback(engine, req, progress, say, shot.id,
                                                   state if state is not None else EngineState())
     except (OutOfMemory, BgartError) as exc:
         reason = f"out of memory even with offload + tiling: {exc}" \
@@ -304,20 +317,67 @@ def render_shot(engine: Any, project: Any, plan: ShotPlan, shot_list: ShotList,
         atomic_write_bytes(plan.folder / FAILED, _json_bytes(
             {"shot": shot.id, "key": plan.key, "reason": reason}))
         return ShotOutcome(shot.id, "failed", time.perf_counter() - start, reason=reason)
+    return RenderedShot(plan, results, layout_bytes, retried, start)
+
+
+def write_shot(project: Any, rendered: RenderedShot, shot_list: ShotList) -> ShotOutcome:
+    """Write a rendered shot's PNGs, record them in the ledger, then ``done.json`` (last:
+    only now is the shot done)."""
+    plan, results = rendered.plan, rendered.results
     hashes: dict[str, str] = {}
-    for path, result in zip(plan.files, results, strict=True):
-        data = result.png()
-        atomic_write_bytes(path, data)
-        hashes[path.name] = hashlib.sha256(data).hexdigest()
-    record_shot(project, shot, shot_list, layout_bytes, results)
-    marker = {
-        "shot": shot.id, "key": plan.key, "files": hashes, "seeds": plan.seeds,
-        "model": results[0].record.model, "preset": shot.preset,
-        "width": shot.width, "height": shot.height, "retried": retried,
-    }
-    atomic_write_bytes(plan.folder / DONE, _json_bytes(marker))  # last: the shot is done
-    return ShotOutcome(shot.id, "done", time.perf_counter() - start, files=plan.files,
-                       retried=retried)
+    writing: Path | None = None  # named in the error: a full disk's OSError names no file
+    try:
+        for path, result in zip(plan.files, results, strict=True):
+            data = result.png()
+            writing = path
+            atomic_write_bytes(path, data)
+            hashes[path.name] = hashlib.sha256(data).hexdigest()
+        writing = None
+        record_shot(project, plan.shot, shot_list, rendered.layout_bytes, results)
+        writing = plan.folder / DONE
+        marker = {
+            "shot": plan.shot.id, "key": plan.key, "files": hashes, "seeds": plan.seeds,
+            "model": results[0].record.model, "preset": plan.shot.preset,
+            "width": plan.shot.width, "height": plan.shot.height, "retried": rendered.retried,
+        }
+        atomic_write_bytes(plan.folder / DONE, _json_bytes(marker))
+    except OSError as exc:  # the disk, not the shot: every shot after it would fail alike
+        where = writing or exc.filename2 or exc.filename or "into the project"
+        raise OutputError(
+            f"{plan.shot.id}: cannot write {where} ({exc.strerror or exc}); the batch stopped. "
+            "Shots done so far are kept: run the same command again to go on") from None
+    return ShotOutcome(plan.shot.id, "done", time.perf_counter() - rendered.started,
+                       files=plan.files, retried=rendered.retried)
+
+
+def render_shots(engine: Any, project: Any, plans: Sequence[ShotPlan],
+                 estimates: Sequence[int], shot_list: ShotList, steps: int | None,
+                 reporter: Reporter, say: Callable[[str], None], overlap: bool = True) -> None:
+    """Render the plans in order. With ``overlap``, shot k is written and recorded on a
+    thread while shot k+1 renders (:mod:`bgart.write_behind`): same files, same events."""
+    state = EngineState()
+    lock = threading.Lock()  # the reporter is told things from both threads, one at a time
+
+    def report(fn: Callable[..., None], *args: Any) -> None:
+        with lock:
+            fn(*args)
+
+    with WriteBehind(overlap) as writer:
+        def step(done: int, total: int) -> None:
+            writer.check()  # the previous shot's write failed: stop rendering this one
+            report(reporter.step, done, total)
+
+        for plan, est in zip(plans, estimates, strict=True):
+            report(reporter.shot_started, plan.shot, est)
+            outcome = render_shot(engine, plan, shot_list, steps, step,
+                                  lambda m: report(say, m), state)
+
+            def finish(outcome: RenderedShot | ShotOutcome = outcome) -> None:
+                if isinstance(outcome, RenderedShot):
+                    outcome = write_shot(project, outcome, shot_list)
+                report(reporter.shot_finished, outcome)
+
+            writer.submit(finish)
 
 
 def _json_bytes(data: dict[str, Any]) -> bytes:
@@ -473,15 +533,11 @@ def _run(opts: BatchOptions, reporter: Reporter, engine_factory: EngineFactory,
         dist.wait()  # every model loaded: the render phase starts together (for its timing)
         render_start = time.perf_counter()
         if mine:
-            engine_state = EngineState()
             estimates = [_steps_estimate(p, shot_list, opts.steps) for p in mine]
             reporter.start(dist, len(mine), sum(estimates))
             try:
-                for plan, est in zip(mine, estimates, strict=True):
-                    reporter.shot_started(plan.shot, est)
-                    outcome = render_shot(engine, project, plan, shot_list, opts.steps,
-                                          reporter, tag, engine_state)
-                    reporter.shot_finished(outcome)
+                render_shots(engine, project, mine, estimates, shot_list, opts.steps,
+                             reporter, say, overlap=settings.overlap_writes)
             finally:
                 reporter.finish()
         dist.wait()  # all shots of all ranks are written and recorded

@@ -55,19 +55,20 @@ class RichReporter:
         self.progress.start()
 
     def shot_started(self, shot: Shot, steps: int) -> None:
+        # The previous shot's render is over (its write may still run: shot_finished can
+        # come after this), so its steps count as done.
+        self.base += self.current
         self.current = steps
         if self.progress is not None and self.steps_task is not None:
-            self.progress.update(self.steps_task, description=f"steps {shot.id}")
+            self.progress.update(self.steps_task, description=f"steps {shot.id}",
+                                 completed=self.base)
 
     def step(self, done: int, total: int) -> None:
         if self.progress is not None and self.steps_task is not None:
             self.progress.update(self.steps_task, completed=self.base + min(done, self.current))
 
     def shot_finished(self, outcome: ShotOutcome) -> None:
-        self.base += self.current
-        if self.progress is not None and self.steps_task is not None:
-            self.progress.update(self.steps_task, completed=self.base)
-            assert self.shots_task is not None
+        if self.progress is not None and self.shots_task is not None:
             self.progress.advance(self.shots_task)
         if outcome.status == "done":
             extra = f" (retried: {outcome.retried})" if outcome.retried else ""
@@ -78,6 +79,8 @@ class RichReporter:
 
     def finish(self) -> None:
         if self.progress is not None:
+            if self.steps_task is not None:
+                self.progress.update(self.steps_task, completed=self.base + self.current)
             self.progress.stop()
             self.progress = None
 

@@ -23,6 +23,13 @@ class StaleVersionError(InputError):
     one since the deciding person looked): refused, nothing recorded."""
 
 
+class OutputError(BgartError):
+    """A file bgart must write cannot be written (a full disk, no permission, a folder in
+    the way): nothing half-written is left as if it were whole."""
+
+    exit_code = 5
+
+
 class WeightsError(BgartError):
     """Model weights missing, unpinned, tampered with, or in a refused format."""
 

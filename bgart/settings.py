@@ -53,6 +53,9 @@ class Settings(BaseSettings):
     compile_mode: str = "max-autotune-no-cudagraphs"  # or "reduce-overhead" (CUDA graphs)
     fuse_qkv: bool = False  # fused attention projections (CUDA only)
     channels_last: bool = True
+    # bgart batch: write and record shot k on a thread while shot k+1 renders (the GPU
+    # would otherwise idle while PNGs are deflated); off: one after the other.
+    overlap_writes: bool = True
     cpu_threads: int | None = None
     signing_cert: Path | None = None
     signing_key: Path | None = None

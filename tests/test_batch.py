@@ -332,6 +332,128 @@ def test_a_corrected_layout_artist_reaches_the_ledger_without_a_rerender(
         verify_project(project)
 
 
+class Watcher(QuietReporter):
+    """A reporter that lets a test act at a shot's render steps."""
+
+    def __init__(self, on_step: Callable[[str, int], None]) -> None:
+        super().__init__()
+        self.on_step = on_step
+        self.shot = ""
+        self.started: list[str] = []
+        self.steps: dict[str, int] = {}
+        self.finished: list[tuple[str, str]] = []
+
+    def shot_started(self, shot: Any, steps: int) -> None:
+        self.shot = shot.id
+        self.started.append(shot.id)
+
+    def step(self, done: int, total: int) -> None:
+        self.steps[self.shot] = self.steps.get(self.shot, 0) + 1
+        self.on_step(self.shot, self.steps[self.shot])
+
+    def shot_finished(self, outcome: Any) -> None:
+        self.finished.append((outcome.shot, outcome.status))
+
+
+def test_the_next_shot_renders_while_the_last_one_is_written(
+        clean: tuple[Path, dict[str, bytes], list[tuple[Any, ...]]], tmp_path: Path,
+        factory: Callable[..., Any]) -> None:
+    """The GPU does not idle while a shot's PNGs are written and recorded: here another
+    program holds the ledger while shot 1 is being recorded, and shot 2 renders from its
+    first step to its last meanwhile. The files and events are those of a plain run."""
+    import sqlite3
+    import threading
+
+    shot_list, clean_files, clean_events = clean
+    root = tmp_path / "proj"
+    holder: dict[str, Any] = {}
+    seen: list[bool] = []  # at each of shot 2's steps: was shot 1 done?
+
+    def release() -> None:
+        conn = holder.pop("conn", None)
+        if conn is not None:
+            conn.rollback()
+            conn.close()
+
+    def on_step(shot: str, n: int) -> None:
+        if shot == "EP01_C001" and n == 1:  # before shot 1 is written: take the ledger
+            conn = sqlite3.connect(root / "bgart.db", timeout=30, check_same_thread=False)
+            conn.execute("BEGIN EXCLUSIVE")
+            holder["conn"] = conn
+            holder["timer"] = threading.Timer(20, release)  # a regression fails, not hangs
+            holder["timer"].start()
+        elif shot == "EP01_C002":
+            seen.append((root / "shots" / "EP01_C001" / "done.json").exists())
+            if n == 2:  # its last step
+                release()
+
+    watcher = Watcher(on_step)
+    summary = run_batch(BatchOptions(shot_list=shot_list, project=root, steps=2), watcher,
+                        engine_factory=factory)
+    holder["timer"].cancel()
+    assert summary.rendered == ["EP01_C001", "EP01_C002"]
+    assert seen == [False, False]  # shot 2 rendered whole while shot 1 waited to be recorded
+    assert watcher.finished == [("EP01_C001", "done"), ("EP01_C002", "done")]
+    assert files(root) == clean_files
+    assert events(root) == clean_events
+
+
+def test_writing_one_after_the_other_gives_the_same_result(
+        clean: tuple[Path, dict[str, bytes], list[tuple[Any, ...]]], tmp_path: Path,
+        factory: Callable[..., Any], monkeypatch: pytest.MonkeyPatch) -> None:
+    shot_list, clean_files, clean_events = clean
+    monkeypatch.setenv("BGART_OVERLAP_WRITES", "0")
+    root = tmp_path / "proj"
+    seen: list[bool] = []
+
+    def on_step(shot: str, n: int) -> None:
+        if shot == "EP01_C002":
+            seen.append((root / "shots" / "EP01_C001" / "done.json").exists())
+
+    assert run_batch(BatchOptions(shot_list=shot_list, project=root, steps=2),
+                     Watcher(on_step), engine_factory=factory).ok
+    assert seen == [True, True]  # the setting is honoured: shot 1 was written first
+    assert files(root) == clean_files
+    assert events(root) == clean_events
+
+
+def test_a_shot_that_cannot_be_written_stops_the_batch_with_one_clear_line(
+        clean: tuple[Path, dict[str, bytes], list[tuple[Any, ...]]], tmp_path: Path,
+        factory: Callable[..., Any]) -> None:
+    """A file that cannot be written (a full disk; here a folder made where shot 1's first
+    PNG goes) stops the batch within a step of the next shot's render, names the file, and
+    marks nothing done; once the way is clear the same command ends like a plain run."""
+    import time
+
+    from bgart.errors import OutputError
+
+    shot_list, clean_files, clean_events = clean
+    root = tmp_path / "proj"
+    in_the_way = root / "shots" / "EP01_C001" / "v1.png"
+
+    def on_step(shot: str, n: int) -> None:
+        if shot == "EP01_C001" and n == 1:
+            in_the_way.mkdir()
+        elif shot == "EP01_C002" and n == 1:
+            time.sleep(0.5)  # ample time for shot 1's write to fail meanwhile
+
+    watcher = Watcher(on_step)
+    with pytest.raises(OutputError, match=rf"^EP01_C001: cannot write {in_the_way} \(Is a "
+                       r"directory\); the batch stopped. Shots done so far are kept") as err:
+        run_batch(BatchOptions(shot_list=shot_list, project=root, steps=2), watcher,
+                  engine_factory=factory)
+    assert err.value.exit_code == 5
+    assert watcher.steps["EP01_C001"] == 2
+    assert watcher.steps.get("EP01_C002", 0) <= 1  # shot 2 stopped at its next step
+    assert watcher.started == ["EP01_C001", "EP01_C002"] and watcher.finished == []
+    assert not list((root / "shots").rglob("done.json"))
+    assert not list((root / "shots").rglob("*.tmp"))
+    in_the_way.rmdir()
+    assert run(shot_list, root, factory).rendered == ["EP01_C001", "EP01_C002"]
+    assert files(root) == clean_files
+    assert events(root) == clean_events
+
+
 def test_a_second_batch_on_a_running_project_is_refused(
         tmp_path: Path, tiny_settings: Any, factory: Callable[..., Any]) -> None:
     """Two batches on one project would render the same shots and clear each other's
