@@ -62,7 +62,7 @@ from bgart.record import canonical_json
 SCHEMA_VERSION = 1
 GENESIS_HASH = "0" * 64
 ROLES = ("artist", "director", "admin")
-ACTOR_KINDS = ("human", "ai", "system")
+AI_EVENT_KINDS = ("ai.generated", "ai.inpainted")  # acted by a model; every other kind by a person
 EVENT_KINDS = (
     "layout.imported",
     "ai.generated",
@@ -78,6 +78,19 @@ EVENT_KINDS = (
 )
 _PG_SCHEMA_LOCK = 0x62676172  # "bgar": advisory lock id for schema creation
 _MAX_NAME = 200
+
+
+def actor_kind_problem(kind: str, actor_kind: str) -> str | None:
+    """Why this kind of event cannot be by this kind of actor (None: it can). Credits count
+    a human actor's time and name: a model recorded as a person (or a person's paint
+    recorded as a model's) would be credited wrongly."""
+    if kind not in EVENT_KINDS:
+        return f"unknown event kind '{kind}'"
+    expected = "ai" if kind in AI_EVENT_KINDS else "human"
+    if actor_kind != expected:
+        who = "a model" if expected == "ai" else "a person"
+        return f"{kind} is an act of {who} (actor kind '{expected}'), not '{actor_kind}'"
+    return None
 
 
 def utc_now() -> str:
@@ -415,6 +428,9 @@ class ChainChecker:
             raise LedgerIntegrityError(
                 f"{label}: content does not match its hash (the row was edited)"
             )
+        if (problem := actor_kind_problem(row["kind"], row["actor_kind"])) is not None:
+            # The hash matches: the chain was rebuilt after the edit, or written outside bgart.
+            raise LedgerIntegrityError(f"{label}: {problem} (forged, or not written by bgart)")
         self.prev_hash = row["hash"]
         self.expected_seq = seq + 1
         return EventRow(
@@ -596,10 +612,8 @@ class WriteTx:
         created_at: str | None = None,
     ) -> Event:
         """Append one event to the chain (inside this transaction) and return its row."""
-        if kind not in EVENT_KINDS:
-            raise ValueError(f"unknown event kind '{kind}'")
-        if actor_kind not in ACTOR_KINDS:
-            raise ValueError(f"unknown actor kind '{actor_kind}'")
+        if (problem := actor_kind_problem(kind, actor_kind)) is not None:
+            raise ValueError(problem)
         actor = check_name(actor, "actor")
         idem_key = None if idem_key is None else fit_key(idem_key)
         payload = dict(payload or {})

@@ -198,6 +198,18 @@ def test_unknown_kind_is_refused(project: Project) -> None:
         project.ledger.append("ai.imagined", actor="x", actor_kind="ai")
 
 
+@pytest.mark.parametrize(("kind", "actor_kind"), [
+    ("ai.generated", "human"), ("human.painted", "ai"), ("plate.accepted", "ai"),
+    ("human.painted", "system")])
+def test_an_actor_kind_that_does_not_fit_the_event_is_refused(
+        project: Project, kind: str, actor_kind: str) -> None:
+    """A model recorded as a person would be named and timed in the credits as one."""
+    with pytest.raises(ValueError, match=rf"^{kind} is an act of a (model|person) \(actor "
+                       rf"kind '(ai|human)'\), not '{actor_kind}'$"):
+        project.ledger.append(kind, actor="x", actor_kind=actor_kind)
+    assert project.ledger.events() == []
+
+
 def test_reopen_keeps_the_chain(project: Project) -> None:
     build_history(project)
     root = project.root
@@ -384,6 +396,23 @@ def test_a_forged_raster_with_a_rebuilt_chain_is_caught(project: Project) -> Non
     verify_project(project, shots=["another shot"])  # rasters of that shot only
     with pytest.raises(LedgerIntegrityError, match=rf"event #{seq} "):
         verify_project(project, shots=["ep01_c001"])
+
+
+def test_a_model_passed_off_as_a_person_with_a_rebuilt_chain_is_caught(
+        project: Project) -> None:
+    """The inpaint's model renamed a person (and every later hash recomputed): the credits
+    would name it and count its time; the chain check refuses the event."""
+    seqs = build_history(project)
+    seq = seqs["inpaint"]
+    assert row(project, seq)["kind"] == "ai.inpainted"
+    sql(project, "UPDATE events SET actor = 'Kimura', actor_kind = 'human' WHERE seq = :s",
+        s=seq)
+    _rehash_from(project, seq)
+    message = rf"event #{seq} \(id \w+, ai.inpainted\): ai.inpainted is an act of a model " \
+        r"\(actor kind 'ai'\), not 'human' \(forged, or not written by bgart\)"
+    with pytest.raises(LedgerIntegrityError, match=message):
+        project.ledger.verify_chain()
+    expect_failure(project, message)
 
 
 def _rehash_from(project: Project, start: int) -> None:
