@@ -27,7 +27,7 @@ import json
 import re
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Protocol
@@ -571,20 +571,34 @@ def _run(opts: BatchOptions, reporter: Reporter, engine_factory: EngineFactory,
 BATCH_LOCK = ".bgart-batch.lock"
 
 
-def _one_batch(root: Path, dist: distributed.Dist) -> contextlib.AbstractContextManager[None]:
+@contextlib.contextmanager
+def _one_batch(root: Path, dist: distributed.Dist) -> Iterator[None]:
     """Refuse a second ``bgart batch`` on a project while one runs: both would render the
     same pending shots, each clearing the other's half-written folders.
 
-    A lock file in the project: a single process takes it exclusively; the processes of one
-    launched run take it shared (each checks for itself, so they all stop together when a
-    single-process batch holds it). Two launched runs are not told apart.
+    A lock file in the project, held for the whole run by a single process, or by the main
+    process of a launched run on behalf of all its processes: it tells the others whether it
+    got the lock, and they all stop together if not. So a second run is refused whether
+    either of them is launched or not (a cron job started again while last night's launched
+    batch still renders).
     """
     def busy() -> None:
         raise BgartError(f"{root}: another bgart batch is rendering into this project; "
                          "wait for it to finish (several GPUs: one run under accelerate "
                          "launch)")
 
-    return file_lock(root / BATCH_LOCK, shared=dist.distributed, busy=busy)
+    with contextlib.ExitStack() as held:
+        got = True
+        if dist.is_main:
+            try:
+                held.enter_context(file_lock(root / BATCH_LOCK, busy=busy))
+            except BgartError:
+                if not dist.distributed:
+                    raise
+                got = False
+        if not dist.from_main(got):
+            busy()
+        yield
 
 
 # ---- contact sheet --------------------------------------------------------------------------

@@ -74,6 +74,17 @@ class Dist:
         if self.state is not None:
             self.state.wait_for_everyone()
 
+    def from_main(self, value: T) -> T:
+        """The main process's ``value``, on every rank (a collective call: every rank must
+        make it; each passes its own value, only the main one's counts)."""
+        if self.state is None:
+            return value
+        import torch.distributed as tdist
+
+        box = [value]
+        tdist.broadcast_object_list(box, src=0)
+        return box[0]
+
     def close(self) -> None:
         if self.state is not None:
             self.state.destroy_process_group()

@@ -76,8 +76,7 @@ def sha256_file(path: Path) -> str:
 
 
 @contextmanager
-def file_lock(path: Path, *, shared: bool = False,
-              busy: Callable[[], None] | None = None) -> Iterator[None]:
+def file_lock(path: Path, *, busy: Callable[[], None] | None = None) -> Iterator[None]:
     """Hold an ``flock`` on ``path`` (created if need be) for the block.
 
     When another process holds it, ``busy`` is called first: it may raise to give up, or
@@ -87,15 +86,14 @@ def file_lock(path: Path, *, shared: bool = False,
     if fcntl is None:
         yield
         return
-    mode = fcntl.LOCK_SH if shared else fcntl.LOCK_EX
     fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
     try:
         try:
-            fcntl.flock(fd, mode | fcntl.LOCK_NB)
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             if busy is not None:
                 busy()
-            fcntl.flock(fd, mode)
+            fcntl.flock(fd, fcntl.LOCK_EX)
         except OSError:  # no locks on this file system
             pass
         yield

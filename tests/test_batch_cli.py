@@ -120,6 +120,15 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def launch(shot_list: Path, root: Path) -> list[str]:
+    """`bgart batch` under `accelerate launch`, two CPU processes."""
+    accelerate = Path(sys.executable).parent / "accelerate"
+    return [str(accelerate), "launch", "--multi_gpu", "--num_processes", "2",
+            "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no",
+            "--main_process_port", str(free_port()), "-m", "bgart.cli",
+            *batch_args(shot_list, root)]
+
+
 def test_two_processes_render_each_shot_once_and_match_one_process(
         clean_run: tuple[Path, Path], tiny_env: dict[str, str], tmp_path: Path) -> None:
     """On a machine that never had the model: the two ranks pull it once between them."""
@@ -128,11 +137,7 @@ def test_two_processes_render_each_shot_once_and_match_one_process(
     shot_list, clean_root = clean_run
     root = tmp_path / "c" / "proj"
     store = tmp_path / "fresh-store"
-    accelerate = Path(sys.executable).parent / "accelerate"
-    cmd = [str(accelerate), "launch", "--multi_gpu", "--num_processes", "2",
-           "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no",
-           "--main_process_port", str(free_port()), "-m", "bgart.cli",
-           *batch_args(shot_list, root)]
+    cmd = launch(shot_list, root)
     env = {**os.environ, **tiny_env, "BGART_MODEL_STORE": str(store)}
     env.pop("CUDA_VISIBLE_DEVICES", None)
     res = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=300)
@@ -149,3 +154,68 @@ def test_two_processes_render_each_shot_once_and_match_one_process(
     assert files(root) == files(clean_root)  # byte-identical to the 1-process run
     a, b = events(root), events(clean_root)
     assert Counter(e[1:] for e in a) == Counter(e[1:] for e in b)  # same events, any order
+
+
+def descendants(pid: int) -> list[int]:
+    """Every process below ``pid``, from /proc (children, their children, ...)."""
+    parents: dict[int, list[int]] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            text = stat.read_text()
+        except OSError:
+            continue
+        fields = text[text.rindex(")") + 2:].split()
+        parents.setdefault(int(fields[1]), []).append(int(stat.parent.name))
+    out, todo = [], [pid]
+    while todo:
+        for child in parents.get(todo.pop(), []):
+            out.append(child)
+            todo.append(child)
+    return out
+
+
+def test_a_second_launched_batch_on_a_project_a_launched_batch_renders_is_refused(
+        clean_run: tuple[Path, Path], tiny_env: dict[str, str], tmp_path: Path) -> None:
+    """Last night's launched batch still renders (here: stopped mid-run, lock held) when
+    the same launched command starts again: every process of the second run stops with
+    one line, nothing is rendered twice, and the first ends as if alone."""
+    import fcntl
+
+    shot_list, clean_root = clean_run
+    root = tmp_path / "d" / "proj"
+    env = {**os.environ, **tiny_env}
+    env.pop("CUDA_VISIBLE_DEVICES", None)
+    first = subprocess.Popen(launch(shot_list, root), env=env, stdout=subprocess.PIPE,
+                             stderr=subprocess.STDOUT, text=True)
+    lock = root / ".bgart-batch.lock"
+    deadline = time.monotonic() + 120
+    held = False
+    while not held and first.poll() is None and time.monotonic() < deadline:
+        if lock.exists():
+            fd = os.open(lock, os.O_RDWR)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                fcntl.flock(fd, fcntl.LOCK_UN)
+            except BlockingIOError:
+                held = True
+            finally:
+                os.close(fd)
+        time.sleep(0.01)
+    assert held, "the first run never held the project's batch lock"
+    tree = [first.pid, *descendants(first.pid)]  # the launcher starts its workers apart
+    for pid in tree:  # every process of the first run stops, lock and all
+        os.kill(pid, signal.SIGSTOP)
+    try:
+        second = subprocess.run(launch(shot_list, root), capture_output=True, text=True,
+                                env=env, timeout=300)
+    finally:
+        for pid in tree:
+            os.kill(pid, signal.SIGCONT)
+    out = second.stdout + second.stderr
+    assert second.returncode != 0, out  # the launcher's own code for a failed worker
+    assert out.count("another bgart batch is rendering into this project") == 2, out  # both
+    assert "variation(s) in" not in out, out  # the second run rendered nothing
+    rest, _ = first.communicate(timeout=300)
+    assert first.returncode == 0, rest
+    assert files(root) == files(clean_root)
+    assert Counter(e[1:] for e in events(root)) == Counter(e[1:] for e in events(clean_root))
