@@ -7,11 +7,12 @@ Values come, lowest priority first, from defaults, the project's ``bgart.toml`` 
 from __future__ import annotations
 
 import tomllib
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from platformdirs import user_cache_dir, user_data_dir
-from pydantic import Field, ValidationError
+from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from bgart.errors import InputError
@@ -64,6 +65,24 @@ class Settings(BaseSettings):
     grade_d: float = 0.20
     max_upload_mb: int = 64
 
+    @field_validator("model_store", "cache_dir", "weights_lock", "prompts_dir", mode="before")
+    @classmethod
+    def _not_empty(cls, value: Any) -> Any:
+        # An empty BGART_MODEL_STORE= would otherwise be Path(""): the current folder.
+        if isinstance(value, str) and not value.strip():
+            raise ValueError("is empty; give a path")
+        return value
+
+    @field_validator("project_dir", "signing_cert", "signing_key", "db_url", mode="before")
+    @classmethod
+    def _empty_is_unset(cls, value: Any) -> Any:
+        return None if isinstance(value, str) and not value.strip() else value
+
+
+def _path_fields() -> set[str]:
+    return {name for name, f in Settings.model_fields.items()
+            if f.annotation in (Path, Path | None)}
+
 
 def _read_project_toml(project_dir: Path) -> dict[str, Any]:
     path = project_dir / PROJECT_FILE
@@ -83,33 +102,70 @@ def _read_project_toml(project_dir: Path) -> dict[str, Any]:
     return flat
 
 
+def project_here(project: Path | None) -> Path | None:
+    """``--project`` if given, else the current folder when it is a project (holds
+    bgart.toml), else None (``BGART_PROJECT_DIR`` or no project): where ``bgart batch``
+    looks too, so commands run in a project folder use its model store and lock."""
+    if project is not None:
+        return project
+    return Path.cwd() if (Path.cwd() / PROJECT_FILE).is_file() else None
+
+
 def load_settings(project_dir: Path | None = None, **overrides: Any) -> Settings:
     """Settings for ``project_dir`` (its bgart.toml), environment, then explicit overrides.
 
     Environment variables win over bgart.toml; explicit overrides win over both.
     """
-    base = Settings()
+    try:
+        base = Settings()
+    except ValidationError as exc:
+        raise _invalid(exc, lambda field: f"BGART_{field.upper()}") from None
     values: dict[str, Any] = {}
+    from_file: set[str] = set()
+    toml_path: Path | None = None
     if project_dir is None and base.project_dir is not None:
         project_dir = base.project_dir
     if project_dir is not None:
         project_dir = Path(project_dir).resolve()
+        toml_path = project_dir / PROJECT_FILE
         file_values = _read_project_toml(project_dir)
         known = set(Settings.model_fields)
         for key in file_values:
             if key not in known:
-                raise InputError(f"{project_dir / PROJECT_FILE}: unknown setting '{key}'")
+                raise InputError(f"{toml_path}: unknown setting '{key}'")
         env_set = {k for k in known if _env_has(k)}
-        values.update({k: v for k, v in file_values.items() if k not in env_set})
+        from_file = {k for k in file_values if k not in env_set}
+        for key in from_file:
+            value = file_values[key]
+            if key in _path_fields() and isinstance(value, str) and value.strip():
+                # Relative to the project, not to wherever the command was started.
+                value = str(project_dir / Path(value).expanduser())
+            values[key] = value
         values["project_dir"] = project_dir
-    values.update({k: v for k, v in overrides.items() if v is not None})
+    given = {k: v for k, v in overrides.items() if v is not None}
+    values.update(given)
+
+    def source(field: str) -> str:
+        if field in given:
+            return f"setting '{field}'"
+        if field in from_file:
+            return f"{toml_path}: setting '{field}'"
+        return f"BGART_{field.upper()}"
+
     try:
         merged = Settings.model_validate({**base.model_dump(), **values})
         return base.model_copy(update=merged.model_dump())
     except ValidationError as exc:
-        first = exc.errors()[0]
-        field = ".".join(str(p) for p in first["loc"])
-        raise InputError(f"setting '{field}': {first['msg']}") from None
+        raise _invalid(exc, source) from None
+
+
+def _invalid(exc: ValidationError, source: Callable[[str], str]) -> InputError:
+    """One line naming where the bad value came from (an environment variable, the
+    project's bgart.toml or the command line) and what is wrong with it."""
+    first = exc.errors()[0]
+    field = ".".join(str(p) for p in first["loc"])
+    message = str(first["msg"]).removeprefix("Value error, ")
+    return InputError(f"{source(field)}: {message} (got {first.get('input')!r})")
 
 
 def _env_has(field: str) -> bool:
