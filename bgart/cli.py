@@ -123,39 +123,45 @@ def demo(
 
 
 @weights_app.command("pull")
-def weights_pull(name: Annotated[str, typer.Argument(help="Model name in weights.lock.")]) -> None:
+def weights_pull(name: Annotated[str, typer.Argument(help="Model name in weights.lock.")],
+                 project: ProjectOpt = None) -> None:
     """Download a model at its pinned revision and verify every sha256."""
-    from bgart.settings import load_settings
+    from bgart.settings import load_settings, project_here
     from bgart.weights import WeightsLock, pull
 
-    s = load_settings()
+    s = load_settings(project_here(project))
     pull(WeightsLock.load(s.weights_lock), s.model_store, name, say=say)
 
 
 @weights_app.command("verify")
 def weights_verify(
     names: Annotated[list[str] | None, typer.Argument(help="Models (default: all pulled).")] = None,
+    project: ProjectOpt = None,
 ) -> None:
     """Re-hash local model files; name each bad one."""
-    from bgart.settings import load_settings
-    from bgart.weights import WeightsLock, verify
+    from bgart.settings import load_settings, project_here
+    from bgart.weights import WeightsLock, model_dir, verify
 
-    s = load_settings()
-    problems = verify(WeightsLock.load(s.weights_lock), s.model_store, names or None)
+    s = load_settings(project_here(project))
+    lock = WeightsLock.load(s.weights_lock)
+    problems = verify(lock, s.model_store, names or None)
     for p in problems:
         console.print(f"BAD {p}", markup=False)
     if problems:
         raise typer.Exit(3)
+    if not names and not any(model_dir(s.model_store, n).exists() for n in lock.models):
+        say(f"no model of {lock.path} is pulled in {s.model_store}: nothing to verify")
+        return
     say("all model files verified")
 
 
 @weights_app.command("lock")
-def weights_lock() -> None:
+def weights_lock(project: ProjectOpt = None) -> None:
     """Write revisions/hashes trusted on first use back into weights.lock."""
-    from bgart.settings import load_settings
+    from bgart.settings import load_settings, project_here
     from bgart.weights import lock_back
 
-    s = load_settings()
+    s = load_settings(project_here(project))
     changes = lock_back(s.weights_lock, s.model_store)
     for c in changes:
         say(f"pinned {c}")
@@ -164,12 +170,12 @@ def weights_lock() -> None:
 
 
 @weights_app.command("list")
-def weights_list() -> None:
+def weights_list(project: ProjectOpt = None) -> None:
     """Models in weights.lock and whether they are pulled."""
-    from bgart.settings import load_settings
+    from bgart.settings import load_settings, project_here
     from bgart.weights import WeightsLock, model_dir
 
-    s = load_settings()
+    s = load_settings(project_here(project))
     lock = WeightsLock.load(s.weights_lock)
     for name, e in lock.models.items():
         state = "pulled" if model_dir(s.model_store, name).exists() else "not pulled"

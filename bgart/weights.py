@@ -14,7 +14,7 @@ import os
 import shutil
 import threading
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any
@@ -62,10 +62,16 @@ class ModelEntry:
 
 
 def _check_file_name(lock: Path, model: str, rel: str) -> None:
-    p = PurePosixPath(rel)
     where = f"{lock}: model '{model}' file '{rel}'"
+    if not isinstance(rel, str):
+        raise WeightsError(f"{lock}: model '{model}': a file's 'path' must be text, "
+                           f"not {rel!r}")
+    p = PurePosixPath(rel)
     if p.is_absolute() or ".." in p.parts or not rel:
         raise WeightsError(f"{where}: path must be relative and stay inside the model folder")
+    if p.as_posix() != rel or "\\" in rel:  # "./a", "a//b", "a/": one file, several names
+        raise WeightsError(f"{where}: write the path plainly, as '{p.as_posix()}' "
+                           "(forward slashes, no './', no doubled or trailing '/')")
     if p.suffix.lower() in PICKLE_SUFFIXES:
         raise WeightsError(f"{where}: pickle format refused (safetensors only)")
     if p.suffix.lower() not in ALLOWED_SUFFIXES:
@@ -86,17 +92,30 @@ class WeightsLock:
             raise WeightsError(f"{path}: weights lock not found") from None
         except (tomlkit.exceptions.ParseError, UnicodeDecodeError) as exc:
             raise WeightsError(f"{path}: not valid TOML ({exc})") from None
+        except OSError as exc:  # a folder, no permission
+            raise WeightsError(f"{path}: cannot read the weights lock "
+                               f"({exc.strerror or exc})") from None
+        tables = doc.get("models") or {}
+        if not isinstance(tables, dict):
+            raise WeightsError(f"{path}: 'models' must be a table of [models.NAME] tables")
         models: dict[str, ModelEntry] = {}
-        for name, raw in (doc.get("models") or {}).items():
+        for name, raw in tables.items():
             if not isinstance(raw, dict):
                 raise WeightsError(f"{path}: [models.{name}] must be a table")
             models[name] = _parse_entry(path, name, raw)
         for entry in models.values():
-            if entry.controlnet and entry.controlnet not in models:
-                raise WeightsError(
-                    f"{path}: model '{entry.name}' field 'controlnet': "
-                    f"no model '{entry.controlnet}' in the lock"
-                )
+            if entry.controlnet is None:
+                continue
+            where = f"{path}: model '{entry.name}' field 'controlnet'"
+            cn = models.get(entry.controlnet)
+            if cn is None:
+                raise WeightsError(f"{where}: no model '{entry.controlnet}' in the lock")
+            if entry.kind != "pipeline" or cn.kind != "controlnet":
+                raise WeightsError(f"{where}: a pipeline names a model of kind 'controlnet' "
+                                   f"('{entry.name}' is a {entry.kind}, '{cn.name}' a {cn.kind})")
+            if cn.architecture != entry.architecture:
+                raise WeightsError(f"{where}: '{cn.name}' is for {cn.architecture}, "
+                                   f"'{entry.name}' is {entry.architecture}")
         return cls(path, models)
 
     def get(self, name: str) -> ModelEntry:
@@ -127,18 +146,32 @@ def _parse_entry(path: Path, name: str, raw: dict[str, Any]) -> ModelEntry:
         raise WeightsError(f"{where}: field 'architecture' must be one of {sorted(ARCHITECTURES)}")
     if not raw["repo"].startswith(("hf:", "file://")):
         raise WeightsError(f"{where}: field 'repo' must start with 'hf:' or 'file://'")
+    for key in ("revision", "license", "controlnet", "note", "variant"):
+        if key in raw and not isinstance(raw[key], str):
+            raise WeightsError(f"{where}: field '{key}' must be text, not {raw[key]!r}")
+    if not isinstance(raw.get("files", []), list):
+        raise WeightsError(f"{where}: field 'files' must be a list of {{path, size, sha256}}")
     files = []
     for item in raw.get("files") or []:
         if not isinstance(item, dict) or "path" not in item:
             raise WeightsError(f"{where}: each entry of 'files' needs a 'path'")
         _check_file_name(path, name, item["path"])
-        sha = str(item.get("sha256", ""))
-        if sha and (len(sha) != 64 or any(c not in "0123456789abcdef" for c in sha)):
+        sha = item.get("sha256", "")
+        if not isinstance(sha, str) or (sha and (
+                len(sha) != 64 or any(c not in "0123456789abcdef" for c in sha))):
             raise WeightsError(f"{where} file '{item['path']}': sha256 is not 64 hex digits")
         size = item.get("size")
-        files.append(FilePin(item["path"], int(size) if size not in (None, "") else None, sha))
+        if size == "":
+            size = None
+        if size is not None and (isinstance(size, bool) or not isinstance(size, int)
+                                 or size < 0):
+            raise WeightsError(f"{where} file '{item['path']}': size must be a whole number "
+                               f"of bytes, not {size!r}")
+        files.append(FilePin(item["path"], size, sha))
     if not files:
         raise WeightsError(f"{where}: field 'files' lists no files")
+    if raw["kind"] == "controlnet" and raw.get("controlnet"):
+        raise WeightsError(f"{where}: a controlnet does not name a controlnet of its own")
     return ModelEntry(
         name=name, kind=raw["kind"], architecture=raw["architecture"], repo=raw["repo"],
         revision=str(raw.get("revision", "")), license=str(raw.get("license", "")),
@@ -152,10 +185,17 @@ def model_dir(store: Path, name: str) -> Path:
 
 
 def _read_pin(folder: Path) -> dict[str, Any] | None:
+    """What a pull recorded (repo, revision, per-file size and sha256), or None when there
+    is no pin or it is not one (edited, truncated): then nothing is vouched for by it."""
     try:
-        return json.loads((folder / PIN_FILE).read_text(encoding="utf-8"))
-    except (FileNotFoundError, json.JSONDecodeError):
+        pin = json.loads((folder / PIN_FILE).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
         return None
+    if not (isinstance(pin, dict) and isinstance(pin.get("revision"), str)
+            and isinstance(pin.get("files"), dict)
+            and all(isinstance(v, dict) for v in pin["files"].values())):
+        return None
+    return pin
 
 
 def _expected(entry: ModelEntry, pin: dict[str, Any] | None) -> dict[str, tuple[int | None, str]]:
@@ -208,6 +248,10 @@ def verify(lock: WeightsLock, store: Path, names: list[str] | None = None,
             problems.append(f"{name}: not pulled (run: bgart weights pull {name})")
             continue
         pin = _read_pin(folder)
+        if pin is not None and pin.get("repo", entry.repo) != entry.repo:
+            problems.append(f"{name}: local copy came from {pin['repo']}, the lock names "
+                            f"{entry.repo} (run: bgart weights pull {name} to replace it)")
+            continue
         if entry.revision and pin and pin.get("revision") not in (entry.revision, None):
             problems.append(
                 f"{name}: local copy is revision {pin.get('revision')}, lock pins {entry.revision}"
@@ -236,7 +280,11 @@ def verify(lock: WeightsLock, store: Path, names: list[str] | None = None,
             if cached and len(cached) == 5 and cached[:2] + cached[3:] == stamp:
                 actual = cached[2]
             else:
-                actual = sha256_file(path)
+                try:
+                    actual = sha256_file(path)
+                except OSError as exc:
+                    problems.append(f"{path}: cannot read ({exc.strerror or exc})")
+                    continue
             if not sha:
                 problems.append(f"{path}: no sha256 pinned (run: bgart weights pull {name})")
             elif actual != sha:
@@ -249,9 +297,12 @@ def verify(lock: WeightsLock, store: Path, names: list[str] | None = None,
 
 def _load_cache(folder: Path) -> dict[str, list[Any]]:
     try:
-        return json.loads((folder / CACHE_FILE).read_text(encoding="utf-8"))
-    except (FileNotFoundError, json.JSONDecodeError):
+        cache = json.loads((folder / CACHE_FILE).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
         return {}
+    if not isinstance(cache, dict):
+        return {}
+    return {k: v for k, v in cache.items() if isinstance(v, list)}
 
 
 def _save_cache(folder: Path, cache: dict[str, list[Any]]) -> None:
@@ -294,13 +345,18 @@ def store_lock(store: Path, say: Say | None = None) -> Iterator[None]:
         finally:
             depth[key] -= 1
         return
-    store.mkdir(parents=True, exist_ok=True)
 
     def busy() -> None:
         if say is not None:
             say(f"another process is pulling into {store}; waiting for it")
 
-    with file_lock(store / LOCK_FILE, busy=busy):
+    with ExitStack() as held:
+        try:
+            store.mkdir(parents=True, exist_ok=True)
+            held.enter_context(file_lock(store / LOCK_FILE, busy=busy))
+        except OSError as exc:  # a read-only shared store, no permission
+            raise WeightsError(f"{store}: cannot write in the model store "
+                               f"({exc.strerror or exc})") from None
         depth[key] = 1
         try:
             yield
@@ -352,9 +408,13 @@ def hub_reachable(timeout: float = 3.0) -> str | None:
 
     if os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes"):
         return "HF_HUB_OFFLINE is set"
-    host = urlparse(os.environ.get("HF_ENDPOINT", "https://huggingface.co")).hostname or ""
+    url = urlparse(os.environ.get("HF_ENDPOINT", "https://huggingface.co"))
+    host = url.hostname or ""
     try:
-        socket.create_connection((host, 443), timeout=timeout).close()
+        port = url.port or (80 if url.scheme == "http" else 443)  # a mirror on its own port
+        socket.create_connection((host, port), timeout=timeout).close()
+    except ValueError:
+        return f"HF_ENDPOINT {url.geturl()!r}: not a valid URL"
     except OSError as exc:
         return f"cannot reach {host} ({exc.strerror or exc})"
     return None
@@ -385,6 +445,11 @@ def pull(lock: WeightsLock, store: Path, name: str, say: Say = print) -> Path:
     an interrupted or refused pull never leaves a half-verified model behind. Holds
     :func:`store_lock` throughout.
     """
+    needed = lock.with_controlnet(name)
+    if all(model_dir(store, n).exists() for n in needed) and not verify(lock, store, needed):
+        for n in needed:  # nothing to write: no lock needed (a read-only shared store)
+            say(f"{n}: already pulled and verified")
+        return model_dir(store, name)
     with store_lock(store, say):
         return _pull(lock, store, name, say)
 
@@ -397,13 +462,27 @@ def _pull(lock: WeightsLock, store: Path, name: str, say: Say) -> Path:
     if folder.exists() and not verify(lock, store, [name]):
         say(f"{name}: already pulled and verified")
         return folder
+    # What this machine trusted on first use from the same source stays the expectation:
+    # a re-pull (after a damaged file) must not quietly trust whatever the source has now.
+    prior = _read_pin(folder) if folder.exists() else None
+    if prior is not None and prior.get("repo", entry.repo) != entry.repo:
+        prior = None  # another source (the lock's repo changed): it vouches for nothing here
+    trusted = prior["files"] if prior is not None else {}
     if entry.repo.startswith("hf:"):
         why = hub_reachable()
         if why:
             raise WeightsError(f"{name}: cannot pull {entry.repo}: {why}")
-    revision = _resolve_revision(entry, say)
+    if not entry.revision and prior is not None:
+        revision = str(prior["revision"])
+        say(f"{name}: pulling again at {revision}, the revision this machine trusted on "
+            "first use")
+    else:
+        revision = _resolve_revision(entry, say)
+    # Staging folders of a killed pull (gigabytes each); we hold the store lock, so no other
+    # pull is using one.
+    for old in Path(store).glob(f".{name}.partial-*"):
+        shutil.rmtree(old, ignore_errors=True)
     staging = Path(store) / f".{name}.partial-{os.getpid()}"
-    shutil.rmtree(staging, ignore_errors=True)
     staging.mkdir(parents=True)
     pins: dict[str, dict[str, Any]] = {}
     try:
@@ -416,7 +495,15 @@ def _pull(lock: WeightsLock, store: Path, name: str, say: Say) -> Path:
                                    "(download refused)")
             if f.size is not None and size != f.size:
                 raise WeightsError(f"{entry.name}: {f.path}: size {size}, lock says {f.size}")
-            if not f.sha256:
+            before = trusted.get(f.path, {})
+            if not f.sha256 and before.get("sha256") and (before["sha256"], before.get(
+                    "size", size)) != (sha, size):
+                raise WeightsError(
+                    f"{entry.name}: {f.path}: the source now has other bytes (sha256 "
+                    f"{sha[:16]}…) than this machine trusted on first use "
+                    f"({str(before['sha256'])[:16]}…); download refused. If the change is "
+                    f"meant, remove {folder} and pull again, then `bgart weights lock`")
+            if not f.sha256 and not before.get("sha256"):
                 say(f"WARNING: {entry.name}: {f.path} had no sha256 in the lock; trusting "
                     f"{sha[:16]}… on first use. Run `bgart weights lock` to pin it.")
             pins[f.path] = {"size": size, "sha256": sha}
@@ -444,6 +531,10 @@ def lock_back(lock_path: Path, store: Path) -> list[str]:
         pin = _read_pin(model_dir(store, name))
         if not pin:
             continue
+        if pin.get("repo", entry.repo) != entry.repo:
+            raise WeightsError(f"{name}: the local copy came from {pin['repo']}, the lock "
+                               f"names {entry.repo}; pull it again before pinning (nothing "
+                               "written)")
         table = doc["models"][name]  # type: ignore[index]
         if not entry.revision:
             table["revision"] = pin["revision"]  # type: ignore[index]
