@@ -20,7 +20,9 @@ validated right after signing.
 The PSD holds the AI plate at the bottom and one layer per edit of the plate's lineage, named
 after who made it (``AI – <model>``, ``AI inpaint – <model> (mask by <artist>)``,
 ``Retouch – <artist>``, ``Levels/colour – <artist>``). A layer holds exactly the pixels its
-edit changed, fully opaque, so the stack composes to the accepted plate bit for bit.
+edit changed, fully opaque, and is transparent everywhere else (the layer's own transparency
+channel, no user mask, no plate pixels underneath), so the stack composes to the accepted
+plate bit for bit.
 """
 
 from __future__ import annotations
@@ -202,7 +204,10 @@ def plate_layers(project: Project, p: PlateCredit, rep: Replay) -> list[PsdLayer
                                       version=step.base_version).image
         after = workflow.plate_state(project, p.shot, plate=p.plate, version=step.version).image
         changed = (before != after).any(axis=2)
-        rgba = np.dstack([after, changed.astype(np.uint8) * np.uint8(255)])
+        # Only the changed pixels, opaque; everything else transparent and zero, so the
+        # layer carries no copy of the plate behind its transparency.
+        rgba = np.dstack([after, np.full(changed.shape, 255, np.uint8)])
+        rgba[~changed] = 0
         if step.kind == "inpaint":
             name = inpaint_layer_name(step.model or "AI", step.person)
         elif step.kind == "adjust":

@@ -93,7 +93,11 @@ def flatten(layers: Sequence[PsdLayer], size: tuple[int, int] | None = None) -> 
 def export_psd(dst: Path, layers: Sequence[PsdLayer], size: tuple[int, int]) -> Path:
     """Write a layered 8-bit RGB PSD to ``dst`` atomically (temp file, then rename).
 
-    ``layers`` go bottom first. Names with characters outside Mac Roman (Japanese names)
+    ``layers`` go bottom first. Each layer's alpha is stored as the layer's own transparency
+    (channel -1), so a layer holds only its visible pixels: no user mask over an opaque
+    image that an editor could turn off. (psd-tools stores alpha as transparency only in a
+    document made with an alpha band; in an "RGB" one it becomes a user mask, and Pillow
+    then skips every layer.) Names with characters outside Mac Roman (Japanese names)
     are kept in Photoshop's Unicode layer-name block, which psd-tools and Photoshop read.
     """
     from psd_tools import PSDImage  # import here: psd-tools is slow to import
@@ -102,7 +106,7 @@ def export_psd(dst: Path, layers: Sequence[PsdLayer], size: tuple[int, int]) -> 
     if not layers:
         raise InputError(f"{dst}: no layers to export")
     size = (int(size[0]), int(size[1]))
-    psd = PSDImage.new("RGB", size)
+    psd = PSDImage.new("RGBA", size)
     for layer in layers:
         pixel_layer = PixelLayer.frompil(_rgba(layer, size), psd, "layer")
         # The setter (not frompil's argument) falls back to a Unicode-only name when the

@@ -199,6 +199,23 @@ def test_psd_layers_recompose_to_the_final_plate(project: Project,
     assert (ito[..., 3] > 0).sum() == 8 * 60
 
 
+def test_psd_edit_layers_hold_only_their_own_pixels(exported: dict[str, ExportedPlate]) -> None:
+    """Turning masks off (or reading the layer on its own) shows no AI pixels in a
+    "Retouch" layer: the layer is transparent outside what that artist changed."""
+    path = exported["EP01_C002"].psd
+    psd = PSDImage.open(path)
+    ito = psd[2]
+    assert ito.name == "Retouch – Ito Aoi" and not ito.has_mask()
+    pixels = np.asarray(ito.topil())
+    assert pixels.shape == (60, 80, 4)
+    painted = pixels[..., 3] > 0
+    assert painted.sum() == 8 * 60 and painted[:, 16:24].all()
+    assert (pixels[painted][:, :3] == (255, 255, 0)).all()  # Ito's yellow, nothing else
+    assert not pixels[~painted].any()  # no hidden plate pixels behind the transparency
+    with Image.open(path) as pil:  # Pillow skipped every layer of a masked RGB document
+        assert len(pil.layers) == 4
+
+
 # --- signing identity --------------------------------------------------------------------
 
 

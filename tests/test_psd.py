@@ -102,3 +102,22 @@ def test_overwrite_is_atomic_replace(tmp_path: Path) -> None:
     export_psd(dst, _layers()[:1], (W, H))
     assert PSDImage.open(dst).size == (W, H)
     assert [p.name for p in tmp_path.iterdir()] == ["plate.psd"]
+
+
+def test_layers_carry_real_transparency_not_a_mask_over_an_opaque_plate(tmp_path: Path) -> None:
+    """An edit layer holds only its own pixels: editors (and psd-tools, and Pillow) see a
+    transparent layer, not the whole plate hidden behind a user mask that can be turned off."""
+    layers = _layers()
+    dst = export_psd(tmp_path / "plate.psd", layers, (W, H))
+    psd = PSDImage.open(dst)
+    for layer, given in zip(psd, layers, strict=True):
+        assert not layer.has_mask(), layer.name
+        assert -1 in [int(c.id) for c in layer._record.channel_info], layer.name
+        pixels = layer.topil()
+        assert pixels.mode == "RGBA" and pixels.size == (W, H), layer.name
+        want = np.asarray(given.image.convert("RGBA"))[..., 3]
+        assert np.array_equal(np.asarray(pixels)[..., 3], want), layer.name
+    inpaint = np.asarray(psd[1].topil())
+    assert (inpaint[..., 3] == 0).sum() == W * H - 20 * 35  # transparent outside the edit
+    with Image.open(dst) as pil:
+        assert len(pil.layers) == len(layers)
