@@ -91,6 +91,7 @@ class AiPlate:
     title: str = "AI plate"
     seed: int | None = None
     when: When = None
+    weights: str | None = None  # do the recorded weight hashes match weights.lock?
 
 
 @dataclass(frozen=True)
@@ -331,6 +332,7 @@ def ai_plate_actions(m: PlateManifest) -> list[dict[str, Any]]:
                 "org.bgart.model": plate.model,
                 "org.bgart.revision": plate.revision,
                 "org.bgart.licence": plate.licence,
+                "org.bgart.weights": plate.weights,
                 "org.bgart.seed": plate.seed,
             },
             when=plate.when,
@@ -836,9 +838,11 @@ def _action_line(action: dict[str, Any]) -> str | None:
     if role == "layout":
         return f"Layout: {person} (human, digital creation)"
     if role == "ai_plate":
+        weights = params.get("org.bgart.weights")
         return (
             f"AI plate: {model} revision {params.get('org.bgart.revision', '?')}, "
             f"licence {params.get('org.bgart.licence', '?')}"
+            + (f"; weights {weights}" if weights else "")
         )
     if role == "human_base":
         origin = params.get("org.bgart.origin", "imported")

@@ -54,6 +54,7 @@ from bgart.c2pa_export import (
 from bgart.credits import (
     NOT_RECORDED,
     CreditReport,
+    ModelUse,
     PlateCredit,
     Replay,
     generation_event,
@@ -223,6 +224,29 @@ def plate_layers(project: Project, p: PlateCredit, rep: Replay) -> list[PsdLayer
 
 # --- the C2PA manifest ------------------------------------------------------------------------
 
+#: What the credentials say for a model's revision and licence when the weight hashes the
+#: ledger recorded differ from those pinned in weights.lock: the pinned revision did not make
+#: the plate, and nothing recorded says which one did.
+WEIGHTS_DIFFER = "unknown (recorded weights differ from weights.lock)"
+
+
+def stated_model(m: ModelUse | None) -> tuple[str, str]:
+    """(revision, licence) the signed credentials may state for ``m``: what weights.lock pins
+    only while the ledger's recorded weight hashes match it (see ``ModelUse.weights``)."""
+    if m is None:
+        return NOT_RECORDED, NOT_RECORDED
+    if m.weights.startswith("differ"):
+        return WEIGHTS_DIFFER, WEIGHTS_DIFFER
+    return m.revision, m.licence
+
+
+def _model_label(m: ModelUse) -> str:
+    revision, licence = stated_model(m)
+    label = f"{m.name} (revision {revision}, licence {licence}"
+    if m.weights in ("match weights.lock", m.revision):
+        return label + ")"
+    return label + f"; weights {m.weights})"
+
 
 def contribution_figures(p: PlateCredit, report: CreditReport) -> dict[str, Any]:
     """The ``org.bgart.contribution`` assertion: the report's figures for this plate."""
@@ -260,7 +284,7 @@ def contribution_figures(p: PlateCredit, report: CreditReport) -> dict[str, Any]
         "approved_at": p.approved_at or NOT_RECORDED,
         "active_seconds": p.active_seconds,
         "gpu_seconds": p.gpu_seconds,
-        "models": "; ".join(m.label() for m in p.models) or "none",
+        "models": "; ".join(_model_label(m) for m in p.models) or "none",
         "credit_line": en,
         "credit_line_ja": ja,
         "image_sha256": p.image_sha256,
@@ -303,10 +327,12 @@ def plate_manifest(project: Project, p: PlateCredit, rep: Replay, report: Credit
         model = next((m for m in p.models if m.role == "generation"), None)
         seeds = record.get("seeds") or []
         index = int(record.get("batch_index") or 0)
+        revision, licence = stated_model(model)
         ai_plate = AiPlate(
             model=gen.actor,
-            revision=model.revision if model else NOT_RECORDED,
-            licence=model.licence if model else NOT_RECORDED,
+            revision=revision,
+            licence=licence,
+            weights=model.weights if model else None,
             image=root_image,
             title=f"{p.shot} AI plate (candidate {gen.payload.get('candidate')})",
             seed=int(seeds[index]) if len(seeds) > index else None,
@@ -333,8 +359,9 @@ def _edits(p: PlateCredit, rep: Replay) -> list[Edit]:
         if step.kind == "inpaint":
             if step.bbox is None:
                 continue  # an empty mask changed nothing
-            rev = next((m.revision for m in p.models
-                        if m.name == step.model and m.role == "inpaint"), None)
+            used = next((m for m in p.models
+                         if m.name == step.model and m.role == "inpaint"), None)
+            rev = stated_model(used)[0] if used is not None else None
             edits.append(Inpaint(model=step.model or "AI", mask_author=step.person,
                                  bbox=step.bbox, revision=rev, when=ev.created_at))
         elif step.kind in ("paint", "final"):

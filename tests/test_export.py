@@ -18,6 +18,7 @@ from _credits_fixtures import (  # noqa: F401 - fixtures come back as parameters
     DIRECTOR,
     INPAINT_MODEL,
     LICENCE,
+    LOCK_TEXT,
     MODEL,
     PRODUCTION,
     REVISION,
@@ -365,6 +366,41 @@ def test_signed_png_names_the_layout_the_plate_used(tmp_path: Path) -> None:
     assert (layout["title"], layout["authors"]) == ("used.png", ["Sato Yuki"])
     assert "Intruder Ken" not in json.dumps(creds, ensure_ascii=False)
     proj.close()
+
+
+def test_signed_png_does_not_name_a_revision_the_recorded_weights_do_not_match(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """weights.lock moved on (new revision, new file hash) after the plate was generated: the
+    signed credentials must not claim the new revision made it; they say it is unknown, why,
+    and `credits verify` shows that."""
+    lock = tmp_path / "weights.lock"
+    lock.write_text(LOCK_TEXT, encoding="utf-8")
+    proj = Project.init(tmp_path / "moved", production="Small")
+    (proj.root / "bgart.toml").write_text(f'production = "Small"\nweights_lock = "{lock}"\n',
+                                          encoding="utf-8")
+    proj.close()
+    proj = Project.open(proj.root)
+    workflow.record_generated(proj, "EP04_C001", png(ai_image(71), record(71)), record(71))
+    workflow.accept(proj, "EP04_C001", DIRECTOR)
+    new_rev, new_sha = "f" * 40, hashlib.sha256(b"other weights").hexdigest()
+    lock.write_text(LOCK_TEXT.replace(REVISION, new_rev).replace(
+        hashlib.sha256(b"unet weights").hexdigest(), new_sha), encoding="utf-8")
+    proj.close()
+    proj = Project.open(proj.root)
+    (item,) = export_plates(proj, build_report(proj, thumbnails=False), psd=False,
+                            say=lambda _m: None)
+    proj.close()
+    creds = read_credentials(item.png)  # type: ignore[arg-type]
+    assert new_rev not in json.dumps(creds) and REVISION not in json.dumps(creds)
+    ai = _actions(creds)[0]["parameters"]
+    assert ai["org.bgart.revision"] == "unknown (recorded weights differ from weights.lock)"
+
+    assert main(["credits", "verify", str(item.png)]) == 0
+    shown = capsys.readouterr().out
+    assert new_rev not in shown
+    assert (f"AI plate: {MODEL} revision unknown (recorded weights differ from weights.lock)"
+            in shown), shown
+    assert "weights differ from weights.lock" in shown
 
 
 def test_distinct_shots_get_distinct_export_files(tmp_path: Path) -> None:
