@@ -195,18 +195,34 @@ def verify_command(
                      "root_ca.pem)."),
     ] = None,
 ) -> None:
-    """Validate a PNG's C2PA manifest and print the credits it states (from the file alone)."""
+    """Validate a PNG's C2PA manifest and print the credits it states (from the file alone).
+
+    Exit 0 when the signature and content hashes are intact (and, with ``--trust``, the signer
+    chains to that root), 1 otherwise.
+    """
     from bgart.c2pa_export import format_credits, verify_png
 
     result = verify_png(file, trust_anchors=trust)
     creds = result.credentials
-    if result.ok:
-        print(f"{file}: valid C2PA manifest (signature and content hashes intact)")
+    # With --trust the question is "did the holder of this root sign it?": an intact
+    # signature by anybody else is a failure, not the usual note about bgart's test CA.
+    foreign = trust is not None and result.ok and not result.trusted
+    notes = result.notes
+    if foreign:
+        print(f"{file}: NOT TRUSTED: the signature and content hashes are intact, but the "
+              f"signer does not chain to {trust}")
+        notes = []
+    elif result.ok:
+        print(f"{file}: valid C2PA manifest (signature and content hashes intact)"
+              + (f"; signer chains to {trust}" if trust is not None else ""))
     else:
         print(f"{file}: NOT VALID: " + "; ".join(result.problems))
     if creds:
         if not result.ok:
             print("What the damaged manifest states (not to be trusted):")
+        elif foreign:
+            print(f"What the manifest states (signed by someone outside {trust}; not to be "
+                  "trusted):")
         print(format_credits(creds))
         figures = creds.get("contribution") or {}
         retouch = figures.get("retouch") or []
@@ -214,7 +230,7 @@ def verify_command(
             print("  Retouch shares: " + ", ".join(
                 f"{r.get('artist')} {float(r.get('human_paint_share', 0)) * 100:.1f}% "
                 f"({float(r.get('active_seconds', 0)):.0f} s)" for r in retouch))
-    for note in result.notes:
+    for note in notes:
         print(f"  note: {note}")
-    if not result.ok:
+    if not result.ok or foreign:
         raise typer.Exit(1)

@@ -38,14 +38,18 @@ from bgart.c2pa_export import (
     DIGITAL_CREATION,
     HUMAN_EDITS,
     TRAINED_ALGORITHMIC_MEDIA,
+    HumanBase,
+    PlateManifest,
     format_credits,
     read_credentials,
+    sign_png,
     verify_png,
 )
 from bgart.cli import main
 from bgart.credits import CreditReport, build_report
 from bgart.errors import InputError
 from bgart.export import SUMS_FILE, ExportedPlate, export_plates, signing_identity
+from bgart.signing import init_signing
 from bgart.store import Project
 
 
@@ -215,6 +219,33 @@ def test_psd_edit_layers_hold_only_their_own_pixels(exported: dict[str, Exported
     assert not pixels[~painted].any()  # no hidden plate pixels behind the transparency
     with Image.open(path) as pil:  # Pillow skipped every layer of a masked RGB document
         assert len(pil.layers) == 4
+
+
+def test_verify_with_trust_refuses_a_signer_outside_that_root(
+        project: Project, exported: dict[str, ExportedPlate], tmp_path: Path,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    """An outsider signs the studio's plate with their own identity named like the
+    production: `verify --trust <studio root>` must fail and say the signer does not chain to
+    that root (it printed "valid" and called the untrusted signer expected)."""
+    chain, key = init_signing(tmp_path / "outsider", PRODUCTION)
+    forged = tmp_path / "EP01_C001.png"
+    plate = exported["EP01_C001"].png.read_bytes()  # type: ignore[union-attr]
+    sign_png(plate, forged, PlateManifest(
+        title="EP01_C001.png", production=PRODUCTION, ai_plate=None,
+        base=HumanBase(artist="Forger Name", origin="hand-painted"),
+        contribution={"shot": "EP01_C001", "grade": "A", "human_paint_share": 1.0},
+        people=[DIRECTOR]), chain, key)
+    root = _root(project)
+    assert main(["credits", "verify", str(forged), "--trust", str(root)]) == 1
+    shown = capsys.readouterr().out
+    assert f"signer does not chain to {root}" in shown, shown
+    assert "valid C2PA manifest" not in shown and "expected" not in shown
+
+    genuine = exported["EP01_C001"].png
+    assert main(["credits", "verify", str(genuine), "--trust", str(root)]) == 0
+    shown = capsys.readouterr().out
+    assert "valid C2PA manifest" in shown and f"signer chains to {root}" in shown
+    assert "note: signer untrusted" not in shown
 
 
 # --- signing identity --------------------------------------------------------------------
