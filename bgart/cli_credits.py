@@ -200,7 +200,7 @@ def verify_command(
     Exit 0 when the signature and content hashes are intact (and, with ``--trust``, the signer
     chains to that root), 1 otherwise.
     """
-    from bgart.c2pa_export import format_credits, verify_png
+    from bgart.c2pa_export import format_credits, format_retouch_shares, verify_png
 
     result = verify_png(file, trust_anchors=trust)
     creds = result.credentials
@@ -224,12 +224,9 @@ def verify_command(
             print(f"What the manifest states (signed by someone outside {trust}; not to be "
                   "trusted):")
         print(format_credits(creds))
-        figures = creds.get("contribution") or {}
-        retouch = figures.get("retouch") or []
-        if retouch:
-            print("  Retouch shares: " + ", ".join(
-                f"{r.get('artist')} {float(r.get('human_paint_share', 0)) * 100:.1f}% "
-                f"({float(r.get('active_seconds', 0)):.0f} s)" for r in retouch))
+        shares = format_retouch_shares(creds.get("contribution"))
+        if shares:
+            print(f"  {shares}")
     for note in notes:
         print(f"  note: {note}")
     if not result.ok or foreign:

@@ -29,6 +29,7 @@ from bgart.c2pa_export import (
     LayoutIngredient,
     PaintSession,
     PlateManifest,
+    _sign_bytes,
     format_credits,
     plate_definition,
     read_credentials,
@@ -426,3 +427,75 @@ def test_bad_trust_anchor_file_is_named(tmp_path: Path, signed) -> None:
     bad.write_text("-----BEGIN CERTIFICATE-----\nabc\n-----END CERTIFICATE-----\n")
     with pytest.raises(InputError, match=re.escape(f"{bad}: not PEM certificates")):
         verify_png(signed["plain"], trust_anchors=bad)
+
+
+# --------------------------------------------------------------------------- any file
+
+
+def _crafted(tmp: Path, identity, contribution: object, paint_params: dict) -> Path:
+    """A validly signed PNG whose bgart assertions hold values bgart itself never writes."""
+    chain, key, _ = identity
+    definition = plate_definition(
+        PlateManifest(title="crafted.png", production="Elsewhere",
+                      ai_plate=AiPlate(model="m", revision="r", licence="l"), contribution={}))
+    for assertion in definition["assertions"]:
+        if assertion["label"] == CONTRIBUTION_LABEL:
+            assertion["data"] = contribution
+        elif assertion["label"].startswith("c2pa.actions"):
+            assertion["data"]["actions"].append({
+                "action": "c2pa.drawing", "digitalSourceType": HUMAN_EDITS,
+                "parameters": {"org.bgart.role": "paint", **paint_params},
+                "changes": [{"description": "x", "region": [{"type": "spatial", "shape": {
+                    "type": "rectangle", "unit": "pixel", "origin": {"x": 1.5, "y": 2},
+                    "width": 3, "height": 4}}]}],
+            })
+    dst = tmp / "crafted.png"
+    dst.write_bytes(_sign_bytes(definition, _png(5), "image/png", load_signer(chain, key)))
+    assert verify_png(dst).ok
+    return dst
+
+
+@pytest.mark.parametrize(("contribution", "paint", "shown"), [
+    ({"retouch": [{"artist": "A", "human_paint_share": "about half"}], "grade": "A"},
+     {"org.bgart.person": "A", "org.bgart.active_seconds": "a while"},
+     ["A about half", "a while", "Grade: A"]),
+    ({"retouch": ["A did it", 7, None], "active_seconds": "lots",
+      "human_paint_share": {"about": "half"}},
+     {"org.bgart.person": ["A", "B"], "org.bgart.active_seconds": ["3 min"]},
+     ["Retouch shares: A did it, 7, null", "active seconds: lots",
+      'human paint {"about": "half"}', 'Retouch: ["A", "B"] (hand-painted, active ["3 min"])']),
+    (["not", "a", "mapping"], {"org.bgart.person": {"name": "A"}}, ["not"]),
+])
+def test_verify_prints_unexpected_values_as_text(tmp_path: Path, identity, capsys,
+                                                 contribution, paint, shown) -> None:
+    """`credits verify` is for any file: a validly signed manifest whose bgart figures have
+    types bgart never writes is printed (as text), not an internal error."""
+    from bgart.cli import main
+
+    png = _crafted(tmp_path, identity, contribution, paint)
+    assert main(["credits", "verify", str(png)]) == 0
+    out = capsys.readouterr().out
+    assert "valid C2PA manifest" in out and "Retouch: " in out
+    for text in shown:
+        assert text in out, out
+
+
+def test_format_credits_takes_any_json_shapes() -> None:
+    """Regions, parameters and figures of the wrong type come out as text."""
+    action = {"action": "c2pa.drawing", "parameters": {"org.bgart.role": "inpaint",
+              "org.bgart.model": 5, "org.bgart.person": None},
+              "changes": [{"region": [{"shape": {"type": "rectangle", "width": "wide",
+                                                 "height": 2, "origin": {"x": "left"}}}]}]}
+    for creds in (
+        {"history": [{"actions": [action, "junk", {"parameters": ["x"]}]}],
+         "contribution": {"retouch": "A", "grade": ["A"]}, "authors": [1, None],
+         "signer": "someone"},
+        {"actions": "none", "contribution": "text", "history": "x"},
+        {"history": [{"actions": [{"changes": "x", "parameters": {"org.bgart.role": "paint"}},
+                                  {"changes": [{"region": ["x"]}],
+                                   "parameters": {"org.bgart.role": "inpaint"}}]}]},
+    ):
+        text = format_credits(creds)
+        assert text.startswith("Credits for")
+    text = format_credits({"history": [{"actions": [action]}]})
+    assert "AI inpaint: 5, mask drawn by null at x=left y=0 widex2 px" in text
