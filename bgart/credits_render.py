@@ -234,13 +234,28 @@ def _cell(value: Any) -> str:
     return str(value)
 
 
+#: Text a spreadsheet (Excel, LibreOffice, Numbers) may take for a formula when it opens a
+#: CSV: OWASP's list, plus the full-width forms a Japanese IME types.
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r", "＝", "＋", "－", "＠")
+
+
+def _csv_text(value: Any) -> str:
+    """A CSV cell: numbers as numbers; text that starts like a formula (a person named
+    ``=HYPERLINK(...)``, a comment starting with ``@``) gets a leading ``'`` so spreadsheets
+    show it as text (OWASP's advice). Text already starting with ``'`` gets one more, so
+    :func:`read_csv` can always take exactly one off and give the text back unchanged."""
+    if not isinstance(value, str):
+        return _cell(value)
+    return f"'{value}" if value.startswith((*FORMULA_START, "'")) else value
+
+
 def render_csv(rows: Sequence[Mapping[str, Any]], columns: Sequence[str] | None = None) -> str:
     buf = io.StringIO()
     cols = list(columns or (rows[0].keys() if rows else []))
     writer = csv.DictWriter(buf, fieldnames=cols, lineterminator="\r\n")
     writer.writeheader()
     for row in rows:
-        writer.writerow({k: _cell(row.get(k)) for k in cols})
+        writer.writerow({k: _csv_text(row.get(k)) for k in cols})
     return buf.getvalue()
 
 
@@ -259,7 +274,8 @@ FLOAT_COLUMNS = frozenset({
 def read_csv(path: Path) -> list[dict[str, Any]]:
     """Rows of a CSV written here, numbers read back as numbers (an empty number is None).
 
-    The ``value`` column of the definition table stays text.
+    The ``value`` column of the definition table stays text. The ``'`` that
+    :func:`render_csv` puts before text starting like a formula is taken off again.
     """
     try:
         with open(path, encoding="utf-8-sig", newline="") as fh:
@@ -274,7 +290,7 @@ def _parse(column: str, text: str) -> Any:
         return int(text) if text else None
     if column in FLOAT_COLUMNS:
         return float(text) if text else None
-    return text
+    return text[1:] if text.startswith("'") else text
 
 
 # --- HTML -----------------------------------------------------------------------------------

