@@ -2,7 +2,8 @@
 
 Files land in ``<project>/exports/<episode>/`` (episode: see :func:`bgart.credits.episode_of`)
 as ``<shot>.png`` and ``<shot>.psd`` (``<shot>__<plate>.*`` for a plate other than ``main``),
-with a ``SHA256SUMS`` of what this run wrote.
+with a ``SHA256SUMS`` of what this run wrote. Earlier exports of plates that are no longer
+accepted are moved into ``<episode>/withdrawn/`` (see :func:`export_plates`).
 
 File names are the shot (and plate) ids as they are when those are safe on every file
 system, else a cleaned form plus a short hash of the id (see :func:`safe_name`), so distinct
@@ -78,6 +79,9 @@ from bgart.store import Project
 log = logging.getLogger(__name__)
 
 SUMS_FILE = "SHA256SUMS"
+#: Sub-folder of an episode folder that earlier exports of plates no longer accepted are
+#: moved into (their signed PNGs state an approval that no longer holds).
+WITHDRAWN_DIR = "withdrawn"
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
 _SAFE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
 _MAX_NAME = 120
@@ -389,14 +393,25 @@ def export_plates(
     """Export the report's accepted plates (signed PNG and/or layered PSD).
 
     File names are checked first: two plates that would share a file stop the export before
-    anything is written.
+    anything is written. Earlier exports of the report's plates that are no longer accepted
+    (rejected, or reopened by a later edit) are moved into ``<episode>/withdrawn/`` and
+    ``say`` is told. Each episode folder's ``SHA256SUMS`` is removed before anything is
+    written there and rewritten at the end, so a run that stops part-way leaves none rather
+    than one that disagrees with the files.
     """
     out_root = Path(out_root) if out_root is not None else project.exports_dir
     accepted = [p for p in report.plates if p.accepted]
     paths = export_paths(accepted)
+    stale = _stale_exports(report, paths, out_root)
     if png and signer is None:
         signer = signing_identity(project, create=True, say=say)
     anchor = trust_anchor(project)
+    folders = {(out_root / path).parent for path in paths.values()}
+    folders |= {files[0].parent for _, files in stale}
+    for folder in sorted(folders):
+        _remove(folder / SUMS_FILE)
+    for p, files in stale:
+        _withdraw(p, files, say)
     done: list[ExportedPlate] = []
     for p in accepted:
         folder, stem = (out_root / paths[p.key]).parent, (out_root / paths[p.key]).name
@@ -421,6 +436,52 @@ def export_plates(
         done.append(item)
     _write_sums(done)
     return done
+
+
+def _stale_exports(report: CreditReport, paths: dict[str, str], out_root: Path
+                   ) -> list[tuple[PlateCredit, list[Path]]]:
+    """Export files of the report's plates that are not accepted (none that an accepted
+    plate's export uses, e.g. a name differing only in case)."""
+    taken = {path.casefold() for path in paths.values()}
+    stale: list[tuple[PlateCredit, list[Path]]] = []
+    for p in report.plates:
+        if p.accepted:
+            continue
+        path = f"{safe_name(p.episode)}/{file_stem(p.shot, p.plate)}"
+        if path.casefold() in taken:
+            continue
+        base = out_root / path
+        files = [f for f in (base.with_name(base.name + ".png"),
+                             base.with_name(base.name + ".psd")) if f.is_file()]
+        if files:
+            stale.append((p, files))
+    return stale
+
+
+def _remove(path: Path) -> None:
+    try:
+        path.unlink(missing_ok=True)
+    except OSError as exc:
+        raise InputError(f"{path}: cannot remove ({exc.strerror})") from None
+
+
+def _withdraw(p: PlateCredit, files: Sequence[Path], say: Callable[[str], None] | None
+              ) -> None:
+    """Move a no-longer-accepted plate's earlier export files into ``withdrawn/``."""
+    folder = files[0].parent / WITHDRAWN_DIR
+    try:
+        folder.mkdir(exist_ok=True)
+        for f in files:
+            f.replace(folder / f.name)
+    except OSError as exc:
+        raise InputError(f"{folder}: cannot move withdrawn exports there "
+                         f"({exc.strerror})") from None
+    message = (f"{p.key}: plate no longer accepted ({p.status}); moved its earlier export "
+               f"{', '.join(f.name for f in files)} to {folder}")
+    if say is not None:
+        say(message)
+    else:
+        log.warning("%s", message)
 
 
 def _write_sums(items: Sequence[ExportedPlate]) -> None:

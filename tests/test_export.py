@@ -248,6 +248,53 @@ def test_verify_with_trust_refuses_a_signer_outside_that_root(
     assert "note: signer untrusted" not in shown
 
 
+def _sums(folder: Path) -> dict[str, str]:
+    lines = (folder / SUMS_FILE).read_text().splitlines()
+    return {name: sha for sha, name in (line.split("  ", 1) for line in lines)}
+
+
+def test_export_withdraws_plates_no_longer_accepted(tmp_path: Path) -> None:
+    """A plate exported while accepted and rejected afterwards: the next export moves its
+    signed PNG (which states an approval) and PSD out of the episode folder into withdrawn/,
+    says so, and SHA256SUMS lists exactly the files left there."""
+    proj = build_project(tmp_path / "show")
+    export_plates(proj, build_report(proj, thumbnails=False), say=lambda _m: None)
+    ep1 = proj.exports_dir / "EP01"
+    workflow.reject(proj, "EP01_C002", DIRECTOR, "wrong time of day")
+    said: list[str] = []
+    items = export_plates(proj, build_report(proj, thumbnails=False), say=said.append)
+    proj.close()
+    assert sorted(item.shot for item in items) == ["EP01_C001", "EP02_C001"]
+    assert sorted(p.name for p in ep1.iterdir()) == [
+        "EP01_C001.png", "EP01_C001.psd", SUMS_FILE, "withdrawn"]
+    assert sorted(p.name for p in (ep1 / "withdrawn").iterdir()) == [
+        "EP01_C002.png", "EP01_C002.psd"]
+    (line,) = [m for m in said if "EP01_C002" in m]
+    assert "no longer accepted (rejected)" in line and "withdrawn" in line, said
+    sums = _sums(ep1)
+    assert sorted(sums) == ["EP01_C001.png", "EP01_C001.psd"]
+    for name, sha in sums.items():
+        assert hashlib.sha256((ep1 / name).read_bytes()).hexdigest() == sha
+
+
+def test_interrupted_export_leaves_no_stale_checksums(tmp_path: Path) -> None:
+    """An export that stops part-way (here: a folder where a PSD should go) must not leave
+    the previous run's SHA256SUMS beside files it has since rewritten."""
+    proj = build_project(tmp_path / "show")
+    report = build_report(proj, thumbnails=False)
+    export_plates(proj, report, say=lambda _m: None)
+    ep1 = proj.exports_dir / "EP01"
+    (ep1 / "EP01_C002.psd").unlink()
+    (ep1 / "EP01_C002.psd").mkdir()  # the second plate of EP01 cannot be written
+    with pytest.raises(InputError, match=r"EP01_C002\.psd"):
+        export_plates(proj, report, say=lambda _m: None)
+    proj.close()
+    if (ep1 / SUMS_FILE).exists():
+        for name, sha in _sums(ep1).items():
+            path = ep1 / name
+            assert path.is_file() and hashlib.sha256(path.read_bytes()).hexdigest() == sha, name
+
+
 # --- signing identity --------------------------------------------------------------------
 
 
