@@ -38,14 +38,17 @@ from bgart.credits import (
     plate_credit_lines,
 )
 from bgart.errors import InputError
-from bgart.fsutil import atomic_write_bytes
+from bgart.fsutil import atomic_write_bytes, safe_name
 
 REPORT_FORMATS = ("csv", "json", "html", "pdf")
 CSV_TABLES = ("plates", "contributors", "people", "summary", "definition")
 
 
 def base_name(report: CreditReport) -> str:
-    return f"credits-{report.episode_filter}" if report.episode_filter else "credits"
+    """``credits`` or ``credits-<episode>``: the episode as a safe file name (``OVA/2``
+    would otherwise write into a folder ``credits-OVA``, ``../x`` outside the reports)."""
+    return f"credits-{safe_name(report.episode_filter)}" if report.episode_filter \
+        else "credits"
 
 
 def _write(path: Path, data: bytes) -> Path:

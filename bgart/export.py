@@ -28,9 +28,7 @@ plate bit for bit.
 
 from __future__ import annotations
 
-import hashlib
 import logging
-import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -64,7 +62,7 @@ from bgart.credits import (
     replay_plate,
 )
 from bgart.errors import BgartError, InputError
-from bgart.fsutil import atomic_write_text, sha256_file
+from bgart.fsutil import atomic_write_text, safe_name, sha256_file
 from bgart.images import open_image
 from bgart.psd_export import (
     PsdLayer,
@@ -82,9 +80,6 @@ SUMS_FILE = "SHA256SUMS"
 #: Sub-folder of an episode folder that earlier exports of plates no longer accepted are
 #: moved into (their signed PNGs state an approval that no longer holds).
 WITHDRAWN_DIR = "withdrawn"
-_UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
-_SAFE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
-_MAX_NAME = 120
 
 
 @dataclass
@@ -97,21 +92,6 @@ class ExportedPlate:
     png: Path | None
     psd: Path | None
     notes: list[str]
-
-
-def safe_name(text: str) -> str:
-    """A file-name-safe form of a shot/plate/episode name, distinct for distinct names.
-
-    A name that is already safe everywhere (letters, digits, ``_``, ``-``, ``.``; starting
-    with a letter or digit, not ending with ``.``, at most 120 characters) is kept as is.
-    Any other name is cleaned (other characters become ``_``) and gets ``-`` and the first
-    8 hex digits of its sha256, so two names that clean alike (``EP03 C1``, ``EP03?C1``)
-    still get two files.
-    """
-    if len(text) <= _MAX_NAME and _SAFE.fullmatch(text) and not text.endswith("."):
-        return text
-    cleaned = _UNSAFE.sub("_", text).strip("._")[: _MAX_NAME - 9] or "_"
-    return f"{cleaned}-{hashlib.sha256(text.encode('utf-8')).hexdigest()[:8]}"
 
 
 def file_stem(shot: str, plate: str) -> str:

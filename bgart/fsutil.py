@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 import tempfile
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -99,3 +100,23 @@ def file_lock(path: Path, *, busy: Callable[[], None] | None = None) -> Iterator
         yield
     finally:
         os.close(fd)  # releases the lock
+
+
+_UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
+_SAFE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
+_MAX_NAME = 120
+
+
+def safe_name(text: str) -> str:
+    """A file-name-safe form of a shot/plate/episode name, distinct for distinct names.
+
+    A name that is already safe everywhere (letters, digits, ``_``, ``-``, ``.``; starting
+    with a letter or digit, not ending with ``.``, at most 120 characters) is kept as is.
+    Any other name is cleaned (other characters become ``_``) and gets ``-`` and the first
+    8 hex digits of its sha256, so two names that clean alike (``EP03 C1``, ``EP03?C1``)
+    still get two files.
+    """
+    if len(text) <= _MAX_NAME and _SAFE.fullmatch(text) and not text.endswith("."):
+        return text
+    cleaned = _UNSAFE.sub("_", text).strip("._")[: _MAX_NAME - 9] or "_"
+    return f"{cleaned}-{hashlib.sha256(text.encode('utf-8')).hexdigest()[:8]}"

@@ -55,6 +55,7 @@ from bgart.credits_render import (
     write_reports,
 )
 from bgart.errors import InputError
+from bgart.fsutil import safe_name
 from bgart.store import Project
 
 FIXED = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
@@ -532,3 +533,17 @@ def test_empty_project_still_writes_headers_and_says_so(tmp_path: Path) -> None:
         assert path.read_text(encoding="utf-8-sig").splitlines() == [",".join(COLUMNS[table])]
     assert "Nothing Yet" in written[-1].read_text(encoding="utf-8")
     proj.close()
+
+
+@pytest.mark.parametrize("episode", ["OVA/2", "../../escaped", "EP01"])
+def test_report_files_stay_in_the_report_folder_whatever_the_episode_is_called(
+        report: CreditReport, tmp_path: Path, episode: str) -> None:
+    """An episode named with a slash wrote its reports into a sub-folder (and ``..`` out of
+    the report folder altogether)."""
+    out = tmp_path / "deep" / "credits"
+    named = dataclasses.replace(report, episode_filter=episode)
+    written = write_reports(named, out, ["json", "csv"])
+    assert written and all(p.parent == out for p in written)
+    base = "credits-EP01" if episode == "EP01" else f"credits-{safe_name(episode)}"
+    assert all(p.name.startswith((f"{base}.", f"{base}_")) for p in written), written
+    assert [p.name for p in tmp_path.rglob("*") if p.is_file() and p.parent != out] == []
