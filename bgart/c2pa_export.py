@@ -28,8 +28,9 @@ Every action carries machine-readable ``org.bgart.*`` parameters (role, person, 
 
 Signing is offline (no time-stamp authority unless ``tsa_url`` is given). Without a
 time-stamp, validators check the signer certificate against the current time, so signatures
-stop validating once the leaf certificate expires. Re-saving a PNG with Pillow drops the
-manifest: sign last.
+stop validating once the leaf certificate expires (:func:`verify_png` reports that apart from
+damage: ``VerifyResult.expired``); a signature time-stamped while the certificate was valid
+stays valid after it expires. Re-saving a PNG with Pillow drops the manifest: sign last.
 """
 
 from __future__ import annotations
@@ -37,10 +38,12 @@ from __future__ import annotations
 import datetime as dt
 import io
 import json
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from bgart import __version__
 from bgart.errors import BgartError, InputError
@@ -59,12 +62,25 @@ CREATIVE_WORK_LABEL = "stds.schema-org.CreativeWork"
 
 #: Validation codes that mean "intact, but the signer is not on a trust list we were given".
 UNTRUSTED_CODES = frozenset({"signingCredential.untrusted"})
+#: The signer certificate has expired (and no trusted time-stamp says the signature was made
+#: while it was valid): not damage, but C2PA no longer calls the manifest valid.
+EXPIRED_CODES = frozenset({"signingCredential.expired"})
+
+#: What ``verify`` says when the only failure is the signer certificate's expiry.
+EXPIRED_TEXT = (
+    "the signing certificate has expired and the manifest carries no trusted time-stamp "
+    "(signingCredential.expired); the signature and content hashes are intact (not altered)"
+)
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 JPEG_MAGIC = b"\xff\xd8\xff"
 
 ImageSource = bytes | Path
 When = dt.datetime | str | None
+
+
+class TimeStampError(BgartError):
+    """The time-stamp authority (setting ``tsa_url``) gave no time-stamp; nothing was signed."""
 
 
 # --------------------------------------------------------------------------- the history
@@ -515,6 +531,33 @@ def _sign_to(
         builder.sign(signer, fmt, io.BytesIO(source), dest)
 
 
+def check_tsa_url(tsa_url: str | None) -> str | None:
+    """``tsa_url`` when it is an http(s) URL with a host (None stays None), else InputError."""
+    if tsa_url is None:
+        return None
+    parts = urlsplit(str(tsa_url).strip())
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise InputError(f"tsa_url {tsa_url!r}: not an http(s) URL of a time-stamp authority")
+    return str(tsa_url).strip()
+
+
+def _tsa_problem(exc: Exception, tsa_url: str) -> str:
+    """One line saying what went wrong with the time-stamp authority (c2pa calls it a
+    ``Signature: internal error``)."""
+    text = str(exc)
+    status = re.search(r"status = (\d+)", text)
+    if status:
+        why = f"answered HTTP {status.group(1)}"
+    elif "error sending request" in text or "dns error" in text or "connect" in text:
+        why = "could not be reached"
+    elif "decode error" in text:
+        why = "answered with something that is not an RFC 3161 time-stamp"
+    else:
+        detail = re.sub(r"^.*?internal error\s*", "", text).strip(" ()") or text
+        why = f"gave no time-stamp ({detail})"
+    return f"time-stamp authority {tsa_url} (setting tsa_url) {why}"
+
+
 def _sign_bytes(
     definition: dict[str, Any],
     source: bytes,
@@ -572,8 +615,11 @@ def sign_png(
     """Embed signed Content Credentials for ``manifest`` into a copy of ``src_png`` at ``dst``.
 
     ``dst`` is written through a temporary file in its folder and renamed into place, so a
-    reader never sees half a file. Errors name the file or field at fault.
+    reader never sees half a file. Errors name the file or field at fault. With ``tsa_url``
+    (an RFC 3161 time-stamp authority) every signature is time-stamped, so it stays valid
+    after the certificate expires; a TSA that fails is named and nothing is written.
     """
+    tsa_url = check_tsa_url(tsa_url)
     material = load_signer(cert_chain, key)
     src = _require_png(_read_source(src_png, "plate PNG"), src_png, "plate PNG")
     origin, label = manifest.origin, manifest.origin_label
@@ -612,6 +658,9 @@ def sign_png(
             ingredients = [(ref, origin_signed, "image/png")]
         signed = _sign_bytes(definition, src, "image/png", material, ingredients, tsa_url)
     except c2pa.C2paError as exc:
+        if tsa_url is not None and isinstance(exc, c2pa.C2paError.Signature):
+            raise TimeStampError(f"{dst}: not signed: {_tsa_problem(exc, tsa_url)}; "
+                                 "nothing was written") from None
         raise BgartError(f"{dst}: C2PA signing failed: {exc}") from None
     try:
         atomic_write_bytes(dst, signed)
@@ -619,18 +668,44 @@ def sign_png(
         raise InputError(f"{dst}: cannot write ({exc.strerror})") from None
 
 
+def check_time_stamp_authority(cert_chain: Path, key: Path, tsa_url: str) -> None:
+    """Time-stamp one tiny signature with ``tsa_url`` (nothing is written), so an export
+    can stop before it writes anything when the authority cannot time-stamp."""
+    tsa_url = check_tsa_url(tsa_url) or ""
+    material = load_signer(cert_chain, key)
+    from PIL import Image
+
+    buf = io.BytesIO()
+    Image.new("RGB", (1, 1)).save(buf, "PNG")
+    definition = _definition("time-stamp check", [_action("c2pa.created",
+                                                          source_type=DIGITAL_CREATION)], [])
+    c2pa = _c2pa()
+    try:
+        _sign_bytes(definition, buf.getvalue(), "image/png", material, tsa_url=tsa_url)
+    except c2pa.C2paError as exc:
+        if isinstance(exc, c2pa.C2paError.Signature):
+            raise TimeStampError(_tsa_problem(exc, tsa_url)) from None
+        raise BgartError(f"time-stamp check with {tsa_url}: C2PA signing failed: {exc}"
+                         ) from None
+
+
 # --------------------------------------------------------------------------- reading
 
 
 @dataclass
 class VerifyResult:
-    """``ok``: manifest present, signature and hashes valid (trust is reported apart)."""
+    """``ok``: manifest present, signature and hashes valid (trust is reported apart).
+
+    ``expired``: not ok only because the signing certificate has expired (no trusted
+    time-stamp); the signature and content hashes are intact, nothing was altered.
+    """
 
     ok: bool
     problems: list[str]
     credentials: dict[str, Any]
     trusted: bool = False
     notes: list[str] = field(default_factory=list)
+    expired: bool = False
 
 
 def _anchors(trust_anchors: Path | bytes | str | None) -> bytes | None:
@@ -785,11 +860,8 @@ def verify_png(
     if store is None:
         return VerifyResult(False, [f"{label}: no C2PA manifest"], {})
     creds = _credentials(store)
-    problems = [
-        f"{f.get('code')}: {f.get('explanation', '')}".rstrip(": ")
-        for f in creds["validation"]["failure"]
-        if f.get("code") not in UNTRUSTED_CODES
-    ]
+    failures = [f for f in creds["validation"]["failure"] if f.get("code") not in UNTRUSTED_CODES]
+    problems = [f"{f.get('code')}: {f.get('explanation', '')}".rstrip(": ") for f in failures]
     problems += [
         f"ingredient {f.get('code')}: {f.get('explanation', '')}".rstrip(": ")
         for f in creds["validation"]["ingredient_failures"]
@@ -798,14 +870,23 @@ def verify_png(
     state = creds["validation_state"]
     if not problems and state not in ("Valid", "Trusted"):
         problems.append(f"validation state is {state}")
+    # Only the certificate's age is wrong: say so instead of calling the file damaged.
+    expired = (
+        bool(failures) and len(problems) == len(failures)
+        and all(f.get("code") in EXPIRED_CODES for f in failures)
+        and "assertion.dataHash.match" in creds["validation"]["success"]
+        and "claimSignature.validated" in creds["validation"]["success"]
+    )
+    if expired:
+        problems = [EXPIRED_TEXT]
     notes = []
-    if not creds["trusted"]:
+    if not creds["trusted"] and not expired:
         notes.append(
             "signer untrusted: the signature and hashes are intact, but the signing "
             "certificate does not chain to any trust anchor the validator was given "
             "(expected for bgart's own test CA, which is not on the public C2PA trust list)"
         )
-    return VerifyResult(not problems, problems, creds, creds["trusted"], notes)
+    return VerifyResult(not problems, problems, creds, creds["trusted"], notes, expired)
 
 
 # --------------------------------------------------------------------------- credits text

@@ -198,7 +198,8 @@ def verify_command(
     """Validate a PNG's C2PA manifest and print the credits it states (from the file alone).
 
     Exit 0 when the signature and content hashes are intact (and, with ``--trust``, the signer
-    chains to that root), 1 otherwise.
+    chains to that root), 1 otherwise: also when only the signing certificate has expired
+    (no trusted time-stamp), which is said as such, not as damage.
     """
     from bgart.c2pa_export import format_credits, format_retouch_shares, verify_png
 
@@ -218,7 +219,10 @@ def verify_command(
     else:
         print(f"{file}: NOT VALID: " + "; ".join(result.problems))
     if creds:
-        if not result.ok:
+        if result.expired:
+            print("What the manifest states (intact, but signed with a certificate that has "
+                  "since expired):")
+        elif not result.ok:
             print("What the damaged manifest states (not to be trusted):")
         elif foreign:
             print(f"What the manifest states (signed by someone outside {trust}; not to be "

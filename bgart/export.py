@@ -47,6 +47,8 @@ from bgart.c2pa_export import (
     LayoutIngredient,
     PaintSession,
     PlateManifest,
+    TimeStampError,
+    check_time_stamp_authority,
     sign_png,
     verify_png,
 )
@@ -378,6 +380,10 @@ def export_plates(
     ``say`` is told. Each episode folder's ``SHA256SUMS`` is removed before anything is
     written there and rewritten at the end, so a run that stops part-way leaves none rather
     than one that disagrees with the files.
+
+    With setting ``tsa_url`` every signature is time-stamped by that authority (so it stays
+    valid after the signing certificate expires); it is tried once before anything is
+    written, so an authority that cannot time-stamp stops the export with nothing changed.
     """
     out_root = Path(out_root) if out_root is not None else project.exports_dir
     accepted = [p for p in report.plates if p.accepted]
@@ -385,6 +391,13 @@ def export_plates(
     stale = _stale_exports(report, paths, out_root)
     if png and signer is None:
         signer = signing_identity(project, create=True, say=say)
+    tsa_url = project.settings.tsa_url if png else None
+    if tsa_url is not None and signer is not None and accepted:
+        try:
+            check_time_stamp_authority(signer[0], signer[1], tsa_url)
+        except TimeStampError as exc:
+            raise TimeStampError(f"{exc}; nothing was exported (fix or remove tsa_url to "
+                                 "sign without a time-stamp)") from None
     anchor = trust_anchor(project)
     folders = {(out_root / path).parent for path in paths.values()}
     folders |= {files[0].parent for _, files in stale}
@@ -407,7 +420,8 @@ def export_plates(
         if png and signer is not None:
             manifest = plate_manifest(project, p, rep, report)
             dst = folder / f"{stem}.png"
-            sign_png(project.blobs.get(p.image_sha256), dst, manifest, signer[0], signer[1])
+            sign_png(project.blobs.get(p.image_sha256), dst, manifest, signer[0], signer[1],
+                     tsa_url=tsa_url)
             result = verify_png(dst, trust_anchors=anchor)
             if not result.ok:
                 raise BgartError(f"{dst}: signed but does not validate: "

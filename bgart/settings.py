@@ -60,6 +60,8 @@ class Settings(BaseSettings):
     cpu_threads: int | None = None
     signing_cert: Path | None = None
     signing_key: Path | None = None
+    # RFC 3161 time-stamp authority for C2PA signatures (they then outlive the certificate).
+    tsa_url: str | None = None
     grade_b: float = 0.90
     grade_c: float = 0.50
     grade_d: float = 0.20
@@ -73,10 +75,23 @@ class Settings(BaseSettings):
             raise ValueError("is empty; give a path")
         return value
 
-    @field_validator("project_dir", "signing_cert", "signing_key", "db_url", mode="before")
+    @field_validator("project_dir", "signing_cert", "signing_key", "db_url", "tsa_url",
+                     mode="before")
     @classmethod
     def _empty_is_unset(cls, value: Any) -> Any:
         return None if isinstance(value, str) and not value.strip() else value
+
+    @field_validator("tsa_url")
+    @classmethod
+    def _http_url(cls, value: str | None) -> str | None:
+        from urllib.parse import urlsplit
+
+        if value is None:
+            return None
+        parts = urlsplit(value.strip())
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError("not an http(s) URL of a time-stamp authority")
+        return value.strip()
 
 
 def _path_fields() -> set[str]:

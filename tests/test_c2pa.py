@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import io
 import logging
 import re
 import shutil
+import socket
 import stat
 import struct
+import time
 import zlib
 from pathlib import Path
 
@@ -21,6 +24,7 @@ from bgart.c2pa_export import (
     COMPOSITE_WITH_TRAINED_ALGORITHMIC_MEDIA,
     CONTRIBUTION_LABEL,
     DIGITAL_CREATION,
+    EXPIRED_TEXT,
     HUMAN_EDITS,
     TRAINED_ALGORITHMIC_MEDIA,
     AiPlate,
@@ -29,6 +33,7 @@ from bgart.c2pa_export import (
     LayoutIngredient,
     PaintSession,
     PlateManifest,
+    TimeStampError,
     _sign_bytes,
     format_credits,
     plate_definition,
@@ -37,7 +42,13 @@ from bgart.c2pa_export import (
     verify_png,
 )
 from bgart.errors import BgartError, InputError
-from bgart.signing import C2PA_CLAIM_SIGNING, init_signing, load_signer
+from bgart.signing import (
+    C2PA_CLAIM_SIGNING,
+    LEAF_DAYS,
+    init_signing,
+    load_signer,
+    make_test_chain,
+)
 
 W, H = 64, 48
 
@@ -310,6 +321,71 @@ def test_changed_pixel_fails_validation(signed, tmp_path: Path, identity) -> Non
     assert any(p.startswith("assertion.dataHash.mismatch") for p in result.problems)
     # ... even against a trust anchor that would otherwise make it fully green.
     assert not verify_png(tampered, trust_anchors=identity[2]).ok
+
+
+def test_expired_certificate_is_not_called_damage(tmp_path: Path, capsys) -> None:
+    """A plate signed (without a time-stamp) by a certificate that has since expired: C2PA
+    calls it invalid, so verify exits 1, but it says the certificate expired and the content
+    is intact, not that the file was damaged. A changed pixel on top is still damage."""
+    from bgart.cli import main
+
+    now = dt.datetime.now(dt.UTC)
+    # make_test_chain's leaf lasts LEAF_DAYS from `now`: this one expires 2 s from now.
+    chain, key, root = make_test_chain("Studio Test", now=now - dt.timedelta(days=LEAF_DAYS)
+                                       + dt.timedelta(seconds=2))
+    (tmp_path / "chain.pem").write_bytes(chain)
+    (tmp_path / "key.pem").write_bytes(key)
+    (tmp_path / "root.pem").write_bytes(root)
+    dst = tmp_path / "old.png"
+    sign_png(_png(2), dst, _manifest(tmp_path, retouched=True), tmp_path / "chain.pem",
+             tmp_path / "key.pem")
+    tampered = tmp_path / "old-tampered.png"
+    tampered.write_bytes(_flip_one_pixel_byte(dst.read_bytes()))
+    leaf = x509.load_pem_x509_certificates(chain)[0]
+    time.sleep(max(0.0, (leaf.not_valid_after_utc - dt.datetime.now(dt.UTC)).total_seconds())
+               + 1.2)
+
+    result = verify_png(dst)
+    assert not result.ok and result.expired
+    assert result.problems == [EXPIRED_TEXT]
+    assert main(["credits", "verify", str(dst), "--trust", str(tmp_path / "root.pem")]) == 1
+    shown = capsys.readouterr().out
+    assert (f"{dst}: NOT VALID: the signing certificate has expired and the manifest carries "
+            "no trusted time-stamp") in shown, shown
+    assert "content hashes are intact (not altered)" in shown
+    assert "damaged" not in shown and "valid C2PA manifest" not in shown
+    assert ("What the manifest states (intact, but signed with a certificate that has since "
+            "expired)") in shown
+    assert "AI plate: anime-sd15 revision 0123abcd" in shown  # the credits are still shown
+
+    damaged = verify_png(tampered)
+    assert not damaged.ok and not damaged.expired
+    assert any(p.startswith("assertion.dataHash.mismatch") for p in damaged.problems)
+    assert main(["credits", "verify", str(tampered)]) == 1
+    shown = capsys.readouterr().out
+    assert "What the damaged manifest states" in shown and "not altered" not in shown
+
+
+def test_unreachable_time_stamp_authority_is_named(tmp_path: Path, identity) -> None:
+    """sign_png with a tsa_url that gives no time-stamp: one line naming the URL (not c2pa's
+    "Signature: internal error"), and no file written."""
+    chain, key, _ = identity
+    closed = socket.socket()
+    closed.bind(("127.0.0.1", 0))
+    url = f"http://127.0.0.1:{closed.getsockname()[1]}/tsa"  # bound, not listening
+    dst = tmp_path / "out.png"
+    try:
+        with pytest.raises(TimeStampError) as err:
+            sign_png(_png(2), dst, _manifest(tmp_path, retouched=False), chain, key,
+                     tsa_url=url)
+    finally:
+        closed.close()
+    assert str(err.value) == (f"{dst}: not signed: time-stamp authority {url} (setting "
+                              "tsa_url) could not be reached; nothing was written")
+    with pytest.raises(InputError, match=re.escape("'ftp://tsa.example/': not an http")):
+        sign_png(_png(2), dst, _manifest(tmp_path, retouched=False), chain, key,
+                 tsa_url="ftp://tsa.example/")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["layout.png"]
 
 
 def test_unsigned_png_has_no_credentials(tmp_path: Path) -> None:

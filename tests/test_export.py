@@ -9,8 +9,11 @@ import io
 import json
 import re
 import struct
+import threading
 import zlib
+from http.server import BaseHTTPRequestHandler, HTTPServer
 from pathlib import Path
+from typing import ClassVar
 
 import numpy as np
 import pytest
@@ -40,6 +43,7 @@ from bgart.c2pa_export import (
     TRAINED_ALGORITHMIC_MEDIA,
     HumanBase,
     PlateManifest,
+    TimeStampError,
     format_credits,
     read_credentials,
     sign_png,
@@ -49,6 +53,7 @@ from bgart.cli import main
 from bgart.credits import CreditReport, build_report
 from bgart.errors import InputError
 from bgart.export import SUMS_FILE, ExportedPlate, export_plates, signing_identity
+from bgart.settings import load_settings
 from bgart.signing import init_signing
 from bgart.store import Project
 
@@ -312,6 +317,69 @@ def test_signing_identity_from_settings(tmp_path: Path) -> None:
     toml.write_text(toml.read_text() + 'signing_key = "signing/signer.key"\n')
     with Project.open(proj.root) as full:
         assert signing_identity(full) == (chain, key)
+
+
+class _FailingTsa(BaseHTTPRequestHandler):
+    """A time-stamp authority on this machine that answers every query with HTTP 503."""
+
+    queries: ClassVar[list[tuple[str, str | None]]] = []
+
+    def do_POST(self) -> None:
+        self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        self.queries.append((self.path, self.headers.get("Content-Type")))
+        self.send_response(503)
+        self.end_headers()
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+def test_tsa_url_setting_reaches_the_signer_and_a_failing_one_stops_the_export(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    """Setting tsa_url (bgart.toml or BGART_TSA_URL) makes the export ask that time-stamp
+    authority; one that gives no time-stamp stops the export in one line naming the URL,
+    before anything is written (the earlier export and its SHA256SUMS stay as they were)."""
+    proj = build_project(tmp_path / "show")
+    export_plates(proj, build_report(proj, thumbnails=False), say=lambda _m: None)
+    root = proj.root
+    proj.close()
+    ep1 = root / "exports" / "EP01"
+    before = {p.name: p.read_bytes() for p in ep1.iterdir()}
+    assert SUMS_FILE in before
+
+    server = HTTPServer(("127.0.0.1", 0), _FailingTsa)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    url = f"http://127.0.0.1:{server.server_address[1]}/tsa"
+    _FailingTsa.queries = []
+    toml = root / "bgart.toml"
+    toml.write_text(toml.read_text() + f'tsa_url = "{url}"\n')
+    try:
+        with Project.open(root) as proj:
+            assert proj.settings.tsa_url == url
+            with pytest.raises(TimeStampError) as err:
+                export_plates(proj, build_report(proj, thumbnails=False), say=lambda _m: None)
+        assert str(err.value) == (
+            f"time-stamp authority {url} (setting tsa_url) answered HTTP 503; nothing was "
+            "exported (fix or remove tsa_url to sign without a time-stamp)")
+        # c2pa really sent an RFC 3161 query there: the setting reached the signer.
+        assert _FailingTsa.queries == [("/tsa", "application/timestamp-query")]
+        assert {p.name: p.read_bytes() for p in ep1.iterdir()} == before
+
+        assert main(["credits", "-p", str(root), "-f", "png"]) == 2
+        shown = capsys.readouterr().err
+        assert f"error: time-stamp authority {url} (setting tsa_url) answered HTTP 503" in shown
+        assert "internal error" not in shown and "Traceback" not in shown
+        assert {p.name: p.read_bytes() for p in ep1.iterdir()} == before
+    finally:
+        server.shutdown()
+        server.server_close()
+
+    monkeypatch.setenv("BGART_TSA_URL", "https://tsa.example.com/rfc3161")
+    assert load_settings(root).tsa_url == "https://tsa.example.com/rfc3161"  # env wins
+    monkeypatch.setenv("BGART_TSA_URL", "tsa.example.com")
+    with pytest.raises(InputError, match="BGART_TSA_URL: not an http"):
+        load_settings(root)
 
 
 # --- the command line ----------------------------------------------------------------------
