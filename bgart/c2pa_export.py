@@ -4,8 +4,10 @@ A plate's history becomes a chain of up to three signed manifests, each a real i
 of the next, so any C2PA viewer can walk it:
 
 1. the **layout** (when given): ``c2pa.created`` + ``digitalCreation``, a CreativeWork naming
-   the layout artist. If the layout file already carries Content Credentials, they are kept
-   as they are instead.
+   the layout artist. If the layout file already carries Content Credentials that validate,
+   they are kept as they are instead; credentials that do not validate (or cannot be read)
+   are removed from the embedded copy, which then gets bgart's own layout manifest saying
+   so, and :func:`sign_png` returns a note about it.
 2. the plate's **origin**, with the layout as an ``inputTo`` ingredient: the **AI plate**
    (``c2pa.created`` + ``trainedAlgorithmicMedia``, softwareAgent = the model and revision),
    or a **human base** that no AI made (:class:`HumanBase`: a hand-painted plate, a layout
@@ -288,13 +290,19 @@ def _definition(title: str, actions: list[dict[str, Any]], extra: list[dict[str,
     }
 
 
-def layout_definition(layout: LayoutIngredient) -> dict[str, Any]:
-    """Manifest definition for the layout sketch on its own."""
+def layout_definition(layout: LayoutIngredient, *, dropped: str | None = None
+                      ) -> dict[str, Any]:
+    """Manifest definition for the layout sketch on its own; ``dropped`` says why the file's
+    own Content Credentials were removed (they did not validate)."""
+    description = f"Layout drawn by {layout.author}"
+    if dropped:
+        description += f"; the file's own Content Credentials were removed ({dropped})"
     action = _action(
         "c2pa.created",
         source_type=DIGITAL_CREATION,
-        description=f"Layout drawn by {layout.author}",
-        parameters={"org.bgart.role": "layout", "org.bgart.person": layout.author},
+        description=description,
+        parameters={"org.bgart.role": "layout", "org.bgart.person": layout.author,
+                    "org.bgart.dropped_credentials": dropped},
         when=layout.when,
     )
     return _definition(layout.title, [action], [_creative_work([layout.author])])
@@ -571,22 +579,78 @@ def _sign_bytes(
     return out.getvalue()
 
 
-def _has_manifest(data: bytes, fmt: str) -> bool:
+def _manifest_failures(data: bytes, fmt: str) -> list[str] | None:
+    """None when ``data`` carries no C2PA manifest; else why it does not validate (codes,
+    the file's own and its ingredients'; an unknown signer is fine): [] when it does."""
     c2pa = _c2pa()
     try:
         reader = c2pa.Reader.try_create(fmt, io.BytesIO(data), None, _context())
-    except c2pa.C2paError:
-        return False
+    except c2pa.C2paError as exc:
+        return [f"unreadable: {exc}"]
     if reader is None:
-        return False
-    reader.close()
-    return True
+        return None
+    with reader:
+        try:
+            store = json.loads(reader.json())
+        except (c2pa.C2paError, ValueError) as exc:
+            return [f"unreadable: {exc}"]
+    creds = _credentials(store)
+    codes = [
+        (f"ingredient '{_text(f.get('ingredient'))}': " if "ingredient" in f else "")
+        + _text(f.get("code"))
+        for f in (*creds["validation"]["failure"], *creds["validation"]["ingredient_failures"])
+        if f.get("code") not in UNTRUSTED_CODES
+    ]
+    state = creds["validation_state"]
+    if not codes and state not in ("Valid", "Trusted"):
+        codes.append(f"validation state {state}")
+    return list(dict.fromkeys(codes))
+
+
+def _png_without_c2pa(data: bytes) -> bytes:
+    """The PNG without its ``caBX`` (C2PA) chunks; every other byte as it was."""
+    out, pos = bytearray(data[:8]), 8
+    while pos + 8 <= len(data):
+        length = int.from_bytes(data[pos:pos + 4], "big")
+        end = pos + 12 + length
+        if data[pos + 4:pos + 8] != b"caBX":
+            out += data[pos:end]
+        pos = end
+    return bytes(out)
+
+
+def _jpeg_without_c2pa(data: bytes) -> bytes:
+    """The JPEG without its APP11 JUMBF (C2PA) segments; the image data as it was."""
+    out, pos = bytearray(data[:2]), 2
+    while pos + 4 <= len(data) and data[pos] == 0xFF:
+        marker = data[pos + 1]
+        if marker == 0xDA:  # start of scan: the rest is image data
+            break
+        end = pos + 2 + int.from_bytes(data[pos + 2:pos + 4], "big")
+        if not (marker == 0xEB and data[pos + 4:pos + 6] == b"JP"):
+            out += data[pos:end]
+        pos = end
+    return bytes(out + data[pos:])
+
+
+def _without_manifest(data: bytes, fmt: str, name: str) -> tuple[bytes, str]:
+    """``data`` with its C2PA manifest removed (pixels untouched); when some remains
+    readable, a PNG rendering of the pixels instead."""
+    stripped = _png_without_c2pa(data) if fmt == "image/png" else _jpeg_without_c2pa(data)
+    if _manifest_failures(stripped, fmt) is None:
+        return stripped, fmt
+    from bgart.images import open_image
+
+    buf = io.BytesIO()
+    open_image(data, mode="RGB", name=name).save(buf, "PNG")
+    return buf.getvalue(), "image/png"
 
 
 def _layout_asset(
     layout: LayoutIngredient, material: LoadedSigner, tsa_url: str | None
-) -> tuple[bytes, str]:
-    """The layout as a signed asset: its own credentials if it has some, else ours."""
+) -> tuple[bytes, str, str | None]:
+    """The layout as a signed asset and a note: its own credentials if they validate, else
+    ours (the note then says the file's own were dropped, and why)."""
     data = _read_source(layout.image, "layout")
     if data.startswith(PNG_MAGIC):
         fmt = "image/png"
@@ -598,9 +662,18 @@ def _layout_asset(
         buf = io.BytesIO()
         open_image(data, mode="RGB", name=_label(layout.image, "layout")).save(buf, "PNG")
         data, fmt = buf.getvalue(), "image/png"
-    if _has_manifest(data, fmt):
-        return data, fmt
-    return _sign_bytes(layout_definition(layout), data, fmt, material, tsa_url=tsa_url), fmt
+    failures = _manifest_failures(data, fmt)
+    if failures == []:
+        return data, fmt, None
+    note = dropped = None
+    if failures is not None:  # signed, but it does not validate: not passed off as valid
+        data, fmt = _without_manifest(data, fmt, _label(layout.image, "layout"))
+        dropped = "did not validate: " + ", ".join(failures)
+        note = (f"layout {layout.title}: its own Content Credentials do not validate "
+                f"({', '.join(failures)}); they were dropped and the layout is embedded with "
+                f"bgart's record of it (layout by {layout.author})")
+    definition = layout_definition(layout, dropped=dropped)
+    return _sign_bytes(definition, data, fmt, material, tsa_url=tsa_url), fmt, note
 
 
 def sign_png(
@@ -611,8 +684,10 @@ def sign_png(
     key: Path,
     *,
     tsa_url: str | None = None,
-) -> None:
-    """Embed signed Content Credentials for ``manifest`` into a copy of ``src_png`` at ``dst``.
+) -> list[str]:
+    """Embed signed Content Credentials for ``manifest`` into a copy of ``src_png`` at ``dst``;
+    return notes for the user (a layout whose own credentials did not validate and were
+    dropped).
 
     ``dst`` is written through a temporary file in its folder and renamed into place, so a
     reader never sees half a file. Errors name the file or field at fault. With ``tsa_url``
@@ -644,10 +719,12 @@ def sign_png(
         origin_png = _require_png(_read_source(origin.image, what), origin.image, what)
     c2pa = _c2pa()
     dst = Path(dst)
+    notes: list[str] = []
     try:
         ingredients: list[tuple[dict[str, Any], bytes, str]] = []
         if manifest.layout is not None:
-            data, fmt = _layout_asset(manifest.layout, material, tsa_url)
+            data, fmt, note = _layout_asset(manifest.layout, material, tsa_url)
+            notes += [note] if note else []
             ref = {"title": manifest.layout.title, "relationship": "inputTo", "label": "layout"}
             ingredients.append((ref, data, fmt))
         if origin_png is not None:  # retouched: the signed origin becomes the parent
@@ -666,6 +743,7 @@ def sign_png(
         atomic_write_bytes(dst, signed)
     except OSError as exc:
         raise InputError(f"{dst}: cannot write ({exc.strerror})") from None
+    return notes
 
 
 def check_time_stamp_authority(cert_chain: Path, key: Path, tsa_url: str) -> None:
@@ -785,16 +863,59 @@ def _read_store(png: Path | bytes, trust_anchors: Path | bytes | str | None) -> 
         return json.loads(reader.json())
 
 
+#: How C2PA success (and skipped-check) codes end, for the 1.x ``validation_status`` list.
+_SUCCESS_ENDINGS = (".match", ".validated", ".insideValidity", ".trusted", ".notRevoked",
+                    ".accessible", ".skipped")
+
+
+def _delta_failures(results: Any) -> list[tuple[Any, dict[str, Any]]]:
+    """(ingredient assertion URI, failure) of ``ingredientDeltas`` in validation results."""
+    return [
+        (d.get("ingredientAssertionURI"), f)
+        for d in _items(_mapping(results).get("ingredientDeltas"))
+        if isinstance(d, dict)
+        for f in _items(_mapping(d.get("validationDeltas")).get("failure"))
+        if isinstance(f, dict)
+    ]
+
+
+def _ingredient_failures(store: dict[str, Any]) -> list[dict[str, Any]]:
+    """Failures of ingredients, named by title: what the file's validation found for them
+    now (``ingredientDeltas``) and what each ingredient's own manifest failed when it was
+    added (its recorded validation results), for every manifest in the store."""
+    manifests = _mapping(store.get("manifests"))
+    titles: dict[str, str] = {}
+    found: list[dict[str, Any]] = []
+    for label, manifest in manifests.items():
+        for ing in _items(_mapping(manifest).get("ingredients")):
+            if not isinstance(ing, dict):
+                continue
+            title = _text(ing.get("title") or "untitled ingredient")
+            titles[f"{label}/c2pa.assertions/{ing.get('label')}"] = title
+            own = _mapping(ing.get("validation_results"))
+            recorded = [f for f in _items(_mapping(own.get("activeManifest")).get("failure"))
+                        if isinstance(f, dict)]
+            recorded += [f for _, f in _delta_failures(own)]
+            recorded += [f for f in _items(ing.get("validation_status"))  # C2PA 1.x
+                         if isinstance(f, dict) and not f.get("success")
+                         and not str(f.get("code", "")).endswith(_SUCCESS_ENDINGS)]
+            within = _text(_mapping(manifest).get("title") or label)
+            found += [{"ingredient": title, "within": within, **f} for f in recorded]
+    for uri, f in _delta_failures(store.get("validation_results")):
+        title = next((t for key, t in titles.items() if str(uri).endswith(key)), _text(uri))
+        found.append({"ingredient": title, **f})
+    unique: dict[tuple[str, str, str], dict[str, Any]] = {}
+    for f in found:
+        unique.setdefault((f["ingredient"], _text(f.get("code")), _text(f.get("url"))), f)
+    return list(unique.values())
+
+
 def _credentials(store: dict[str, Any]) -> dict[str, Any]:
     active = store.get("active_manifest")
     manifest = store.get("manifests", {}).get(active, {})
     results = store.get("validation_results") or {}
     failures = _codes(results, "failure")
-    deltas = [
-        {"ingredient": d.get("ingredientAssertionURI"), **f}
-        for d in results.get("ingredientDeltas", [])
-        for f in (d.get("validationDeltas") or {}).get("failure", [])
-    ]
+    deltas = _ingredient_failures(store)
     return {
         "active_manifest": active,
         "title": manifest.get("title"),
@@ -849,7 +970,8 @@ def verify_png(
     """Check a signed PNG; an untrusted (e.g. bgart's own test) signer is a note, not a problem.
 
     Problems are real failures: pixel data changed (``assertion.dataHash.mismatch``), a bad
-    claim signature, a broken ingredient, an unreadable or missing manifest.
+    claim signature, a broken ingredient or one whose own manifest failed validation when it
+    was added (named by its title), an unreadable or missing manifest.
     """
     c2pa = _c2pa()
     label = _label(png, "PNG")
@@ -862,11 +984,13 @@ def verify_png(
     creds = _credentials(store)
     failures = [f for f in creds["validation"]["failure"] if f.get("code") not in UNTRUSTED_CODES]
     problems = [f"{f.get('code')}: {f.get('explanation', '')}".rstrip(": ") for f in failures]
-    problems += [
-        f"ingredient {f.get('code')}: {f.get('explanation', '')}".rstrip(": ")
+    problems += list(dict.fromkeys(
+        f"ingredient '{f['ingredient']}'"
+        + (f" (of {f['within']})" if f.get("within") else "")
+        + f": {_text(f.get('code'))}: {_text(f.get('explanation', ''))}".rstrip(": ")
         for f in creds["validation"]["ingredient_failures"]
         if f.get("code") not in UNTRUSTED_CODES
-    ]
+    ))
     state = creds["validation_state"]
     if not problems and state not in ("Valid", "Trusted"):
         problems.append(f"validation state is {state}")
@@ -950,7 +1074,10 @@ def _action_line(action: dict[str, Any]) -> str | None:
     person = _text(params.get("org.bgart.person", ""))
     model = _text(params.get("org.bgart.model", ""))
     if role == "layout":
-        return f"Layout: {person} (human, digital creation)"
+        dropped = params.get("org.bgart.dropped_credentials")
+        return f"Layout: {person} (human, digital creation)" + (
+            f"; the file's own Content Credentials were dropped ({_text(dropped)})"
+            if dropped else "")
     if role == "ai_plate":
         weights = params.get("org.bgart.weights")
         return (

@@ -199,7 +199,8 @@ def verify_command(
 
     Exit 0 when the signature and content hashes are intact (and, with ``--trust``, the signer
     chains to that root), 1 otherwise: also when only the signing certificate has expired
-    (no trusted time-stamp), which is said as such, not as damage.
+    (no trusted time-stamp), which is said as such, not as damage, and when an ingredient's
+    own credentials failed validation (named by its title).
     """
     from bgart.c2pa_export import format_credits, format_retouch_shares, verify_png
 
@@ -222,6 +223,9 @@ def verify_command(
         if result.expired:
             print("What the manifest states (intact, but signed with a certificate that has "
                   "since expired):")
+        elif not result.ok and all(p.startswith("ingredient ") for p in result.problems):
+            print("What the manifest states (an ingredient's credentials do not validate; "
+                  "not to be trusted):")
         elif not result.ok:
             print("What the damaged manifest states (not to be trusted):")
         elif foreign:

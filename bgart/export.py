@@ -16,7 +16,8 @@ that started without AI, its human base (``c2pa.created`` + ``digitalCreation``)
 each inpaint (``c2pa.edited`` + ``compositeWithTrainedAlgorithmicMedia``, mask box in
 ``changes``), each paint session (``c2pa.drawing`` + ``humanEdits``), and the measured figures
 in ``org.bgart.contribution``, the provenance raster's sha256 among them. Each PNG is
-validated right after signing.
+validated right after signing. A layout file whose own Content Credentials do not validate
+is embedded without them (with bgart's record of the layout) and the plate's notes say so.
 
 The PSD holds the AI plate at the bottom and one layer per edit of the plate's lineage, named
 after who made it (``AI – <model>``, ``AI inpaint – <model> (mask by <artist>)``,
@@ -420,8 +421,8 @@ def export_plates(
         if png and signer is not None:
             manifest = plate_manifest(project, p, rep, report)
             dst = folder / f"{stem}.png"
-            sign_png(project.blobs.get(p.image_sha256), dst, manifest, signer[0], signer[1],
-                     tsa_url=tsa_url)
+            item.notes += sign_png(project.blobs.get(p.image_sha256), dst, manifest,
+                                   signer[0], signer[1], tsa_url=tsa_url)
             result = verify_png(dst, trust_anchors=anchor)
             if not result.ok:
                 raise BgartError(f"{dst}: signed but does not validate: "

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import io
+import json
 import logging
 import re
 import shutil
@@ -34,8 +35,11 @@ from bgart.c2pa_export import (
     PaintSession,
     PlateManifest,
     TimeStampError,
+    _manifest_failures,
+    _read_store,
     _sign_bytes,
     format_credits,
+    layout_definition,
     plate_definition,
     read_credentials,
     sign_png,
@@ -45,6 +49,7 @@ from bgart.errors import BgartError, InputError
 from bgart.signing import (
     C2PA_CLAIM_SIGNING,
     LEAF_DAYS,
+    LoadedSigner,
     init_signing,
     load_signer,
     make_test_chain,
@@ -471,6 +476,91 @@ def test_layout_with_existing_credentials_is_kept(tmp_path: Path, signed, identi
     # the layout's manifest is the earlier plate's (with its own layout before it)
     assert [e["title"] for e in history] == ["c012_layout.png", "c012_bg.png", "c012_bg.png"]
     assert CONTRIBUTION_LABEL == "org.bgart.contribution"
+
+
+def _outsider_layout(image: bytes, fmt: str = "image/png") -> bytes:
+    """A layout signed by another studio, then one pixel changed by an editor that kept the
+    C2PA data: its own credentials fail validation (assertion.dataHash.mismatch)."""
+    chain, key, root = make_test_chain("Other Studio")
+    layout = LayoutIngredient(image=image, title="lay.png", author="Outside Artist")
+    signed = _sign_bytes(layout_definition(layout), image, fmt,
+                         LoadedSigner(chain, key, root, "CN=Other Studio bgart signer"))
+    if fmt == "image/png":
+        bad = _flip_one_pixel_byte(signed)
+    else:  # one byte of the entropy-coded scan (no marker byte made or touched)
+        at = next(i for i in range(signed.rindex(b"\xff\xda") + 40, len(signed))
+                  if 2 <= signed[i] <= 0xFD)
+        bad = signed[:at] + bytes([signed[at] ^ 0x01]) + signed[at + 1:]
+    assert _manifest_failures(signed, fmt) == []
+    assert _manifest_failures(bad, fmt) == ["assertion.dataHash.mismatch"]
+    return bad
+
+
+def test_plate_with_an_ingredient_whose_credentials_fail_is_not_valid(
+        tmp_path: Path, identity, capsys) -> None:
+    """A plate that embeds, as-is, a layout whose own manifest failed validation (what
+    bgart used to do): verify names that ingredient and exits 1 instead of "valid"."""
+    from bgart.cli import main
+
+    chain, key, _ = identity
+    bad = _outsider_layout(_png(1))
+    m = _manifest(tmp_path, retouched=False)
+    ingredient = ({"title": "lay.png", "relationship": "inputTo", "label": "layout"}, bad,
+                  "image/png")
+    plate = tmp_path / "plate.png"
+    plate.write_bytes(_sign_bytes(plate_definition(m), _png(2), "image/png",
+                                  load_signer(chain, key), [ingredient]))
+    result = verify_png(plate)
+    assert not result.ok and not result.expired
+    (problem,) = result.problems
+    assert problem.startswith("ingredient 'lay.png' (of c012_bg.png): "
+                              "assertion.dataHash.mismatch"), problem
+    assert main(["credits", "verify", str(plate)]) == 1
+    shown = capsys.readouterr().out
+    assert f"{plate}: NOT VALID: ingredient 'lay.png'" in shown
+    assert "an ingredient's credentials do not validate" in shown
+    assert "valid C2PA manifest" not in shown
+
+
+@pytest.mark.parametrize("fmt", ["image/png", "image/jpeg"])
+def test_layout_whose_own_credentials_fail_is_embedded_without_them(
+        tmp_path: Path, identity, fmt: str) -> None:
+    """sign_png with such a layout: its broken manifest is dropped, the layout (same format)
+    is embedded with bgart's own layout manifest saying so, a note tells the caller, and the
+    plate validates."""
+    chain, key, root = identity
+    if fmt == "image/png":
+        image = _png(1)
+    else:
+        buf = io.BytesIO()
+        Image.open(io.BytesIO(_png(1))).save(buf, "JPEG", quality=90)
+        image = buf.getvalue()
+    m = _manifest(tmp_path, retouched=True)
+    m.layout = LayoutIngredient(image=_outsider_layout(image, fmt), title="lay.png",
+                                author="Outside Artist")
+    dst = tmp_path / "out.png"
+    notes = sign_png(_png(3), dst, m, chain, key)
+    assert notes == [
+        "layout lay.png: its own Content Credentials do not validate "
+        "(assertion.dataHash.mismatch); they were dropped and the layout is embedded with "
+        "bgart's record of it (layout by Outside Artist)"]
+    result = verify_png(dst, trust_anchors=root)
+    assert result.ok and result.trusted, result.problems
+    creds = result.credentials
+    layout = creds["history"][0]
+    assert layout["title"] == "lay.png" and layout["authors"] == ["Outside Artist"]
+    assert layout["signer"]["common_name"] == "Studio Test bgart signer"
+    assert "Content Credentials were removed (did not validate: assertion.dataHash.mismatch)" in (
+        layout["actions"][0]["description"])
+    assert "Other Studio" not in json.dumps(creds)
+    assert ("Layout: Outside Artist (human, digital creation); the file's own Content "
+            "Credentials were dropped (did not validate: assertion.dataHash.mismatch)"
+            ) in format_credits(creds)
+    # The layout keeps its format: only its C2PA data was cut out, not re-encoded.
+    store = _read_store(dst, None)
+    assert store is not None
+    ai_plate = store["manifests"][creds["ingredients"][0]["active_manifest"]]
+    assert [(i["title"], i["format"]) for i in ai_plate["ingredients"]] == [("lay.png", fmt)]
 
 
 def test_edited_claim_or_figures_fail_validation(signed) -> None:

@@ -42,9 +42,12 @@ from bgart.c2pa_export import (
     HUMAN_EDITS,
     TRAINED_ALGORITHMIC_MEDIA,
     HumanBase,
+    LayoutIngredient,
     PlateManifest,
     TimeStampError,
+    _sign_bytes,
     format_credits,
+    layout_definition,
     read_credentials,
     sign_png,
     verify_png,
@@ -54,7 +57,7 @@ from bgart.credits import CreditReport, build_report
 from bgart.errors import InputError
 from bgart.export import SUMS_FILE, ExportedPlate, export_plates, signing_identity
 from bgart.settings import load_settings
-from bgart.signing import init_signing
+from bgart.signing import LoadedSigner, init_signing, make_test_chain
 from bgart.store import Project
 
 
@@ -512,6 +515,44 @@ def test_signed_png_names_the_layout_the_plate_used(tmp_path: Path) -> None:
     assert (layout["title"], layout["authors"]) == ("used.png", ["Sato Yuki"])
     assert "Intruder Ken" not in json.dumps(creds, ensure_ascii=False)
     proj.close()
+
+
+def test_layout_with_failing_credentials_is_exported_without_them(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A layout PNG signed by another studio, then one pixel changed (the editor kept its
+    C2PA chunk): the export does not pass its failing credentials off inside the plate. The
+    layout is embedded without them, the run says so naming the shot and layout, and the
+    plate verifies, stating the layout artist and that the credentials were dropped."""
+    proj = Project.init(tmp_path / "bad", production="Small")
+    chain, key, root = make_test_chain("Other Studio")
+    layout = LayoutIngredient(image=b"", title="lay.png", author="Outside Artist")
+    plain = Image.open(io.BytesIO(layout_png(7))).convert("RGB")
+    buf = io.BytesIO()
+    plain.save(buf, "PNG")
+    signed = _sign_bytes(layout_definition(layout), buf.getvalue(), "image/png",
+                         LoadedSigner(chain, key, root, "CN=Other Studio bgart signer"))
+    bad = flip_one_pixel_byte(signed)
+    assert not verify_png(bad).ok  # its own credentials fail (assertion.dataHash.mismatch)
+    workflow.record_layout(proj, "EP03_C001", bad, "Outside Artist", filename="lay.png")
+    rec = dataclasses.replace(record(71), layout_sha256=hashlib.sha256(bad).hexdigest())
+    workflow.record_generated(proj, "EP03_C001", png(ai_image(71), rec), rec)
+    workflow.accept(proj, "EP03_C001", DIRECTOR)
+    proj.close()
+
+    assert main(["credits", "-p", str(proj.root), "-f", "png"]) == 0
+    said = capsys.readouterr().err
+    assert ("EP03_C001/main: layout lay.png: its own Content Credentials do not validate "
+            "(assertion.dataHash.mismatch); they were dropped and the layout is embedded "
+            "with bgart's record of it (layout by Outside Artist)") in said, said
+    exported = proj.root / "exports" / "EP03" / "EP03_C001.png"
+    assert main(["credits", "verify", str(exported), "--trust", str(_root(proj))]) == 0
+    shown = capsys.readouterr().out
+    assert "valid C2PA manifest" in shown
+    assert ("Layout: Outside Artist (human, digital creation); the file's own Content "
+            "Credentials were dropped (did not validate: assertion.dataHash.mismatch)") in shown
+    creds = read_credentials(exported)
+    assert creds["history"][0]["signer"]["common_name"] == "Small bgart signer"
+    assert "Other Studio" not in json.dumps(creds)
 
 
 def test_signed_png_does_not_name_a_revision_the_recorded_weights_do_not_match(
