@@ -45,7 +45,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 from bgart import __version__
 from bgart.errors import BgartError, InputError
@@ -541,11 +540,12 @@ def _sign_to(
 
 def check_tsa_url(tsa_url: str | None) -> str | None:
     """``tsa_url`` when it is an http(s) URL with a host (None stays None), else InputError."""
+    from bgart.settings import tsa_url_problem
+
     if tsa_url is None:
         return None
-    parts = urlsplit(str(tsa_url).strip())
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise InputError(f"tsa_url {tsa_url!r}: not an http(s) URL of a time-stamp authority")
+    if problem := tsa_url_problem(tsa_url):
+        raise InputError(f"tsa_url {tsa_url!r}: {problem}")
     return str(tsa_url).strip()
 
 

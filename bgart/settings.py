@@ -84,14 +84,19 @@ class Settings(BaseSettings):
     @field_validator("tsa_url")
     @classmethod
     def _http_url(cls, value: str | None) -> str | None:
-        from urllib.parse import urlsplit
+        if value is not None and (problem := tsa_url_problem(value)):
+            raise ValueError(problem)
+        return None if value is None else value.strip()
 
-        if value is None:
-            return None
-        parts = urlsplit(value.strip())
-        if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise ValueError("not an http(s) URL of a time-stamp authority")
-        return value.strip()
+
+def tsa_url_problem(value: str) -> str | None:
+    """Why ``value`` cannot be a time-stamp authority's URL (None: it can)."""
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(str(value).strip())
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        return "not an http(s) URL of a time-stamp authority"
+    return None
 
 
 def _path_fields() -> set[str]:
