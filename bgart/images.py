@@ -65,15 +65,43 @@ def open_image(
         raise InputError(f"{label}: refused as a decompression bomb") from None
     except Image.UnidentifiedImageError:
         raise InputError(f"{label}: not an image file bgart can read") from None
-    except (OSError, SyntaxError, ValueError) as exc:
+    except Exception as exc:  # Pillow's decoders raise many types on a damaged file
         raise InputError(f"{label}: damaged or truncated image ({exc})") from None
-    img = ImageOps.exif_transpose(img) or img
+    img = _upright(img)
     if mode is None:
         return img
     try:
         return to_mode(img, mode)
     except ValueError as exc:
         raise InputError(f"{label}: cannot use a {img.mode} image ({exc})") from None
+
+
+_ORIENTATION = 0x0112
+_TRANSPOSE = {
+    2: Image.Transpose.FLIP_LEFT_RIGHT, 3: Image.Transpose.ROTATE_180,
+    4: Image.Transpose.FLIP_TOP_BOTTOM, 5: Image.Transpose.TRANSPOSE,
+    6: Image.Transpose.ROTATE_270, 7: Image.Transpose.TRANSVERSE,
+    8: Image.Transpose.ROTATE_90,
+}
+
+
+def _upright(img: Image.Image) -> Image.Image:
+    """The image turned as its EXIF orientation says (a phone photo of a layout sheet).
+
+    Only the pixels are turned: ``ImageOps.exif_transpose`` also rewrites the EXIF, which
+    fails on tags real cameras write oddly (a size stored as text); and an EXIF block too
+    damaged to read says nothing about orientation, so the image is used as stored.
+    """
+    try:
+        orientation = img.getexif().get(_ORIENTATION)
+    except Exception:
+        return img
+    method = _TRANSPOSE.get(orientation) if isinstance(orientation, int) else None
+    if method is None:
+        return img
+    turned = img.transpose(method)
+    turned.info = {k: v for k, v in img.info.items() if k != "exif"}
+    return turned
 
 
 def read_user_file(
@@ -117,16 +145,18 @@ def read_user_file(
 
 def to_mode(img: Image.Image, mode: str) -> Image.Image:
     """Convert any PIL mode (16-bit, CMYK, palette, LA…) to ``mode``; alpha goes on white."""
-    if img.mode == mode:
+    keyed = img.mode in ("L", "RGB") and "transparency" in img.info  # a tRNS colour key
+    if img.mode == mode and not keyed:
         return img
-    if img.mode in ("I;16", "I;16B", "I;16L", "I"):
+    if img.mode in ("I;16", "I;16B", "I;16L", "I", "F"):
         import numpy as np
 
         arr = np.asarray(img, dtype=np.float64)
-        peak = 65535.0 if arr.max() > 255 else 255.0
-        img = Image.fromarray((arr / peak * 255.0).round().astype("uint8"), "L")
-    if img.mode == "P":
-        img = img.convert("RGBA")
+        peak = sample_peak(img.mode, float(arr.max()) if arr.size else 0.0)
+        img = Image.fromarray((np.clip(arr / peak, 0.0, 1.0) * 255.0).round().astype("uint8"),
+                              "L")
+    if img.mode == "P" or keyed:
+        img = img.convert("RGBA")  # a colour key is transparency too
     if mode in ("RGB", "L") and img.mode in ("RGBA", "LA", "PA"):
         rgba = img.convert("RGBA")
         white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
@@ -135,6 +165,14 @@ def to_mode(img: Image.Image, mode: str) -> Image.Image:
         return img.convert(mode)
     except ValueError:  # e.g. LAB -> L: Pillow converts some modes only to RGB
         return img.convert("RGB").convert(mode)
+
+
+def sample_peak(mode: str, maximum: float) -> float:
+    """The value that means full white in a 16-bit/32-bit/float image: 65535 when samples go
+    above 255, 1.0 for float images in 0..1 (how float TIFFs are usually stored), else 255."""
+    if mode == "F" and maximum <= 1.0:
+        return 1.0
+    return 65535.0 if maximum > 255 else 255.0
 
 
 def cover_resize(img: Image.Image, width: int, height: int) -> Image.Image:
