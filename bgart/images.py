@@ -117,8 +117,8 @@ def read_user_file(
     the file a ``kind`` ("no such shot list"). Empty files are refused unless allowed."""
     import stat as stat_
 
-    path = Path(path)
     label = label or str(path)
+    path = Path(path).expanduser()  # "--layout=~/x.png": no shell expands a ~ after "="
     try:
         st = path.stat()
     except FileNotFoundError:

@@ -118,3 +118,17 @@ def test_layout_lines_are_found_whichever_way_round_they_are_drawn() -> None:
         share = _line_share(img)
         assert abs(share - reference) < 0.35 * reference, (img.mode, share, reference)
     assert _line_share(Image.new("L", (240, 160), 255)) == 0.0  # a blank page stays blank
+
+
+def test_a_path_starting_with_a_tilde_is_the_home_folder(
+        tmp_path: object, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`--layout=~/cut12.png`: the shell leaves a ~ after '=' alone; bgart reads the file in
+    the home folder instead of saying there is no such file."""
+    from pathlib import Path
+
+    home = Path(str(tmp_path))
+    monkeypatch.setenv("HOME", str(home))
+    (home / "cut12.png").write_bytes(_png(Image.new("RGB", (8, 8), "white")))
+    assert open_image("~/cut12.png").size == (8, 8)
+    with pytest.raises(InputError, match=r"^~/missing\.png: no such file"):
+        open_image("~/missing.png")
