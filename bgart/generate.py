@@ -51,6 +51,8 @@ def output_paths(out: Path, n: int) -> list[Path]:
 def run_generate(job: GenerateJob, say: Say = print, progress: Progress | None = None
                  ) -> list[Path]:
     """Check every input before loading a model, then generate and write atomically."""
+    _check_not_inputs(output_paths(job.out, job.variations),
+                      {"--layout file": job.layout, "--photo file": job.photo})
     settings = load_settings(job.project, model=job.model)
     if not job.prompt.strip():
         raise InputError("--prompt: empty prompt")
@@ -121,6 +123,9 @@ def _read(path: Path, option: str) -> bytes:
 def run_regenerate(plate: Path, out: Path, *, layout: Path | None, photo: Path | None,
                    project: Path | None, say: Say = print) -> bool:
     """Regenerate ``plate`` from its embedded record; True when the PNG bytes are identical."""
+    _check_not_inputs([out], {"plate being regenerated": plate, "--layout file": layout,
+                              "--photo file": photo})
+    original = read_user_file(plate, str(plate))  # before anything is written
     record = read_record(plate)
     settings = load_settings(project, model=record.model)
     layout_img = None
@@ -147,7 +152,27 @@ def run_regenerate(plate: Path, out: Path, *, layout: Path | None, photo: Path |
     result = regenerate(engine, record, layout=layout_img, photo=photo_img)
     data = result.png()
     _write_outputs([out], [data])
-    return data == Path(plate).read_bytes()
+    return data == original
+
+
+def _check_not_inputs(outputs: Sequence[Path], inputs: dict[str, Path | None]) -> None:
+    """Refuse an output that is one of the command's own input files (the same path
+    spelled another way, a hard link or a symlink to it): writing the plate there would
+    destroy the artist's layout scan, the photo, or the plate being checked."""
+    for out in outputs:
+        for what, path in inputs.items():
+            if path is not None and _same_file(out, path):
+                raise InputError(f"--out {out}: is the {what}; the plate would replace it")
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    try:
+        return os.path.samefile(a, b)
+    except OSError:  # one of them does not exist (yet): compare where they would be
+        try:
+            return Path(a).resolve() == Path(b).resolve()
+        except (OSError, RuntimeError):  # a symlink loop: refused when read or written
+            return False
 
 
 def _write_outputs(paths: Sequence[Path], images: Sequence[bytes]) -> None:

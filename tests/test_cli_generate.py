@@ -257,3 +257,85 @@ def test_a_render_that_cannot_be_written_is_kept_and_the_error_says_where(
         assert read_record(kept).seed == 3  # the whole render, its recipe included
     finally:
         kept.unlink()
+
+
+@pytest.mark.parametrize("how", ["same path", "another spelling", "hard link", "symlink"])
+def test_generate_refuses_to_write_the_plate_over_its_layout_or_photo(
+        no_model_load: None, layout: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str],
+        how: str) -> None:
+    """`--out cut12.png` beside `--layout cut12.png` would replace the artist's scan with
+    the plate: refused in one line before the model loads, the scan untouched."""
+    scan = tmp_path / "cut12.png"
+    Image.new("RGB", (96, 64), (200, 198, 190)).save(scan)
+    photo = tmp_path / "photo.png"
+    Image.new("RGB", (96, 64), (20, 90, 160)).save(photo)
+    before = {p.name: p.read_bytes() for p in (scan, photo)}
+    out = {"same path": scan, "another spelling": tmp_path / "sub" / ".." / "cut12.png",
+           "hard link": tmp_path / "link.png", "symlink": tmp_path / "sym.png"}[how]
+    (tmp_path / "sub").mkdir()
+    if how == "hard link":
+        os.link(scan, out)
+    elif how == "symlink":
+        out.symlink_to(scan)
+    code, lines = run_main(["generate", "--layout", str(scan), "--prompt", "a street",
+                            "--out", str(out), "--width", "64", "--height", "64"], capsys)
+    assert code == 2 and len(lines) == 1, lines
+    assert lines[0] == f"error: --out {out}: is the --layout file; the plate would replace it"
+    code, lines = run_main(["generate", "--layout", str(layout), "--photo", str(photo),
+                            "--prompt", "a street", "--out", str(photo), "--width", "64",
+                            "--height", "64"], capsys)
+    assert code == 2 and lines == [f"error: --out {photo}: is the --photo file; the plate "
+                                   "would replace it"], lines
+    # a variation's name counts too: --out cut.png --variations 2 writes cut_v1.png, cut_v2.png
+    v2 = tmp_path / "cut_v2.png"
+    v2.write_bytes(scan.read_bytes())
+    code, lines = run_main(["generate", "--layout", str(v2), "--prompt", "a street", "--out",
+                            str(tmp_path / "cut.png"), "--variations", "2", "--width", "64",
+                            "--height", "64"], capsys)
+    assert code == 2 and lines == [f"error: --out {v2}: is the --layout file; the plate "
+                                   "would replace it"], lines
+    assert {p.name: p.read_bytes() for p in (scan, photo)} == before
+    assert not (tmp_path / "cut_v1.png").exists()
+
+
+def test_regenerate_check_refuses_to_write_over_the_plate_it_checks(
+        tiny_engine: object, layout: Path, tmp_path: Path, no_model_load: None,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    """`regenerate p.png --out p.png --check` used to overwrite the plate, then compare the
+    new bytes with themselves and always say "identical": now refused, the plate kept."""
+    from bgart.engine import GenerationRequest
+
+    (plate,) = tiny_engine.generate(GenerationRequest(  # type: ignore[attr-defined]
+        prompt="x", width=64, height=64, seeds=[3], layout=Image.new("RGB", (64, 64)),
+        steps=1))
+    path = tmp_path / "p.png"
+    path.write_bytes(plate.png())
+    original = path.read_bytes()
+    for out, what in ((path, "plate being regenerated"), (layout, "--layout file")):
+        code, lines = run_main(["regenerate", str(path), "--layout", str(layout), "--out",
+                                str(out), "--check"], capsys)
+        assert code == 2 and lines == [f"error: --out {out}: is the {what}; the plate "
+                                       "would replace it"], lines
+    assert path.read_bytes() == original
+
+
+def test_regenerate_compares_with_the_plate_as_it_was_before_writing(
+        tiny_settings: object, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The comparison uses the plate's bytes read before the output is written (a caller
+    of the library that writes over the plate still gets a true answer)."""
+    from bgart import generate
+    from bgart.engine import Engine, GenerationRequest
+
+    engine = Engine.load(tiny_settings)  # type: ignore[arg-type]
+    (first,) = engine.generate(GenerationRequest(prompt="x", width=64, height=64, seeds=[3],
+                                                 steps=1))
+    plate = tmp_path / "p.png"
+    plate.write_bytes(first.png())
+    monkeypatch.setattr(generate.Engine, "load", lambda *_a, **_k: engine)
+    # another machine's render of the same record: different bytes
+    real = generate.regenerate
+    monkeypatch.setattr(generate, "regenerate", lambda *a, **k: type(first)(
+        real(*a, **k).image.transpose(Image.Transpose.FLIP_LEFT_RIGHT), first.record))
+    monkeypatch.setattr(generate, "_check_not_inputs", lambda *_a: None, raising=False)
+    assert generate.run_regenerate(plate, plate, layout=None, photo=None, project=None,
+                                   say=lambda _m: None) is False
