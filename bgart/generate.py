@@ -53,6 +53,7 @@ def run_generate(job: GenerateJob, say: Say = print, progress: Progress | None =
     """Check every input before loading a model, then generate and write atomically."""
     _check_not_inputs(output_paths(job.out, job.variations),
                       {"--layout file": job.layout, "--photo file": job.photo})
+    ledger_target = _project_target(job)  # the project's settings are the ones rendered with
     settings = load_settings(job.project, model=job.model)
     if not job.prompt.strip():
         raise InputError("--prompt: empty prompt")
@@ -74,7 +75,6 @@ def run_generate(job: GenerateJob, say: Say = print, progress: Progress | None =
         photo_img = cover_resize(open_image(photo_bytes, name=str(job.photo)), width, height)
         photo_sha = hashlib.sha256(photo_bytes).hexdigest()
     paths = output_paths(job.out, job.variations)
-    ledger_target = _project_target(job)
     engine = Engine.load(settings, say=say)
     req = plate_request(preset, job.prompt, width=width, height=height,
                         seeds=[job.seed + i for i in range(job.variations)], layout=control,
@@ -108,11 +108,21 @@ def plate_request(preset: Preset, shot_prompt: str, *, width: int, height: int,
 
 
 def _project_target(job: GenerateJob) -> tuple[Path, str] | None:
+    """Where the plates will be recorded, checked before anything renders: the folder is a
+    bgart project whose ledger opens, and the shot is a name the ledger takes."""
     if job.shot and job.project is None:
         raise InputError("--shot needs --project")
-    if job.project is not None and not job.shot:
+    if job.project is None:
+        return None
+    if not job.shot:
         raise InputError("--project needs --shot (the shot id to record under)")
-    return (job.project, job.shot) if job.project is not None and job.shot else None
+    from bgart.ledger import check_name
+    from bgart.store import Project
+
+    shot = check_name(job.shot, "shot")
+    with Project.open(job.project) as project:
+        project.ledger  # noqa: B018 - opening it refuses a missing or emptied database
+    return job.project, shot
 
 
 def _read(path: Path, option: str) -> bytes:

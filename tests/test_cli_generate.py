@@ -339,3 +339,39 @@ def test_regenerate_compares_with_the_plate_as_it_was_before_writing(
     monkeypatch.setattr(generate, "_check_not_inputs", lambda *_a: None, raising=False)
     assert generate.run_regenerate(plate, plate, layout=None, photo=None, project=None,
                                    say=lambda _m: None) is False
+
+
+@pytest.mark.parametrize(
+    ("project", "shot", "expected"),
+    [
+        ("{folder}", "C001", "{folder}: not a bgart project (no bgart.toml"),
+        ("{missing}", "C001", "{missing}: not a bgart project"),
+        ("{project}", " ", "shot: must not be empty"),
+        ("{project}", "C\x01", "shot 'C\\x01': contains control characters"),
+        ("{nodb}", "C001", "{nodb}/bgart.db: the ledger database is missing"),
+    ],
+)
+def test_generate_refuses_a_bad_project_or_shot_before_rendering(
+        no_model_load: None, layout: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str],
+        project: str, shot: str, expected: str) -> None:
+    """`--project ep01-shwo --shot C001` (a typo) used to render every step, write the
+    PNG, then fail "not a bgart project" (and render with the default settings, not the
+    project's): now refused in one line before the model loads, nothing written."""
+    from bgart.store import Project
+
+    Project.init(tmp_path / "ep01-show").close()
+    Project.init(tmp_path / "nodb").close()
+    (tmp_path / "nodb" / "bgart.db").unlink()
+    (tmp_path / "ep01-shwo").mkdir()
+    subs = {"{folder}": str(tmp_path / "ep01-shwo"), "{missing}": str(tmp_path / "ep01"),
+            "{project}": str(tmp_path / "ep01-show"), "{nodb}": str(tmp_path / "nodb")}
+    for key, value in subs.items():
+        project, expected = project.replace(key, value), expected.replace(key, value)
+    listing = sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*"))
+    out = tmp_path / "plate.png"
+    code, lines = run_main(["generate", "--layout", str(layout), "--prompt", "a street",
+                            "--out", str(out), "--width", "64", "--height", "64",
+                            "--project", project, "--shot", shot], capsys)
+    assert code != 0 and len(lines) == 1 and lines[0].startswith("error: "), lines
+    assert expected in lines[0]
+    assert sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*")) == listing
