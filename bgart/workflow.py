@@ -577,10 +577,19 @@ def record_paint(
     """``human.painted``: an RGBA paint layer (the UI brush layer, or one painted in an
     external app: ``source="layer"``) laid over the current plate. Credit follows
     :func:`bgart.contribution.paint`. ``active_seconds`` is the editing time measured by the
-    UI (0 when unknown)."""
+    UI (0 when unknown). An external layer without a transparent pixel (a JPEG, an RGB
+    PNG, a layer saved flattened) is refused: it is a whole plate, for :func:`record_final`."""
     shot, plate = _names(shot, plate)
     name = filename or f"paint layer for shot {shot}"
     layer = _as_array(layer_rgba, "RGBA", name)
+    if source == "layer" and layer.size and int(layer[..., 3].min()) == 255:
+        # A file with no alpha (a JPEG, an RGB PNG) reads as opaque everywhere: laid over
+        # the plate it would replace it and credit every pixel to the artist.
+        raise InputError(
+            f"{name}: no transparent pixel (no alpha channel, or one opaque everywhere): as a "
+            "paint layer it would cover the whole plate; a paint layer's alpha is its "
+            "strokes, a finished plate goes in with `bgart ledger import-final`"
+        )
     return _painted(
         project,
         shot,

@@ -318,3 +318,31 @@ def test_a_file_name_in_another_encoding_is_recorded_escaped(root: Path, tmp_pat
     code, out, _ = run("ledger", "show", SHOT, "-p", str(root), "--json")
     assert json.loads(out)["events"][-1]["payload"]["filename"] == "\\x94w\\x8ci.png"
     assert run("ledger", "verify", "-p", str(root))[0] == 0
+
+
+@pytest.mark.parametrize("kind", ["jpeg", "rgb png", "opaque rgba png"])
+def test_import_paint_refuses_a_layer_without_transparency(
+    root: Path, tmp_path: Path, kind: str
+) -> None:
+    """A JPEG or RGB PNG handed in as a paint layer used to take over the whole plate (its
+    background replacing it) and credit the artist 100 %: refused, nothing recorded."""
+    rgba = stroke_layer((H, W), (0, 0, W // 2, H // 2), (255, 0, 255))
+    rgba[..., 3] = 255  # what a layer saved without transparency holds
+    names = {"jpeg": "paint.jpg", "rgb png": "paint.png", "opaque rgba png": "p.png"}
+    path = tmp_path / names[kind]
+    img = Image.fromarray(rgba, "RGBA")
+    (img if kind == "opaque rgba png" else img.convert("RGB")).save(path)
+    with Project.open(root) as project:
+        blobs = sorted(project.blobs)
+    code, out, err = run(
+        "ledger", "import-paint", SHOT, "--layer", str(path), "--artist", "Mika", "-p", str(root)
+    )
+    assert code == 2 and not out, out
+    assert err.splitlines() == [
+        f"error: {path.name}: no transparent pixel (no alpha channel, or one opaque "
+        "everywhere): as a paint layer it would cover the whole plate; a paint layer's alpha "
+        "is its strokes, a finished plate goes in with `bgart ledger import-final`"
+    ]
+    with Project.open(root) as project:
+        assert project.ledger.count() == 1 and sorted(project.blobs) == blobs
+        assert wf.plate_figures(project, SHOT)["human_paint_share"] == 0.0
