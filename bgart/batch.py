@@ -37,9 +37,8 @@ from bgart.contact_sheet import SheetShot, write_contact_sheet
 from bgart.engine import Engine, Generated, GenerationRequest, OutOfMemory
 from bgart.errors import BgartError, InputError, OutputError
 from bgart.fsutil import atomic_write_bytes, file_lock, sha256_file
-from bgart.generate import plate_request
-from bgart.images import cover_resize, open_image
-from bgart.layout import prepare_layout
+from bgart.generate import plate_images, plate_request
+from bgart.images import open_image
 from bgart.prompts import compose
 from bgart.record import canonical_json
 from bgart.settings import PROJECT_FILE, Settings, load_settings
@@ -235,13 +234,11 @@ def _request(plan: ShotPlan, shot_list: ShotList, steps: int | None
     if hashlib.sha256(layout_bytes).hexdigest() != plan.layout_sha256:
         raise InputError(f"{shot_list.label}:{shot.line}: field 'layout': {shot.layout} "
                          "changed while the batch was running")
-    control = prepare_layout(open_image(layout_bytes, mode=None, name=str(shot.layout)),
-                             shot.width, shot.height)
     photo = None
     if shot.photo is not None:
-        photo_bytes = shot.photo.read_bytes()
-        photo = cover_resize(open_image(photo_bytes, name=str(shot.photo)), shot.width,
-                             shot.height)
+        photo = open_image(shot.photo.read_bytes(), name=str(shot.photo))
+    control, photo = plate_images(open_image(layout_bytes, mode=None, name=str(shot.layout)),
+                                  photo, shot.width, shot.height)
     req = plate_request(shot_list.presets[shot.preset], shot.prompt, width=shot.width,
                         height=shot.height, seeds=plan.seeds, layout=control,
                         layout_sha256=plan.layout_sha256, photo=photo,

@@ -9,13 +9,14 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 from PIL import Image
 
 from bgart.engine import Engine, GenerationRequest, Progress, regenerate
 from bgart.errors import InputError
 from bgart.fsutil import atomic_write_bytes
 from bgart.images import cover_resize, open_image, read_user_file
-from bgart.layout import check_plate_size, plate_size_for, prepare_layout
+from bgart.layout import check_plate_size, fit_box, plate_size_for, prepare_layout
 from bgart.prompts import Preset, compose, get_preset
 from bgart.record import read_record
 from bgart.settings import load_settings
@@ -68,12 +69,12 @@ def run_generate(job: GenerateJob, say: Say = print, progress: Progress | None =
     else:
         width, height = job.width, job.height
     check_plate_size(width, height)
-    control = prepare_layout(layout_img, width, height)
     photo_img, photo_sha = None, None
     if job.photo is not None:
         photo_bytes = _read(job.photo, "--photo")
-        photo_img = cover_resize(open_image(photo_bytes, name=str(job.photo)), width, height)
+        photo_img = open_image(photo_bytes, name=str(job.photo))
         photo_sha = hashlib.sha256(photo_bytes).hexdigest()
+    control, photo_img = plate_images(layout_img, photo_img, width, height)
     paths = output_paths(job.out, job.variations)
     engine = Engine.load(settings, say=say)
     req = plate_request(preset, job.prompt, width=width, height=height,
@@ -107,6 +108,45 @@ def plate_request(preset: Preset, shot_prompt: str, *, width: int, height: int,
     )
 
 
+# A layout box that leaves less than this between it and the plate's edge only absorbs the
+# rounding of the plate's sides to multiples of 8 (plate_size_for): the photo then covers
+# the plate, as it always did, and plates made that way keep regenerating byte for byte.
+ROUNDING_GAP = 8
+
+
+def plate_images(layout: Image.Image, photo: Image.Image | None, width: int, height: int
+                 ) -> tuple[Image.Image, Image.Image | None]:
+    """The ControlNet image and the img2img init image of a ``width`` x ``height`` plate,
+    placed alike: what is at one place in the layout and in the photo lands on the same
+    plate pixel in both.
+
+    Shared by ``bgart generate``, ``bgart regenerate`` and ``bgart batch``. The layout is
+    fitted and centred by :func:`bgart.layout.prepare_layout` (padded with black, never
+    stretched); the photo fills the same box (:func:`bgart.layout.fit_box`), cropped to it
+    like the plate's cover crop if its own aspect differs from the layout's. The padding
+    around the box, where the layout has no lines, takes the photo's edge pixels repeated
+    outwards: the scene's colours carried on, nothing new for img2img to keep. A box that
+    fills the plate but for the rounding of its sides (under :data:`ROUNDING_GAP` px) is
+    taken as the whole plate, the photo covering it.
+    """
+    return prepare_layout(layout, width, height), (
+        None if photo is None else place_photo(photo, width, height, layout.size))
+
+
+def place_photo(photo: Image.Image, width: int, height: int,
+                layout_size: tuple[int, int] | None = None) -> Image.Image:
+    """A reference photo as the init image of a ``width`` x ``height`` plate: covering it
+    (scaled, centre-cropped), or, with the size of the layout it goes with, where that
+    layout lands (see :func:`plate_images`)."""
+    if layout_size is not None:
+        left, top, fw, fh = fit_box(*layout_size, width, height)
+        if width - fw >= ROUNDING_GAP or height - fh >= ROUNDING_GAP:
+            inner = np.asarray(cover_resize(photo, fw, fh))
+            pad = ((top, height - fh - top), (left, width - fw - left), (0, 0))
+            return Image.fromarray(np.pad(inner, pad, mode="edge"), "RGB")
+    return cover_resize(photo, width, height)
+
+
 def _project_target(job: GenerateJob) -> tuple[Path, str] | None:
     """Where the plates will be recorded, checked before anything renders: the folder is a
     bgart project whose ledger opens, and the shot is a name the ledger takes."""
@@ -138,7 +178,7 @@ def run_regenerate(plate: Path, out: Path, *, layout: Path | None, photo: Path |
     original = read_user_file(plate, str(plate))  # before anything is written
     record = read_record(plate)
     settings = load_settings(project, model=record.model)
-    layout_img = None
+    layout_img = control = None
     if record.controlnet:
         if layout is None:
             raise InputError(f"{plate}: made from a layout; pass it with --layout")
@@ -146,8 +186,8 @@ def run_regenerate(plate: Path, out: Path, *, layout: Path | None, photo: Path |
         if record.layout_sha256 and hashlib.sha256(data).hexdigest() != record.layout_sha256:
             raise InputError(f"--layout {layout}: not the layout {plate} was made from "
                              "(sha256 differs)")
-        layout_img = prepare_layout(open_image(data, mode=None, name=str(layout)),
-                                    record.width, record.height)
+        layout_img = open_image(data, mode=None, name=str(layout))
+        control = prepare_layout(layout_img, record.width, record.height)
     photo_img = None
     if record.photo_sha256:
         if photo is None:
@@ -155,11 +195,12 @@ def run_regenerate(plate: Path, out: Path, *, layout: Path | None, photo: Path |
         data = _read(photo, "--photo")
         if hashlib.sha256(data).hexdigest() != record.photo_sha256:
             raise InputError(f"--photo {photo}: not the photo {plate} was made from")
-        photo_img = cover_resize(open_image(data, name=str(photo)), record.width, record.height)
+        photo_img = place_photo(open_image(data, name=str(photo)), record.width, record.height,
+                                layout_img.size if layout_img is not None else None)
     if record.mode == "inpaint":
         raise InputError(f"{plate}: an inpaint; regenerate it from the project ledger")
     engine = Engine.load(settings, say=say)
-    result = regenerate(engine, record, layout=layout_img, photo=photo_img)
+    result = regenerate(engine, record, layout=control, photo=photo_img)
     data = result.png()
     _write_outputs([out], [data])
     return data == original

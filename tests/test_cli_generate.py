@@ -375,3 +375,76 @@ def test_generate_refuses_a_bad_project_or_shot_before_rendering(
     assert code != 0 and len(lines) == 1 and lines[0].startswith("error: "), lines
     assert expected in lines[0]
     assert sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*")) == listing
+
+
+def _bbox(mask: object) -> tuple[int, int, int, int]:
+    import numpy as np
+
+    ys, xs = np.nonzero(mask)
+    return int(xs.min()), int(ys.min()), int(xs.max()), int(ys.max())
+
+
+def _same_place(control: Image.Image, init: Image.Image) -> None:
+    """The drawn rectangle: white lines in the ControlNet image, dark in the photo."""
+    import numpy as np
+
+    lines = _bbox(np.asarray(control.convert("L")) > 128)
+    photo = _bbox(np.asarray(init.convert("L")) < 100)
+    assert all(abs(a - b) <= 2 for a, b in zip(lines, photo, strict=True)), (lines, photo)
+
+
+@pytest.mark.parametrize("size", [(128, 128), (192, 64)])
+def test_photo_and_layout_land_in_the_same_place_on_a_plate_of_another_aspect(
+        tiny_engine: object, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        size: tuple[int, int]) -> None:
+    """With --photo, --layout and a plate size of another aspect, the layout was fitted
+    with padding but the photo cropped to fill: a building in both landed in different
+    places in the ControlNet image and the img2img image. Now both are placed alike by
+    generate, batch and regenerate (and the plate still regenerates byte for byte)."""
+    from bgart import batch, generate
+    from bgart.generate import GenerateJob, run_generate
+    from bgart.settings import load_settings
+    from bgart.shots import load_shot_list
+
+    layout, photo = tmp_path / "layout.png", tmp_path / "photo.png"
+    for path, paper, ink in ((layout, (205, 200, 190), (70, 70, 70)),
+                             (photo, (150, 190, 230), (30, 20, 10))):
+        img = Image.new("RGB", (300, 200), paper)
+        ImageDraw.Draw(img).rectangle((30, 40, 100, 150), outline=ink, width=4)
+        img.save(path)
+    width, height = size
+
+    class Captured(Exception):
+        pass
+
+    class Capture:
+        def generate(self, req: object, progress: object = None) -> None:
+            self.req = req
+            raise Captured
+
+    capture = Capture()
+    monkeypatch.setattr(generate.Engine, "load", lambda *_a, **_k: capture)
+    job = GenerateJob(layout=layout, prompt="a street", out=tmp_path / "p.png", steps=2,
+                      width=width, height=height, photo=photo)
+    with pytest.raises(Captured):
+        run_generate(job, say=lambda _m: None)
+    req = capture.req  # type: ignore[attr-defined]
+    _same_place(req.layout, req.photo)
+
+    shots = tmp_path / "shots.csv"
+    shots.write_text("shot,layout,prompt,preset,width,height,variations,seed,photo,"
+                     f"layout_artist,notes\nC001,layout.png,a street,,{width},{height},1,0,"
+                     "photo.png,Sato,\n", encoding="utf-8")
+    settings = load_settings()
+    shot_list = load_shot_list(shots, settings)
+    plan = batch.plan_shot(shot_list.shots[0], shot_list, tmp_path, settings,
+                           settings.model, 2)
+    batch_req, _ = batch._request(plan, shot_list, 2)
+    assert batch_req.photo.tobytes() == req.photo.tobytes()
+    assert batch_req.layout.tobytes() == req.layout.tobytes()
+
+    monkeypatch.setattr(generate.Engine, "load", lambda *_a, **_k: tiny_engine)
+    (plate,) = run_generate(job, say=lambda _m: None)
+    again = tmp_path / "again.png"
+    assert generate.run_regenerate(plate, again, layout=layout, photo=photo, project=None,
+                                   say=lambda _m: None)
