@@ -209,6 +209,14 @@ def _mount_optional() -> None:
     app.add_typer(cli_project.ledger_app, name="ledger")
 
 
+# Newer typer raises its own copy of click's exceptions (typer._click), which click's classes
+# do not catch: a mistyped command was an "internal error". Both kinds, whichever typer is.
+_TYPER_CLICK = sys.modules[typer.BadParameter.__module__]
+_USAGE_ERRORS = (click.ClickException, _TYPER_CLICK.ClickException)
+_EXITS = (click.exceptions.Exit, typer.Exit)
+_ABORTS = (click.exceptions.Abort, typer.Abort)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point: user errors print one line; only bugs print a traceback (BGART_DEBUG=1)."""
     _mount_optional()
@@ -217,14 +225,14 @@ def main(argv: list[str] | None = None) -> int:
     except BgartError as exc:
         console.print(f"error: {exc}", markup=False)
         return exc.exit_code
-    except click.exceptions.Exit as exc:
-        return exc.exit_code
-    except click.exceptions.Abort:
+    except _EXITS as exc:
+        return int(exc.exit_code)
+    except _ABORTS:
         console.print("aborted", markup=False)
         return 130
-    except click.ClickException as exc:
+    except _USAGE_ERRORS as exc:
         exc.show()
-        return exc.exit_code
+        return int(exc.exit_code)
     except KeyboardInterrupt:
         console.print("interrupted", markup=False)
         return 130

@@ -448,3 +448,18 @@ def test_photo_and_layout_land_in_the_same_place_on_a_plate_of_another_aspect(
     again = tmp_path / "again.png"
     assert generate.run_regenerate(plate, again, layout=layout, photo=photo, project=None,
                                    say=lambda _m: None)
+
+
+@pytest.mark.parametrize("argv", [["ledger", "history"], ["nosuch"],
+                                  ["generate", "--steps", "abc", "--prompt", "x"]])
+def test_a_mistyped_command_is_a_usage_error_not_an_internal_error(
+        argv: list[str], capsys: pytest.CaptureFixture[str]) -> None:
+    """Newer typer raises its own copy of click's usage errors: they were reported as
+    "internal error" (exit 70, as for a bug) instead of click's usage message (exit 2)."""
+    from bgart.cli import main
+
+    assert main(argv) == 2
+    out = capsys.readouterr()
+    text = out.out + out.err
+    assert "Usage:" in text and "Error:" in text
+    assert "internal error" not in text
