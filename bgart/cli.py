@@ -47,6 +47,7 @@ def generate(
     # silently mean "the preset's steps").
     if steps is not None and not 1 <= steps <= 150:
         raise InputError(f"--steps {steps}: must be 1..150")
+    out = out.expanduser()  # "--out=~/plates/c.png": no shell expands a ~ after "="
     last = seed + variations - 1  # the variations take seed, seed + 1, …
     if seed < SEED_MIN or last > SEED_MAX:
         why = f"seeds are {SEED_MIN}..{SEED_MAX}"
@@ -85,6 +86,7 @@ def regenerate(
     from bgart.record import read_record
 
     check_record(read_record(plate))  # before the model loads
+    out = out.expanduser()
     _check_out([out])
     same = run_regenerate(plate, out, layout=layout, photo=photo, project=project, say=say)
     say("identical to the original, byte for byte" if same else "differs from the original")

@@ -463,3 +463,14 @@ def test_a_mistyped_command_is_a_usage_error_not_an_internal_error(
     text = out.out + out.err
     assert "Usage:" in text and "Error:" in text
     assert "internal error" not in text
+
+
+def test_paths_written_with_a_tilde_after_an_equals_sign_are_the_home_folder(
+        tiny_env: dict[str, str], layout: Path, tmp_path: Path) -> None:
+    """`--out=~/plates/c.png`: no shell expands that ~, and bgart made a folder named '~'."""
+    res = run_cli(["generate", f"--layout=~/{layout.name}", "--prompt", "x", "--steps", "1",
+                   "--width", "64", "--height", "64", "--out=~/plates/c.png"],
+                  {**tiny_env, "HOME": str(tmp_path)})
+    assert res.returncode == 0, res.stderr
+    assert (tmp_path / "plates" / "c.png").is_file()
+    assert not list(Path.cwd().glob("~"))
