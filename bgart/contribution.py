@@ -25,7 +25,7 @@ import json
 import os
 import struct
 import zlib
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
@@ -101,10 +101,20 @@ if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=_forget_pool_after_fork)
 
 
+_threads = True
+
+
+def use_threads(on: bool) -> None:
+    """Whether the kernel may split a pass between threads (default: yes). ``ledger
+    verify`` turns it off in its worker processes, which already keep every CPU busy."""
+    global _threads
+    _threads = on
+
+
 def _for_chunks(n: int, job: Callable[[int, int], None]) -> None:
     """Run ``job(start, stop)`` over [0, n) in chunks, in parallel when it pays."""
     spans = [(s, min(n, s + _CHUNK)) for s in range(0, n, _CHUNK)]
-    if n < _PARALLEL_MIN:
+    if n < _PARALLEL_MIN or not _threads:
         for s, e in spans:
             job(s, e)
         return
@@ -355,57 +365,68 @@ _PAINT, _INPAINT, _ADJUST, _NONE = range(4)
 _N_STATS = 5  # changed, visible, credited, explained, area
 
 
-def _kernel(
-    before: U8,
-    colour: NDArray[np.uint8],
-    alpha: NDArray[np.uint8] | None,
-    raster: Raster | None,
-    mode: int,
-    curve: tuple[U8, BoolArr] | None = None,
-    want_visible: bool = False,
-) -> tuple[U8, NDArray[np.int64], BoolArr | None]:
-    """The fused per-event pass: composite, visible-change test and raster update.
+@dataclass
+class _Pass:
+    """The flat inputs of one kernel pass: one edit, or several of the same kind laid end to
+    end (``bounds``: where each one's pixels start, and the total)."""
 
-    ``colour`` is (h, w, 3) RGB or (h, w, 4) RGBA (its alpha is ignored here: ``alpha`` is
-    the coverage); ``raster`` (if given) is updated in place. Returns (after, stats totals,
-    visible mask if asked for).
+    before: U8  # (n, 3)
+    colour: NDArray[np.uint8]  # (n, 3 or 4); only the first three channels are used
+    alpha: U8 | None  # (n,), None = opaque
+    planes: tuple[U8, F32, U8] | None  # the raster's cls, human, flags (n,), updated in place
+    bounds: NDArray[np.intp]
+
+
+def _kernel(
+    job_in: _Pass, mode: int, curve: tuple[U8, BoolArr] | None = None, want_visible: bool = False
+) -> tuple[U8, NDArray[np.int64], BoolArr | None]:
+    """The fused per-pixel pass: composite, visible-change test and raster update.
+
+    Every step is per pixel, so the result for a pixel does not depend on what else is in
+    the pass: several edits laid end to end give each the bytes it gets alone, and their
+    figures are counted per edit (``bounds``). Returns (after (n, 3), figures per edit
+    (edits, 5), visible mask (n,) if asked for).
     """
-    h, w = before.shape[:2]
-    n = h * w
-    B = np.ascontiguousarray(before, np.uint8).reshape(n, 3)
-    colour = np.ascontiguousarray(colour, np.uint8)
-    C = colour.reshape(n, colour.shape[-1])[:, :3]  # a view, even of an RGBA layer
-    A = None if alpha is None else alpha.reshape(n)
+    B, C, A, bounds = job_in.before, job_in.colour, job_in.alpha, job_in.bounds
+    n = B.shape[0]
     after = np.empty((n, 3), np.uint8)
     after_bytes = after.reshape(3 * n)
     visible = np.zeros(n, bool) if want_visible else None
-    stats = np.zeros(((n + _CHUNK - 1) // _CHUNK, _N_STATS), np.int64)
-    if raster is not None:
-        cls_f, hum_f, flg_f = (
-            raster.cls.reshape(n),
-            raster.human.reshape(n),
-            raster.flags.reshape(n),
-        )
+    n_chunks = (n + _CHUNK - 1) // _CHUNK
+    stats = np.zeros((n_chunks, len(bounds) - 1, _N_STATS), np.int64)
+    if job_in.planes is not None:
+        cls_f, hum_f, flg_f = job_in.planes
 
     def job(s: int, e: int) -> None:
-        row = stats[s // _CHUNK]
         m = e - s
+        # The edits with pixels in [s, e), and where each starts and ends within it.
+        i0 = int(np.searchsorted(bounds, s, "right")) - 1
+        i1 = int(np.searchsorted(bounds, e, "left"))
+        lb = np.clip(bounds[i0 : i1 + 1] - s, 0, m)
+        row = stats[s // _CHUNK, i0:i1]
+
+        def per_edit(where: NDArray[np.intp]) -> NDArray[np.intp]:
+            """How many of the (sorted, chunk-local) positions fall in each edit."""
+            return np.diff(np.searchsorted(where, lb))
+
         al = None if A is None else np.ascontiguousarray(A[s:e])
-        if al is not None:
-            row[4] = np.count_nonzero(al)
-            if row[4] == 0:
-                after[s:e] = B[s:e]
-                return
+        if al is None:
+            row[:, 4] = np.diff(lb)
+        elif i1 - i0 == 1:
+            row[:, 4] = np.count_nonzero(al)
         else:
-            row[4] = m
+            row[:, 4] = per_edit(np.flatnonzero(al))
+        if not row[:, 4].any():
+            after[s:e] = B[s:e]
+            return
         bp = np.ascontiguousarray(B[s:e].T)
-        op = _composite_planar(bp, np.ascontiguousarray(C[s:e].T), al)
+        op = _composite_planar(bp, np.ascontiguousarray(C[s:e, :3].T), al)
         flat = after_bytes[3 * s : 3 * e]
         for ch in range(3):  # three strided writes beat one (m, 3) transpose 3:1
             flat[ch::3] = op[ch]
         changed = (op[0] != bp[0]) | (op[1] != bp[1]) | (op[2] != bp[2])
         idx = np.flatnonzero(changed)
-        row[0] = idx.size
+        row[:, 0] = per_edit(idx)
         if idx.size == 0:
             return
         if idx.size == m:
@@ -414,20 +435,20 @@ def _kernel(
             bb, oo = np.take(bp, idx, axis=1), np.take(op, idx, axis=1)
         vis = _de2(bb, oo) > _TH2
         vidx = idx[vis]
-        row[1] = vidx.size
+        row[:, 1] = per_edit(vidx)
         if vidx.size == 0:
             return
         if visible is not None:
             visible[s + vidx] = True
-        if raster is None:
+        if job_in.planes is None:
             return
         if mode == _PAINT:
             if curve is not None:
                 ex = _explains(curve, np.compress(vis, bb, axis=1), np.compress(vis, oo, axis=1))
                 flg_f[s + vidx[ex]] |= ADJUSTED
-                row[3] = np.count_nonzero(ex)
+                row[:, 3] = per_edit(vidx[ex])
                 vidx = vidx[~ex]
-            row[2] = vidx.size
+            row[:, 2] = per_edit(vidx)
             _credit(hum_f[s:e], flg_f[s:e], vidx, al)
         elif mode == _INPAINT:
             g = slice(s, e) if vidx.size == m else s + vidx
@@ -439,11 +460,7 @@ def _kernel(
             flg_f[g] |= ADJUSTED
 
     _for_chunks(n, job)
-    return (
-        after.reshape(h, w, 3),
-        stats.sum(axis=0),
-        (visible.reshape(h, w) if visible is not None else None),
-    )
+    return after, stats.sum(axis=0), visible
 
 
 def _credit(hum: F32, flg: U8, idx: NDArray[np.intp], al: U8 | None) -> None:
@@ -482,9 +499,19 @@ def composite(before: U8, colour: U8, alpha: U8 | None) -> tuple[U8, BoolArr, in
     integer arithmetic, ``visible`` = ΔE76(before, after) > 2.3 per pixel, ``changed`` = the
     number of pixels whose RGB value changed at all.
     """
-    after, totals, visible = _kernel(before, colour, alpha, None, _NONE, want_visible=True)
+    h, w = before.shape[:2]
+    n = h * w
+    colour = np.ascontiguousarray(colour, np.uint8)
+    flat = _Pass(
+        np.ascontiguousarray(before, np.uint8).reshape(n, 3),
+        colour.reshape(n, colour.shape[-1]),
+        None if alpha is None else alpha.reshape(n),
+        None,
+        np.array([0, n], np.intp),
+    )
+    after, totals, visible = _kernel(flat, _NONE, want_visible=True)
     assert visible is not None
-    return after, visible, int(totals[0])
+    return after.reshape(h, w, 3), visible.reshape(h, w), int(totals[0, 0])
 
 
 # --- telling a tone adjustment from paint --------------------------------------------------
@@ -680,32 +707,12 @@ def paint(before: U8, raster: Raster, layer: U8, *, tone_test: bool = True) -> A
     the pixel is marked TOUCHED, and an opaque stroke (a = 1) clears ADJUSTED. Pixels whose
     change *is* explained by a tone curve are marked ADJUSTED and earn no credit.
     """
-    _check_same_size(before, layer, "paint layer")
-    if layer.ndim != 3 or layer.shape[2] != 4:
-        raise ValueError("paint layer must be RGBA")
-    layer = np.ascontiguousarray(layer, np.uint8)
-    return _paint_pass(before, raster, layer, layer[..., 3], tone_test)  # alpha: a view
+    return apply([Edit("paint", before, raster, layer, tone_test=tone_test)])[0]
 
 
 def final(before: U8, raster: Raster, final_rgb: U8, *, tone_test: bool = True) -> Applied:
     """``human.painted`` from a whole repainted plate: an opaque layer over every pixel."""
-    _check_same_size(before, final_rgb, "final image")
-    return _paint_pass(before, raster, final_rgb, None, tone_test)
-
-
-def _paint_pass(
-    before: U8, raster: Raster, colour: NDArray[np.uint8], alpha: U8 | None, tone_test: bool
-) -> Applied:
-    """Paint ``colour`` (alpha ``alpha``; None = opaque) over the plate: the tone test on a
-    sample first, then the kernel on a copy of the raster."""
-    curve = _sample_curve(before, colour, alpha) if tone_test else None
-    out = raster.copy()
-    after, totals, _ = _kernel(before, colour, alpha, out, _PAINT, curve)
-    return Applied(
-        after,
-        out,
-        _stats(totals, "area_px", "changed_px", "visible_px", "credited_px", "explained_px"),
-    )
+    return apply([Edit("final", before, raster, final_rgb, tone_test=tone_test)])[0]
 
 
 def inpaint(before: U8, raster: Raster, result: U8, mask: BoolArr) -> Applied:
@@ -715,23 +722,141 @@ def inpaint(before: U8, raster: Raster, result: U8, mask: BoolArr) -> Applied:
     whole image, which would otherwise shift every pixel a little). Inside the mask, pixels
     whose colour visibly changed become AI_INPAINT with h := 0 and lose ADJUSTED.
     """
-    _check_same_size(before, result, "inpaint result")
-    _check_same_size(before, mask, "inpaint mask")
-    alpha = np.asarray(mask, bool).view(np.uint8) * np.uint8(255)
-    out = raster.copy()
-    after, totals, _ = _kernel(before, result, alpha, out, _INPAINT)
-    stats = _stats(totals, "area_px", "changed_px", "visible_px")
-    stats["mask_px"] = stats.pop("area_px")
-    return Applied(after, out, stats)
+    return apply([Edit("inpaint", before, raster, result, mask)])[0]
 
 
 def adjust(before: U8, raster: Raster, adjusted: U8) -> Applied:
     """``human.adjusted``: a technical edit (levels, colour). Visibly changed pixels are
     marked ADJUSTED; authorship (class and h) is unchanged."""
-    _check_same_size(before, adjusted, "adjusted image")
-    out = raster.copy()
-    after, totals, _ = _kernel(before, adjusted, None, out, _ADJUST)
-    return Applied(after, out, _stats(totals, "changed_px", "visible_px"))
+    return apply([Edit("adjust", before, raster, adjusted)])[0]
+
+
+@dataclass(eq=False)
+class Edit:
+    """One edit of one plate, for :func:`apply` (what paint, final, inpaint and adjust take)."""
+
+    kind: str  # "paint", "final", "inpaint" or "adjust"
+    before: U8
+    raster: Raster
+    image: NDArray[np.uint8]  # RGBA layer; final plate, inpaint result or adjusted plate
+    mask: BoolArr | None = None  # inpaint: where the result is pasted
+    tone_test: bool = True
+
+
+_EDIT_MODES = {"paint": _PAINT, "final": _PAINT, "inpaint": _INPAINT, "adjust": _ADJUST}
+_PAINT_STATS = ("area_px", "changed_px", "visible_px", "credited_px", "explained_px")
+_EDIT_STATS = {
+    "paint": _PAINT_STATS,
+    "final": _PAINT_STATS,
+    "inpaint": ("area_px", "changed_px", "visible_px"),
+    "adjust": ("changed_px", "visible_px"),
+}
+
+
+def _coverage(edit: Edit) -> tuple[NDArray[np.uint8], U8 | None]:
+    """(colour, alpha) the kernel lays over the plate for ``edit`` (alpha None: opaque),
+    after checking that the edit fits its plate."""
+    before, image = edit.before, edit.image
+    if edit.kind == "paint":
+        _check_same_size(before, image, "paint layer")
+        if image.ndim != 3 or image.shape[2] != 4:
+            raise ValueError("paint layer must be RGBA")
+        layer = np.ascontiguousarray(image, np.uint8)
+        return layer, layer[..., 3]  # alpha: a view
+    if edit.kind == "final":
+        _check_same_size(before, image, "final image")
+        return image, None
+    if edit.kind == "inpaint":
+        _check_same_size(before, image, "inpaint result")
+        if edit.mask is None:
+            raise ValueError("inpaint needs a mask")
+        _check_same_size(before, edit.mask, "inpaint mask")
+        return image, np.asarray(edit.mask, bool).view(np.uint8) * np.uint8(255)
+    if edit.kind == "adjust":
+        _check_same_size(before, image, "adjusted image")
+        return image, None
+    raise ValueError(f"unknown edit '{edit.kind}'")
+
+
+def apply(edits: Sequence[Edit]) -> list[Applied]:
+    """Apply each edit to its own plate: the same result, byte for byte, as paint, final,
+    inpaint or adjust called on each one.
+
+    Edits of one kind share kernel passes, laid end to end (the kernel works per pixel and
+    counts the figures per edit), except a paint whose change is a tone adjustment, which
+    has its own curve. ``ledger verify`` recomputes thousands of small plate versions this
+    way: numpy's per-call cost, paid once per pass instead of once per version, was most of
+    the time of each.
+    """
+    results: list[Applied | None] = [None] * len(edits)
+    groups: dict[tuple[Any, ...], list[tuple[int, Edit, NDArray[np.uint8], U8 | None]]] = {}
+    curves: dict[int, tuple[U8, BoolArr]] = {}
+    for i, edit in enumerate(edits):
+        colour, alpha = _coverage(edit)
+        curve = None
+        if edit.kind in ("paint", "final") and edit.tone_test:
+            curve = _sample_curve(edit.before, colour, alpha)
+        key: tuple[Any, ...]
+        if curve is not None:  # its own curve: a pass of its own
+            curves[i] = curve
+            key = ("curve", i)
+        else:
+            key = (_EDIT_MODES[edit.kind], alpha is None, colour.shape[-1])
+        groups.setdefault(key, []).append((i, edit, colour, alpha))
+    for members in groups.values():
+        curve = curves.get(members[0][0])
+        for i, applied in zip((m[0] for m in members), _apply_pass(members, curve), strict=True):
+            results[i] = applied
+    return [r for r in results if r is not None]
+
+
+def _apply_pass(
+    members: list[tuple[int, Edit, NDArray[np.uint8], U8 | None]],
+    curve: tuple[U8, BoolArr] | None,
+) -> list[Applied]:
+    """One kernel pass over edits of one kind (their pixels end to end when several)."""
+    edits = [m[1] for m in members]
+    sizes = [e.before.shape[0] * e.before.shape[1] for e in edits]
+    bounds = np.zeros(len(sizes) + 1, np.intp)
+    np.cumsum(sizes, out=bounds[1:])
+    n = int(bounds[-1])
+
+    def flat(arrays: list[NDArray[Any]], width: int | None) -> NDArray[Any]:
+        shaped = [
+            a.reshape(size if width is None else (size, width))
+            for a, size in zip(arrays, sizes, strict=True)
+        ]
+        if len(shaped) == 1:
+            return shaped[0]
+        return np.concatenate(shaped)
+
+    before = flat([np.ascontiguousarray(e.before, np.uint8) for e in edits], 3)
+    colours = [np.ascontiguousarray(m[2], np.uint8) for m in members]
+    colour = flat(colours, colours[0].shape[-1])
+    alphas = [m[3] for m in members]
+    alpha = None if alphas[0] is None else flat([a for a in alphas if a is not None], None)
+    if len(edits) == 1:
+        out = edits[0].raster.copy()
+        planes = (out.cls.reshape(n), out.human.reshape(n), out.flags.reshape(n))
+    else:  # concatenating copies: each edit's raster is left as it was
+        planes = (
+            np.concatenate([e.raster.cls.reshape(-1) for e in edits]),
+            np.concatenate([e.raster.human.reshape(-1) for e in edits]),
+            np.concatenate([e.raster.flags.reshape(-1) for e in edits]),
+        )
+    after, stats, _ = _kernel(
+        _Pass(before, colour, alpha, planes, bounds), mode=_EDIT_MODES[edits[0].kind], curve=curve
+    )
+    applied = []
+    for k, edit in enumerate(edits):
+        s, e = int(bounds[k]), int(bounds[k + 1])
+        h, w = edit.before.shape[:2]
+        raster = Raster(*(plane[s:e].reshape(h, w) for plane in planes))
+        figures = _stats(stats[k], *_EDIT_STATS[edit.kind])
+        if edit.kind == "inpaint":
+            figures["mask_px"] = figures.pop("area_px")
+        applied.append(Applied(after[s:e].reshape(h, w, 3), raster, figures))
+    return applied
 
 
 def mask_from_image(mask: U8) -> BoolArr:

@@ -344,6 +344,75 @@ def test_the_result_does_not_depend_on_the_chunk_size(monkeypatch: pytest.Monkey
         assert other.raster.equals(tone.raster) and other.stats == tone.stats
 
 
+def _edits(rng: np.random.Generator) -> list[c.Edit]:
+    """Edits of every kind on plates of several sizes, some larger than a chunk (so a pass
+    over them splits an edit between chunks and puts two edits in one), on rasters that
+    already hold paint, inpaint and adjustments."""
+    edits = []
+    for i, (w, h) in enumerate([(48, 27), (300, 250), (7, 3), (613, 119), (48, 27), (1, 1)] * 3):
+        before = natural_plate(w, h, seed=i)
+        raster = c.paint(before, _ai(w, h), rng.integers(0, 256, (h, w, 4), np.uint8)).raster
+        plus9 = np.clip(before.astype(int) + 9, 0, 255).astype(np.uint8)
+        raster = c.adjust(before, raster, plus9).raster
+        mask = rng.random((h, w)) < 0.2
+        raster = c.inpaint(before, raster, noise_plate(w, h, seed=i), mask).raster
+        layer = rng.integers(0, 256, (h, w, 4), dtype=np.uint8)
+        layer[..., 3] = np.where(rng.random((h, w)) < 0.6, 0, layer[..., 3])
+        if i % 4 == 1:
+            layer[..., 3] = 0  # touches nothing
+        moved = np.clip(before.astype(np.int32) + 35, 0, 255).astype(np.uint8)
+        edits += [
+            c.Edit("paint", before, raster, layer),
+            c.Edit("paint", before, raster, layer, tone_test=False),
+            c.Edit("final", before, raster, noise_plate(w, h, seed=100 + i)),
+            c.Edit("final", before, raster, moved),  # a tone adjustment: its own curve
+            c.Edit(
+                "inpaint", before, raster, noise_plate(w, h, seed=200 + i), rng.random((h, w)) < 0.3
+            ),
+            c.Edit("adjust", before, raster, moved),
+        ]
+    return edits
+
+
+def test_edits_applied_together_give_each_what_it_gets_alone() -> None:
+    """``ledger verify`` recomputes many versions in one pass: the result of each must be
+    the one recording computed for it alone, byte for byte, figures included."""
+    edits = _edits(np.random.default_rng(21))
+    kept = [e.raster.copy() for e in edits]
+    together = c.apply(edits)
+    alone = {
+        "paint": lambda e: c.paint(e.before, e.raster, e.image, tone_test=e.tone_test),
+        "final": lambda e: c.final(e.before, e.raster, e.image, tone_test=e.tone_test),
+        "inpaint": lambda e: c.inpaint(e.before, e.raster, e.image, e.mask),
+        "adjust": lambda e: c.adjust(e.before, e.raster, e.image),
+    }
+    assert len(together) == len(edits)
+    for edit, got, raster in zip(edits, together, kept, strict=True):
+        want = alone[edit.kind](edit)
+        assert np.array_equal(got.image, want.image), edit.kind
+        assert got.raster.equals(want.raster), (edit.kind, got.raster.difference(want.raster))
+        assert got.stats == want.stats
+        assert edit.raster.equals(raster)  # the input raster is left as it was
+    kinds = {
+        (e.kind, bool(r.stats.get("explained_px"))) for e, r in zip(edits, together, strict=True)
+    }
+    assert ("final", True) in kinds and ("paint", False) in kinds  # both paths were taken
+    assert sum(r.stats.get("visible_px", 0) > 0 for r in together) > len(edits) // 2
+
+
+def test_an_edit_that_does_not_fit_its_plate_is_named() -> None:
+    before = natural_plate(8, 8)
+    with pytest.raises(ValueError, match="paint layer is 4x8 but the plate is 8x8"):
+        c.apply(
+            [
+                c.Edit("adjust", before, _ai(8, 8), before),
+                c.Edit("paint", before, _ai(8, 8), np.zeros((8, 4, 4), np.uint8)),
+            ]
+        )
+    with pytest.raises(ValueError, match="unknown edit 'smudge'"):
+        c.apply([c.Edit("smudge", before, _ai(8, 8), before)])
+
+
 def test_raster_serialisation_round_trip() -> None:
     out = c.paint(noise_plate(W, H), _ai(), stroke_layer((H, W), (3, 4, 30, 20), (1, 2, 3), 77))
     data = out.raster.to_bytes()
