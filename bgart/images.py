@@ -274,8 +274,38 @@ def decode_plain_png(data: bytes, mode: str) -> np.ndarray | None:
     if plain is None:
         return None
     width, height, parts = plain
+    if width * height <= _SMALL_PNG:
+        small = _unfilter_up(width, height, len(mode), b"".join(parts))
+        if small is not None:
+            return small
     try:
         img = Image.frombytes(mode, (width, height), b"".join(parts), "zip", mode)
     except (OSError, ValueError):
         return None
     return np.asarray(img)
+
+
+# Up to this many pixels, bgart's own PNGs (every row Up-filtered) are unfiltered in numpy:
+# on a small plate that is faster than Pillow's decoder, on a 4K one 2.3x slower.
+_SMALL_PNG = 1 << 16
+
+
+def _unfilter_up(width: int, height: int, channels: int, body: bytes) -> np.ndarray | None:
+    """The pixels of a PNG whose rows all use the Up filter (as :func:`encode_png` writes
+    them), from its joined IDAT bodies; None for any other filter or a damaged stream."""
+    import numpy as np
+
+    stride = width * channels + 1
+    inflate = zlib.decompressobj()
+    try:
+        raw = inflate.decompress(body, height * stride + 1)
+    except zlib.error:
+        return None
+    if not inflate.eof or len(raw) != height * stride:
+        return None
+    rows = np.frombuffer(raw, np.uint8).reshape(height, stride)
+    if not (rows[:, 0] == 2).all():
+        return None
+    # Up: each byte plus the one above it, modulo 256: a running sum down each column.
+    pixels = np.cumsum(rows[:, 1:], axis=0, dtype=np.uint8)
+    return pixels.reshape(height, width, channels) if channels > 1 else pixels

@@ -172,9 +172,12 @@ def test_plain_png_blobs_decode_exactly_as_pillow_does() -> None:
     noise = rng.integers(0, 256, (300, 260, 3), dtype=np.uint8)
     mixed = np.where(xx[..., None] < 130, smooth, noise)
     plates = {"smooth": smooth, "noise": noise, "mixed": mixed}
+    # Small plates are unfiltered in numpy when every row is Up-filtered (bgart's own).
+    plates |= {f"small {name}": arr[:27, :48].copy() for name, arr in plates.items()}
+    plates["one row"] = noise[:1, :7].copy()
     several_chunks = 0
     for name, rgb in plates.items():
-        alpha = ((xx * yy) % 256).astype(np.uint8)
+        alpha = ((xx * yy) % 256).astype(np.uint8)[: rgb.shape[0], : rgb.shape[1]]
         for mode, arr in (
             ("RGB", rgb),
             ("RGBA", np.dstack([rgb, alpha])),
@@ -201,6 +204,8 @@ def test_plain_png_blobs_decode_exactly_as_pillow_does() -> None:
         "damaged": (rgba[:60] + bytes(40) + rgba[100:], "RGBA"),
         "not a PNG": (b"GIF89a", "RGB"),
     }
+    small = encode_png(noise[:27, :48])
+    others["small, cut short"] = (small[:-40] + small[-12:], "RGB")  # IDAT end, IEND kept
     for why, (data, mode) in others.items():
         assert decode_plain_png(data, mode) is None, why
     # decode_blob still reads what Pillow can read, and names what nobody can
