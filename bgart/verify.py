@@ -56,7 +56,7 @@ class _PlateReplay:
     source: dict[int, int | None] = field(default_factory=dict)  # n -> source candidate
     made: dict[int, tuple[int, str]] = field(default_factory=dict)  # n -> event seq, time
     sizes: dict[int, Size] = field(default_factory=dict)  # n -> size, where recomputed
-    last: tuple[int, np.ndarray, Raster] | None = None
+    last: tuple[int, np.ndarray, Raster] | None = None  # the newest stored version, decoded
 
 
 def verify_project(
@@ -87,20 +87,20 @@ def verify_project(
     head = project.ledger.head_snapshot()
     checker = ChainChecker()
     n_workers = _replay_workers(workers)
-    # Side by side: blobs not needed by a replay are hashed by a pool while the chain is
-    # checked; plates with versions to recompute are replayed by another pool afterwards.
-    parallel = n_workers > 1 and (rasters or blobs)
+    # The loop checks the chain and the numbering of every plate's versions; the rasters are
+    # recomputed afterwards, plate by plate (on worker processes when there are several
+    # CPUs), and so are the blobs those replays read. The other blobs are hashed in the loop,
+    # or with several CPUs by a pool while the loop goes on.
     deferred: dict[tuple[str, str], list[tuple[EventRow, bool]]] = {}
     report = VerifyReport()
-    blob_access = _Blobs(project, checked=blobs) if rasters and not parallel else None
-    hasher = _BlobHasher(project, n_workers) if parallel and blobs else None
+    hasher = _BlobHasher(project, n_workers) if n_workers > 1 and blobs else None
     only = set(shots) if shots is not None else None
     checked_blobs: set[str] = set()
     plates: dict[tuple[str, str], _PlateReplay] = {}
     anchored = anchor is None
     if anchor is not None and len(anchor) < 12:
         raise InputError("anchor: give at least 12 hex digits of a head hash")
-    stop: LedgerIntegrityError | None = None  # with deferred checks: the loop's failure
+    stop: LedgerIntegrityError | None = None  # the loop's failure, reported after the replays
     try:
         try:
             for raw in project.ledger.iter_rows(upto=head.seq):
@@ -117,52 +117,41 @@ def verify_project(
                 wanted = (
                     on_plate and rasters and (only is None or ev.shot in only) and not done_before
                 )
-                fresh: dict[str, bytes] = {}  # blobs read (and hashed) for this event
-                if hasher is not None:
-                    if wanted:  # hashed by the replay worker, which reads them anyway
-                        checked_blobs.update(ev.blobs.values())
-                    else:
-                        hasher.add(ev, checked_blobs)
+                if wanted and blobs:  # hashed by the replay, which reads them anyway
+                    checked_blobs.update(ev.blobs.values())
+                elif hasher is not None:
+                    hasher.add(ev, checked_blobs)
                 elif blobs:
-                    fresh = _check_blobs(project, ev, checked_blobs, keep=blob_access is not None)
+                    _check_blobs(project, ev, checked_blobs, keep=False)
                 if on_plate:
                     assert ev.shot is not None and ev.plate is not None
                     replay = plates.setdefault((ev.shot, ev.plate), _PlateReplay())
-                    if parallel:  # numbering now; rasters later, in worker processes
-                        deferred.setdefault((ev.shot, ev.plate), []).append((ev, wanted))
-                        _replay_event(ev, replay, None)
-                    else:
-                        access = blob_access if wanted else None
-                        if access is not None:
-                            access.fresh = fresh
-                        report.replayed += _replay_event(ev, replay, access)
+                    deferred.setdefault((ev.shot, ev.plate), []).append((ev, wanted))
+                    _replay_event(ev, replay, None)  # numbering now, rasters later
                 report.events += 1
                 if progress is not None and report.events % 1000 == 0:
                     progress(report.events)
-                if parallel and report.events % 10_000 == 0:
+                if report.events % 10_000 == 0:
                     # The deferred events live until the replay: keep the cyclic GC from
                     # re-scanning them all on every full collection (quadratic on 100k).
                     gc.freeze()
         except LedgerIntegrityError as exc:
-            if not parallel:
-                raise
             stop = exc
-        if parallel:
-            # Every deferred check is of an event before the loop's failure, so a failure
-            # there comes first; a bad blob before a bad raster of the same event.
-            failures = [hasher.finish()] if hasher is not None else []
-            replayed, failure, sizes = _replay_in_processes(
-                project, deferred, hash_blobs=blobs, workers=n_workers
-            )
-            for key, plate_sizes in sizes.items():
-                plates[key].sizes.update(plate_sizes)
-            failures.append(failure)
-            found = [f for f in failures if f is not None]
-            if found:
-                raise LedgerIntegrityError(min(found, key=lambda f: f[0])[1])
-            if stop is not None:
-                raise stop
-            report.replayed = replayed
+        # Every deferred check is of an event before the loop's failure, so a failure there
+        # comes first; a bad blob before a bad raster of the same event.
+        failures = [hasher.finish()] if hasher is not None else []
+        replayed, failure, sizes = _replay_in_processes(
+            project, deferred, hash_blobs=blobs, workers=n_workers
+        )
+        for key, plate_sizes in sizes.items():
+            plates[key].sizes.update(plate_sizes)
+        failures.append(failure)
+        found = [f for f in failures if f is not None]
+        if found:
+            raise LedgerIntegrityError(min(found, key=lambda f: f[0])[1])
+        if stop is not None:
+            raise stop
+        report.replayed = replayed
     finally:
         if hasher is not None:
             hasher.close()
@@ -286,9 +275,10 @@ def _replay_workers(requested: int | None) -> int:
 
 
 def _child_init(project: Project) -> None:
-    """In a forked worker: no use of the parent's database connections (the raster and
-    deflate thread pools reset themselves at fork)."""
+    """In a forked worker: no use of the parent's database connections, no kernel threads
+    (the raster and deflate thread pools reset themselves at fork)."""
     project.ledger.engine.dispose(close=False)
+    contrib.use_threads(False)  # one process per CPU already
 
 
 def _fork_pool(project: Project, workers: int) -> ProcessPoolExecutor:
@@ -313,8 +303,8 @@ def _replay_plates(keys: list[tuple[str, str]]) -> tuple[int, Failure | None, Pl
     assert _REPLAY_JOB is not None
     project, deferred, hash_blobs = _REPLAY_JOB
     access = _Blobs(project, checked=hash_blobs)
+    checks = _Checks()
     seen: set[str] = set()
-    replayed, failure = 0, None
     sizes: PlateSizes = {}
     for key in keys:
         replay = _PlateReplay()
@@ -323,12 +313,12 @@ def _replay_plates(keys: list[tuple[str, str]]) -> tuple[int, Failure | None, Pl
             try:
                 if hash_blobs and wanted:
                     access.fresh = _check_blobs(project, ev, seen, keep=True)
-                replayed += _replay_event(ev, replay, access if wanted else None)
+                _replay_event(ev, replay, access if wanted else None, checks)
             except LedgerIntegrityError as exc:
-                if failure is None or ev.seq < failure[0]:
-                    failure = (ev.seq, str(exc))
+                checks.fail(ev.seq, str(exc))
                 break
-    return replayed, failure, sizes
+    checks.flush()
+    return checks.replayed, checks.failure, sizes
 
 
 def _replay_in_processes(
@@ -351,7 +341,7 @@ def _replay_in_processes(
     total = sum(sizes[k] for k in deferred)
     _REPLAY_JOB = (project, deferred, hash_blobs)
     try:
-        if total < _PARALLEL_REPLAY_MIN:
+        if workers == 1 or total < _PARALLEL_REPLAY_MIN:
             results = [_replay_plates(list(deferred))]
         else:
             # Balanced groups, several per worker so a slow group does not hold the rest.
@@ -400,10 +390,12 @@ class _Blobs:
             raise LedgerIntegrityError(f"{what}: raster blob unreadable ({exc})") from None
 
 
-def _replay_event(ev: EventRow, replay: _PlateReplay, blobs: _Blobs | None) -> int:
-    """Check one plate event against the replayed history of its plate (``blobs`` None:
-    numbering and references only, no raster recomputation). Returns 1 when a plate version
-    was recomputed, else 0."""
+def _replay_event(
+    ev: EventRow, replay: _PlateReplay, blobs: _Blobs | None = None, checks: _Checks | None = None
+) -> None:
+    """Check one plate event against the replayed history of its plate. With ``blobs`` and
+    ``checks``, the version it makes is also queued for recomputation (from the inputs of
+    the event and the stored version it edits); without, numbering and references only."""
     p = ev.payload
     if ev.kind == "ai.generated":
         if p.get("candidate") != len(replay.candidates) + 1:
@@ -412,9 +404,9 @@ def _replay_event(ev: EventRow, replay: _PlateReplay, blobs: _Blobs | None) -> i
     if ev.kind in ("plate.submitted", "plate.accepted", "plate.rejected"):
         if p.get("version") != max(replay.versions, default=None):
             raise LedgerIntegrityError(f"{ev.label}: reviews a version that was not the latest")
-        return 0
+        return
     if ev.kind not in VERSION_KINDS or p.get("version") is None:
-        return 0
+        return
     latest = max(replay.versions, default=None)
     if p.get("base_version") != latest or p.get("version") != (latest or 0) + 1:
         raise LedgerIntegrityError(f"{ev.label}: version numbers do not follow the history")
@@ -451,34 +443,108 @@ def _replay_event(ev: EventRow, replay: _PlateReplay, blobs: _Blobs | None) -> i
     replay.source[number] = source
     replay.versions[number] = (image_sha, raster_sha)
     replay.made[number] = (ev.seq, ev.created_at)
-    if blobs is None:
+    if blobs is None or checks is None:
         replay.last = None
-        return 0
+        return
     blobs.decoded.clear()
     expected = _recompute(ev, replay, latest, blobs)
     if expected is None:  # reverted: equality of blob hashes checked above
         replay.last = None
-        return 0
+        return
+    # Each version is recomputed from the *stored* version it edits, which is decoded here
+    # anyway to be compared with its own recomputation: so versions can be recomputed in any
+    # order, many in one pass, and together they still prove the whole chain from the first.
     stored_image = blobs.array(image_sha, "RGB", f"{ev.label} image")
-    if not np.array_equal(stored_image, expected.image):
-        raise LedgerIntegrityError(
-            f"{ev.label}: stored plate image differs from the recomputed one"
-        )
-    diff = blobs.raster(raster_sha, ev.label).difference(expected.raster)
+    stored_raster = blobs.raster(raster_sha, ev.label)
+    replay.sizes[number] = (int(stored_image.shape[1]), int(stored_image.shape[0]))
+    replay.last = (number, stored_image, stored_raster)
+    checks.add(_Pending(ev, stored_image, stored_raster, expected))
+
+
+# Pixels of queued plate versions recomputed in one kernel pass: enough for numpy's per-call
+# cost to vanish on small plates, little enough to stay in the cache's neighbourhood.
+_PASS_PIXELS = 1 << 20
+
+
+@dataclass
+class _Pending:
+    """A plate version to compare with its recomputation."""
+
+    ev: EventRow
+    image: np.ndarray  # the stored plate image
+    raster: Raster  # the stored raster
+    expected: Applied | contrib.Edit  # what they must equal, or the edit that recomputes it
+
+
+class _Checks:
+    """Plate versions waiting to be recomputed: edits of one kind go through the kernel
+    together (:func:`bgart.contribution.apply`); the failure kept is the one with the
+    lowest seq."""
+
+    def __init__(self) -> None:
+        self.pending: list[_Pending] = []
+        self.pixels = 0
+        self.replayed = 0
+        self.failure: Failure | None = None
+
+    def fail(self, seq: int, message: str) -> None:
+        if self.failure is None or seq < self.failure[0]:
+            self.failure = (seq, message)
+
+    def add(self, item: _Pending) -> None:
+        self.pending.append(item)
+        self.pixels += item.image.shape[0] * item.image.shape[1]
+        if self.pixels >= _PASS_PIXELS:
+            self.flush()
+
+    def flush(self) -> None:
+        pending, self.pending, self.pixels = self.pending, [], 0
+        edits = [p.expected for p in pending if isinstance(p.expected, contrib.Edit)]
+        recomputed = iter(_apply_each(edits))
+        for item in pending:
+            got = next(recomputed) if isinstance(item.expected, contrib.Edit) else item.expected
+            problem = _mismatch(item, got)
+            if problem:
+                self.fail(item.ev.seq, f"{item.ev.label}: {problem}")
+            else:
+                self.replayed += 1
+
+
+def _apply_each(edits: list[contrib.Edit]) -> list[Applied | str]:
+    """Each edit applied (together), or for one that cannot be, why."""
+    try:
+        return list(contrib.apply(edits))
+    except ValueError:  # an edit that does not fit its plate: find which, apply the rest
+        out: list[Applied | str] = []
+        for edit in edits:
+            try:
+                out.append(contrib.apply([edit])[0])
+            except ValueError as exc:
+                out.append(str(exc))
+        return out
+
+
+def _mismatch(item: _Pending, got: Applied | str) -> str | None:
+    """How the stored version differs from its recomputation ``got``, or None."""
+    if isinstance(got, str):
+        return f"cannot be replayed ({got})"
+    if not np.array_equal(item.image, got.image):
+        return "stored plate image differs from the recomputed one"
+    diff = item.raster.difference(got.raster)
     if diff:
-        raise LedgerIntegrityError(
-            f"{ev.label}: stored raster differs from the recomputed one ({diff})"
-        )
-    if "stats" in p and p["stats"] != expected.stats:
-        raise LedgerIntegrityError(f"{ev.label}: recorded figures differ from the recomputed ones")
-    replay.sizes[number] = (int(expected.image.shape[1]), int(expected.image.shape[0]))
-    replay.last = (number, expected.image, expected.raster)
-    return 1
+        return f"stored raster differs from the recomputed one ({diff})"
+    p = item.ev.payload
+    if "stats" in p and p["stats"] != got.stats:
+        return "recorded figures differ from the recomputed ones"
+    return None
 
 
 def _recompute(
     ev: EventRow, replay: _PlateReplay, base: int | None, blobs: _Blobs
-) -> Applied | None:
+) -> Applied | contrib.Edit | None:
+    """What version ``ev`` must be: the version itself for a new image, else the edit that
+    makes it from the stored version ``base`` (None for a revert)."""
+
     def blob(role: str, mode: str = "RGB") -> np.ndarray:
         if role not in ev.blobs:
             raise LedgerIntegrityError(f"{ev.label}: no {role} blob")
@@ -505,18 +571,15 @@ def _recompute(
         img_sha, ras_sha = replay.versions[base]
         before = blobs.array(img_sha, "RGB", f"version {base} image")
         raster = blobs.raster(ras_sha, f"version {base}")
-    try:
-        if kind == "human.painted":
-            if p.get("source") == "final":
-                return contrib.final(before, raster, blob("final"))
-            return contrib.paint(before, raster, blob("layer", "RGBA"))
-        if kind == "ai.inpainted":
-            mask = contrib.mask_from_image(blob("mask", "L"))
-            return contrib.inpaint(before, raster, blob("result"), mask)
-        if kind == "human.adjusted":
-            return contrib.adjust(before, raster, blob("adjusted"))
-    except ValueError as exc:
-        raise LedgerIntegrityError(f"{ev.label}: cannot be replayed ({exc})") from None
+    if kind == "human.painted":
+        if p.get("source") == "final":
+            return contrib.Edit("final", before, raster, blob("final"))
+        return contrib.Edit("paint", before, raster, blob("layer", "RGBA"))
+    if kind == "ai.inpainted":
+        mask = contrib.mask_from_image(blob("mask", "L"))
+        return contrib.Edit("inpaint", before, raster, blob("result"), mask)
+    if kind == "human.adjusted":
+        return contrib.Edit("adjust", before, raster, blob("adjusted"))
     raise LedgerIntegrityError(f"{ev.label}: unknown plate event")
 
 
