@@ -9,9 +9,12 @@ A run checks the ledger as it was when the run started: the events up to the cha
 then, and the table rows of those events. Other processes may go on appending meanwhile;
 what they add is left to the next run.
 
-Plates are independent, so with several CPUs their blobs are hashed and their versions
-recomputed side by side in forked worker processes while the parent checks the chain
-(see docs/contribution.md for what each check catches).
+Each plate version is recomputed from the *stored* version it edits and the event's input
+blobs, then compared with the stored version: so versions can be checked in any order, many
+of them in one pass of the kernel (:func:`bgart.contribution.apply`), and together the checks
+still prove every version from the first. With several CPUs, forked child processes
+recompute them (and hash their blobs) while the parent checks the chain, and share out what
+is left at the end (see docs/contribution.md for what each check catches).
 """
 
 from __future__ import annotations
@@ -19,10 +22,15 @@ from __future__ import annotations
 import gc
 import multiprocessing
 import os
-from collections.abc import Callable, Collection
+import traceback
+from collections.abc import Callable, Collection, Iterable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, field
+from multiprocessing.connection import Connection, wait
+from multiprocessing.process import BaseProcess
+from multiprocessing.sharedctypes import Synchronized
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -56,7 +64,6 @@ class _PlateReplay:
     source: dict[int, int | None] = field(default_factory=dict)  # n -> source candidate
     made: dict[int, tuple[int, str]] = field(default_factory=dict)  # n -> event seq, time
     sizes: dict[int, Size] = field(default_factory=dict)  # n -> size, where recomputed
-    last: tuple[int, np.ndarray, Raster] | None = None  # the newest stored version, decoded
 
 
 def verify_project(
@@ -91,12 +98,13 @@ def verify_project(
     # recomputed afterwards, plate by plate (on worker processes when there are several
     # CPUs), and so are the blobs those replays read. The other blobs are hashed in the loop,
     # or with several CPUs by a pool while the loop goes on.
-    deferred: dict[tuple[str, str], list[tuple[EventRow, bool]]] = {}
     report = VerifyReport()
+    replayer = _Replayer(project, n_workers, hash_blobs=blobs)
     hasher = _BlobHasher(project, n_workers) if n_workers > 1 and blobs else None
     only = set(shots) if shots is not None else None
     checked_blobs: set[str] = set()
     plates: dict[tuple[str, str], _PlateReplay] = {}
+    reverts: list[tuple[PlateKey, int, int]] = []  # plate, version, the version it copies
     anchored = anchor is None
     if anchor is not None and len(anchor) < 12:
         raise InputError("anchor: give at least 12 hex digits of a head hash")
@@ -114,10 +122,14 @@ def verify_project(
                         "this is another copy of the ledger; --fresh replays it all)"
                     )
                 on_plate = ev.plate is not None and ev.shot is not None
-                wanted = (
-                    on_plate and rasters and (only is None or ev.shot in only) and not done_before
+                recompute = (
+                    on_plate
+                    and rasters
+                    and (only is None or ev.shot in only)
+                    and not done_before
+                    and _makes_new_version(ev)
                 )
-                if wanted and blobs:  # hashed by the replay, which reads them anyway
+                if recompute and blobs:  # hashed by the replay, which reads them anyway
                     checked_blobs.update(ev.blobs.values())
                 elif hasher is not None:
                     hasher.add(ev, checked_blobs)
@@ -125,26 +137,34 @@ def verify_project(
                     _check_blobs(project, ev, checked_blobs, keep=False)
                 if on_plate:
                     assert ev.shot is not None and ev.plate is not None
-                    replay = plates.setdefault((ev.shot, ev.plate), _PlateReplay())
-                    deferred.setdefault((ev.shot, ev.plate), []).append((ev, wanted))
-                    _replay_event(ev, replay, None)  # numbering now, rasters later
+                    key = (ev.shot, ev.plate)
+                    replay = plates.setdefault(key, _PlateReplay())
+                    made = _check_numbering(ev, replay)
+                    if made is not None and ev.kind == "plate.reverted":
+                        reverts.append((key, made[0], int(ev.payload["to_version"])))
+                    elif made is not None and recompute:
+                        base = made[1]
+                        stored = None if base is None else (base, *replay.versions[base])
+                        replayer.add(key, ev, stored)
                 report.events += 1
                 if progress is not None and report.events % 1000 == 0:
                     progress(report.events)
                 if report.events % 10_000 == 0:
-                    # The deferred events live until the replay: keep the cyclic GC from
+                    # The queued events live until they are replayed: keep the cyclic GC from
                     # re-scanning them all on every full collection (quadratic on 100k).
                     gc.freeze()
         except LedgerIntegrityError as exc:
             stop = exc
-        # Every deferred check is of an event before the loop's failure, so a failure there
+        # Every queued check is of an event before the loop's failure, so a failure there
         # comes first; a bad blob before a bad raster of the same event.
         failures = [hasher.finish()] if hasher is not None else []
-        replayed, failure, sizes = _replay_in_processes(
-            project, deferred, hash_blobs=blobs, workers=n_workers
-        )
+        replayed, failure, sizes = replayer.finish()
         for key, plate_sizes in sizes.items():
             plates[key].sizes.update(plate_sizes)
+        for key, number, to_version in reverts:  # a copy has the size of what it copies
+            known = plates[key].sizes
+            if to_version in known:
+                known[number] = known[to_version]
         failures.append(failure)
         found = [f for f in failures if f is not None]
         if found:
@@ -155,7 +175,7 @@ def verify_project(
     finally:
         if hasher is not None:
             hasher.close()
-        deferred.clear()  # dropped by refcount before the frozen objects are scanned again
+        replayer.close()
         gc.unfreeze()
     project.ledger.check_head(checker, head)
     if since is not None and report.events < since[0]:
@@ -172,10 +192,8 @@ def verify_project(
     return report
 
 
-# Work units below which starting processes costs more than it saves: about 2000 plate
-# versions to recompute (a version weighs _REPLAY_WEIGHT, each of its blobs one unit).
-_PARALLEL_REPLAY_MIN = 12_000
-_REPLAY_WEIGHT = 6
+# Plate versions to recompute below which starting processes costs more than it saves.
+_PARALLEL_REPLAY_MIN = 2000
 _HASH_BATCH = 4000  # blobs per job of the background hasher (the first one starts its pool)
 _ROLE_EXT = {"raster": "raster", "layout": "bin", "original": "bin"}  # else png
 
@@ -290,78 +308,183 @@ def _fork_pool(project: Project, workers: int) -> ProcessPoolExecutor:
     )
 
 
-_REPLAY_JOB: tuple[Project, dict[tuple[str, str], list[tuple[EventRow, bool]]], bool] | None = None
+PlateKey = tuple[str, str]  # shot, plate
+Base = tuple[int, str, str] | None  # the stored version an edit starts from: number, blobs
+PlateWork = tuple[PlateKey, list[tuple[EventRow, Base]]]  # a plate's versions to recompute
+Task = list[PlateWork]
+PlateSizes = dict[PlateKey, dict[int, Size]]  # (shot, plate) -> version -> size
+Result = tuple[int, Failure | None, PlateSizes]
+
+# Versions a child process recomputes in the background while the loop goes on (one child at
+# a time): about a second of work, so the last one ends soon after the loop, and few forks
+# (each costs the parent copy-on-write faults for a while).
+_BACKGROUND_BATCH = 5000
+_LOOK_EVERY = 128  # queued versions between two looks at whether the child is done
+_SHARED_CHUNK = 8  # plates a child takes at a time from a shared task
+_REPLAY_JOB: tuple[Project, Task, bool, Synchronized[int] | None] | None = None  # for a child
 
 
-PlateSizes = dict[tuple[str, str], dict[int, Size]]  # (shot, plate) -> version -> size
+class _Replayer:
+    """Recomputes the plate versions the ledger loop queues, on forked child processes.
+
+    Each version is recomputed from the stored version it edits (named by the loop), so any
+    run of a plate's versions can be checked on its own. With several CPUs, batches are
+    replayed by one child in the background while the loop goes on (the loop keeps a CPU);
+    what is left at the end is split between ``workers`` children. With one CPU, or little
+    to do, everything is replayed in this process at the end.
+    """
+
+    def __init__(self, project: Project, workers: int, *, hash_blobs: bool) -> None:
+        self.project = project
+        self.workers = workers
+        self.hash_blobs = hash_blobs
+        self.pending: dict[PlateKey, list[tuple[EventRow, Base]]] = {}
+        self.queued = 0
+        self.children: list[tuple[BaseProcess, Connection]] = []
+        self.results: list[Result] = []
+
+    def add(self, key: PlateKey, ev: EventRow, base: Base) -> None:
+        self.pending.setdefault(key, []).append((ev, base))
+        self.queued += 1
+        if (
+            self.workers > 1
+            and self.queued >= _BACKGROUND_BATCH
+            and self.queued % _LOOK_EVERY == 0
+            and not self._running()
+        ):
+            self._fork(self._take(_BACKGROUND_BATCH))
+
+    def _take(self, versions: int | None = None) -> Task:
+        """The oldest queued plates, about ``versions`` versions in all (None: all)."""
+        task: Task = []
+        taken = 0
+        while self.pending and (versions is None or taken < versions):
+            key = next(iter(self.pending))
+            items = self.pending.pop(key)
+            task.append((key, items))
+            taken += len(items)
+        self.queued -= taken
+        return task
+
+    def _running(self) -> bool:
+        """Collect the children that are done; True while one still runs."""
+        for child in list(self.children):
+            if child[1].poll():
+                self._collect(child)
+        return bool(self.children)
+
+    def _fork(self, task: Task, shared: Synchronized[int] | None = None) -> None:
+        """Start a child replaying ``task`` (with ``shared``: the plates it takes from
+        that counter, shared with its siblings)."""
+        global _REPLAY_JOB
+        gc.freeze()  # the GC must not touch (and so copy) the pages parent and child share
+        ctx = multiprocessing.get_context("fork")
+        receive, send = ctx.Pipe(duplex=False)
+        _REPLAY_JOB = (self.project, task, self.hash_blobs, shared)  # inherited, not pickled
+        try:
+            child = ctx.Process(target=_replay_child, args=(send,), daemon=True)
+            child.start()
+        finally:
+            _REPLAY_JOB = None
+            send.close()
+        self.children.append((child, receive))
+
+    def _collect(self, child: tuple[BaseProcess, Connection]) -> None:
+        process, receive = child
+        wait([receive, process.sentinel])
+        try:
+            status, value = receive.recv()
+        except EOFError:
+            status, value = "error", f"it ended with exit code {process.exitcode}"
+        receive.close()
+        process.join()
+        self.children.remove(child)
+        if status != "ok":
+            raise RuntimeError(f"ledger verify: a replay process failed: {value}")
+        self.results.append(value)
+
+    def finish(self) -> Result:
+        """Replay what is left and wait for every child. Returns (versions recomputed, the
+        failure with the lowest seq or None, the sizes of the versions recomputed)."""
+        task = self._take()
+        work = sum(len(items) for _key, items in task)
+        if self.workers == 1 or (work < _PARALLEL_REPLAY_MIN and not self.children):
+            self.results.append(_replay_task(self.project, task, self.hash_blobs))
+        elif task:
+            # The children take a few plates at a time, the largest first, from one counter:
+            # they finish together, whatever each plate costs and whatever else runs.
+            task.sort(key=lambda kv: -len(kv[1]))
+            counter = multiprocessing.get_context("fork").Value("q", 0)
+            for _ in range(self.workers):
+                self._fork(task, counter)
+        while self.children:
+            self._collect(self.children[0])
+        replayed, failures, sizes = 0, [], {}
+        for n, failure, plate_sizes in self.results:
+            replayed += n
+            if failure is not None:
+                failures.append(failure)
+            for key, versions in plate_sizes.items():
+                sizes.setdefault(key, {}).update(versions)
+        return replayed, min(failures, default=None, key=lambda f: f[0]), sizes
+
+    def close(self) -> None:
+        """Stop any child still running (after an error in this process)."""
+        for process, receive in self.children:
+            process.terminate()
+            process.join()
+            receive.close()
+        self.children = []
 
 
-def _replay_plates(keys: list[tuple[str, str]]) -> tuple[int, Failure | None, PlateSizes]:
-    """Recompute the wanted versions of whole plates (hashing their blobs when asked).
-    Returns (versions recomputed, first failure or None, the sizes of the versions
-    recomputed, for the parent's check of the versions table)."""
+def _replay_child(send: Connection) -> None:
+    """A forked child: replay the task it inherited and send back the result."""
     assert _REPLAY_JOB is not None
-    project, deferred, hash_blobs = _REPLAY_JOB
+    project, task, hash_blobs, shared = _REPLAY_JOB
+    _child_init(project)
+    try:
+        plates = task if shared is None else _take_shared(task, shared)
+        message: tuple[str, Any] = ("ok", _replay_task(project, plates, hash_blobs))
+    except BaseException as exc:  # reported by the parent, which raises it
+        where = traceback.extract_tb(exc.__traceback__)[-1]
+        problem = "".join(traceback.format_exception_only(exc)).strip()
+        message = ("error", f"{problem} (at {Path(where.filename).name}:{where.lineno})")
+    send.send(message)
+    send.close()
+
+
+def _take_shared(task: Task, shared: Synchronized[int]) -> Iterator[PlateWork]:
+    """The plates of ``task`` not yet taken by a sibling, a few at a time."""
+    while True:
+        with shared.get_lock():
+            start = shared.value
+            shared.value = start + _SHARED_CHUNK
+        if start >= len(task):
+            return
+        yield from task[start : start + _SHARED_CHUNK]
+
+
+def _replay_task(project: Project, task: Iterable[PlateWork], hash_blobs: bool) -> Result:
+    """Recompute the queued versions of each plate in ``task`` (hashing their blobs when
+    asked): (versions recomputed, first failure or None, the sizes of those versions)."""
     access = _Blobs(project, checked=hash_blobs)
     checks = _Checks()
     seen: set[str] = set()
     sizes: PlateSizes = {}
-    for key in keys:
-        replay = _PlateReplay()
-        sizes[key] = replay.sizes
-        for ev, wanted in deferred[key]:
+    for key, items in task:
+        plate_sizes = sizes.setdefault(key, {})
+        last: _Stored | None = None
+        for ev, base in items:
             try:
-                if hash_blobs and wanted:
+                if hash_blobs:
                     access.fresh = _check_blobs(project, ev, seen, keep=True)
-                _replay_event(ev, replay, access if wanted else None, checks)
+                last = _queue_version(ev, base, last, access, checks)
+                plate_sizes[last.number] = (int(last.image.shape[1]), int(last.image.shape[0]))
             except LedgerIntegrityError as exc:
                 checks.fail(ev.seq, str(exc))
                 break
     checks.flush()
     return checks.replayed, checks.failure, sizes
-
-
-def _replay_in_processes(
-    project: Project,
-    deferred: dict[tuple[str, str], list[tuple[EventRow, bool]]],
-    *,
-    hash_blobs: bool,
-    workers: int,
-) -> tuple[int, Failure | None, PlateSizes]:
-    """Recompute the deferred plates with versions to recompute on ``workers`` forked
-    processes (in-process when there is little to do). Returns (versions recomputed, the
-    failure with the lowest seq or None, the sizes of the versions recomputed)."""
-    global _REPLAY_JOB
-    sizes = {
-        k: sum((_REPLAY_WEIGHT + hash_blobs * len(ev.blobs)) * wanted for ev, wanted in evs)
-        for k, evs in deferred.items()
-    }
-    # A plate with nothing to recompute had its numbering checked (and blobs hashed) already.
-    deferred = {k: evs for k, evs in deferred.items() if sizes[k]}
-    total = sum(sizes[k] for k in deferred)
-    _REPLAY_JOB = (project, deferred, hash_blobs)
-    try:
-        if workers == 1 or total < _PARALLEL_REPLAY_MIN:
-            results = [_replay_plates(list(deferred))]
-        else:
-            # Balanced groups, several per worker so a slow group does not hold the rest.
-            n_groups = workers * 4
-            groups: list[list[tuple[str, str]]] = [[] for _ in range(n_groups)]
-            loads = [0] * n_groups
-            for key in sorted(deferred, key=lambda k: -sizes[k]):
-                i = loads.index(min(loads))
-                groups[i].append(key)
-                loads[i] += sizes[key] + 1
-            with _fork_pool(project, workers) as pool:
-                results = list(pool.map(_replay_plates, [g for g in groups if g]))
-    finally:
-        _REPLAY_JOB = None
-    failures = [f for _n, f, _s in results if f is not None]
-    sizes: PlateSizes = {}
-    for _n, _f, plate_sizes in results:
-        sizes.update(plate_sizes)
-    first = min(failures, key=lambda f: f[0]) if failures else None
-    return sum(n for n, _f, _s in results), first, sizes
 
 
 class _Blobs:
@@ -390,12 +513,20 @@ class _Blobs:
             raise LedgerIntegrityError(f"{what}: raster blob unreadable ({exc})") from None
 
 
-def _replay_event(
-    ev: EventRow, replay: _PlateReplay, blobs: _Blobs | None = None, checks: _Checks | None = None
-) -> None:
-    """Check one plate event against the replayed history of its plate. With ``blobs`` and
-    ``checks``, the version it makes is also queued for recomputation (from the inputs of
-    the event and the stored version it edits); without, numbering and references only."""
+def _makes_new_version(ev: EventRow) -> bool:
+    """Whether ``ev`` claims to make a plate version that has to be recomputed (a revert
+    makes a copy: the loop compares its blob hashes)."""
+    return (
+        ev.kind in VERSION_KINDS
+        and ev.kind != "plate.reverted"
+        and ev.payload.get("version") is not None
+    )
+
+
+def _check_numbering(ev: EventRow, replay: _PlateReplay) -> tuple[int, int | None] | None:
+    """Check one plate event against the history of its plate so far (numbers, references,
+    a revert's copy); for an event that makes a version, (its number, the number of the
+    version it starts from), else None."""
     p = ev.payload
     if ev.kind == "ai.generated":
         if p.get("candidate") != len(replay.candidates) + 1:
@@ -404,9 +535,9 @@ def _replay_event(
     if ev.kind in ("plate.submitted", "plate.accepted", "plate.rejected"):
         if p.get("version") != max(replay.versions, default=None):
             raise LedgerIntegrityError(f"{ev.label}: reviews a version that was not the latest")
-        return
+        return None
     if ev.kind not in VERSION_KINDS or p.get("version") is None:
-        return
+        return None
     latest = max(replay.versions, default=None)
     if p.get("base_version") != latest or p.get("version") != (latest or 0) + 1:
         raise LedgerIntegrityError(f"{ev.label}: version numbers do not follow the history")
@@ -438,27 +569,39 @@ def _replay_event(
                 f"{ev.label}: is not a copy of version {p.get('to_version')}"
             )
         source = replay.source.get(p["to_version"])
-        if p["to_version"] in replay.sizes:
-            replay.sizes[number] = replay.sizes[p["to_version"]]
     replay.source[number] = source
     replay.versions[number] = (image_sha, raster_sha)
     replay.made[number] = (ev.seq, ev.created_at)
-    if blobs is None or checks is None:
-        replay.last = None
-        return
+    return number, latest
+
+
+@dataclass
+class _Stored:
+    """A stored plate version, decoded."""
+
+    number: int
+    image: np.ndarray
+    raster: Raster
+
+
+def _queue_version(
+    ev: EventRow, base: Base, last: _Stored | None, blobs: _Blobs, checks: _Checks
+) -> _Stored:
+    """Queue the version ``ev`` made for recomputation, from the event's inputs and the
+    stored version ``base`` it started from (``last`` when that is the one decoded last).
+    Returns the stored version ``ev`` made, decoded."""
     blobs.decoded.clear()
-    expected = _recompute(ev, replay, latest, blobs)
-    if expected is None:  # reverted: equality of blob hashes checked above
-        replay.last = None
-        return
+    expected = _recompute(ev, base, last, blobs)
     # Each version is recomputed from the *stored* version it edits, which is decoded here
     # anyway to be compared with its own recomputation: so versions can be recomputed in any
     # order, many in one pass, and together they still prove the whole chain from the first.
-    stored_image = blobs.array(image_sha, "RGB", f"{ev.label} image")
-    stored_raster = blobs.raster(raster_sha, ev.label)
-    replay.sizes[number] = (int(stored_image.shape[1]), int(stored_image.shape[0]))
-    replay.last = (number, stored_image, stored_raster)
-    checks.add(_Pending(ev, stored_image, stored_raster, expected))
+    stored = _Stored(
+        int(ev.payload["version"]),
+        blobs.array(ev.blobs["image"], "RGB", f"{ev.label} image"),
+        blobs.raster(ev.blobs["raster"], ev.label),
+    )
+    checks.add(_Pending(ev, stored.image, stored.raster, expected))
+    return stored
 
 
 # Pixels of queued plate versions recomputed in one kernel pass: enough for numpy's per-call
@@ -528,10 +671,10 @@ def _mismatch(item: _Pending, got: Applied | str) -> str | None:
     """How the stored version differs from its recomputation ``got``, or None."""
     if isinstance(got, str):
         return f"cannot be replayed ({got})"
-    if not np.array_equal(item.image, got.image):
+    if not contrib.same_pixels(item.image, got.image):
         return "stored plate image differs from the recomputed one"
-    diff = item.raster.difference(got.raster)
-    if diff:
+    if not item.raster.equals(got.raster):
+        diff = item.raster.difference(got.raster)
         return f"stored raster differs from the recomputed one ({diff})"
     p = item.ev.payload
     if "stats" in p and p["stats"] != got.stats:
@@ -540,10 +683,10 @@ def _mismatch(item: _Pending, got: Applied | str) -> str | None:
 
 
 def _recompute(
-    ev: EventRow, replay: _PlateReplay, base: int | None, blobs: _Blobs
-) -> Applied | contrib.Edit | None:
+    ev: EventRow, base: Base, last: _Stored | None, blobs: _Blobs
+) -> Applied | contrib.Edit:
     """What version ``ev`` must be: the version itself for a new image, else the edit that
-    makes it from the stored version ``base`` (None for a revert)."""
+    makes it from the stored version ``base`` (``last`` when that is the one decoded last)."""
 
     def blob(role: str, mode: str = "RGB") -> np.ndarray:
         if role not in ev.blobs:
@@ -561,16 +704,14 @@ def _recompute(
         except ValueError as exc:
             raise LedgerIntegrityError(f"{ev.label}: cannot be replayed ({exc})") from None
         return Applied(img, raster, {})
-    if kind == "plate.reverted":
-        return None
     if base is None:
         raise LedgerIntegrityError(f"{ev.label}: edits a plate that has no version")
-    if replay.last is not None and replay.last[0] == base:
-        before, raster = replay.last[1], replay.last[2]
+    number, img_sha, ras_sha = base
+    if last is not None and last.number == number:
+        before, raster = last.image, last.raster
     else:
-        img_sha, ras_sha = replay.versions[base]
-        before = blobs.array(img_sha, "RGB", f"version {base} image")
-        raster = blobs.raster(ras_sha, f"version {base}")
+        before = blobs.array(img_sha, "RGB", f"version {number} image")
+        raster = blobs.raster(ras_sha, f"version {number}")
     if kind == "human.painted":
         if p.get("source") == "final":
             return contrib.Edit("final", before, raster, blob("final"))

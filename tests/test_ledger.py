@@ -498,6 +498,59 @@ def test_replay_in_worker_processes_matches_the_sequential_one(
     assert project.ledger.count() == alone.events  # the parent's connection is intact
 
 
+def test_versions_replayed_in_the_background_while_the_chain_is_checked(
+    project: Project, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Batches of versions replayed by a child while the loop goes on, the rest shared out
+    at the end: the same report as one process, and the lowest bad event named whichever
+    child met it (an early plate's batch, or the share-out)."""
+    monkeypatch.setattr(verify, "_PARALLEL_REPLAY_MIN", 0)
+    monkeypatch.setattr(verify, "_BACKGROUND_BATCH", 3)  # a background child every few versions
+    monkeypatch.setattr(verify, "_LOOK_EVERY", 1)
+    forks: list[tuple[Any, ...]] = []
+    real_fork = verify._Replayer._fork
+
+    def fork(self: verify._Replayer, task: verify.Task, *shared: Any) -> None:
+        forks.append(shared)
+        real_fork(self, task, *shared)
+
+    monkeypatch.setattr(verify._Replayer, "_fork", fork)
+    shots = [build_history(project, f"ep01_c{i:03d}", variant=i % 2) for i in range(4)]
+    alone = verify_project(project, workers=1)
+    assert not forks
+    side_by_side = verify_project(project, workers=2)
+    assert side_by_side == alone and alone.replayed == 16
+    assert () in forks and any(a for a in forks)  # background children, then the share-out
+
+    _forge_raster(project, shots[3]["paint"])
+    _forge_raster(project, shots[0]["inpaint"])  # the lowest: in the first background batch
+    for workers in (1, 2):
+        with pytest.raises(LedgerIntegrityError, match=rf"event #{shots[0]['inpaint']} "):
+            verify_project(project, workers=workers)
+    assert project.ledger.count() == alone.events
+
+
+def test_a_replay_process_that_fails_is_reported_not_waited_for(
+    project: Project, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A bug or a crash in a child: verify says so (it is not a verdict on the ledger)."""
+    monkeypatch.setattr(verify, "_PARALLEL_REPLAY_MIN", 0)
+    build_history(project, "ep01_c001")
+    build_history(project, "ep01_c002")
+
+    def broken(*_args: object) -> None:
+        raise MemoryError("out of memory in the child")
+
+    monkeypatch.setattr(verify, "_replay_task", broken)
+    with pytest.raises(RuntimeError, match=r"replay process failed: .*MemoryError: out of memory"):
+        verify_project(project, workers=2)
+    monkeypatch.setattr(verify, "_replay_task", lambda *_a: os._exit(9))
+    with pytest.raises(RuntimeError, match="a replay process failed: it ended with exit code 9"):
+        verify_project(project, workers=2)
+    monkeypatch.undo()
+    assert verify_project(project, workers=2).replayed == 8
+
+
 def test_an_edited_versions_table_is_caught(project: Project) -> None:
     seqs = build_history(project)
     other = json.loads(row(project, seqs["gen1"])["blobs"])["raster"]
