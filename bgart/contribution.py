@@ -705,9 +705,12 @@ def imported(width: int, height: int, origin: str) -> Raster:
     raise ValueError(f"unknown plate origin '{origin}'")
 
 
+_STAT_INDEX = {"changed_px": 0, "visible_px": 1, "credited_px": 2, "explained_px": 3, "area_px": 4}
+
+
 def _stats(totals: NDArray[np.int64], *names: str) -> dict[str, int]:
-    index = {"changed_px": 0, "visible_px": 1, "credited_px": 2, "explained_px": 3, "area_px": 4}
-    return {name: int(totals[index[name]]) for name in names}
+    values = totals.tolist()
+    return {name: values[_STAT_INDEX[name]] for name in names}
 
 
 def paint(before: U8, raster: Raster, layer: U8, *, tone_test: bool = True) -> Applied:
@@ -827,46 +830,48 @@ def _apply_pass(
 ) -> list[Applied]:
     """One kernel pass over edits of one kind (their pixels end to end when several)."""
     edits = [m[1] for m in members]
-    sizes = [e.before.shape[0] * e.before.shape[1] for e in edits]
-    bounds = np.zeros(len(sizes) + 1, np.intp)
-    np.cumsum(sizes, out=bounds[1:])
+    shapes = [e.before.shape[:2] for e in edits]
+    bounds = np.zeros(len(shapes) + 1, np.intp)
+    np.cumsum([h * w for h, w in shapes], out=bounds[1:])
     n = int(bounds[-1])
-
-    def flat(arrays: list[NDArray[Any]], width: int | None) -> NDArray[Any]:
-        shaped = [
-            a.reshape(size if width is None else (size, width))
-            for a, size in zip(arrays, sizes, strict=True)
-        ]
-        if len(shaped) == 1:
-            return shaped[0]
-        return np.concatenate(shaped)
-
-    before = flat([np.ascontiguousarray(e.before, np.uint8) for e in edits], 3)
-    colours = [np.ascontiguousarray(m[2], np.uint8) for m in members]
-    colour = flat(colours, colours[0].shape[-1])
-    alphas = [m[3] for m in members]
-    alpha = None if alphas[0] is None else flat([a for a in alphas if a is not None], None)
+    channels = members[0][2].shape[-1]
     if len(edits) == 1:
+        colour = np.ascontiguousarray(members[0][2], np.uint8).reshape(n, channels)
+        before = np.ascontiguousarray(edits[0].before, np.uint8).reshape(n, 3)
+        alpha = members[0][3]
+        alpha = None if alpha is None else alpha.reshape(n)
         out = edits[0].raster.copy()
         planes = (out.cls.reshape(n), out.human.reshape(n), out.flags.reshape(n))
-    else:  # concatenating copies: each edit's raster is left as it was
+    else:  # each input flattened and laid end to end (copies: the edits' own are left as is)
+
+        def joined(arrays: list[NDArray[Any]], dtype: type) -> NDArray[Any]:
+            return np.concatenate(arrays, axis=None, dtype=dtype)
+
+        before = joined([e.before for e in edits], np.uint8).reshape(n, 3)
+        colour = joined([m[2] for m in members], np.uint8).reshape(n, channels)
+        alphas = [m[3] for m in members if m[3] is not None]
+        alpha = joined(alphas, np.uint8) if alphas else None
         planes = (
-            np.concatenate([e.raster.cls.reshape(-1) for e in edits]),
-            np.concatenate([e.raster.human.reshape(-1) for e in edits]),
-            np.concatenate([e.raster.flags.reshape(-1) for e in edits]),
+            joined([e.raster.cls for e in edits], np.uint8),
+            joined([e.raster.human for e in edits], np.float32),
+            joined([e.raster.flags for e in edits], np.uint8),
         )
     after, stats, _ = _kernel(
         _Pass(before, colour, alpha, planes, bounds), mode=_EDIT_MODES[edits[0].kind], curve=curve
     )
     applied = []
+    edges = bounds.tolist()
+    figures = stats.tolist()
+    cls, human, flags = planes
     for k, edit in enumerate(edits):
-        s, e = int(bounds[k]), int(bounds[k + 1])
-        h, w = edit.before.shape[:2]
-        raster = Raster(*(plane[s:e].reshape(h, w) for plane in planes))
-        figures = _stats(stats[k], *_EDIT_STATS[edit.kind])
+        s, e = edges[k], edges[k + 1]
+        h, w = shapes[k]
+        values = figures[k]
+        stats_k = {name: values[_STAT_INDEX[name]] for name in _EDIT_STATS[edit.kind]}
         if edit.kind == "inpaint":
-            figures["mask_px"] = figures.pop("area_px")
-        applied.append(Applied(after[s:e].reshape(h, w, 3), raster, figures))
+            stats_k["mask_px"] = stats_k.pop("area_px")
+        raster = Raster(cls[s:e].reshape(h, w), human[s:e].reshape(h, w), flags[s:e].reshape(h, w))
+        applied.append(Applied(after[s:e].reshape(h, w, 3), raster, stats_k))
     return applied
 
 

@@ -301,11 +301,9 @@ def _unfilter_up(width: int, height: int, channels: int, body: bytes) -> np.ndar
         raw = inflate.decompress(body, height * stride + 1)
     except zlib.error:
         return None
-    if not inflate.eof or len(raw) != height * stride:
-        return None
+    if not inflate.eof or len(raw) != height * stride or raw[::stride] != b"\x02" * height:
+        return None  # cut short, too long, or a row with another filter than Up
     rows = np.frombuffer(raw, np.uint8).reshape(height, stride)
-    if not (rows[:, 0] == 2).all():
-        return None
     # Up: each byte plus the one above it, modulo 256: a running sum down each column.
-    pixels = np.cumsum(rows[:, 1:], axis=0, dtype=np.uint8)
+    pixels = np.add.accumulate(rows[:, 1:], axis=0, dtype=np.uint8)
     return pixels.reshape(height, width, channels) if channels > 1 else pixels

@@ -45,18 +45,25 @@ def sha256_hex(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
+_O_READ = os.O_RDONLY | getattr(os, "O_BINARY", 0)
+
+
 def _read_all(name: str) -> bytes:
     """The bytes of file ``name``, read with plain system calls: ``ledger verify`` reads
     every blob of a production, and Python's buffered file object cost as much as the
     read itself on small blobs."""
-    fd = os.open(name, os.O_RDONLY | getattr(os, "O_BINARY", 0))
+    fd = os.open(name, _O_READ)
     try:
-        parts = [os.read(fd, os.fstat(fd).st_size + 1)]
-        while parts[-1]:  # until end of file, even if it grew or a read came back short
+        size = os.fstat(fd).st_size
+        data = os.read(fd, size + 1)
+        if len(data) <= size:  # fewer bytes than asked for: the end of the file
+            return data
+        parts = [data]  # the file grew since fstat: read on to its end
+        while parts[-1]:
             parts.append(os.read(fd, 1 << 20))
+        return b"".join(parts)
     finally:
         os.close(fd)
-    return parts[0] if len(parts) == 2 else b"".join(parts)
 
 
 class BlobStore:
@@ -64,6 +71,7 @@ class BlobStore:
 
     def __init__(self, root: Path) -> None:
         self.root = Path(root)
+        self._prefix = os.path.join(self.root, "")  # "root/": blob names are built per read
         self._paths: dict[str, str] = {}  # found paths (a blob, once stored, never moves)
 
     def _stem(self, sha: str) -> str:
@@ -71,7 +79,7 @@ class BlobStore:
         builds one per blob, and pathlib costs more than the file read there)."""
         if not _SHA_RE.match(sha):
             raise InputError(f"blob '{sha}': not a sha256 hex digest")
-        return os.path.join(self.root, sha[:2], sha[2:])
+        return f"{self._prefix}{sha[:2]}{os.sep}{sha[2:]}"
 
     def path(self, sha: str) -> Path | None:
         """Where the blob ``sha`` lies, or None when it is not stored."""
