@@ -136,6 +136,9 @@ def same_pixels(a: NDArray[Any], b: NDArray[Any]) -> bool:
     return bool(np.array_equal(a, b))
 
 
+_RASTER_SIZES: dict[bytes, tuple[int, int]] = {}  # raster header -> (width, height)
+
+
 @dataclass(eq=False)
 class Raster:
     """Per-pixel provenance of one plate version (arrays of shape (height, width))."""
@@ -218,14 +221,21 @@ class Raster:
             (hlen,) = struct.unpack_from("<I", data, len(cls._MAGIC))
             if len(data) < start + hlen:
                 raise ValueError("raster cut short in its header")
-            header = json.loads(data[start : start + hlen])
-            w, h = int(header["width"]), int(header["height"])
+            header_bytes = data[start : start + hlen]
+            size = _RASTER_SIZES.get(header_bytes)
+            if size is None:  # a plate's versions share a header: parsed once
+                header = json.loads(header_bytes)
+                size = int(header["width"]), int(header["height"])
+                if len(_RASTER_SIZES) > 4096:
+                    _RASTER_SIZES.clear()
+                _RASTER_SIZES[header_bytes] = size
+            w, h = size
             if w <= 0 or h <= 0:
                 raise ValueError(f"raster size {w}x{h}")
             n = w * h
             # At most one byte more than the planes need: a corrupt size cannot inflate more.
             inflate = zlib.decompressobj()
-            body = inflate.decompress(data[start + hlen :], 6 * n + 1)
+            body = inflate.decompress(memoryview(data)[start + hlen :], 6 * n + 1)
             if not inflate.eof:
                 raise ValueError("raster body cut short or too long")
         except (

@@ -968,7 +968,9 @@ class Ledger:
             if upto is not None:
                 stmt = stmt.where(table.c.seq <= upto)
             with self.engine.connect() as conn:
-                rows = [dict(r._mapping) for r in conn.execute(stmt)]
+                result = conn.execute(stmt)
+                keys = list(result.keys())
+                rows = [dict(zip(keys, r, strict=True)) for r in result]  # 2x dict(r._mapping)
             if not rows:
                 return
             yield from rows
