@@ -25,7 +25,7 @@ from _ledger_fixtures import (  # noqa: F401
 )
 from sqlalchemy import text
 
-from bgart import verify
+from bgart import replay, verify
 from bgart import workflow as wf
 from bgart.contribution import Raster
 from bgart.errors import InputError, LedgerIntegrityError
@@ -340,7 +340,7 @@ def test_blobs_checked_side_by_side_name_the_first_bad_event(
     """Blobs hashed by worker processes (in the background while the chain is checked, or
     with each plate's replay): the same report as one process, and the altered blob of the
     lowest event is the one named, whichever job or plate meets it first."""
-    monkeypatch.setattr(verify, "_PARALLEL_REPLAY_MIN", 0)  # processes even for a small ledger
+    monkeypatch.setattr(replay, "_PARALLEL_REPLAY_MIN", 0)  # processes even for a small ledger
     monkeypatch.setattr(verify, "_HASH_BATCH", 2)  # many background jobs
     first = build_history(project, "ep01_c001")
     second = build_history(project, "ep01_c002", variant=1)
@@ -481,7 +481,7 @@ def test_replay_in_worker_processes_matches_the_sequential_one(
 ) -> None:
     """Plates replayed side by side in forked processes: same report, same first bad event
     (the lowest seq across plates), and the parent's database connection still works."""
-    monkeypatch.setattr(verify, "_PARALLEL_REPLAY_MIN", 0)  # processes even for a small ledger
+    monkeypatch.setattr(replay, "_PARALLEL_REPLAY_MIN", 0)  # processes even for a small ledger
     first = build_history(project, "ep01_c001")
     second = build_history(project, "ep01_c002")
     alone = verify_project(project, workers=1)
@@ -504,17 +504,17 @@ def test_versions_replayed_in_the_background_while_the_chain_is_checked(
     """Batches of versions replayed by a child while the loop goes on, the rest shared out
     at the end: the same report as one process, and the lowest bad event named whichever
     child met it (an early plate's batch, or the share-out)."""
-    monkeypatch.setattr(verify, "_PARALLEL_REPLAY_MIN", 0)
-    monkeypatch.setattr(verify, "_BACKGROUND_BATCH", 3)  # a background child every few versions
-    monkeypatch.setattr(verify, "_LOOK_EVERY", 1)
+    monkeypatch.setattr(replay, "_PARALLEL_REPLAY_MIN", 0)
+    monkeypatch.setattr(replay, "_BACKGROUND_BATCH", 3)  # a background child every few versions
+    monkeypatch.setattr(replay, "_LOOK_EVERY", 1)
     forks: list[tuple[Any, ...]] = []
-    real_fork = verify._Replayer._fork
+    real_fork = replay.Replayer._fork
 
-    def fork(self: verify._Replayer, task: verify.Task, *shared: Any) -> None:
+    def fork(self: replay.Replayer, task: replay.Task, *shared: Any) -> None:
         forks.append(shared)
         real_fork(self, task, *shared)
 
-    monkeypatch.setattr(verify._Replayer, "_fork", fork)
+    monkeypatch.setattr(replay.Replayer, "_fork", fork)
     shots = [build_history(project, f"ep01_c{i:03d}", variant=i % 2) for i in range(4)]
     alone = verify_project(project, workers=1)
     assert not forks
@@ -534,17 +534,17 @@ def test_a_replay_process_that_fails_is_reported_not_waited_for(
     project: Project, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A bug or a crash in a child: verify says so (it is not a verdict on the ledger)."""
-    monkeypatch.setattr(verify, "_PARALLEL_REPLAY_MIN", 0)
+    monkeypatch.setattr(replay, "_PARALLEL_REPLAY_MIN", 0)
     build_history(project, "ep01_c001")
     build_history(project, "ep01_c002")
 
     def broken(*_args: object) -> None:
         raise MemoryError("out of memory in the child")
 
-    monkeypatch.setattr(verify, "_replay_task", broken)
+    monkeypatch.setattr(replay, "_replay_task", broken)
     with pytest.raises(RuntimeError, match=r"replay process failed: .*MemoryError: out of memory"):
         verify_project(project, workers=2)
-    monkeypatch.setattr(verify, "_replay_task", lambda *_a: os._exit(9))
+    monkeypatch.setattr(replay, "_replay_task", lambda *_a: os._exit(9))
     with pytest.raises(RuntimeError, match="a replay process failed: it ended with exit code 9"):
         verify_project(project, workers=2)
     monkeypatch.undo()
@@ -610,7 +610,7 @@ def test_events_appended_while_verify_runs_are_left_to_the_next_run(
     """No false alarm when other processes append meanwhile: a run checks the ledger as it
     was when it started (its head, and the table rows of its events); the next run checks
     what was added."""
-    monkeypatch.setattr(verify, "_PARALLEL_REPLAY_MIN", 0)  # processes even for a small ledger
+    monkeypatch.setattr(replay, "_PARALLEL_REPLAY_MIN", 0)  # processes even for a small ledger
     build_history(project)
     with Project.open(project.root) as other:
         added = _save_after_reading(project, other, monkeypatch)
@@ -675,7 +675,7 @@ def test_edited_event_time_and_size_columns_of_the_tables_are_caught(
 ) -> None:
     """The version history the UI shows reads these columns: each must match the event that
     made the version or candidate (the size, where the run decodes the image anyway)."""
-    monkeypatch.setattr(verify, "_PARALLEL_REPLAY_MIN", 0)
+    monkeypatch.setattr(replay, "_PARALLEL_REPLAY_MIN", 0)
     build_history(project)
     sql(project, statement)
     for workers in (1, 2):
@@ -741,7 +741,7 @@ def test_a_malformed_raster_is_a_value_error(data: bytes) -> None:
 def test_an_unreadable_raster_blob_names_its_event(
     project: Project, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(verify, "_PARALLEL_REPLAY_MIN", 0)
+    monkeypatch.setattr(replay, "_PARALLEL_REPLAY_MIN", 0)
     seqs = build_history(project)
     seq = seqs["paint"]
     blobs = json.loads(row(project, seq)["blobs"])
