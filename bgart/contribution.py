@@ -398,6 +398,24 @@ class _Pass:
     bounds: NDArray[np.intp]
 
 
+def _one_pass(
+    before: U8, colour: NDArray[np.uint8], alpha: U8 | None, raster: Raster | None
+) -> _Pass:
+    """The kernel's flat inputs for one plate: its (h, w, …) arrays seen as n pixels
+    (``raster``, updated in place through them, None for none)."""
+    h, w = before.shape[:2]
+    n = h * w
+    return _Pass(
+        np.ascontiguousarray(before, np.uint8).reshape(n, 3),
+        np.ascontiguousarray(colour, np.uint8).reshape(n, colour.shape[-1]),
+        None if alpha is None else alpha.reshape(n),
+        None
+        if raster is None
+        else (raster.cls.reshape(n), raster.human.reshape(n), raster.flags.reshape(n)),
+        np.array([0, n], np.intp),
+    )
+
+
 def _kernel(
     job_in: _Pass, mode: int, curve: tuple[U8, BoolArr] | None = None, want_visible: bool = False
 ) -> tuple[U8, NDArray[np.int64], BoolArr | None]:
@@ -521,16 +539,9 @@ def composite(before: U8, colour: U8, alpha: U8 | None) -> tuple[U8, BoolArr, in
     number of pixels whose RGB value changed at all.
     """
     h, w = before.shape[:2]
-    n = h * w
-    colour = np.ascontiguousarray(colour, np.uint8)
-    flat = _Pass(
-        np.ascontiguousarray(before, np.uint8).reshape(n, 3),
-        colour.reshape(n, colour.shape[-1]),
-        None if alpha is None else alpha.reshape(n),
-        None,
-        np.array([0, n], np.intp),
+    after, totals, visible = _kernel(
+        _one_pass(before, colour, alpha, None), _NONE, want_visible=True
     )
-    after, totals, visible = _kernel(flat, _NONE, want_visible=True)
     assert visible is not None
     return after.reshape(h, w, 3), visible.reshape(h, w), int(totals[0, 0])
 
@@ -841,38 +852,35 @@ def _apply_pass(
     """One kernel pass over edits of one kind (their pixels end to end when several)."""
     edits = [m[1] for m in members]
     shapes = [e.before.shape[:2] for e in edits]
-    bounds = np.zeros(len(shapes) + 1, np.intp)
-    np.cumsum([h * w for h, w in shapes], out=bounds[1:])
-    n = int(bounds[-1])
-    channels = members[0][2].shape[-1]
     if len(edits) == 1:
-        colour = np.ascontiguousarray(members[0][2], np.uint8).reshape(n, channels)
-        before = np.ascontiguousarray(edits[0].before, np.uint8).reshape(n, 3)
-        alpha = members[0][3]
-        alpha = None if alpha is None else alpha.reshape(n)
-        out = edits[0].raster.copy()
-        planes = (out.cls.reshape(n), out.human.reshape(n), out.flags.reshape(n))
+        _i, edit, colour, alpha = members[0]
+        flat = _one_pass(edit.before, colour, alpha, edit.raster.copy())
     else:  # each input flattened and laid end to end (copies: the edits' own are left as is)
+        bounds = np.zeros(len(shapes) + 1, np.intp)
+        np.cumsum([h * w for h, w in shapes], out=bounds[1:])
+        n = int(bounds[-1])
 
         def joined(arrays: list[NDArray[Any]], dtype: type) -> NDArray[Any]:
             return np.concatenate(arrays, axis=None, dtype=dtype)
 
-        before = joined([e.before for e in edits], np.uint8).reshape(n, 3)
-        colour = joined([m[2] for m in members], np.uint8).reshape(n, channels)
         alphas = [m[3] for m in members if m[3] is not None]
-        alpha = joined(alphas, np.uint8) if alphas else None
-        planes = (
-            joined([e.raster.cls for e in edits], np.uint8),
-            joined([e.raster.human for e in edits], np.float32),
-            joined([e.raster.flags for e in edits], np.uint8),
+        flat = _Pass(
+            joined([e.before for e in edits], np.uint8).reshape(n, 3),
+            joined([m[2] for m in members], np.uint8).reshape(n, members[0][2].shape[-1]),
+            joined(alphas, np.uint8) if alphas else None,
+            (
+                joined([e.raster.cls for e in edits], np.uint8),
+                joined([e.raster.human for e in edits], np.float32),
+                joined([e.raster.flags for e in edits], np.uint8),
+            ),
+            bounds,
         )
-    after, stats, _ = _kernel(
-        _Pass(before, colour, alpha, planes, bounds), mode=_EDIT_MODES[edits[0].kind], curve=curve
-    )
+    after, stats, _ = _kernel(flat, mode=_EDIT_MODES[edits[0].kind], curve=curve)
+    assert flat.planes is not None
     applied = []
-    edges = bounds.tolist()
+    edges = flat.bounds.tolist()
     figures = stats.tolist()
-    cls, human, flags = planes
+    cls, human, flags = flat.planes
     for k, edit in enumerate(edits):
         s, e = edges[k], edges[k + 1]
         h, w = shapes[k]

@@ -274,12 +274,13 @@ def decode_plain_png(data: bytes, mode: str) -> np.ndarray | None:
     if plain is None:
         return None
     width, height, parts = plain
+    body = b"".join(parts)
     if width * height <= _SMALL_PNG:
-        small = _unfilter_up(width, height, len(mode), b"".join(parts))
+        small = _unfilter_up(width, height, len(mode), body)
         if small is not None:
             return small
     try:
-        img = Image.frombytes(mode, (width, height), b"".join(parts), "zip", mode)
+        img = Image.frombytes(mode, (width, height), body, "zip", mode)
     except (OSError, ValueError):
         return None
     return np.asarray(img)

@@ -323,7 +323,7 @@ def _queue_version(
         blobs.array(ev.blobs["image"], "RGB", f"{ev.label} image"),
         blobs.raster(ev.blobs["raster"], ev.label),
     )
-    checks.add(_Pending(ev, stored.image, stored.raster, expected))
+    checks.add(_Pending(ev, stored, expected))
     return stored
 
 
@@ -337,9 +337,8 @@ class _Pending:
     """A plate version to compare with its recomputation."""
 
     ev: EventRow
-    image: np.ndarray  # the stored plate image
-    raster: Raster  # the stored raster
-    expected: Applied | contrib.Edit  # what they must equal, or the edit that recomputes it
+    stored: _Stored
+    expected: Applied | contrib.Edit  # what it must equal, or the edit that recomputes it
 
 
 class _Checks:
@@ -359,7 +358,7 @@ class _Checks:
 
     def add(self, item: _Pending) -> None:
         self.pending.append(item)
-        self.pixels += item.image.shape[0] * item.image.shape[1]
+        self.pixels += item.stored.image.shape[0] * item.stored.image.shape[1]
         if self.pixels >= _PASS_PIXELS:
             self.flush()
 
@@ -394,10 +393,11 @@ def _mismatch(item: _Pending, got: Applied | str) -> str | None:
     """How the stored version differs from its recomputation ``got``, or None."""
     if isinstance(got, str):
         return f"cannot be replayed ({got})"
-    if not contrib.same_pixels(item.image, got.image):
+    stored = item.stored
+    if not contrib.same_pixels(stored.image, got.image):
         return "stored plate image differs from the recomputed one"
-    if not item.raster.equals(got.raster):
-        diff = item.raster.difference(got.raster)
+    if not stored.raster.equals(got.raster):
+        diff = stored.raster.difference(got.raster)
         return f"stored raster differs from the recomputed one ({diff})"
     p = item.ev.payload
     if "stats" in p and p["stats"] != got.stats:
