@@ -61,7 +61,7 @@ _PARALLEL_MIN = 2 * _CHUNK
 _pool: ThreadPoolExecutor | None = None
 
 
-def _keep_freed_memory() -> None:
+def keep_freed_memory() -> None:
     """Stop glibc from handing every freed chunk temporary back to the kernel.
 
     The kernel allocates temporaries of 0.1–0.5 MB per chunk. glibc serves those with
@@ -85,7 +85,7 @@ def _keep_freed_memory() -> None:
 def _executor() -> ThreadPoolExecutor:
     global _pool
     if _pool is None:
-        _keep_freed_memory()
+        keep_freed_memory()
         workers = max(1, min(4, os.cpu_count() or 1))
         _pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="bgart-raster")
     return _pool
