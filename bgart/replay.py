@@ -1,11 +1,13 @@
-"""Recomputing plate versions from their blobs, for ``bgart ledger verify``.
+"""Recomputing plate versions from their blobs, for ``bgart ledger verify`` (and hashing the
+blobs no recomputation reads).
 
 Each version is recomputed from the *stored* version it edits (decoded anyway, to be compared
 with its own recomputation) and the event's input blobs, then compared with what is stored:
 so versions can be checked in any order, many in one kernel pass
 (:func:`bgart.contribution.apply`), and together the checks still prove every version from
-the first. :class:`Replayer` runs them in forked child processes while the ledger loop of
-:func:`bgart.verify.verify_project` checks the chain, and shares out the rest at the end.
+the first. :class:`Replayer` runs them (and the hashing) in forked child processes while
+the ledger loop of :func:`bgart.verify.verify_project` checks the chain, and shares out the
+rest at the end.
 """
 
 from __future__ import annotations
@@ -14,7 +16,6 @@ import gc
 import multiprocessing
 import traceback
 from collections.abc import Iterable, Iterator
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from multiprocessing.connection import Connection, wait
 from multiprocessing.process import BaseProcess
@@ -37,7 +38,17 @@ Failure = tuple[int, str]  # (seq of the bad event, message)
 PlateKey = tuple[str, str]  # shot, plate
 Base = tuple[int, str, str] | None  # the stored version an edit starts from: number, blobs
 PlateWork = tuple[PlateKey, list[tuple[EventRow, Base]]]  # a plate's versions to recompute
-Task = list[PlateWork]
+
+
+@dataclass
+class HashWork:
+    """Blobs no replay reads, only to be hashed: (seq, label of the first event naming the
+    blob, its role there, sha)."""
+
+    blobs: list[tuple[int, str, str, str]]
+
+
+Task = list[PlateWork | HashWork]
 PlateSizes = dict[PlateKey, dict[int, Size]]  # (shot, plate) -> version -> size
 Result = tuple[int, Failure | None, PlateSizes]
 
@@ -78,22 +89,13 @@ def blob_failure(label: str, role: str, sha: str, problem: str) -> str:
 
 
 def child_init(project: Project) -> None:
-    """In a forked worker: no use of the parent's database connections, no kernel threads
+    """In a forked child: no use of the parent's database connections, no kernel threads
     (the raster and deflate thread pools reset themselves at fork), and freed memory kept
     for reuse as in the parent's kernel (without it the children spent a tenth of their time
     page-faulting fresh copies of each kernel pass's arrays)."""
     project.ledger.engine.dispose(close=False)
     contrib.use_threads(False)  # one process per CPU already
     contrib.keep_freed_memory()
-
-
-def fork_pool(project: Project, workers: int) -> ProcessPoolExecutor:
-    return ProcessPoolExecutor(
-        max_workers=workers,
-        mp_context=multiprocessing.get_context("fork"),
-        initializer=child_init,
-        initargs=(project,),
-    )
 
 
 # Plate versions to recompute below which starting processes costs more than it saves.
@@ -109,17 +111,24 @@ _LOOK_EVERY = 128  # queued versions between two looks at whether the child is d
 
 _SHARED_CHUNK = 8  # plates a child takes at a time from a shared task
 
+_HASH_CHUNK = 256  # blobs to hash only, per piece of work
+
+# Blobs hashed (read and sha256 only) in the time one small plate version is recomputed:
+# what a piece of hash-only work counts for when work is weighed out.
+_HASHES_PER_VERSION = 16
+
 _REPLAY_JOB: tuple[Project, Task, bool, Synchronized[int] | None] | None = None  # for a child
 
 
 class Replayer:
-    """Recomputes the plate versions the ledger loop queues, on forked child processes.
+    """Recomputes the plate versions the ledger loop queues, and hashes the blobs it queues
+    that no replay reads, on forked child processes.
 
     Each version is recomputed from the stored version it edits (named by the loop), so any
-    run of a plate's versions can be checked on its own. With several CPUs, batches are
-    replayed by one child in the background while the loop goes on (the loop keeps a CPU);
-    what is left at the end is shared out between ``workers`` children. With one CPU, or little
-    to do, everything is replayed in this process at the end.
+    run of a plate's versions can be checked on its own. With several CPUs, batches of work
+    go to one child in the background while the loop goes on (the loop keeps a CPU); what
+    is left at the end is shared out between ``workers`` children. With one CPU, or little
+    to do, everything is done in this process at the end.
     """
 
     def __init__(self, project: Project, workers: int, *, hash_blobs: bool) -> None:
@@ -127,30 +136,60 @@ class Replayer:
         self.workers = workers
         self.hash_blobs = hash_blobs
         self.pending: dict[PlateKey, list[tuple[EventRow, Base]]] = {}
-        self.queued = 0
+        self.hashes: list[HashWork] = []  # whole chunks of blobs to hash, oldest first
+        self.blobs: list[tuple[int, str, str, str]] = []  # the chunk being filled
+        self.queued = 0  # work queued, in plate versions (see _HASHES_PER_VERSION)
+        self.unlooked = 0  # work queued since the last look at the background child
         self.children: list[tuple[BaseProcess, Connection]] = []
         self.results: list[Result] = []
 
     def add(self, key: PlateKey, ev: EventRow, base: Base) -> None:
+        """Queue the version ``ev`` made for recomputation from the stored version ``base``."""
         self.pending.setdefault(key, []).append((ev, base))
-        self.queued += 1
+        self._queued(1)
+
+    def hash(self, ev: EventRow, seen: set[str]) -> None:
+        """Queue the blobs of ``ev`` not in ``seen`` (then added) to be hashed: events come in
+        seq order, so the first event to name a blob is the one a failure must name."""
+        for role, sha in unseen_blobs(ev, seen):
+            seen.add(sha)
+            self.blobs.append((ev.seq, ev.label, role, sha))
+        if len(self.blobs) >= _HASH_CHUNK:
+            self.hashes.append(HashWork(self.blobs))
+            self.blobs = []
+            self._queued(_cost(self.hashes[-1]))
+
+    def _queued(self, work: int) -> None:
+        self.queued += work
+        self.unlooked += work
         if (
             self.workers > 1
             and self.queued >= _BACKGROUND_BATCH
-            and self.queued % _LOOK_EVERY == 0
-            and not self._running()
+            and self.unlooked >= _LOOK_EVERY
         ):
-            self._fork(self._take(_BACKGROUND_BATCH))
+            self.unlooked = 0
+            if not self._running():
+                self._fork(self._take(_BACKGROUND_BATCH))
 
-    def _take(self, versions: int | None = None) -> Task:
-        """The oldest queued plates, about ``versions`` versions in all (None: all)."""
+    def _take(self, work: int | None = None) -> Task:
+        """The oldest queued blobs to hash and plates, about ``work`` in all (None: all)."""
+        if work is None and self.blobs:  # the last chunk, whatever its size
+            self.hashes.append(HashWork(self.blobs))
+            self.blobs = []
+            self.queued += _cost(self.hashes[-1])
         task: Task = []
         taken = 0
-        while self.pending and (versions is None or taken < versions):
-            key = next(iter(self.pending))
-            items = self.pending.pop(key)
-            task.append((key, items))
-            taken += len(items)
+        hashes = iter(self.hashes)
+        while work is None or taken < work:
+            item: PlateWork | HashWork | None = next(hashes, None)
+            if item is None:
+                if not self.pending:
+                    break
+                key = next(iter(self.pending))
+                item = (key, self.pending.pop(key))
+            task.append(item)
+            taken += _cost(item)
+        self.hashes = self.hashes[sum(isinstance(t, HashWork) for t in task) :]
         self.queued -= taken
         return task
 
@@ -192,16 +231,16 @@ class Replayer:
         self.results.append(value)
 
     def finish(self) -> Result:
-        """Replay what is left and wait for every child. Returns (versions recomputed, the
-        failure with the lowest seq or None, the sizes of the versions recomputed)."""
+        """Do what is left and wait for every child. Returns (versions recomputed, the failure
+        with the lowest seq or None, the sizes of the versions recomputed)."""
         task = self._take()
-        work = sum(len(items) for _key, items in task)
+        work = sum(_cost(item) for item in task)
         if self.workers == 1 or (work < _PARALLEL_REPLAY_MIN and not self.children):
             self.results.append(_replay_task(self.project, task, self.hash_blobs))
         elif task:
-            # The children take a few plates at a time, the largest first, from one counter:
-            # they finish together, whatever each plate costs and whatever else runs.
-            task.sort(key=lambda kv: -len(kv[1]))
+            # The children take a few pieces at a time, the largest first, from one counter:
+            # they finish together, whatever each piece costs and whatever else runs.
+            task.sort(key=lambda item: -_cost(item))
             counter = multiprocessing.get_context("fork").Value("q", 0)
             for _ in range(self.workers):
                 self._fork(task, counter)
@@ -241,8 +280,15 @@ def _replay_child(send: Connection) -> None:
     send.close()
 
 
-def _take_shared(task: Task, shared: Synchronized[int]) -> Iterator[PlateWork]:
-    """The plates of ``task`` not yet taken by a sibling, a few at a time."""
+def _cost(item: PlateWork | HashWork) -> int:
+    """A piece of work's weight, in plate versions."""
+    if isinstance(item, HashWork):
+        return max(1, len(item.blobs) // _HASHES_PER_VERSION)
+    return len(item[1])
+
+
+def _take_shared(task: Task, shared: Synchronized[int]) -> Iterator[PlateWork | HashWork]:
+    """The pieces of ``task`` not yet taken by a sibling, a few at a time."""
     while True:
         with shared.get_lock():
             start = shared.value
@@ -252,14 +298,21 @@ def _take_shared(task: Task, shared: Synchronized[int]) -> Iterator[PlateWork]:
         yield from task[start : start + _SHARED_CHUNK]
 
 
-def _replay_task(project: Project, task: Iterable[PlateWork], hash_blobs: bool) -> Result:
-    """Recompute the queued versions of each plate in ``task`` (hashing their blobs when
-    asked): (versions recomputed, first failure or None, the sizes of those versions)."""
+def _replay_task(
+    project: Project, task: Iterable[PlateWork | HashWork], hash_blobs: bool
+) -> Result:
+    """Hash the blobs and recompute the queued versions of each plate in ``task`` (hashing
+    their blobs too when asked): (versions recomputed, the failure with the lowest seq or
+    None, the sizes of those versions)."""
     access = _Blobs(project, checked=hash_blobs)
     checks = _Checks()
     seen: set[str] = set()
     sizes: PlateSizes = {}
-    for key, items in task:
+    for work in task:
+        if isinstance(work, HashWork):
+            _hash_only(project.blobs, work, checks)
+            continue
+        key, items = work
         plate_sizes = sizes.setdefault(key, {})
         last: _Stored | None = None
         for ev, base in items:
@@ -273,6 +326,15 @@ def _replay_task(project: Project, task: Iterable[PlateWork], hash_blobs: bool) 
                 break
     checks.flush()
     return checks.replayed, checks.failure, sizes
+
+
+def _hash_only(store: BlobStore, work: HashWork, checks: _Checks) -> None:
+    """Check each blob of ``work`` (in seq order) up to the first bad one."""
+    for seq, label, role, sha in work.blobs:
+        problem = blob_problem(store, sha, role)
+        if problem:
+            checks.fail(seq, blob_failure(label, role, sha, problem))
+            return
 
 
 class _Blobs:

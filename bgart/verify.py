@@ -20,24 +20,12 @@ import gc
 import multiprocessing
 import os
 from collections.abc import Callable, Collection
-from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, field
-from pathlib import Path
 
 from bgart.errors import InputError, LedgerIntegrityError
 from bgart.ledger import Candidate, ChainChecker, ChainHead, EventRow, Plate, PlateVersion, Shot
-from bgart.replay import (
-    Failure,
-    PlateKey,
-    Replayer,
-    Size,
-    blob_failure,
-    blob_problem,
-    check_blobs,
-    fork_pool,
-    unseen_blobs,
-)
-from bgart.store import BlobStore, Project
+from bgart.replay import PlateKey, Replayer, Size, check_blobs
+from bgart.store import Project
 from bgart.workflow import VERSION_KINDS
 
 
@@ -92,12 +80,11 @@ def verify_project(
     checker = ChainChecker()
     n_workers = _replay_workers(workers)
     # The loop checks the chain and the numbering of every plate's versions; the rasters are
-    # recomputed afterwards, plate by plate (on worker processes when there are several
-    # CPUs), and so are the blobs those replays read. The other blobs are hashed in the loop,
-    # or with several CPUs by a pool while the loop goes on.
+    # recomputed by the replayer, plate by plate (with several CPUs on child processes, in
+    # part while the loop goes on), and the blobs those replays read are hashed with them.
+    # The other blobs are hashed in the loop, or with several CPUs by the replayer's children.
     report = VerifyReport()
     replayer = Replayer(project, n_workers, hash_blobs=blobs)
-    hasher = _BlobHasher(project, n_workers) if n_workers > 1 and blobs else None
     only = set(shots) if shots is not None else None
     checked_blobs: set[str] = set()
     plates: dict[tuple[str, str], _PlateReplay] = {}
@@ -128,8 +115,8 @@ def verify_project(
                 )
                 if recompute and blobs:  # hashed by the replay, which reads them anyway
                     checked_blobs.update(ev.blobs.values())
-                elif hasher is not None:
-                    hasher.add(ev, checked_blobs)
+                elif blobs and n_workers > 1:
+                    replayer.hash(ev, checked_blobs)
                 elif blobs:
                     check_blobs(project, ev, checked_blobs, keep=False)
                 if on_plate:
@@ -154,7 +141,6 @@ def verify_project(
             stop = exc
         # Every queued check is of an event before the loop's failure, so a failure there
         # comes first; a bad blob before a bad raster of the same event.
-        failures = [hasher.finish()] if hasher is not None else []
         replayed, failure, sizes = replayer.finish()
         for key, plate_sizes in sizes.items():
             plates[key].sizes.update(plate_sizes)
@@ -162,16 +148,12 @@ def verify_project(
             known = plates[key].sizes
             if to_version in known:
                 known[number] = known[to_version]
-        failures.append(failure)
-        found = [f for f in failures if f is not None]
-        if found:
-            raise LedgerIntegrityError(min(found, key=lambda f: f[0])[1])
+        if failure is not None:
+            raise LedgerIntegrityError(failure[1])
         if stop is not None:
             raise stop
         report.replayed = replayed
     finally:
-        if hasher is not None:
-            hasher.close()
         replayer.close()
         gc.unfreeze()
     project.ledger.check_head(checker, head)
@@ -187,60 +169,6 @@ def verify_project(
     report.versions = sum(len(p.versions) for p in plates.values())
     report.head_hash = checker.prev_hash
     return report
-
-
-_HASH_BATCH = 4000  # blobs per job of the background hasher (the first one starts its pool)
-
-
-def _hash_job(root: str, batch: list[tuple[int, str, str, str]]) -> Failure | None:
-    """Check a batch of (seq, event label, role, sha): the first bad blob, or None."""
-    store = BlobStore(Path(root))
-    for seq, label, role, sha in batch:
-        problem = blob_problem(store, sha, role)
-        if problem:
-            return seq, blob_failure(label, role, sha, problem)
-    return None
-
-
-class _BlobHasher:
-    """Hashes blobs on worker processes while the ledger loop goes on.
-
-    Batches are checked in seq order within each job; the pool is forked only once a full
-    batch is waiting, so a small ledger never starts a process."""
-
-    def __init__(self, project: Project, workers: int) -> None:
-        self.project = project
-        self.root = str(project.blobs.root)
-        self.workers = workers
-        self.pending: list[tuple[int, str, str, str]] = []
-        self.pool: ProcessPoolExecutor | None = None
-        self.futures: list[Future[Failure | None]] = []
-
-    def add(self, ev: EventRow, seen: set[str]) -> None:
-        """Queue the blobs of ``ev`` not in ``seen`` (then added: events come in seq order,
-        so the first event to name a blob is the one a failure must name)."""
-        for role, sha in unseen_blobs(ev, seen):
-            seen.add(sha)
-            self.pending.append((ev.seq, ev.label, role, sha))
-        if len(self.pending) >= _HASH_BATCH:
-            if self.pool is None:
-                self.pool = fork_pool(self.project, self.workers)
-            self.futures.append(self.pool.submit(_hash_job, self.root, self.pending))
-            self.pending = []
-
-    def finish(self) -> Failure | None:
-        """Wait for every batch; the failure with the lowest seq, or None."""
-        found = [f.result() for f in self.futures]
-        if self.pending:
-            found.append(_hash_job(self.root, self.pending))
-            self.pending = []
-        failures = [f for f in found if f is not None]
-        return min(failures, key=lambda f: f[0]) if failures else None
-
-    def close(self) -> None:
-        if self.pool is not None:
-            self.pool.shutdown(wait=True, cancel_futures=True)
-            self.pool = None
 
 
 def _replay_workers(requested: int | None) -> int:

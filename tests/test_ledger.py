@@ -25,7 +25,7 @@ from _ledger_fixtures import (  # noqa: F401
 )
 from sqlalchemy import text
 
-from bgart import replay, verify
+from bgart import replay
 from bgart import workflow as wf
 from bgart.contribution import Raster
 from bgart.errors import InputError, LedgerIntegrityError
@@ -337,19 +337,31 @@ def _alter_blob(project: Project, seq: int, role: str) -> str:
 def test_blobs_checked_side_by_side_name_the_first_bad_event(
     project: Project, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Blobs hashed by worker processes (in the background while the chain is checked, or
+    """Blobs hashed by child processes (in the background while the chain is checked, or
     with each plate's replay): the same report as one process, and the altered blob of the
-    lowest event is the one named, whichever job or plate meets it first."""
+    lowest event is the one named, whichever child or piece of work meets it first."""
     monkeypatch.setattr(replay, "_PARALLEL_REPLAY_MIN", 0)  # processes even for a small ledger
-    monkeypatch.setattr(verify, "_HASH_BATCH", 2)  # many background jobs
+    monkeypatch.setattr(replay, "_HASH_CHUNK", 2)  # many pieces of hash-only work
+    monkeypatch.setattr(replay, "_BACKGROUND_BATCH", 2)  # some of them in the background
+    monkeypatch.setattr(replay, "_LOOK_EVERY", 1)
+    forked: list[replay.Task] = []
+    real_fork = replay.Replayer._fork
+
+    def fork(self: replay.Replayer, task: replay.Task, *shared: Any) -> None:
+        forked.append(task)
+        real_fork(self, task, *shared)
+
+    monkeypatch.setattr(replay.Replayer, "_fork", fork)
     first = build_history(project, "ep01_c001")
     second = build_history(project, "ep01_c002", variant=1)
     clean = verify_project(project, workers=1)
     head = (clean.events, clean.head_hash)
     modes: list[dict[str, Any]] = [{}, {"rasters": False}, {"since": head}]
     for mode in modes:
+        forked.clear()
         side_by_side = verify_project(project, workers=2, **mode)
         assert side_by_side.blobs == clean.blobs and side_by_side.events == clean.events
+        assert any(isinstance(w, replay.HashWork) for task in forked for w in task), mode
 
     _alter_blob(project, second["gen1"], "image")
     for mode in modes:
