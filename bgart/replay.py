@@ -230,9 +230,10 @@ class Replayer:
             raise RuntimeError(f"ledger verify: a replay process failed: {value}")
         self.results.append(value)
 
-    def finish(self) -> Result:
-        """Do what is left and wait for every child. Returns (versions recomputed, the failure
-        with the lowest seq or None, the sizes of the versions recomputed)."""
+    def start_rest(self) -> None:
+        """Start on what is left, once the loop has queued everything: children share it
+        out (the caller may do other work meanwhile), or with one CPU or little to do, this
+        process does it now."""
         task = self._take()
         work = sum(_cost(item) for item in task)
         if self.workers == 1 or (work < _PARALLEL_REPLAY_MIN and not self.children):
@@ -244,6 +245,10 @@ class Replayer:
             counter = multiprocessing.get_context("fork").Value("q", 0)
             for _ in range(self.workers):
                 self._fork(task, counter)
+
+    def finish(self) -> Result:
+        """Wait for every child (after :meth:`start_rest`). Returns (versions recomputed, the
+        failure with the lowest seq or None, the sizes of the versions recomputed)."""
         while self.children:
             self._collect(self.children[0])
         replayed, failures, sizes = 0, [], {}

@@ -19,8 +19,9 @@ from __future__ import annotations
 import gc
 import multiprocessing
 import os
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from bgart.errors import InputError, LedgerIntegrityError
 from bgart.ledger import Candidate, ChainChecker, ChainHead, EventRow, Plate, PlateVersion, Shot
@@ -139,6 +140,10 @@ def verify_project(
                     gc.freeze()
         except LedgerIntegrityError as exc:
             stop = exc
+        replayer.start_rest()
+        # The derived tables are read and compared while the children work; the sizes the
+        # replay measures are compared, and any problem raised, after every other check.
+        tables = None if stop else _TableCheck(project, plates, upto=checker.expected_seq - 1)
         # Every queued check is of an event before the loop's failure, so a failure there
         # comes first; a bad blob before a bad raster of the same event.
         replayed, failure, sizes = replayer.finish()
@@ -164,7 +169,8 @@ def verify_project(
         )
     if not anchored:
         raise LedgerIntegrityError(f"no event has hash {anchor}… (the chain was rewritten)")
-    _check_tables(project, plates, upto=checker.expected_seq - 1)
+    assert tables is not None  # the loop went through
+    tables.finish()
     report.blobs = len(checked_blobs)
     report.versions = sum(len(p.versions) for p in plates.values())
     report.head_hash = checker.prev_hash
@@ -241,86 +247,121 @@ def _check_numbering(ev: EventRow, replay: _PlateReplay) -> tuple[int, int | Non
     return number, latest
 
 
-def _check_tables(
-    project: Project, plates: dict[tuple[str, str], _PlateReplay], *, upto: int
-) -> None:
+class _TableCheck:
     """The derived tables (versions, candidates) must match the replayed events: the rows of
-    events up to ``upto`` (the head this run checked; later rows are the next run's)."""
-    from sqlalchemy import func, select
+    events up to ``upto`` (the head this run checked; later rows are the next run's).
 
-    # Plain column rows, not ORM objects: this reads every version of a production.
-    pv, cd = PlateVersion, Candidate
-    with project.ledger.read() as s:
-        rows = s.execute(
-            select(
-                Shot.code,
-                Plate.name,
-                pv.number,
-                pv.image_sha,
-                pv.raster_sha,
-                pv.source_candidate,
-                pv.event_seq,
-                pv.created_at,
-                pv.width,
-                pv.height,
-            )
-            .join(Plate, Plate.id == pv.plate_id)
-            .join(Shot, Shot.id == Plate.shot_id)
-            .where(pv.event_seq <= upto)
-            .order_by(pv.event_seq)
-        ).all()
-        cand_rows = s.execute(
-            select(Shot.code, Plate.name, cd.number, cd.image_sha, cd.event_seq)
-            .join(Plate, Plate.id == cd.plate_id)
-            .join(Shot, Shot.id == Plate.shot_id)
-            .where(cd.event_seq <= upto)
-            .order_by(cd.event_seq)
-        ).all()
-        # The head is read after the newest rows: an append commits its rows together with
-        # the new head, so no honest row names an event beyond it.
-        newest = max(
-            s.execute(select(func.max(pv.event_seq))).scalar_one() or 0,
-            s.execute(select(func.max(cd.event_seq))).scalar_one() or 0,
-        )
-        head = s.get(ChainHead, 1)
-    seen: set[tuple[str, str, int]] = set()
-    for shot, plate, number, image_sha, raster_sha, source, event_seq, made_at, w, h in rows:
-        problem = _version_problem(
-            plates.get((shot, plate)), number, (image_sha, raster_sha), source, event_seq,
-            made_at, (w, h),
-        )
-        if problem:
-            raise LedgerIntegrityError(
-                f"plate version {shot}/{plate} v{number} (table row for event #{event_seq}): "
-                f"does not match the events ({problem}; the table was edited)"
-            )
-        seen.add((shot, plate, number))
-    for (shot, plate), replay in plates.items():
-        for number in replay.versions:
-            if (shot, plate, number) not in seen:
-                raise LedgerIntegrityError(
-                    f"plate version {shot}/{plate} v{number}: row missing from the versions table"
+    Read and compared on creation, while the replay goes on; the sizes the replay measures
+    are compared by :meth:`finish`, which raises the first problem (in row order, as if
+    every row were checked at once)."""
+
+    def __init__(
+        self, project: Project, plates: dict[tuple[str, str], _PlateReplay], *, upto: int
+    ) -> None:
+        from sqlalchemy import func, select
+
+        self.plates = plates
+        # Plain column rows, not ORM objects: this reads every version of a production.
+        pv, cd = PlateVersion, Candidate
+        with project.ledger.read() as s:
+            self.rows = s.execute(
+                select(
+                    Shot.code,
+                    Plate.name,
+                    pv.number,
+                    pv.image_sha,
+                    pv.raster_sha,
+                    pv.source_candidate,
+                    pv.event_seq,
+                    pv.created_at,
+                    pv.width,
+                    pv.height,
                 )
-    cand_seen = 0
-    for shot, plate, cand_number, cand_sha, event_seq in cand_rows:
-        replay = plates.get((shot, plate))
-        if (
-            replay is None
-            or not 1 <= cand_number <= len(replay.candidates)
-            or replay.candidates[cand_number - 1] != (cand_sha, event_seq)
-        ):
-            raise LedgerIntegrityError(
-                f"candidate {shot}/{plate} #{cand_number} (table row for event #{event_seq}): "
-                "does not match the events (the table was edited)"
+                .join(Plate, Plate.id == pv.plate_id)
+                .join(Shot, Shot.id == Plate.shot_id)
+                .where(pv.event_seq <= upto)
+                .order_by(pv.event_seq)
+            ).all()
+            cand_rows = s.execute(
+                select(Shot.code, Plate.name, cd.number, cd.image_sha, cd.event_seq)
+                .join(Plate, Plate.id == cd.plate_id)
+                .join(Shot, Shot.id == Plate.shot_id)
+                .where(cd.event_seq <= upto)
+                .order_by(cd.event_seq)
+            ).all()
+            # The head is read after the newest rows: an append commits its rows together
+            # with the new head, so no honest row names an event beyond it.
+            newest = max(
+                s.execute(select(func.max(pv.event_seq))).scalar_one() or 0,
+                s.execute(select(func.max(cd.event_seq))).scalar_one() or 0,
             )
-        cand_seen += 1
-    if cand_seen != sum(len(p.candidates) for p in plates.values()):
-        raise LedgerIntegrityError("candidates table is missing rows (the table was edited)")
-    if newest > upto and (head is None or newest > head.seq):
-        raise LedgerIntegrityError(
-            f"table row for event #{newest}: no such event (the chain ends at "
-            f"#{head.seq if head else 0}; the table was edited)"
-        )
+            head = s.get(ChainHead, 1)
+            head_seq = head.seq if head is not None else None
+        self.sized = len(self.rows)  # rows whose sizes finish() compares
+        self.problem = self._problem(cand_rows, newest, upto, head_seq)
+
+    def _problem(
+        self, cand_rows: Sequence[Any], newest: int, upto: int, head_seq: int | None
+    ) -> str | None:
+        """The first problem but for sizes (setting ``sized`` to the rows before it)."""
+        plates = self.plates
+        seen: set[tuple[str, str, int]] = set()
+        for i, (shot, plate, number, image_sha, raster_sha, source, event_seq, made_at, *_) in (
+            enumerate(self.rows)
+        ):
+            problem = _version_problem(
+                plates.get((shot, plate)), number, (image_sha, raster_sha), source, event_seq,
+                made_at,
+            )
+            if problem:
+                self.sized = i
+                return _row_problem(shot, plate, number, event_seq, problem)
+            seen.add((shot, plate, number))
+        for (shot, plate), replay in plates.items():
+            for number in replay.versions:
+                if (shot, plate, number) not in seen:
+                    return (
+                        f"plate version {shot}/{plate} v{number}: row missing from the "
+                        "versions table"
+                    )
+        cand_seen = 0
+        for shot, plate, cand_number, cand_sha, event_seq in cand_rows:
+            replay = plates.get((shot, plate))
+            if (
+                replay is None
+                or not 1 <= cand_number <= len(replay.candidates)
+                or replay.candidates[cand_number - 1] != (cand_sha, event_seq)
+            ):
+                return (
+                    f"candidate {shot}/{plate} #{cand_number} (table row for event "
+                    f"#{event_seq}): does not match the events (the table was edited)"
+                )
+            cand_seen += 1
+        if cand_seen != sum(len(p.candidates) for p in plates.values()):
+            return "candidates table is missing rows (the table was edited)"
+        if newest > upto and (head_seq is None or newest > head_seq):
+            return (
+                f"table row for event #{newest}: no such event (the chain ends at "
+                f"#{head_seq or 0}; the table was edited)"
+            )
+        return None
+
+    def finish(self) -> None:
+        """Raise the first problem, the sizes measured by the replay now compared too."""
+        for shot, plate, number, *_, event_seq, _made_at, w, h in self.rows[: self.sized]:
+            known = self.plates[(shot, plate)].sizes.get(number)
+            if known is not None and (w, h) != known:
+                problem = f"size {w}x{h}, the image is {known[0]}x{known[1]}"
+                raise LedgerIntegrityError(_row_problem(shot, plate, number, event_seq, problem))
+        if self.problem:
+            raise LedgerIntegrityError(self.problem)
+
+
+def _row_problem(shot: str, plate: str, number: int, event_seq: int, problem: str) -> str:
+    return (
+        f"plate version {shot}/{plate} v{number} (table row for event #{event_seq}): "
+        f"does not match the events ({problem}; the table was edited)"
+    )
 
 
 def _version_problem(
@@ -330,9 +371,9 @@ def _version_problem(
     source: int | None,
     event_seq: int,
     made_at: str,
-    size: Size,
 ) -> str | None:
-    """What in a versions table row differs from the replayed events, or None."""
+    """What in a versions table row differs from the replayed events (but for its size,
+    which the replay measures), or None."""
     if replay is None or number not in replay.versions:
         return "no event made this version"
     if replay.versions[number] != blobs:
@@ -344,7 +385,4 @@ def _version_problem(
         return f"made by event #{seq}"
     if made_at != created_at:
         return f"created_at is not the time of event #{seq}"
-    known = replay.sizes.get(number)
-    if known is not None and tuple(size) != known:
-        return f"size {size[0]}x{size[1]}, the image is {known[0]}x{known[1]}"
     return None

@@ -698,6 +698,27 @@ def test_edited_event_time_and_size_columns_of_the_tables_are_caught(
             verify_project(project, rasters=False)
 
 
+def test_the_first_edited_table_row_is_named_whatever_column_was_edited(
+    project: Project, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Sizes are compared once the replay has measured them, the other columns earlier: the
+    row named is still the first edited one."""
+    monkeypatch.setattr(replay, "_PARALLEL_REPLAY_MIN", 0)
+    build_history(project)
+    sql(project, "UPDATE plate_versions SET created_at = '2000-01-01T00:00:00.000000Z' "
+                 "WHERE number = 3")
+    sql(project, "UPDATE plate_versions SET width = 999 WHERE number = 2")
+    for workers in (1, 2):
+        with pytest.raises(LedgerIntegrityError, match=r"v2 .*size 999x24"):
+            verify_project(project, workers=workers)
+    with pytest.raises(LedgerIntegrityError, match=r"v3 .*created_at"):  # sizes not measured
+        verify_project(project, rasters=False)
+    sql(project, "UPDATE plate_versions SET width = 32 WHERE number = 2")
+    for workers in (1, 2):
+        with pytest.raises(LedgerIntegrityError, match=r"v3 .*created_at"):
+            verify_project(project, workers=workers)
+
+
 # --- what plate events must carry ------------------------------------------------------------
 
 
