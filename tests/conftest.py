@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import os
 
+from _scratch import scratch_folder
+
 os.environ["HF_HUB_OFFLINE"] = "1"
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 # what `ledger verify` remembers per machine goes to a throwaway folder, never ~/.cache
-os.environ["BGART_CACHE_DIR"] = __import__("tempfile").mkdtemp(prefix="bgart-test-cache-")
+os.environ["BGART_CACHE_DIR"] = str(scratch_folder("bgart-test-cache-"))
 # files the UI hands Gradio (plates to show) likewise; `bgart ui` points it into the project
-os.environ["GRADIO_TEMP_DIR"] = __import__("tempfile").mkdtemp(prefix="bgart-test-gradio-")
+os.environ["GRADIO_TEMP_DIR"] = str(scratch_folder("bgart-test-gradio-"))
 
 from collections.abc import Iterator
 from pathlib import Path

@@ -14,13 +14,13 @@ from __future__ import annotations
 
 import csv
 import io
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
 import yaml
+from _scratch import scratch_folder
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 from PIL import Image
@@ -44,7 +44,7 @@ def _settings() -> Settings:
 
 def _folder() -> Path:
     """A scratch folder with two layouts (shared by all examples: inputs only)."""
-    root = Path(tempfile.mkdtemp(prefix="bgart-prop-"))
+    root = scratch_folder("bgart-prop-")
     (root / "layouts").mkdir()
     Image.new("RGB", (96, 64), (200, 200, 200)).save(root / "layouts" / "a.png")
     Image.new("L", (50, 80), 180).save(root / "layouts" / "b b.png")
