@@ -498,7 +498,7 @@ def main() -> None:
     repeats = 3 if args.quick else 7
     print(
         f"cpu cores {os.cpu_count()}, load average {os.getloadavg()[0]:.2f} "
-        f"(other processes compete for the cores)"
+        "before the run (how busy the cores already were)"
     )
     if "events" in parts:
         bench_events(repeats)
