@@ -729,11 +729,6 @@ def imported(width: int, height: int, origin: str) -> Raster:
 _STAT_INDEX = {"changed_px": 0, "visible_px": 1, "credited_px": 2, "explained_px": 3, "area_px": 4}
 
 
-def _stats(totals: NDArray[np.int64], *names: str) -> dict[str, int]:
-    values = totals.tolist()
-    return {name: values[_STAT_INDEX[name]] for name in names}
-
-
 def paint(before: U8, raster: Raster, layer: U8, *, tone_test: bool = True) -> Applied:
     """``human.painted``: an RGBA layer laid over the plate.
 
