@@ -297,13 +297,13 @@ class _TableCheck:
             )
             head = s.get(ChainHead, 1)
             head_seq = head.seq if head is not None else None
-        self.sized = len(self.rows)  # rows whose sizes finish() compares
-        self.problem = self._problem(cand_rows, newest, upto, head_seq)
+        # finish() compares the sizes of the rows before the first other problem
+        self.sized, self.problem = self._first_problem(cand_rows, newest, upto, head_seq)
 
-    def _problem(
+    def _first_problem(
         self, cand_rows: Sequence[Any], newest: int, upto: int, head_seq: int | None
-    ) -> str | None:
-        """The first problem but for sizes (setting ``sized`` to the rows before it)."""
+    ) -> tuple[int, str | None]:
+        """The first problem but for sizes, and how many version rows come before it."""
         plates = self.plates
         seen: set[tuple[str, str, int]] = set()
         for i, (shot, plate, number, image_sha, raster_sha, source, event_seq, made_at, *_) in (
@@ -314,13 +314,12 @@ class _TableCheck:
                 made_at,
             )
             if problem:
-                self.sized = i
-                return _row_problem(shot, plate, number, event_seq, problem)
+                return i, _row_problem(shot, plate, number, event_seq, problem)
             seen.add((shot, plate, number))
         for (shot, plate), replay in plates.items():
             for number in replay.versions:
                 if (shot, plate, number) not in seen:
-                    return (
+                    return len(self.rows), (
                         f"plate version {shot}/{plate} v{number}: row missing from the "
                         "versions table"
                     )
@@ -332,19 +331,19 @@ class _TableCheck:
                 or not 1 <= cand_number <= len(replay.candidates)
                 or replay.candidates[cand_number - 1] != (cand_sha, event_seq)
             ):
-                return (
+                return len(self.rows), (
                     f"candidate {shot}/{plate} #{cand_number} (table row for event "
                     f"#{event_seq}): does not match the events (the table was edited)"
                 )
             cand_seen += 1
         if cand_seen != sum(len(p.candidates) for p in plates.values()):
-            return "candidates table is missing rows (the table was edited)"
+            return len(self.rows), "candidates table is missing rows (the table was edited)"
         if newest > upto and (head_seq is None or newest > head_seq):
-            return (
+            return len(self.rows), (
                 f"table row for event #{newest}: no such event (the chain ends at "
                 f"#{head_seq or 0}; the table was edited)"
             )
-        return None
+        return len(self.rows), None
 
     def finish(self) -> None:
         """Raise the first problem, the sizes measured by the replay now compared too."""
