@@ -15,6 +15,7 @@ from __future__ import annotations
 import gc
 import multiprocessing
 import traceback
+from collections import deque
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from multiprocessing.connection import Connection, wait
@@ -136,7 +137,7 @@ class Replayer:
         self.workers = workers
         self.hash_blobs = hash_blobs
         self.pending: dict[PlateKey, list[tuple[EventRow, Base]]] = {}
-        self.hashes: list[HashWork] = []  # whole chunks of blobs to hash, oldest first
+        self.hashes: deque[HashWork] = deque()  # whole chunks of blobs to hash, oldest first
         self.blobs: list[tuple[int, str, str, str]] = []  # the chunk being filled
         self.queued = 0  # work queued, in plate versions (see _HASHES_PER_VERSION)
         self.unlooked = 0  # work queued since the last look at the background child
@@ -179,17 +180,15 @@ class Replayer:
             self.queued += _cost(self.hashes[-1])
         task: Task = []
         taken = 0
-        hashes = iter(self.hashes)
-        while work is None or taken < work:
-            item: PlateWork | HashWork | None = next(hashes, None)
-            if item is None:
-                if not self.pending:
-                    break
+        while (self.hashes or self.pending) and (work is None or taken < work):
+            item: PlateWork | HashWork
+            if self.hashes:
+                item = self.hashes.popleft()
+            else:
                 key = next(iter(self.pending))
                 item = (key, self.pending.pop(key))
             task.append(item)
             taken += _cost(item)
-        self.hashes = self.hashes[sum(isinstance(t, HashWork) for t in task) :]
         self.queued -= taken
         return task
 
