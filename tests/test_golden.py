@@ -1,0 +1,98 @@
+"""The golden project (tests/golden/project, made by tests/golden/make_golden.py with the code of
+its day) must keep verifying, give the same credit figures and regenerate its plates byte for
+byte, whatever the code's layout becomes. Only the CLI is used: it is what users see."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+GOLDEN = ROOT / "tests" / "golden" / "project"
+LAYOUTS = {
+    "EP01_C001": "street.png",
+    "EP01_C002": "interior.png",
+    "EP01_C003": "countryside.jpg",
+    "EP01_C004": "riverside_pan.png",
+}
+# what differs from run to run by design: when the report was made, where it was written
+VOLATILE = {"generated_at"}
+
+
+def _bgart(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    full_env = {**os.environ, **(env or {})}
+    return subprocess.run([sys.executable, "-m", "bgart.cli", *args], capture_output=True,
+                          text=True, env=full_env, cwd=ROOT, timeout=600)
+
+
+@pytest.fixture
+def golden(tmp_path: Path) -> Path:
+    """A copy of the golden project (tests never write into the committed one)."""
+    dest = tmp_path / "golden"
+    shutil.copytree(GOLDEN, dest)
+    return dest
+
+
+def _strip(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _strip(v) for k, v in value.items() if k not in VOLATILE}
+    if isinstance(value, list):
+        return [_strip(v) for v in value]
+    return value
+
+
+def test_golden_ledger_verifies_with_every_raster_replayed(golden: Path) -> None:
+    done = _bgart("ledger", "verify", "--fresh", "--project", str(golden))
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "ledger ok: 25 events" in done.stdout
+
+
+def test_golden_ledger_still_names_a_tampered_event(golden: Path) -> None:
+    import sqlite3
+
+    con = sqlite3.connect(golden / "bgart.db")
+    con.execute("UPDATE events SET actor = 'Somebody Else' WHERE seq = 12")
+    con.commit()
+    con.close()
+    done = _bgart("ledger", "verify", "--project", str(golden))
+    assert done.returncode == 3, done.stdout + done.stderr
+    assert "12" in done.stdout + done.stderr
+
+
+def test_golden_credit_figures_are_reproduced_exactly(golden: Path, tmp_path: Path,
+                                                     tiny_env: dict[str, str]) -> None:
+    out = tmp_path / "report"
+    # the models' licence and revision come from the weights.lock it was made with
+    done = _bgart("credits", "--project", str(golden), "--format", "json,csv", "--out", str(out),
+                  env=tiny_env)
+    assert done.returncode == 0, done.stdout + done.stderr
+    then = json.loads((GOLDEN / "exports" / "credits" / "credits.json").read_text("utf-8"))
+    now = json.loads((out / "credits.json").read_text("utf-8"))
+    assert _strip(now) == _strip(then)
+    for name in ("credits_plates.csv", "credits_people.csv", "credits_contributors.csv",
+                 "credits_summary.csv", "credits_definition.csv"):
+        assert _stable_rows(out / name) == _stable_rows(GOLDEN / "exports" / "credits" / name)
+
+
+def _stable_rows(path: Path) -> list[str]:
+    return [line for line in path.read_text("utf-8").splitlines()
+            if not any(line.startswith(key) for key in VOLATILE)]
+
+
+@pytest.mark.parametrize("shot", sorted(LAYOUTS))
+def test_golden_plates_regenerate_byte_identical(golden: Path, tmp_path: Path, shot: str,
+                                                 tiny_env: dict[str, str]) -> None:
+    layout = ROOT / "examples" / "layouts" / LAYOUTS[shot]
+    plate = golden / "shots" / shot / "v1.png"
+    again = tmp_path / f"{shot}.png"
+    done = _bgart("regenerate", str(plate), "--layout", str(layout), "--out", str(again),
+                  "--check", env=tiny_env)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert again.read_bytes() == plate.read_bytes()
