@@ -17,21 +17,21 @@ def machine() -> str:
     import torch
 
     gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "no GPU"
-    return (f"{platform.machine()}, {os.cpu_count()} cores, {gpu}, torch {torch.__version__}, "
-            f"{date.today().isoformat()}")
+    return (
+        f"{platform.machine()}, {os.cpu_count()} cores, {gpu}, torch {torch.__version__}, "
+        f"{date.today().isoformat()}"
+    )
 
 
 def tiny_settings(root: Path, arch: str = "sd15", **overrides: object):  # type: ignore[no-untyped-def]
     """Settings pointing at tiny random-weight models under ``root`` (built once)."""
+    from bgart.generation import WeightsLock, build_tiny_models, pull
     from bgart.settings import load_settings
-    from bgart.tiny_models import build_tiny_models
-    from bgart.weights import WeightsLock, pull
 
     lock = build_tiny_models(root, arch)
     store = root / "store"
     pull(WeightsLock.load(lock), store, f"tiny-{arch}", say=lambda _m: None)
-    return load_settings(weights_lock=lock, model_store=store, model=f"tiny-{arch}",
-                         **overrides)
+    return load_settings(weights_lock=lock, model_store=store, model=f"tiny-{arch}", **overrides)
 
 
 def timed(fn: Callable[[], object], repeats: int, warmup: int = 1) -> list[float]:

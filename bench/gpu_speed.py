@@ -34,19 +34,32 @@ TFLOP_PER_STEP = 13.5 + 6.0
 PEAK_BF16_TFLOPS = {"H100": 989.0, "H200": 989.0}  # dense bf16, SXM datasheets
 
 SDXL_UNET = dict(
-    sample_size=128, in_channels=4, out_channels=4, layers_per_block=2,
+    sample_size=128,
+    in_channels=4,
+    out_channels=4,
+    layers_per_block=2,
     block_out_channels=(320, 640, 1280),
     down_block_types=("DownBlock2D", "CrossAttnDownBlock2D", "CrossAttnDownBlock2D"),
     up_block_types=("CrossAttnUpBlock2D", "CrossAttnUpBlock2D", "UpBlock2D"),
-    attention_head_dim=(5, 10, 20), transformer_layers_per_block=(1, 2, 10),
-    cross_attention_dim=2048, use_linear_projection=True, addition_embed_type="text_time",
-    addition_time_embed_dim=256, projection_class_embeddings_input_dim=2816,
+    attention_head_dim=(5, 10, 20),
+    transformer_layers_per_block=(1, 2, 10),
+    cross_attention_dim=2048,
+    use_linear_projection=True,
+    addition_embed_type="text_time",
+    addition_time_embed_dim=256,
+    projection_class_embeddings_input_dim=2816,
 )
 SDXL_VAE = dict(
-    in_channels=3, out_channels=3, latent_channels=4, sample_size=1024,
-    block_out_channels=(128, 256, 512, 512), layers_per_block=2,
-    down_block_types=("DownEncoderBlock2D",) * 4, up_block_types=("UpDecoderBlock2D",) * 4,
-    scaling_factor=0.13025, force_upcast=False,
+    in_channels=3,
+    out_channels=3,
+    latent_channels=4,
+    sample_size=1024,
+    block_out_channels=(128, 256, 512, 512),
+    layers_per_block=2,
+    down_block_types=("DownEncoderBlock2D",) * 4,
+    up_block_types=("UpDecoderBlock2D",) * 4,
+    scaling_factor=0.13025,
+    force_upcast=False,
 )
 
 
@@ -67,52 +80,92 @@ def build_sdxl(dtype: Any, device: str) -> Any:
         CLIPTokenizer,
     )
 
-    from bgart.tiny_models import _byte_vocab
+    from bgart.generation.tiny_models import _byte_vocab
 
     vocab = _byte_vocab()
     tok = CLIPTokenizer(vocab=vocab, merges=[], model_max_length=77)
     n = len(vocab)
-    ids = dict(bos_token_id=n - 2, eos_token_id=n - 1, pad_token_id=n - 1, vocab_size=n,
-               max_position_embeddings=77, hidden_act="gelu")
+    ids = dict(
+        bos_token_id=n - 2,
+        eos_token_id=n - 1,
+        pad_token_id=n - 1,
+        vocab_size=n,
+        max_position_embeddings=77,
+        hidden_act="gelu",
+    )
     with torch.device(device):
-        te1 = CLIPTextModel(CLIPTextConfig(hidden_size=768, intermediate_size=3072,
-                                           num_attention_heads=12, num_hidden_layers=12, **ids))
-        te2 = CLIPTextModelWithProjection(CLIPTextConfig(
-            hidden_size=1280, intermediate_size=5120, num_attention_heads=20,
-            num_hidden_layers=32, projection_dim=1280, **ids))
+        te1 = CLIPTextModel(
+            CLIPTextConfig(
+                hidden_size=768,
+                intermediate_size=3072,
+                num_attention_heads=12,
+                num_hidden_layers=12,
+                **ids,
+            )
+        )
+        te2 = CLIPTextModelWithProjection(
+            CLIPTextConfig(
+                hidden_size=1280,
+                intermediate_size=5120,
+                num_attention_heads=20,
+                num_hidden_layers=32,
+                projection_dim=1280,
+                **ids,
+            )
+        )
         unet = UNet2DConditionModel(**SDXL_UNET)
         controlnet = ControlNetModel.from_unet(unet)
         vae = AutoencoderKL(**SDXL_VAE)
-    sched = EulerDiscreteScheduler(beta_start=0.00085, beta_end=0.012,
-                                   beta_schedule="scaled_linear", steps_offset=1,
-                                   timestep_spacing="leading")
+    sched = EulerDiscreteScheduler(
+        beta_start=0.00085,
+        beta_end=0.012,
+        beta_schedule="scaled_linear",
+        steps_offset=1,
+        timestep_spacing="leading",
+    )
     pipe = StableDiffusionXLControlNetPipeline(
-        vae=vae, text_encoder=te1, text_encoder_2=te2, tokenizer=tok, tokenizer_2=tok,
-        unet=unet, controlnet=controlnet, scheduler=sched)
+        vae=vae,
+        text_encoder=te1,
+        text_encoder_2=te2,
+        tokenizer=tok,
+        tokenizer_2=tok,
+        unet=unet,
+        controlnet=controlnet,
+        scheduler=sched,
+    )
     return pipe.to(device=device, dtype=dtype)
 
 
 def build_tiny(root: Path) -> Any:
     import diffusers
 
-    from bgart.tiny_models import build_tiny_models
+    from bgart.generation import build_tiny_models
 
     build_tiny_models(root, "sdxl")
     cn = diffusers.ControlNetModel.from_pretrained(root / "src" / "tiny-controlnet-sdxl")
     return diffusers.StableDiffusionXLControlNetPipeline.from_pretrained(
-        root / "src" / "tiny-sdxl", controlnet=cn)
+        root / "src" / "tiny-sdxl", controlnet=cn
+    )
 
 
-def run(engine: Any, size: tuple[int, int], steps: int, seeds: list[int], repeats: int,
-        layout: Any) -> tuple[float, list[Any]]:
+def run(
+    engine: Any, size: tuple[int, int], steps: int, seeds: list[int], repeats: int, layout: Any
+) -> tuple[float, list[Any]]:
     """Median seconds per call (after a warm-up call) and the last images."""
     import statistics
 
-    from bgart.engine import GenerationRequest
+    from bgart.generation import GenerationRequest
 
-    req = GenerationRequest(prompt="anime background, street", negative="people",
-                            width=size[0], height=size[1], seeds=seeds, layout=layout,
-                            steps=steps, guidance=7.0)
+    req = GenerationRequest(
+        prompt="anime background, street",
+        negative="people",
+        width=size[0],
+        height=size[1],
+        seeds=seeds,
+        layout=layout,
+        steps=steps,
+        guidance=7.0,
+    )
     out = engine.generate(req)  # warm-up (compiles, autotunes)
     times = []
     for _ in range(repeats):
@@ -135,7 +188,7 @@ def main() -> None:
     import torch
     from PIL import Image, ImageDraw
 
-    from bgart.engine import Engine
+    from bgart.generation import Engine
     from bgart.settings import load_settings
 
     cuda = torch.cuda.is_available()
@@ -159,8 +212,9 @@ def main() -> None:
 
         pipe = build_tiny(Path(tempfile.mkdtemp())) if args.tiny else build_sdxl(dtype, device)
         levers = {"channels_last": False, **levers}
-        s = load_settings(device=device, dtype=str(dtype).removeprefix("torch.") if cuda
-                          else "float32", **levers)
+        s = load_settings(
+            device=device, dtype=str(dtype).removeprefix("torch.") if cuda else "float32", **levers
+        )
         return Engine.from_pipeline(s, pipe, "sdxl-random", "sdxl", controlnet="cn-random")
 
     def free(*objs: Any) -> None:
@@ -176,8 +230,7 @@ def main() -> None:
         ("baseline", torch.float16, {}),
         ("bf16+cl", torch.bfloat16, {"channels_last": True}),
         ("+fused", torch.bfloat16, {"channels_last": True, "fuse_qkv": True}),
-        ("+compile", torch.bfloat16, {"channels_last": True, "fuse_qkv": True,
-                                      "compile": True}),
+        ("+compile", torch.bfloat16, {"channels_last": True, "fuse_qkv": True, "compile": True}),
     ]
     for name, dtype, levers in variants:
         if not want(name):
@@ -186,25 +239,34 @@ def main() -> None:
         sec, imgs = run(engine, size, steps, [1], args.repeats, layout)
         results[name] = sec
         arr = np.asarray(imgs[0], dtype=np.float32)
-        diff = "" if ref_img is None else \
-            f"  mean |Δ| vs baseline {np.abs(arr - ref_img).mean():.2f}/255"
+        diff = (
+            ""
+            if ref_img is None
+            else f"  mean |Δ| vs baseline {np.abs(arr - ref_img).mean():.2f}/255"
+        )
         ref_img = arr if ref_img is None else ref_img
         tflops = TFLOP_PER_STEP * steps / sec
-        peak = next((v for k, v in PEAK_BF16_TFLOPS.items()
-                     if cuda and k in torch.cuda.get_device_name(0)), None)
+        peak = next(
+            (v for k, v in PEAK_BF16_TFLOPS.items() if cuda and k in torch.cuda.get_device_name(0)),
+            None,
+        )
         mfu = f"  MFU {tflops / peak * 100:.1f}%" if peak and not args.tiny else ""
         print(f"{name:10} {sec:7.3f} s/image  {1 / sec:6.3f} img/s{mfu}{diff}")
         if name == "+compile" and want("batch4"):
             sec4, _ = run(engine, size, steps, [1, 2, 3, 4], args.repeats, layout)
             results["batch4"] = sec4 / 4
-            print(f"{'batch4':10} {sec4 / 4:7.3f} s/image  images/s ratio batch4/batch1 = "
-                  f"{sec / (sec4 / 4):.3f} (goal >= 1.1)")
+            print(
+                f"{'batch4':10} {sec4 / 4:7.3f} s/image  images/s ratio batch4/batch1 = "
+                f"{sec / (sec4 / 4):.3f} (goal >= 1.1)"
+            )
         free(engine)
     if "baseline" in results:
         for name in ("bf16+cl", "+fused", "+compile", "batch4"):
             if name in results:
-                print(f"speed-up {name} vs baseline = {results['baseline'] / results[name]:.3f}x"
-                      + ("  (goal >= 1.4x)" if name == "+compile" else ""))
+                print(
+                    f"speed-up {name} vs baseline = {results['baseline'] / results[name]:.3f}x"
+                    + ("  (goal >= 1.4x)" if name == "+compile" else "")
+                )
     if want("lowmem"):
         engine = make(torch.bfloat16 if cuda else torch.float32, channels_last=True)
         normal, _ = run(engine, size, steps, [1], 1, layout)
@@ -213,16 +275,20 @@ def main() -> None:
         engine.enable_low_memory()
         low, _ = run(engine, size, steps, [1], 1, layout)
         peak_gb = torch.cuda.max_memory_allocated() / 2**30 if cuda else float("nan")
-        print(f"lowmem     {low:7.3f} s/image  latency ratio lowmem/normal = {low / normal:.3f}"
-              f" (goal <= 1.5), peak GPU memory {peak_gb:.2f} GiB (goal <= 8)")
+        print(
+            f"lowmem     {low:7.3f} s/image  latency ratio lowmem/normal = {low / normal:.3f}"
+            f" (goal <= 1.5), peak GPU memory {peak_gb:.2f} GiB (goal <= 8)"
+        )
         results["lowmem_ratio"] = low / normal
         results["lowmem_peak_gib"] = peak_gb
         if want("wide"):
             wide = (4096, 1024) if not args.tiny else (384, 128)
             wl = layout.resize(wide)
             sec, imgs = run(engine, wide, max(4, steps // 6), [1], 1, wl)
-            print(f"wide       {wide[0]}x{wide[1]} plate rendered in {sec:.2f} s "
-                  f"(tiled VAE), output {imgs[0].size}")
+            print(
+                f"wide       {wide[0]}x{wide[1]} plate rendered in {sec:.2f} s "
+                f"(tiled VAE), output {imgs[0].size}"
+            )
             results["wide_seconds"] = sec
         free(engine)
     figures["results"] = results

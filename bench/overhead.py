@@ -30,7 +30,7 @@ def main() -> None:
     import torch
     from PIL import Image, ImageDraw
 
-    from bgart.engine import Engine, GenerationRequest
+    from bgart.generation import Engine, GenerationRequest
 
     torch.set_num_threads(args.threads)
     with tempfile.TemporaryDirectory() as tmp:
@@ -39,18 +39,31 @@ def main() -> None:
         s = args.size
         layout = Image.new("RGB", (s, s))
         ImageDraw.Draw(layout).line((0, 0, s, s), fill="white", width=4)
-        req = GenerationRequest(prompt="street", negative="people", width=s, height=s,
-                                seeds=[1], layout=layout, steps=args.steps)
+        req = GenerationRequest(
+            prompt="street",
+            negative="people",
+            width=s,
+            height=s,
+            seeds=[1],
+            layout=layout,
+            steps=args.steps,
+        )
         pipe = engine._base  # the very pipeline Engine uses: the difference is bgart alone
 
         def bare() -> Image.Image:
             with torch.inference_mode():
-                return pipe(prompt=["street"], negative_prompt=["people"], image=layout,
-                            width=s, height=s, num_inference_steps=args.steps,
-                            guidance_scale=req.guidance,
-                            controlnet_conditioning_scale=req.controlnet_scale,
-                            generator=[torch.Generator("cpu").manual_seed(1)],
-                            output_type="pil").images[0]
+                return pipe(
+                    prompt=["street"],
+                    negative_prompt=["people"],
+                    image=layout,
+                    width=s,
+                    height=s,
+                    num_inference_steps=args.steps,
+                    guidance_scale=req.guidance,
+                    controlnet_conditioning_scale=req.controlnet_scale,
+                    generator=[torch.Generator("cpu").manual_seed(1)],
+                    output_type="pil",
+                ).images[0]
 
         def tool() -> Image.Image:
             return engine.generate(req, progress=lambda _d, _t: None)[0].image
@@ -65,8 +78,10 @@ def main() -> None:
                 acc.append(time.perf_counter() - t)
     b, t = median(t_bare), median(t_tool)
     print(f"machine: {machine()}")
-    print(f"tiny SD1.5+ControlNet, {args.size}x{args.size}, {args.steps} steps, "
-          f"{args.threads} threads, {args.repeats} interleaved repeats")
+    print(
+        f"tiny SD1.5+ControlNet, {args.size}x{args.size}, {args.steps} steps, "
+        f"{args.threads} threads, {args.repeats} interleaved repeats"
+    )
     print(f"bare diffusers call : {b * 1000:8.1f} ms/image (median)")
     print(f"bgart Engine.generate: {t * 1000:8.1f} ms/image (median)")
     print(f"overhead ratio tool/bare = {t / b:.4f}  ({(t / b - 1) * 100:+.2f}%, goal <= +3%)")

@@ -3,7 +3,7 @@
 Goals (issue 7): one event on a 3840×2160 plate in ≤ 0.25 s on the 2-core CI CPU, and
 ``bgart ledger verify`` of 100 000 events in ≤ 10 s. Verify is timed three ways: the chain
 (and blobs) alone, the usual re-verify (rasters recomputed only after the head an earlier
-clean run recorded, bgart.verified) and a full run recomputing every raster (``--fresh``),
+clean run recorded, bgart.verify.verified) and a full run recomputing every raster (``--fresh``),
 each with the default worker processes and in one process, side by side. The ledger is a
 40-event shot history cloned onto 2 500 shots, each shot with its own blob files (same
 pixels, distinct bytes), as a production's would be.
@@ -38,13 +38,13 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bgart import contribution as c
 from bgart import deflate
-from bgart import verify as wf_verify
-from bgart import workflow as wf
+from bgart import plates as wf
+from bgart import provenance as c
+from bgart.generation import GenerationRecord, png_bytes
 from bgart.images import encode_png
-from bgart.record import GenerationRecord, png_bytes
-from bgart.store import Project
+from bgart.ledger import Project
+from bgart.verify import chain as wf_verify
 from bgart.verify import verify_project
 
 EVENT_GOAL_S = 0.25

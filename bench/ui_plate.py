@@ -37,14 +37,14 @@ def main() -> None:
 
     import gradio as gr
     import numpy as np
+    from bgart.ui.handlers import Studio
     from gradio import processing_utils
     from PIL import Image
     from provenance import H4K, W4K, _image, _record, natural_4k
 
-    from bgart import workflow as wf
-    from bgart.record import png_bytes
-    from bgart.store import Project
-    from ui.handlers import Studio
+    from bgart import plates as wf
+    from bgart.generation import png_bytes
+    from bgart.ledger import Project
 
     print(f"cpu cores {os.cpu_count()}, load average {os.getloadavg()[0]:.2f}")
     view = gr.Image(type="pil", format="png")

@@ -78,9 +78,12 @@ def open_image(
 
 _ORIENTATION = 0x0112
 _TRANSPOSE = {
-    2: Image.Transpose.FLIP_LEFT_RIGHT, 3: Image.Transpose.ROTATE_180,
-    4: Image.Transpose.FLIP_TOP_BOTTOM, 5: Image.Transpose.TRANSPOSE,
-    6: Image.Transpose.ROTATE_270, 7: Image.Transpose.TRANSVERSE,
+    2: Image.Transpose.FLIP_LEFT_RIGHT,
+    3: Image.Transpose.ROTATE_180,
+    4: Image.Transpose.FLIP_TOP_BOTTOM,
+    5: Image.Transpose.TRANSPOSE,
+    6: Image.Transpose.ROTATE_270,
+    7: Image.Transpose.TRANSVERSE,
     8: Image.Transpose.ROTATE_90,
 }
 
@@ -153,8 +156,7 @@ def to_mode(img: Image.Image, mode: str) -> Image.Image:
 
         arr = np.asarray(img, dtype=np.float64)
         peak = sample_peak(img.mode, float(arr.max()) if arr.size else 0.0)
-        img = Image.fromarray((np.clip(arr / peak, 0.0, 1.0) * 255.0).round().astype("uint8"),
-                              "L")
+        img = Image.fromarray((np.clip(arr / peak, 0.0, 1.0) * 255.0).round().astype("uint8"), "L")
     if img.mode == "P" or keyed:
         img = img.convert("RGBA")  # a colour key is transparency too
     if mode in ("RGB", "L") and img.mode in ("RGBA", "LA", "PA"):

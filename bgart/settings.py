@@ -75,8 +75,9 @@ class Settings(BaseSettings):
             raise ValueError("is empty; give a path")
         return value
 
-    @field_validator("project_dir", "signing_cert", "signing_key", "db_url", "tsa_url",
-                     mode="before")
+    @field_validator(
+        "project_dir", "signing_cert", "signing_key", "db_url", "tsa_url", mode="before"
+    )
     @classmethod
     def _empty_is_unset(cls, value: Any) -> Any:
         return None if isinstance(value, str) and not value.strip() else value
@@ -100,8 +101,9 @@ def tsa_url_problem(value: str) -> str | None:
 
 
 def _path_fields() -> set[str]:
-    return {name for name, f in Settings.model_fields.items()
-            if f.annotation in (Path, Path | None)}
+    return {
+        name for name, f in Settings.model_fields.items() if f.annotation in (Path, Path | None)
+    }
 
 
 def _read_project_toml(project_dir: Path) -> dict[str, Any]:

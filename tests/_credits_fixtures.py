@@ -1,4 +1,4 @@
-"""A small production for the credit-report and export tests, built through bgart.workflow.
+"""A small production for the credit-report and export tests, built through bgart.plates.acts.
 
 Three accepted plates of 80×60 pixels (4800), no diffusers involved:
 
@@ -21,9 +21,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from bgart import workflow
-from bgart.record import GenerationRecord, png_bytes
-from bgart.store import Project
+from bgart import plates as workflow
+from bgart.generation import GenerationRecord, png_bytes
+from bgart.ledger import Project
 
 W, H = 80, 60
 PIXELS = W * H
@@ -56,11 +56,26 @@ def ai_image(seed: int) -> np.ndarray:
 
 def record(seed: int, *, mode: str = "layout", model: str = MODEL) -> GenerationRecord:
     return GenerationRecord(
-        mode=mode, model=model, architecture="sd15",
-        model_files={f"{model}/{UNET}": UNET_SHA}, controlnet=None,
-        prompt=f"test background {seed}", negative="", preset="base", scheduler="euler",
-        steps=2, guidance=5.0, controlnet_scale=1.0, strength=None, width=W, height=H,
-        seeds=(seed,), batch_index=0, device="cpu", dtype="float32", seconds=1.5,
+        mode=mode,
+        model=model,
+        architecture="sd15",
+        model_files={f"{model}/{UNET}": UNET_SHA},
+        controlnet=None,
+        prompt=f"test background {seed}",
+        negative="",
+        preset="base",
+        scheduler="euler",
+        steps=2,
+        guidance=5.0,
+        controlnet_scale=1.0,
+        strength=None,
+        width=W,
+        height=H,
+        seeds=(seed,),
+        batch_index=0,
+        device="cpu",
+        dtype="float32",
+        seconds=1.5,
     )
 
 
@@ -89,39 +104,50 @@ def build_project(root: Path) -> Project:
     lock.write_text(LOCK_TEXT, encoding="utf-8")
     project = Project.init(root, production=PRODUCTION)
     (root / "bgart.toml").write_text(
-        f'production = "{PRODUCTION}"\nweights_lock = "{lock}"\n', encoding="utf-8")
+        f'production = "{PRODUCTION}"\nweights_lock = "{lock}"\n', encoding="utf-8"
+    )
     project.close()
     project = Project.open(root)
 
     # EP01_C001: AI plate, untouched.
     workflow.record_layout(project, "EP01_C001", layout_png(1), "Sato Yuki", filename="c001.png")
     for seed in (11, 12):
-        workflow.record_generated(project, "EP01_C001", png(ai_image(seed), record(seed)),
-                                  record(seed))
+        workflow.record_generated(
+            project, "EP01_C001", png(ai_image(seed), record(seed)), record(seed)
+        )
     workflow.accept(project, "EP01_C001", DIRECTOR, "as is")
 
     # EP01_C002: candidate 2 of 3, retouched 30%, one inpaint.
     workflow.record_layout(project, "EP01_C002", layout_png(2), "Tanaka Haruto")
     for seed in (21, 22, 23):
-        workflow.record_generated(project, "EP01_C002", png(ai_image(seed), record(seed)),
-                                  record(seed), requested_by="Mori Ren")
+        workflow.record_generated(
+            project,
+            "EP01_C002",
+            png(ai_image(seed), record(seed)),
+            record(seed),
+            requested_by="Mori Ren",
+        )
     workflow.select_variation(project, "EP01_C002", 2, "Mori Ren")
-    workflow.record_paint(project, "EP01_C002", opaque_layer(slice(0, 24), (255, 0, 255)),
-                          "山田 花子", 300.0)
-    workflow.record_paint(project, "EP01_C002", opaque_layer(slice(16, 24), (255, 255, 0)),
-                          "Ito Aoi", 120.0)
+    workflow.record_paint(
+        project, "EP01_C002", opaque_layer(slice(0, 24), (255, 0, 255)), "山田 花子", 300.0
+    )
+    workflow.record_paint(
+        project, "EP01_C002", opaque_layer(slice(16, 24), (255, 255, 0)), "Ito Aoi", 120.0
+    )
     mask = np.zeros((H, W), np.uint8)
     mask[10:20, 40:50] = 255
     result = np.full((H, W, 3), (255, 128, 0), np.uint8)
     inpaint_rec = record(24, mode="inpaint", model=INPAINT_MODEL)
-    workflow.record_inpaint(project, "EP01_C002", png(result), mask, inpaint_rec, "Mori Ren",
-                            active_seconds=30.0)
+    workflow.record_inpaint(
+        project, "EP01_C002", png(result), mask, inpaint_rec, "Mori Ren", active_seconds=30.0
+    )
     workflow.accept(project, "EP01_C002", DIRECTOR)
 
     # EP02_C001: repainted over every pixel.
     workflow.record_layout(project, "EP02_C001", layout_png(3), "Sato Yuki")
-    workflow.record_generated(project, "EP02_C001", png(ai_image(31), record(31)), record(31),
-                              requested_by="Mori Ren")
+    workflow.record_generated(
+        project, "EP02_C001", png(ai_image(31), record(31)), record(31), requested_by="Mori Ren"
+    )
     rng = np.random.default_rng(99)
     final = (200 + rng.integers(0, 56, (H, W, 3))).astype(np.uint8)
     workflow.record_final(project, "EP02_C001", final, "Kobayashi Mei", 3600.0)

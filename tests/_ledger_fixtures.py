@@ -17,8 +17,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from bgart.record import GenerationRecord, png_bytes
-from bgart.store import Project
+from bgart.generation import GenerationRecord, png_bytes
+from bgart.ledger import Project
 
 PG_ENV = "BGART_TEST_PG_URL"
 PG_SKIP = f"PostgreSQL tests need {PG_ENV} (a server URL whose role may CREATE DATABASE)"

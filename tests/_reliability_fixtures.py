@@ -40,24 +40,38 @@ class CliResult:
     seconds: float = 0.0
 
     def show(self) -> str:
-        return (f"$ bgart {' '.join(self.args)}\n-> rc {self.returncode}\n"
-                f"stdout: {self.stdout!r}\nstderr: {self.stderr!r}")
+        return (
+            f"$ bgart {' '.join(self.args)}\n-> rc {self.returncode}\n"
+            f"stdout: {self.stdout!r}\nstderr: {self.stderr!r}"
+        )
 
 
 def clean_env(extra: dict[str, str] | None = None) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items()
-           if not k.startswith("BGART_") or k == "BGART_TEST_PG_URL"}
-    env.update({"HF_HUB_OFFLINE": "1", "COLUMNS": "400", "NO_COLOR": "1",
-                "PYTHONPATH": str(ROOT)})
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith("BGART_") or k == "BGART_TEST_PG_URL"
+    }
+    env.update({"HF_HUB_OFFLINE": "1", "COLUMNS": "400", "NO_COLOR": "1", "PYTHONPATH": str(ROOT)})
     env.update(extra or {})
     return env
 
 
-def run_cli(args: Sequence[str], env: dict[str, str] | None = None, cwd: Path | None = None,
-            timeout: float = 300) -> CliResult:
+def run_cli(
+    args: Sequence[str],
+    env: dict[str, str] | None = None,
+    cwd: Path | None = None,
+    timeout: float = 300,
+) -> CliResult:
     """``python -m bgart.cli ARGS`` in a fresh process."""
-    res = subprocess.run([sys.executable, "-m", "bgart.cli", *args], capture_output=True,
-                         text=True, env=clean_env(env), cwd=cwd, timeout=timeout)
+    res = subprocess.run(
+        [sys.executable, "-m", "bgart.cli", *args],
+        capture_output=True,
+        text=True,
+        env=clean_env(env),
+        cwd=cwd,
+        timeout=timeout,
+    )
     return CliResult(list(args), res.returncode, res.stdout, res.stderr)
 
 
@@ -103,23 +117,36 @@ _DRIVER = textwrap.dedent(
 )
 
 
-def run_cli_many(jobs: Sequence[dict[str, Any]], workdir: Path, env: dict[str, str] | None = None,
-                 timeout: float = 600) -> list[CliResult]:
+def run_cli_many(
+    jobs: Sequence[dict[str, Any]],
+    workdir: Path,
+    env: dict[str, str] | None = None,
+    timeout: float = 600,
+) -> list[CliResult]:
     """Run each job ``{"args": [...], "env": {...}, "cwd": "..."}`` through bgart.cli.main in
     one separate process; returns one CliResult per job."""
     workdir.mkdir(parents=True, exist_ok=True)
     spec = workdir / "jobs.json"
     spec.write_text(json.dumps(list(jobs)), encoding="utf-8")
-    res = subprocess.run([sys.executable, "-c", _DRIVER, str(spec)], capture_output=True,
-                         text=True, env=clean_env(env), cwd=workdir, timeout=timeout)
+    res = subprocess.run(
+        [sys.executable, "-c", _DRIVER, str(spec)],
+        capture_output=True,
+        text=True,
+        env=clean_env(env),
+        cwd=workdir,
+        timeout=timeout,
+    )
     assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
     results = json.loads((workdir / "jobs.json.result").read_text(encoding="utf-8"))
-    return [CliResult(list(j["args"]), r["rc"], r["stdout"], r["stderr"], r["seconds"])
-            for j, r in zip(jobs, results, strict=True)]
+    return [
+        CliResult(list(j["args"]), r["rc"], r["stdout"], r["stderr"], r["seconds"])
+        for j, r in zip(jobs, results, strict=True)
+    ]
 
 
-def assert_clean_error(res: CliResult, needle: str, why: str = "", *,
-                       multi_line_ok: bool = False) -> None:
+def assert_clean_error(
+    res: CliResult, needle: str, why: str = "", *, multi_line_ok: bool = False
+) -> None:
     """Non-zero exit; stderr one line ``error: …`` naming the input (``needle``), mentioning
     ``why``; no traceback anywhere. ``multi_line_ok``: a shot list may list several
     problems, each on its own line naming the list."""
@@ -163,15 +190,27 @@ def png_bytes_of(width: int = 96, height: int = 64, seed: int = 0) -> bytes:
 
 
 @pytest.fixture(scope="session")
-def corpus(tmp_path_factory: pytest.TempPathFactory, tiny_root: Path, tiny_store: Path
-           ) -> Iterator[tuple[Path, list[Any]]]:
+def corpus(
+    tmp_path_factory: pytest.TempPathFactory, tiny_root: Path, tiny_store: Path
+) -> Iterator[tuple[Path, list[Any]]]:
     """The whole corpus (weights group included), made by the generator script as a
     separate process, once per session: (root, cases)."""
     dest = tmp_path_factory.mktemp("corpus")
     res = subprocess.run(
-        [sys.executable, str(CORPUS_SCRIPT), str(dest), "--lock", str(tiny_root / "weights.lock"),
-         "--store", str(tiny_store)], capture_output=True, text=True, env=clean_env(),
-        timeout=300)
+        [
+            sys.executable,
+            str(CORPUS_SCRIPT),
+            str(dest),
+            "--lock",
+            str(tiny_root / "weights.lock"),
+            "--store",
+            str(tiny_store),
+        ],
+        capture_output=True,
+        text=True,
+        env=clean_env(),
+        timeout=300,
+    )
     assert res.returncode == 0, res.stdout + res.stderr
     module = load_corpus_module()
     cases = [module.Case(**c) for c in json.loads((dest / "manifest.json").read_text())]

@@ -60,8 +60,8 @@ def ui_env(tiny_env: dict[str, str], prompts: Path) -> dict[str, str]:
 
 def make_project(root: Path) -> Path:
     """A project with an artist, a director, an admin and one shot with a layout."""
-    from bgart import workflow
-    from bgart.store import Project
+    from bgart import plates as workflow
+    from bgart.ledger import Project
 
     with Project.init(root, production="Test Show") as project:
         for name, role in ROLES.items():
@@ -71,8 +71,9 @@ def make_project(root: Path) -> Path:
 
 
 @pytest.fixture
-def ui_project(tmp_path: Path, tiny_env: dict[str, str], monkeypatch: pytest.MonkeyPatch
-               ) -> Iterator[Path]:
+def ui_project(
+    tmp_path: Path, tiny_env: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> Iterator[Path]:
     """A project folder; the environment points bgart at tiny models and fast presets."""
     for key, value in ui_env(tiny_env, write_prompts(tmp_path / "prompts")).items():
         monkeypatch.setenv(key, value)
@@ -82,8 +83,9 @@ def ui_project(tmp_path: Path, tiny_env: dict[str, str], monkeypatch: pytest.Mon
 @pytest.fixture
 def studio(ui_project: Path, tiny_engine):  # type: ignore[no-untyped-def]
     """A Studio on the test project whose engine is the session's tiny SD1.5 engine."""
-    from bgart.store import Project
-    from ui.handlers import Studio
+    from bgart.ui.handlers import Studio
+
+    from bgart.ledger import Project
 
     project = Project.open(ui_project)
     yield Studio(project, engine_loader=lambda _settings: tiny_engine)

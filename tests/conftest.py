@@ -31,7 +31,7 @@ def _fixed_threads() -> Iterator[None]:
 @pytest.fixture(scope="session")
 def tiny_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Tiny SD1.5 and SDXL models (+ ControlNets) in diffusers format, with a weights.lock."""
-    from bgart.tiny_models import build_tiny_models
+    from bgart.generation import build_tiny_models
 
     root = tmp_path_factory.mktemp("tiny-models")
     build_tiny_models(root, "sd15")
@@ -42,7 +42,7 @@ def tiny_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="session")
 def tiny_store(tiny_root: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A model store with both tiny models pulled through the real `weights.pull`."""
-    from bgart.weights import WeightsLock, pull
+    from bgart.generation import WeightsLock, pull
 
     store = tmp_path_factory.mktemp("model-store")
     lock = WeightsLock.load(tiny_root / "weights.lock")
@@ -79,7 +79,7 @@ _ENGINES: dict[str, object] = {}
 @pytest.fixture
 def tiny_engine(tiny_settings):  # type: ignore[no-untyped-def]
     """One loaded tiny SD1.5 engine for the whole session (loading is the slow part)."""
-    from bgart.engine import Engine
+    from bgart.generation import Engine
 
     if "sd15" not in _ENGINES:
         _ENGINES["sd15"] = Engine.load(tiny_settings)
@@ -88,7 +88,7 @@ def tiny_engine(tiny_settings):  # type: ignore[no-untyped-def]
 
 @pytest.fixture
 def tiny_engine_xl(tiny_settings):  # type: ignore[no-untyped-def]
-    from bgart.engine import Engine
+    from bgart.generation import Engine
 
     if "sdxl" not in _ENGINES:
         _ENGINES["sdxl"] = Engine.load(tiny_settings, model="tiny-sdxl")

@@ -12,14 +12,13 @@ from typing import Any
 import pytest
 from PIL import Image, ImageDraw
 
-import bgart.batch as batch_mod
-import bgart.contact_sheet as sheet_mod
-import bgart.workflow as workflow_mod
-from bgart.batch import BatchOptions, BatchSummary, QuietReporter, run_batch
-from bgart.engine import OutOfMemory
+import bgart.plates.acts as workflow_mod
+import bgart.runs.batch as batch_mod
+import bgart.runs.contact_sheet as sheet_mod
 from bgart.errors import BgartError
-from bgart.record import read_record
-from bgart.shots import derive_seed
+from bgart.generation import OutOfMemory, read_record
+from bgart.inputs import derive_seed
+from bgart.runs.batch import BatchOptions, BatchSummary, QuietReporter, run_batch
 
 HEADER = "shot,layout,prompt,preset,width,height,variations,seed,photo,layout_artist,notes\n"
 
@@ -62,22 +61,25 @@ def factory(tiny_engine: Any) -> Iterator[Callable[..., Any]]:
     yield make
 
 
-def run(shot_list: Path, project: Path, factory: Callable[..., Any], **kw: Any
-        ) -> BatchSummary:
-    return run_batch(BatchOptions(shot_list=shot_list, project=project, steps=2, **kw),
-                     engine_factory=factory)
+def run(shot_list: Path, project: Path, factory: Callable[..., Any], **kw: Any) -> BatchSummary:
+    return run_batch(
+        BatchOptions(shot_list=shot_list, project=project, steps=2, **kw), engine_factory=factory
+    )
 
 
 def files(root: Path) -> dict[str, bytes]:
     """Every file of a project but the database (its bytes hold timestamps)."""
-    return {p.relative_to(root).as_posix(): p.read_bytes() for p in sorted(root.rglob("*"))
-            if p.is_file() and not p.name.startswith("bgart.db")}
+    return {
+        p.relative_to(root).as_posix(): p.read_bytes()
+        for p in sorted(root.rglob("*"))
+        if p.is_file() and not p.name.startswith("bgart.db")
+    }
 
 
 def events(root: Path) -> list[tuple[Any, ...]]:
     """The ledger's events without what differs between identical runs (ids, times,
     hashes, measured seconds)."""
-    from bgart.store import Project
+    from bgart.ledger import Project
 
     with Project.open(root) as project:
         rows = project.ledger.events()
@@ -87,15 +89,26 @@ def events(root: Path) -> list[tuple[Any, ...]]:
         payload = json.loads(json.dumps(e.payload))
         if isinstance(payload.get("record"), dict):
             payload["record"].pop("seconds", None)
-        out.append((e.seq, e.kind, e.shot, e.plate, e.actor, e.actor_kind,
-                    tuple(sorted(e.blobs.items())), e.idem_key, json.dumps(payload,
-                                                                           sort_keys=True)))
+        out.append(
+            (
+                e.seq,
+                e.kind,
+                e.shot,
+                e.plate,
+                e.actor,
+                e.actor_kind,
+                tuple(sorted(e.blobs.items())),
+                e.idem_key,
+                json.dumps(payload, sort_keys=True),
+            )
+        )
     return out
 
 
 @pytest.fixture
-def clean(tmp_path_factory: pytest.TempPathFactory, tiny_settings: Any,
-          factory: Callable[..., Any]) -> tuple[Path, dict[str, bytes], list[tuple[Any, ...]]]:
+def clean(
+    tmp_path_factory: pytest.TempPathFactory, tiny_settings: Any, factory: Callable[..., Any]
+) -> tuple[Path, dict[str, bytes], list[tuple[Any, ...]]]:
     folder = tmp_path_factory.mktemp("clean")
     shot_list = write_list(folder / "list", ROWS[:2])
     root = folder / "proj"
@@ -105,7 +118,8 @@ def clean(tmp_path_factory: pytest.TempPathFactory, tiny_settings: Any,
 
 
 def test_batch_writes_plates_records_and_events(
-        tmp_path: Path, tiny_settings: Any, factory: Callable[..., Any]) -> None:
+    tmp_path: Path, tiny_settings: Any, factory: Callable[..., Any]
+) -> None:
     shot_list = write_list(tmp_path / "list", ROWS)
     root = tmp_path / "proj"
     summary = run(shot_list, root, factory)
@@ -114,9 +128,11 @@ def test_batch_writes_plates_records_and_events(
     assert factory.calls == ["tiny-sd15"]  # type: ignore[attr-defined]  # one model load
     production = (root / "bgart.toml").read_text().split('"')[1]
     # plates: v1..vN, each carrying its record; seeds derived or as listed
-    for shot, n, first in (("EP01_C001", 2, derive_seed(production, "EP01_C001")),
-                           ("EP01_C002", 1, 500), ("EP01_C003", 2,
-                                                   derive_seed(production, "EP01_C003"))):
+    for shot, n, first in (
+        ("EP01_C001", 2, derive_seed(production, "EP01_C001")),
+        ("EP01_C002", 1, 500),
+        ("EP01_C003", 2, derive_seed(production, "EP01_C003")),
+    ):
         folder = root / "shots" / shot
         pngs = sorted(p.name for p in folder.glob("v*.png"))
         assert pngs == [f"v{i + 1}.png" for i in range(n)]
@@ -131,15 +147,16 @@ def test_batch_writes_plates_records_and_events(
     # ledger: the layout credited to its artist, then one ai.generated per variation
     evs = events(root)
     kinds = [(e[1], e[2], e[4]) for e in evs]
-    assert kinds[:3] == [("layout.imported", "EP01_C001", "Sato Yuki"),
-                         ("ai.generated", "EP01_C001", "tiny-sd15"),
-                         ("ai.generated", "EP01_C001", "tiny-sd15")]
+    assert kinds[:3] == [
+        ("layout.imported", "EP01_C001", "Sato Yuki"),
+        ("ai.generated", "EP01_C001", "tiny-sd15"),
+        ("ai.generated", "EP01_C001", "tiny-sd15"),
+    ]
     assert len(evs) == 3 + 2 + 3
     gen_blobs = {dict(e[6])["image"] for e in evs if e[1] == "ai.generated"}
     import hashlib
 
-    on_disk = {hashlib.sha256(p.read_bytes()).hexdigest()
-               for p in (root / "shots").rglob("v*.png")}
+    on_disk = {hashlib.sha256(p.read_bytes()).hexdigest() for p in (root / "shots").rglob("v*.png")}
     assert gen_blobs == on_disk
     # contact sheet: every shot, self-contained
     page = (root / "contact" / "ep01.html").read_text(encoding="utf-8")
@@ -153,8 +170,10 @@ def test_batch_writes_plates_records_and_events(
 
 
 def test_rerun_skips_done_shots_and_force_rewrites_the_same_bytes(
-        clean: tuple[Path, dict[str, bytes], list[tuple[Any, ...]]], tmp_path: Path,
-        factory: Callable[..., Any]) -> None:
+    clean: tuple[Path, dict[str, bytes], list[tuple[Any, ...]]],
+    tmp_path: Path,
+    factory: Callable[..., Any],
+) -> None:
     shot_list, _files, _events = clean
     root = tmp_path / "proj"
     run(shot_list, root, factory)
@@ -170,7 +189,8 @@ def test_rerun_skips_done_shots_and_force_rewrites_the_same_bytes(
 
 
 def test_only_filters_and_changed_inputs_rerender(
-        tmp_path: Path, tiny_settings: Any, factory: Callable[..., Any]) -> None:
+    tmp_path: Path, tiny_settings: Any, factory: Callable[..., Any]
+) -> None:
     shot_list = write_list(tmp_path / "list", ROWS)
     root = tmp_path / "proj"
     summary = run(shot_list, root, factory, only=["EP01_C00[23]"])
@@ -197,8 +217,11 @@ class Crash(BaseException):
 
 
 def test_a_crash_at_any_write_then_resume_gives_the_clean_result(
-        clean: tuple[Path, dict[str, bytes], list[tuple[Any, ...]]], tmp_path: Path,
-        factory: Callable[..., Any], monkeypatch: pytest.MonkeyPatch) -> None:
+    clean: tuple[Path, dict[str, bytes], list[tuple[Any, ...]]],
+    tmp_path: Path,
+    factory: Callable[..., Any],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     """Kill points: inside every atomic write (temp file written, not renamed) and right
     after every ledger commit. After each, a re-run must end exactly like a clean run."""
     shot_list, clean_files, clean_events = clean
@@ -222,6 +245,7 @@ def test_a_crash_at_any_write_then_resume_gives_the_clean_result(
             if tick():
                 raise Crash
             return out
+
         return wrapped
 
     monkeypatch.setattr(batch_mod, "atomic_write_bytes", write)
@@ -262,11 +286,13 @@ class FlakyEngine:
 
 
 def test_out_of_memory_retries_then_fails_the_shot_and_goes_on(
-        tmp_path: Path, tiny_settings: Any, tiny_engine: Any,
-        monkeypatch: pytest.MonkeyPatch) -> None:
-    rows = ["EP01_C001,layouts/l0.png,street,street,64,64,2,,,Sato,",
-            "EP01_C002,layouts/l1.png,huge room,interior,64,64,2,,,Sato,",
-            "EP01_C003,layouts/l2.png,fields,countryside,64,64,1,,,Sato,"]
+    tmp_path: Path, tiny_settings: Any, tiny_engine: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    rows = [
+        "EP01_C001,layouts/l0.png,street,street,64,64,2,,,Sato,",
+        "EP01_C002,layouts/l1.png,huge room,interior,64,64,2,,,Sato,",
+        "EP01_C003,layouts/l2.png,fields,countryside,64,64,1,,,Sato,",
+    ]
     shot_list = write_list(tmp_path / "list", rows)
     engine = FlakyEngine(tiny_engine)
     summary = run(shot_list, tmp_path / "proj", lambda s, say: engine)
@@ -274,8 +300,10 @@ def test_out_of_memory_retries_then_fails_the_shot_and_goes_on(
     assert list(summary.failed) == ["EP01_C002"] and summary.exit_code == 4
     assert "out of memory" in summary.failed["EP01_C002"]
     assert engine.calls == [
-        ("street", 2, False), ("street", 2, True),  # batched, then batched in low memory
-        ("huge room", 2, True), ("huge room", 1, True),  # low memory stays on; then one
+        ("street", 2, False),
+        ("street", 2, True),  # batched, then batched in low memory
+        ("huge room", 2, True),
+        ("huge room", 1, True),  # low memory stays on; then one
         # variation at a time; the first one fails: the shot fails, the batch goes on
         ("fields", 1, True),
     ]
@@ -288,8 +316,8 @@ def test_out_of_memory_retries_then_fails_the_shot_and_goes_on(
     page = (root / "contact" / "ep01.html").read_text(encoding="utf-8")
     assert "Failed shots" in page and "simulated" in page
     # once the shot is edited in the list, its old failure is not shown as its state
+    from bgart.inputs import load_shot_list
     from bgart.settings import load_settings
-    from bgart.shots import load_shot_list
 
     edited = write_list(tmp_path / "edited", [rows[0], rows[1].replace("huge", "tiny"), rows[2]])
     settings = load_settings(root)
@@ -309,19 +337,24 @@ def test_out_of_memory_retries_then_fails_the_shot_and_goes_on(
 
 
 def test_a_corrected_layout_artist_reaches_the_ledger_without_a_rerender(
-        tmp_path: Path, tiny_settings: Any, factory: Callable[..., Any]) -> None:
-    from bgart.store import Project
+    tmp_path: Path, tiny_settings: Any, factory: Callable[..., Any]
+) -> None:
+    from bgart.ledger import Project
     from bgart.verify import verify_project
 
     shot_list = write_list(tmp_path / "list", ROWS[1:2])
     root = tmp_path / "proj"
     run(shot_list, root, factory)
-    shot_list.write_text(HEADER + ROWS[1].replace("Tanaka Haruto", "Tanaka Haruko") + "\n",
-                         encoding="utf-8")
+    shot_list.write_text(
+        HEADER + ROWS[1].replace("Tanaka Haruto", "Tanaka Haruko") + "\n", encoding="utf-8"
+    )
     for _again in range(2):
         said: list[str] = []
-        summary = run_batch(BatchOptions(shot_list=shot_list, project=root, steps=2),
-                            QuietReporter(said.append), engine_factory=factory)
+        summary = run_batch(
+            BatchOptions(shot_list=shot_list, project=root, steps=2),
+            QuietReporter(said.append),
+            engine_factory=factory,
+        )
         assert summary.already_done == ["EP01_C002"] and summary.rendered == []
         corrected = [m for m in said if "layout artist corrected" in m]
         assert len(corrected) == (1 - _again) and (not corrected or "EP01_C002" in corrected[0])
@@ -356,8 +389,10 @@ class Watcher(QuietReporter):
 
 
 def test_the_next_shot_renders_while_the_last_one_is_written(
-        clean: tuple[Path, dict[str, bytes], list[tuple[Any, ...]]], tmp_path: Path,
-        factory: Callable[..., Any]) -> None:
+    clean: tuple[Path, dict[str, bytes], list[tuple[Any, ...]]],
+    tmp_path: Path,
+    factory: Callable[..., Any],
+) -> None:
     """The GPU does not idle while a shot's PNGs are written and recorded: here another
     program holds the ledger while shot 1 is being recorded, and shot 2 renders from its
     first step to its last meanwhile. The files and events are those of a plain run."""
@@ -388,8 +423,9 @@ def test_the_next_shot_renders_while_the_last_one_is_written(
                 release()
 
     watcher = Watcher(on_step)
-    summary = run_batch(BatchOptions(shot_list=shot_list, project=root, steps=2), watcher,
-                        engine_factory=factory)
+    summary = run_batch(
+        BatchOptions(shot_list=shot_list, project=root, steps=2), watcher, engine_factory=factory
+    )
     holder["timer"].cancel()
     assert summary.rendered == ["EP01_C001", "EP01_C002"]
     assert seen == [False, False]  # shot 2 rendered whole while shot 1 waited to be recorded
@@ -399,8 +435,11 @@ def test_the_next_shot_renders_while_the_last_one_is_written(
 
 
 def test_writing_one_after_the_other_gives_the_same_result(
-        clean: tuple[Path, dict[str, bytes], list[tuple[Any, ...]]], tmp_path: Path,
-        factory: Callable[..., Any], monkeypatch: pytest.MonkeyPatch) -> None:
+    clean: tuple[Path, dict[str, bytes], list[tuple[Any, ...]]],
+    tmp_path: Path,
+    factory: Callable[..., Any],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     shot_list, clean_files, clean_events = clean
     monkeypatch.setenv("BGART_OVERLAP_WRITES", "0")
     root = tmp_path / "proj"
@@ -410,16 +449,21 @@ def test_writing_one_after_the_other_gives_the_same_result(
         if shot == "EP01_C002":
             seen.append((root / "shots" / "EP01_C001" / "done.json").exists())
 
-    assert run_batch(BatchOptions(shot_list=shot_list, project=root, steps=2),
-                     Watcher(on_step), engine_factory=factory).ok
+    assert run_batch(
+        BatchOptions(shot_list=shot_list, project=root, steps=2),
+        Watcher(on_step),
+        engine_factory=factory,
+    ).ok
     assert seen == [True, True]  # the setting is honoured: shot 1 was written first
     assert files(root) == clean_files
     assert events(root) == clean_events
 
 
 def test_a_shot_that_cannot_be_written_stops_the_batch_with_one_clear_line(
-        clean: tuple[Path, dict[str, bytes], list[tuple[Any, ...]]], tmp_path: Path,
-        factory: Callable[..., Any]) -> None:
+    clean: tuple[Path, dict[str, bytes], list[tuple[Any, ...]]],
+    tmp_path: Path,
+    factory: Callable[..., Any],
+) -> None:
     """A file that cannot be written (a full disk; here a folder made where shot 1's first
     PNG goes) stops the batch within a step of the next shot's render, names the file, and
     marks nothing done; once the way is clear the same command ends like a plain run."""
@@ -438,10 +482,16 @@ def test_a_shot_that_cannot_be_written_stops_the_batch_with_one_clear_line(
             time.sleep(0.5)  # ample time for shot 1's write to fail meanwhile
 
     watcher = Watcher(on_step)
-    with pytest.raises(OutputError, match=rf"^EP01_C001: cannot write {in_the_way} \(Is a "
-                       r"directory\); the batch stopped. Shots done so far are kept") as err:
-        run_batch(BatchOptions(shot_list=shot_list, project=root, steps=2), watcher,
-                  engine_factory=factory)
+    with pytest.raises(
+        OutputError,
+        match=rf"^EP01_C001: cannot write {in_the_way} \(Is a "
+        r"directory\); the batch stopped. Shots done so far are kept",
+    ) as err:
+        run_batch(
+            BatchOptions(shot_list=shot_list, project=root, steps=2),
+            watcher,
+            engine_factory=factory,
+        )
     assert err.value.exit_code == 5
     assert watcher.steps["EP01_C001"] == 2
     assert watcher.steps.get("EP01_C002", 0) <= 1  # shot 2 stopped at its next step
@@ -455,7 +505,8 @@ def test_a_shot_that_cannot_be_written_stops_the_batch_with_one_clear_line(
 
 
 def test_a_second_batch_on_a_running_project_is_refused(
-        tmp_path: Path, tiny_settings: Any, factory: Callable[..., Any]) -> None:
+    tmp_path: Path, tiny_settings: Any, factory: Callable[..., Any]
+) -> None:
     """Two batches on one project would render the same shots and clear each other's
     folders: while one runs (here: holds the project's batch lock), another is refused."""
     import fcntl
@@ -466,10 +517,17 @@ def test_a_second_batch_on_a_running_project_is_refused(
     root = tmp_path / "proj"
     run(shot_list, root, factory, contact_sheet=False)
     holder = subprocess.Popen(  # a process that has the lock, as a running batch does
-        [sys.executable, "-c", "import fcntl, os, sys, time; "
-         "fd = os.open(sys.argv[1], os.O_RDWR); fcntl.flock(fd, fcntl.LOCK_EX); "
-         "print('held', flush=True); time.sleep(60)", str(root / batch_mod.BATCH_LOCK)],
-        stdout=subprocess.PIPE, text=True)
+        [
+            sys.executable,
+            "-c",
+            "import fcntl, os, sys, time; "
+            "fd = os.open(sys.argv[1], os.O_RDWR); fcntl.flock(fd, fcntl.LOCK_EX); "
+            "print('held', flush=True); time.sleep(60)",
+            str(root / batch_mod.BATCH_LOCK),
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     try:
         assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
         with pytest.raises(BgartError, match="another bgart batch is rendering into"):
@@ -486,9 +544,10 @@ def test_a_second_batch_on_a_running_project_is_refused(
     assert run(shot_list, root, factory, force=True).rendered == ["EP01_C002"]
 
 
-def test_invalid_list_renders_nothing(tmp_path: Path, tiny_settings: Any,
-                                      factory: Callable[..., Any]) -> None:
-    from bgart.shots import ShotListError
+def test_invalid_list_renders_nothing(
+    tmp_path: Path, tiny_settings: Any, factory: Callable[..., Any]
+) -> None:
+    from bgart.inputs import ShotListError
 
     shot_list = write_list(tmp_path / "list", [ROWS[0], ROWS[0].replace("l0.png", "zz.png")])
     with pytest.raises(ShotListError) as info:
@@ -500,8 +559,8 @@ def test_invalid_list_renders_nothing(tmp_path: Path, tiny_settings: Any,
 
 
 def test_default_project_is_created_in_the_current_folder(
-        tmp_path: Path, tiny_settings: Any, factory: Callable[..., Any],
-        monkeypatch: pytest.MonkeyPatch) -> None:
+    tmp_path: Path, tiny_settings: Any, factory: Callable[..., Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
     shot_list = write_list(tmp_path / "list", ROWS[1:2])
     work = tmp_path / "work"
     work.mkdir()
@@ -530,8 +589,9 @@ def test_a_fresh_machine_pulls_the_pinned_model_before_the_first_shot(
         def say(self, message: str) -> None:
             said.append(message)
 
-    summary = run_batch(BatchOptions(shot_list=shot_list, project=tmp_path / "p1", steps=2),
-                        reporter=Say())
+    summary = run_batch(
+        BatchOptions(shot_list=shot_list, project=tmp_path / "p1", steps=2), reporter=Say()
+    )
     assert summary.rendered == ["EP01_C001"] and summary.model_loads == 1
     assert any("tiny-sd15: not pulled on this machine yet" in m for m in said)
     assert any("tiny-controlnet-sd15: not pulled" in m for m in said)
@@ -545,7 +605,7 @@ def test_a_fresh_machine_pulls_the_pinned_model_before_the_first_shot(
 def test_the_sheet_png_prints_japanese_text_as_letters() -> None:
     """A Japanese prompt, note or artist name on the sheet's PNG: letters, not empty boxes
     (Pillow's own font has no Japanese glyphs; every one of them drew the same box)."""
-    from bgart.contact_sheet import CJK_FONTS, _font
+    from bgart.runs.contact_sheet import CJK_FONTS, _font
 
     if not any(Path(f).is_file() for f in CJK_FONTS):
         pytest.skip("no Japanese font installed (Debian: apt-get install fonts-noto-cjk)")
@@ -555,8 +615,13 @@ def test_the_sheet_png_prints_japanese_text_as_letters() -> None:
 
 
 def test_the_sheet_pages_are_printed_and_other_lists_sheets_are_left_alone(
-        tmp_path: Path, tiny_settings: Any, tiny_engine: Any, factory: Callable[..., Any],
-        monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    tmp_path: Path,
+    tiny_settings: Any,
+    tiny_engine: Any,
+    factory: Callable[..., Any],
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
     """A long list's PNG sheet is split into pages: the summary prints those files (not a
     ``<list>.png`` that does not exist), and the clean-up of old pages removes only this
     list's own ``<stem>-pNN.png``, never the sheet of a list whose name starts the same."""
@@ -582,8 +647,7 @@ def test_the_sheet_pages_are_printed_and_other_lists_sheets_are_left_alone(
 
     monkeypatch.setattr(sheet_mod, "PNG_ROWS_PER_PAGE", 2)  # 3 shots: 2 pages
     printed = batch()
-    assert printed == [contact / "ep01.html", contact / "ep01-p01.png",
-                       contact / "ep01-p02.png"]
+    assert printed == [contact / "ep01.html", contact / "ep01-p01.png", contact / "ep01-p02.png"]
     assert all(p.is_file() for p in printed) and not (contact / "ep01.png").exists()
     assert {p.name: p.read_bytes() for p in contact.iterdir() if p.name in others} == others
     assert (contact / ".ep01.v2.png.abc123.tmp").exists()

@@ -48,18 +48,26 @@ def batch_args(shot_list: Path, project: Path) -> list[str]:
 
 
 def run_cli(args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "bgart.cli", *args], capture_output=True,
-                          text=True, env={**os.environ, **env}, timeout=300)
+    return subprocess.run(
+        [sys.executable, "-m", "bgart.cli", *args],
+        capture_output=True,
+        text=True,
+        env={**os.environ, **env},
+        timeout=300,
+    )
 
 
 def files(root: Path) -> dict[str, bytes]:
-    return {p.relative_to(root).as_posix(): p.read_bytes() for p in sorted(root.rglob("*"))
-            if p.is_file() and not p.name.startswith("bgart.db")}
+    return {
+        p.relative_to(root).as_posix(): p.read_bytes()
+        for p in sorted(root.rglob("*"))
+        if p.is_file() and not p.name.startswith("bgart.db")
+    }
 
 
 def events(root: Path) -> list[tuple[Any, ...]]:
     """Events without ids, times, hashes and measured seconds; the chain must verify."""
-    from bgart.store import Project
+    from bgart.ledger import Project
 
     with Project.open(root) as project:
         project.ledger.verify_chain()
@@ -69,14 +77,24 @@ def events(root: Path) -> list[tuple[Any, ...]]:
         payload = json.loads(json.dumps(e.payload))
         if isinstance(payload.get("record"), dict):
             payload["record"].pop("seconds", None)
-        out.append((e.seq, e.kind, e.shot, e.actor, tuple(sorted(e.blobs.items())), e.idem_key,
-                    json.dumps(payload, sort_keys=True)))
+        out.append(
+            (
+                e.seq,
+                e.kind,
+                e.shot,
+                e.actor,
+                tuple(sorted(e.blobs.items())),
+                e.idem_key,
+                json.dumps(payload, sort_keys=True),
+            )
+        )
     return out
 
 
 @pytest.fixture(scope="module")
-def clean_run(tiny_env: dict[str, str], tmp_path_factory: pytest.TempPathFactory
-              ) -> tuple[Path, Path]:
+def clean_run(
+    tiny_env: dict[str, str], tmp_path_factory: pytest.TempPathFactory
+) -> tuple[Path, Path]:
     """One uninterrupted 1-process run (1 torch thread): the reference."""
     folder = tmp_path_factory.mktemp("batch-clean")
     shot_list = write_list(folder / "list")
@@ -89,12 +107,16 @@ def clean_run(tiny_env: dict[str, str], tmp_path_factory: pytest.TempPathFactory
 
 
 def test_sigkill_mid_batch_then_resume_equals_a_clean_run(
-        clean_run: tuple[Path, Path], tiny_env: dict[str, str], tmp_path: Path) -> None:
+    clean_run: tuple[Path, Path], tiny_env: dict[str, str], tmp_path: Path
+) -> None:
     shot_list, clean_root = clean_run
     root = tmp_path / "b" / "proj"  # same folder name: same production, same seeds
-    proc = subprocess.Popen([sys.executable, "-m", "bgart.cli", *batch_args(shot_list, root)],
-                            env={**os.environ, **tiny_env}, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "bgart.cli", *batch_args(shot_list, root)],
+        env={**os.environ, **tiny_env},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     first = root / "shots" / SHOTS[0] / "done.json"
     deadline = time.monotonic() + 120
     while not first.exists() and proc.poll() is None and time.monotonic() < deadline:
@@ -123,16 +145,31 @@ def free_port() -> int:
 def launch(shot_list: Path, root: Path) -> list[str]:
     """`bgart batch` under `accelerate launch`, two CPU processes."""
     accelerate = Path(sys.executable).parent / "accelerate"
-    return [str(accelerate), "launch", "--multi_gpu", "--num_processes", "2",
-            "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no",
-            "--main_process_port", str(free_port()), "-m", "bgart.cli",
-            *batch_args(shot_list, root)]
+    return [
+        str(accelerate),
+        "launch",
+        "--multi_gpu",
+        "--num_processes",
+        "2",
+        "--num_machines",
+        "1",
+        "--mixed_precision",
+        "no",
+        "--dynamo_backend",
+        "no",
+        "--main_process_port",
+        str(free_port()),
+        "-m",
+        "bgart.cli",
+        *batch_args(shot_list, root),
+    ]
 
 
 def test_two_processes_render_each_shot_once_and_match_one_process(
-        clean_run: tuple[Path, Path], tiny_env: dict[str, str], tmp_path: Path) -> None:
+    clean_run: tuple[Path, Path], tiny_env: dict[str, str], tmp_path: Path
+) -> None:
     """On a machine that never had the model: the two ranks pull it once between them."""
-    from bgart.weights import WeightsLock, verify
+    from bgart.generation import WeightsLock, verify
 
     shot_list, clean_root = clean_run
     root = tmp_path / "c" / "proj"
@@ -164,7 +201,7 @@ def descendants(pid: int) -> list[int]:
             text = stat.read_text()
         except OSError:
             continue
-        fields = text[text.rindex(")") + 2:].split()
+        fields = text[text.rindex(")") + 2 :].split()
         parents.setdefault(int(fields[1]), []).append(int(stat.parent.name))
     out, todo = [], [pid]
     while todo:
@@ -175,7 +212,8 @@ def descendants(pid: int) -> list[int]:
 
 
 def test_a_second_launched_batch_on_a_project_a_launched_batch_renders_is_refused(
-        clean_run: tuple[Path, Path], tiny_env: dict[str, str], tmp_path: Path) -> None:
+    clean_run: tuple[Path, Path], tiny_env: dict[str, str], tmp_path: Path
+) -> None:
     """Last night's launched batch still renders (here: stopped mid-run, lock held) when
     the same launched command starts again: every process of the second run stops with
     one line, nothing is rendered twice, and the first ends as if alone."""
@@ -185,8 +223,13 @@ def test_a_second_launched_batch_on_a_project_a_launched_batch_renders_is_refuse
     root = tmp_path / "d" / "proj"
     env = {**os.environ, **tiny_env}
     env.pop("CUDA_VISIBLE_DEVICES", None)
-    first = subprocess.Popen(launch(shot_list, root), env=env, stdout=subprocess.PIPE,
-                             stderr=subprocess.STDOUT, text=True)
+    first = subprocess.Popen(
+        launch(shot_list, root),
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     lock = root / ".bgart-batch.lock"
     deadline = time.monotonic() + 120
     held = False
@@ -206,8 +249,9 @@ def test_a_second_launched_batch_on_a_project_a_launched_batch_renders_is_refuse
     for pid in tree:  # every process of the first run stops, lock and all
         os.kill(pid, signal.SIGSTOP)
     try:
-        second = subprocess.run(launch(shot_list, root), capture_output=True, text=True,
-                                env=env, timeout=300)
+        second = subprocess.run(
+            launch(shot_list, root), capture_output=True, text=True, env=env, timeout=300
+        )
     finally:
         for pid in tree:
             os.kill(pid, signal.SIGCONT)

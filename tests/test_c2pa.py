@@ -21,7 +21,15 @@ from cryptography import x509
 from cryptography.x509.oid import ExtendedKeyUsageOID
 from PIL import Image
 
-from bgart.c2pa_export import (
+from bgart.credits import (
+    C2PA_CLAIM_SIGNING,
+    LEAF_DAYS,
+    LoadedSigner,
+    init_signing,
+    load_signer,
+    make_test_chain,
+)
+from bgart.credits.c2pa.manifest import (
     COMPOSITE_WITH_TRAINED_ALGORITHMIC_MEDIA,
     CONTRIBUTION_LABEL,
     DIGITAL_CREATION,
@@ -46,14 +54,6 @@ from bgart.c2pa_export import (
     verify_png,
 )
 from bgart.errors import BgartError, InputError
-from bgart.signing import (
-    C2PA_CLAIM_SIGNING,
-    LEAF_DAYS,
-    LoadedSigner,
-    init_signing,
-    load_signer,
-    make_test_chain,
-)
 
 W, H = 64, 48
 
@@ -122,7 +122,7 @@ def signed(tmp_path_factory: pytest.TempPathFactory, identity) -> dict[str, Path
 
 
 def test_init_signing_makes_a_c2pa_leaf_and_a_root(tmp_path: Path, caplog) -> None:
-    with caplog.at_level(logging.WARNING, logger="bgart.signing"):
+    with caplog.at_level(logging.WARNING, logger="bgart.credits.c2pa.signing"):
         chain_path, key_path = init_signing(tmp_path, "Studio Test")
     assert chain_path == tmp_path / "signing" / "cert_chain.pem"
     assert key_path == tmp_path / "signing" / "signer.key"
@@ -336,31 +336,39 @@ def test_expired_certificate_is_not_called_damage(tmp_path: Path, capsys) -> Non
 
     now = dt.datetime.now(dt.UTC)
     # make_test_chain's leaf lasts LEAF_DAYS from `now`: this one expires 2 s from now.
-    chain, key, root = make_test_chain("Studio Test", now=now - dt.timedelta(days=LEAF_DAYS)
-                                       + dt.timedelta(seconds=2))
+    chain, key, root = make_test_chain(
+        "Studio Test", now=now - dt.timedelta(days=LEAF_DAYS) + dt.timedelta(seconds=2)
+    )
     (tmp_path / "chain.pem").write_bytes(chain)
     (tmp_path / "key.pem").write_bytes(key)
     (tmp_path / "root.pem").write_bytes(root)
     dst = tmp_path / "old.png"
-    sign_png(_png(2), dst, _manifest(tmp_path, retouched=True), tmp_path / "chain.pem",
-             tmp_path / "key.pem")
+    sign_png(
+        _png(2),
+        dst,
+        _manifest(tmp_path, retouched=True),
+        tmp_path / "chain.pem",
+        tmp_path / "key.pem",
+    )
     tampered = tmp_path / "old-tampered.png"
     tampered.write_bytes(_flip_one_pixel_byte(dst.read_bytes()))
     leaf = x509.load_pem_x509_certificates(chain)[0]
-    time.sleep(max(0.0, (leaf.not_valid_after_utc - dt.datetime.now(dt.UTC)).total_seconds())
-               + 1.2)
+    time.sleep(max(0.0, (leaf.not_valid_after_utc - dt.datetime.now(dt.UTC)).total_seconds()) + 1.2)
 
     result = verify_png(dst)
     assert not result.ok and result.expired
     assert result.problems == [EXPIRED_TEXT]
     assert main(["credits", "verify", str(dst), "--trust", str(tmp_path / "root.pem")]) == 1
     shown = capsys.readouterr().out
-    assert (f"{dst}: NOT VALID: the signing certificate has expired and the manifest carries "
-            "no trusted time-stamp") in shown, shown
+    assert (
+        f"{dst}: NOT VALID: the signing certificate has expired and the manifest carries "
+        "no trusted time-stamp"
+    ) in shown, shown
     assert "content hashes are intact (not altered)" in shown
     assert "damaged" not in shown and "valid C2PA manifest" not in shown
-    assert ("What the manifest states (intact, but signed with a certificate that has since "
-            "expired)") in shown
+    assert (
+        "What the manifest states (intact, but signed with a certificate that has since expired)"
+    ) in shown
     assert "AI plate: anime-sd15 revision 0123abcd" in shown  # the credits are still shown
 
     damaged = verify_png(tampered)
@@ -381,15 +389,22 @@ def test_unreachable_time_stamp_authority_is_named(tmp_path: Path, identity) -> 
     dst = tmp_path / "out.png"
     try:
         with pytest.raises(TimeStampError) as err:
-            sign_png(_png(2), dst, _manifest(tmp_path, retouched=False), chain, key,
-                     tsa_url=url)
+            sign_png(_png(2), dst, _manifest(tmp_path, retouched=False), chain, key, tsa_url=url)
     finally:
         closed.close()
-    assert str(err.value) == (f"{dst}: not signed: time-stamp authority {url} (setting "
-                              "tsa_url) could not be reached; nothing was written")
+    assert str(err.value) == (
+        f"{dst}: not signed: time-stamp authority {url} (setting "
+        "tsa_url) could not be reached; nothing was written"
+    )
     with pytest.raises(InputError, match=re.escape("'ftp://tsa.example/': not an http")):
-        sign_png(_png(2), dst, _manifest(tmp_path, retouched=False), chain, key,
-                 tsa_url="ftp://tsa.example/")
+        sign_png(
+            _png(2),
+            dst,
+            _manifest(tmp_path, retouched=False),
+            chain,
+            key,
+            tsa_url="ftp://tsa.example/",
+        )
     assert sorted(p.name for p in tmp_path.iterdir()) == ["layout.png"]
 
 
@@ -412,36 +427,46 @@ def test_retouched_plate_needs_the_ai_image(tmp_path: Path, identity) -> None:
     assert [p.name for p in tmp_path.iterdir()] == ["layout.png"]
 
 
-def test_human_base_states_human_made_and_discloses_an_inpaint(tmp_path: Path,
-                                                               identity) -> None:
+def test_human_base_states_human_made_and_discloses_an_inpaint(tmp_path: Path, identity) -> None:
     """A plate that started without AI: digitalCreation by its artist, no AI plate; an AI
     inpaint on it is still disclosed with its model. Exactly one origin is accepted."""
     chain, key, root = identity
     base = HumanBase(artist="Kobayashi Mei", origin="hand-painted", title="c020_paint.png")
-    plain = PlateManifest(title="c020_bg.png", production="Test Show", ai_plate=None, base=base,
-                          contribution={"grade": "A", "human_paint_share": 1.0})
+    plain = PlateManifest(
+        title="c020_bg.png",
+        production="Test Show",
+        ai_plate=None,
+        base=base,
+        contribution={"grade": "A", "human_paint_share": 1.0},
+    )
     sign_png(_png(4), tmp_path / "plain.png", plain, chain, key)
     creds = read_credentials(tmp_path / "plain.png", trust_anchors=root)
     (created,) = creds["actions"]
-    assert (created["action"], created["digitalSourceType"]) == ("c2pa.created",
-                                                                 DIGITAL_CREATION)
+    assert (created["action"], created["digitalSourceType"]) == ("c2pa.created", DIGITAL_CREATION)
     assert "no AI involved" in created["description"]
     assert creds["authors"] == ["Kobayashi Mei"] and creds["trusted"]
     assert "Base: hand-painted plate imported by Kobayashi Mei (human-made, no AI)" in (
-        format_credits(creds))
+        format_credits(creds)
+    )
 
     inpaint = Inpaint(model="anime-sd15-inpaint", mask_author="Ren Mori", bbox=(4, 6, 20, 10))
     edited = PlateManifest(
-        title="c020_bg.png", production="Test Show", ai_plate=None, edits=[inpaint],
+        title="c020_bg.png",
+        production="Test Show",
+        ai_plate=None,
+        edits=[inpaint],
         base=HumanBase(artist="Kobayashi Mei", origin="hand-painted", image=_png(4)),
     )
     sign_png(_png(5), tmp_path / "edited.png", edited, chain, key)
     creds = read_credentials(tmp_path / "edited.png")
     assert [(a["action"], a.get("digitalSourceType")) for a in creds["actions"]] == [
-        ("c2pa.opened", None), ("c2pa.edited", COMPOSITE_WITH_TRAINED_ALGORITHMIC_MEDIA)]
+        ("c2pa.opened", None),
+        ("c2pa.edited", COMPOSITE_WITH_TRAINED_ALGORITHMIC_MEDIA),
+    ]
     assert creds["actions"][1]["parameters"]["org.bgart.model"] == "anime-sd15-inpaint"
     assert [(i["title"], i["relationship"]) for i in creds["ingredients"]] == [
-        ("imported plate", "parentOf")]
+        ("imported plate", "parentOf")
+    ]
     assert creds["history"][0]["actions"][0]["digitalSourceType"] == DIGITAL_CREATION
     assert verify_png(tmp_path / "edited.png").ok
 
@@ -483,21 +508,27 @@ def _outsider_layout(image: bytes, fmt: str = "image/png") -> bytes:
     C2PA data: its own credentials fail validation (assertion.dataHash.mismatch)."""
     chain, key, root = make_test_chain("Other Studio")
     layout = LayoutIngredient(image=image, title="lay.png", author="Outside Artist")
-    signed = _sign_bytes(layout_definition(layout), image, fmt,
-                         LoadedSigner(chain, key, root, "CN=Other Studio bgart signer"))
+    signed = _sign_bytes(
+        layout_definition(layout),
+        image,
+        fmt,
+        LoadedSigner(chain, key, root, "CN=Other Studio bgart signer"),
+    )
     if fmt == "image/png":
         bad = _flip_one_pixel_byte(signed)
     else:  # one byte of the entropy-coded scan (no marker byte made or touched)
-        at = next(i for i in range(signed.rindex(b"\xff\xda") + 40, len(signed))
-                  if 2 <= signed[i] <= 0xFD)
-        bad = signed[:at] + bytes([signed[at] ^ 0x01]) + signed[at + 1:]
+        at = next(
+            i for i in range(signed.rindex(b"\xff\xda") + 40, len(signed)) if 2 <= signed[i] <= 0xFD
+        )
+        bad = signed[:at] + bytes([signed[at] ^ 0x01]) + signed[at + 1 :]
     assert _manifest_failures(signed, fmt) == []
     assert _manifest_failures(bad, fmt) == ["assertion.dataHash.mismatch"]
     return bad
 
 
 def test_plate_with_an_ingredient_whose_credentials_fail_is_not_valid(
-        tmp_path: Path, identity, capsys) -> None:
+    tmp_path: Path, identity, capsys
+) -> None:
     """A plate that embeds, as-is, a layout whose own manifest failed validation (what
     bgart used to do): verify names that ingredient and exits 1 instead of "valid"."""
     from bgart.cli import main
@@ -505,16 +536,23 @@ def test_plate_with_an_ingredient_whose_credentials_fail_is_not_valid(
     chain, key, _ = identity
     bad = _outsider_layout(_png(1))
     m = _manifest(tmp_path, retouched=False)
-    ingredient = ({"title": "lay.png", "relationship": "inputTo", "label": "layout"}, bad,
-                  "image/png")
+    ingredient = (
+        {"title": "lay.png", "relationship": "inputTo", "label": "layout"},
+        bad,
+        "image/png",
+    )
     plate = tmp_path / "plate.png"
-    plate.write_bytes(_sign_bytes(plate_definition(m), _png(2), "image/png",
-                                  load_signer(chain, key), [ingredient]))
+    plate.write_bytes(
+        _sign_bytes(
+            plate_definition(m), _png(2), "image/png", load_signer(chain, key), [ingredient]
+        )
+    )
     result = verify_png(plate)
     assert not result.ok and not result.expired
     (problem,) = result.problems
-    assert problem.startswith("ingredient 'lay.png' (of c012_bg.png): "
-                              "assertion.dataHash.mismatch"), problem
+    assert problem.startswith(
+        "ingredient 'lay.png' (of c012_bg.png): assertion.dataHash.mismatch"
+    ), problem
     assert main(["credits", "verify", str(plate)]) == 1
     shown = capsys.readouterr().out
     assert f"{plate}: NOT VALID: ingredient 'lay.png'" in shown
@@ -524,7 +562,8 @@ def test_plate_with_an_ingredient_whose_credentials_fail_is_not_valid(
 
 @pytest.mark.parametrize("fmt", ["image/png", "image/jpeg"])
 def test_layout_whose_own_credentials_fail_is_embedded_without_them(
-        tmp_path: Path, identity, fmt: str) -> None:
+    tmp_path: Path, identity, fmt: str
+) -> None:
     """sign_png with such a layout: its broken manifest is dropped, the layout (same format)
     is embedded with bgart's own layout manifest saying so, a note tells the caller, and the
     plate validates."""
@@ -536,26 +575,31 @@ def test_layout_whose_own_credentials_fail_is_embedded_without_them(
         Image.open(io.BytesIO(_png(1))).save(buf, "JPEG", quality=90)
         image = buf.getvalue()
     m = _manifest(tmp_path, retouched=True)
-    m.layout = LayoutIngredient(image=_outsider_layout(image, fmt), title="lay.png",
-                                author="Outside Artist")
+    m.layout = LayoutIngredient(
+        image=_outsider_layout(image, fmt), title="lay.png", author="Outside Artist"
+    )
     dst = tmp_path / "out.png"
     notes = sign_png(_png(3), dst, m, chain, key)
     assert notes == [
         "layout lay.png: its own Content Credentials do not validate "
         "(assertion.dataHash.mismatch); they were dropped and the layout is embedded with "
-        "bgart's record of it (layout by Outside Artist)"]
+        "bgart's record of it (layout by Outside Artist)"
+    ]
     result = verify_png(dst, trust_anchors=root)
     assert result.ok and result.trusted, result.problems
     creds = result.credentials
     layout = creds["history"][0]
     assert layout["title"] == "lay.png" and layout["authors"] == ["Outside Artist"]
     assert layout["signer"]["common_name"] == "Studio Test bgart signer"
-    assert "Content Credentials were removed (did not validate: assertion.dataHash.mismatch)" in (
-        layout["actions"][0]["description"])
+    assert (
+        "Content Credentials were removed (did not validate: assertion.dataHash.mismatch)"
+        in (layout["actions"][0]["description"])
+    )
     assert "Other Studio" not in json.dumps(creds)
-    assert ("Layout: Outside Artist (human, digital creation); the file's own Content "
-            "Credentials were dropped (did not validate: assertion.dataHash.mismatch)"
-            ) in format_credits(creds)
+    assert (
+        "Layout: Outside Artist (human, digital creation); the file's own Content "
+        "Credentials were dropped (did not validate: assertion.dataHash.mismatch)"
+    ) in format_credits(creds)
     # The layout keeps its format: only its C2PA data was cut out, not re-encoded.
     store = _read_store(dst, None)
     assert store is not None
@@ -602,38 +646,75 @@ def _crafted(tmp: Path, identity, contribution: object, paint_params: dict) -> P
     """A validly signed PNG whose bgart assertions hold values bgart itself never writes."""
     chain, key, _ = identity
     definition = plate_definition(
-        PlateManifest(title="crafted.png", production="Elsewhere",
-                      ai_plate=AiPlate(model="m", revision="r", licence="l"), contribution={}))
+        PlateManifest(
+            title="crafted.png",
+            production="Elsewhere",
+            ai_plate=AiPlate(model="m", revision="r", licence="l"),
+            contribution={},
+        )
+    )
     for assertion in definition["assertions"]:
         if assertion["label"] == CONTRIBUTION_LABEL:
             assertion["data"] = contribution
         elif assertion["label"].startswith("c2pa.actions"):
-            assertion["data"]["actions"].append({
-                "action": "c2pa.drawing", "digitalSourceType": HUMAN_EDITS,
-                "parameters": {"org.bgart.role": "paint", **paint_params},
-                "changes": [{"description": "x", "region": [{"type": "spatial", "shape": {
-                    "type": "rectangle", "unit": "pixel", "origin": {"x": 1.5, "y": 2},
-                    "width": 3, "height": 4}}]}],
-            })
+            assertion["data"]["actions"].append(
+                {
+                    "action": "c2pa.drawing",
+                    "digitalSourceType": HUMAN_EDITS,
+                    "parameters": {"org.bgart.role": "paint", **paint_params},
+                    "changes": [
+                        {
+                            "description": "x",
+                            "region": [
+                                {
+                                    "type": "spatial",
+                                    "shape": {
+                                        "type": "rectangle",
+                                        "unit": "pixel",
+                                        "origin": {"x": 1.5, "y": 2},
+                                        "width": 3,
+                                        "height": 4,
+                                    },
+                                }
+                            ],
+                        }
+                    ],
+                }
+            )
     dst = tmp / "crafted.png"
     dst.write_bytes(_sign_bytes(definition, _png(5), "image/png", load_signer(chain, key)))
     assert verify_png(dst).ok
     return dst
 
 
-@pytest.mark.parametrize(("contribution", "paint", "shown"), [
-    ({"retouch": [{"artist": "A", "human_paint_share": "about half"}], "grade": "A"},
-     {"org.bgart.person": "A", "org.bgart.active_seconds": "a while"},
-     ["A about half", "a while", "Grade: A"]),
-    ({"retouch": ["A did it", 7, None], "active_seconds": "lots",
-      "human_paint_share": {"about": "half"}},
-     {"org.bgart.person": ["A", "B"], "org.bgart.active_seconds": ["3 min"]},
-     ["Retouch shares: A did it, 7, null", "active seconds: lots",
-      'human paint {"about": "half"}', 'Retouch: ["A", "B"] (hand-painted, active ["3 min"])']),
-    (["not", "a", "mapping"], {"org.bgart.person": {"name": "A"}}, ["not"]),
-])
-def test_verify_prints_unexpected_values_as_text(tmp_path: Path, identity, capsys,
-                                                 contribution, paint, shown) -> None:
+@pytest.mark.parametrize(
+    ("contribution", "paint", "shown"),
+    [
+        (
+            {"retouch": [{"artist": "A", "human_paint_share": "about half"}], "grade": "A"},
+            {"org.bgart.person": "A", "org.bgart.active_seconds": "a while"},
+            ["A about half", "a while", "Grade: A"],
+        ),
+        (
+            {
+                "retouch": ["A did it", 7, None],
+                "active_seconds": "lots",
+                "human_paint_share": {"about": "half"},
+            },
+            {"org.bgart.person": ["A", "B"], "org.bgart.active_seconds": ["3 min"]},
+            [
+                "Retouch shares: A did it, 7, null",
+                "active seconds: lots",
+                'human paint {"about": "half"}',
+                'Retouch: ["A", "B"] (hand-painted, active ["3 min"])',
+            ],
+        ),
+        (["not", "a", "mapping"], {"org.bgart.person": {"name": "A"}}, ["not"]),
+    ],
+)
+def test_verify_prints_unexpected_values_as_text(
+    tmp_path: Path, identity, capsys, contribution, paint, shown
+) -> None:
     """`credits verify` is for any file: a validly signed manifest whose bgart figures have
     types bgart never writes is printed (as text), not an internal error."""
     from bgart.cli import main
@@ -648,18 +729,45 @@ def test_verify_prints_unexpected_values_as_text(tmp_path: Path, identity, capsy
 
 def test_format_credits_takes_any_json_shapes() -> None:
     """Regions, parameters and figures of the wrong type come out as text."""
-    action = {"action": "c2pa.drawing", "parameters": {"org.bgart.role": "inpaint",
-              "org.bgart.model": 5, "org.bgart.person": None},
-              "changes": [{"region": [{"shape": {"type": "rectangle", "width": "wide",
-                                                 "height": 2, "origin": {"x": "left"}}}]}]}
+    action = {
+        "action": "c2pa.drawing",
+        "parameters": {"org.bgart.role": "inpaint", "org.bgart.model": 5, "org.bgart.person": None},
+        "changes": [
+            {
+                "region": [
+                    {
+                        "shape": {
+                            "type": "rectangle",
+                            "width": "wide",
+                            "height": 2,
+                            "origin": {"x": "left"},
+                        }
+                    }
+                ]
+            }
+        ],
+    }
     for creds in (
-        {"history": [{"actions": [action, "junk", {"parameters": ["x"]}]}],
-         "contribution": {"retouch": "A", "grade": ["A"]}, "authors": [1, None],
-         "signer": "someone"},
+        {
+            "history": [{"actions": [action, "junk", {"parameters": ["x"]}]}],
+            "contribution": {"retouch": "A", "grade": ["A"]},
+            "authors": [1, None],
+            "signer": "someone",
+        },
         {"actions": "none", "contribution": "text", "history": "x"},
-        {"history": [{"actions": [{"changes": "x", "parameters": {"org.bgart.role": "paint"}},
-                                  {"changes": [{"region": ["x"]}],
-                                   "parameters": {"org.bgart.role": "inpaint"}}]}]},
+        {
+            "history": [
+                {
+                    "actions": [
+                        {"changes": "x", "parameters": {"org.bgart.role": "paint"}},
+                        {
+                            "changes": [{"region": ["x"]}],
+                            "parameters": {"org.bgart.role": "inpaint"},
+                        },
+                    ]
+                }
+            ]
+        },
     ):
         text = format_credits(creds)
         assert text.startswith("Credits for")

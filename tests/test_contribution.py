@@ -1,4 +1,4 @@
-"""Known-answer and property tests of the provenance raster (bgart.contribution)."""
+"""Known-answer and property tests of the provenance raster (bgart.provenance.raster)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from _ledger_fixtures import grey_plate, natural_plate, noise_plate, stroke_laye
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from bgart import contribution as c
+from bgart.provenance import raster as c
 
 W, H = 64, 48
 TOL = 0.005  # ±0.5 % of the plate

@@ -32,9 +32,12 @@ from _credits_fixtures import (  # noqa: F401 - fixtures come back as parameters
 )
 from pypdf import PdfReader
 
-from bgart import workflow
+from bgart import plates as workflow
 from bgart.credits import (
+    COLUMNS,
+    CSV_TABLES,
     NOT_RECORDED,
+    TABLES,
     CreditReport,
     Thresholds,
     build_report,
@@ -43,11 +46,6 @@ from bgart.credits import (
     natural_key,
     people_in,
     plate_credit_lines,
-)
-from bgart.credits_render import (
-    COLUMNS,
-    CSV_TABLES,
-    TABLES,
     read_csv,
     read_json,
     render_html,
@@ -56,7 +54,7 @@ from bgart.credits_render import (
 )
 from bgart.errors import InputError
 from bgart.fsutil import safe_name
-from bgart.store import Project
+from bgart.ledger import Project
 
 FIXED = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
 
@@ -84,20 +82,37 @@ def test_plate_figures_match_the_ledger_exactly(project: Project, report: Credit
     for p in report.plates:
         figs = workflow.plate_figures(project, p.shot)
         state = workflow.plate_state(project, p.shot)
-        for key in ("human_paint_share", "ai_gen_share", "ai_inpaint_share", "human_base_share",
-                    "human_touched_share", "adjust_share", "active_seconds", "gpu_seconds",
-                    "candidates", "chosen_candidate", "pixels", "width", "height", "status",
-                    "layout_artists"):
+        for key in (
+            "human_paint_share",
+            "ai_gen_share",
+            "ai_inpaint_share",
+            "human_base_share",
+            "human_touched_share",
+            "adjust_share",
+            "active_seconds",
+            "gpu_seconds",
+            "candidates",
+            "chosen_candidate",
+            "pixels",
+            "width",
+            "height",
+            "status",
+            "layout_artists",
+        ):
             assert getattr(p, key) == figs[key], (p.shot, key)
         assert (p.version, p.image_sha256, p.raster_sha256) == (
-            state.number, state.image_sha, state.raster_sha)
+            state.number,
+            state.image_sha,
+            state.raster_sha,
+        )
         assert p.approver == DIRECTOR == figs["approver"]
         accepted = project.ledger.events(shot=p.shot, kinds=("plate.accepted",))[-1]
         assert p.approved_at == accepted.created_at
         assert p.last_event_hash == accepted.hash
         # The artists' shares add up to the plate's human paint share.
         assert sum(c.human_paint_share for c in p.contributors) == pytest.approx(
-            p.human_paint_share, abs=1e-12)
+            p.human_paint_share, abs=1e-12
+        )
         assert p.unattributed_share == 0.0
 
     untouched, retouched, repainted = report.plates
@@ -124,18 +139,35 @@ def test_people_roles_models_and_masks(report: CreditReport) -> None:
     assert (shares["山田 花子"].active_seconds, shares["Ito Aoi"].active_seconds) == (300, 120)
     roles = {c.name: c.roles for c in retouched.contributors}
     assert roles == {
-        "Ito Aoi": ["retouch"], DIRECTOR: ["approval"], "Tanaka Haruto": ["layout"],
-        "Mori Ren": ["prompt", "selection", "inpaint_direction"], "山田 花子": ["retouch"],
+        "Ito Aoi": ["retouch"],
+        DIRECTOR: ["approval"],
+        "Tanaka Haruto": ["layout"],
+        "Mori Ren": ["prompt", "selection", "inpaint_direction"],
+        "山田 花子": ["retouch"],
     }
     (mask,) = retouched.masks
     assert (mask.directed_by, mask.model, mask.bbox, mask.mask_px, mask.changed_px) == (
-        "Mori Ren", INPAINT_MODEL, [40, 10, 10, 10], 100, 100)
+        "Mori Ren",
+        INPAINT_MODEL,
+        [40, 10, 10, 10],
+        100,
+        100,
+    )
     assert mask.active_seconds == 30.0
     gen, inp = retouched.models
     assert (gen.name, gen.role, gen.revision, gen.licence, gen.weights) == (
-        MODEL, "generation", REVISION, LICENCE, "match weights.lock")
+        MODEL,
+        "generation",
+        REVISION,
+        LICENCE,
+        "match weights.lock",
+    )
     assert (inp.name, inp.role, inp.revision, inp.licence) == (
-        INPAINT_MODEL, "inpaint", "not in weights.lock", NOT_RECORDED)
+        INPAINT_MODEL,
+        "inpaint",
+        "not in weights.lock",
+        NOT_RECORDED,
+    )
 
     assert [c.name for c in repainted.retouchers()] == ["Kobayashi Mei"]
     assert repainted.retouchers()[0].human_paint_share == 1.0
@@ -163,8 +195,9 @@ def test_grades_follow_the_definition(report: CreditReport) -> None:
         (0.0, 1.0, 0.0, False, "F"),
     ],
 )
-def test_grade_rules(human: float, ai_gen: float, inpaint: float, modified: bool,
-                     expected: str) -> None:
+def test_grade_rules(
+    human: float, ai_gen: float, inpaint: float, modified: bool, expected: str
+) -> None:
     figs = {"human_paint_share": human, "ai_gen_share": ai_gen, "ai_inpaint_share": inpaint}
     assert grade(figs, Thresholds(), modified=modified)[0] == expected
 
@@ -178,7 +211,10 @@ def test_thresholds_come_from_the_settings_and_are_printed(tmp_path: Path) -> No
         rep = build_report(strict, thumbnails=False, now=FIXED)
         assert [p.grade for p in rep.plates] == ["F", "E", "A"]
         assert (rep.definition.grade_b, rep.definition.grade_c, rep.definition.grade_d) == (
-            0.95, 0.6, 0.35)
+            0.95,
+            0.6,
+            0.35,
+        )
         html = render_html(rep)
         assert "B ≥ 95%" in html and "C ≥ 60%" in html and "D ≥ 35%" in html
         written = write_reports(rep, tmp_path / "out", ["csv"])
@@ -213,8 +249,12 @@ def test_episode_and_production_summaries(report: CreditReport) -> None:
     assert prod.human_paint_share == pytest.approx((1440 + 4800) / (3 * PIXELS))
     assert prod.active_seconds == 300 + 120 + 30 + 3600
     assert prod.candidates == 6 and prod.masks == 1
-    assert [pc.name for pc in prod.people][:4] == ["Kobayashi Mei", "山田 花子", "Ito Aoi",
-                                                   "Mori Ren"]
+    assert [pc.name for pc in prod.people][:4] == [
+        "Kobayashi Mei",
+        "山田 花子",
+        "Ito Aoi",
+        "Mori Ren",
+    ]
     assert [pc.rank for pc in prod.people] == list(range(1, len(prod.people) + 1))
     director = next(pc for pc in prod.people if pc.name == DIRECTOR)
     assert (director.approvals, director.plates, director.painted_px) == (3, 3, 0.0)
@@ -240,8 +280,9 @@ def test_credit_lines_name_people_with_measured_shares(report: CreditReport) -> 
     assert "Kobayashi Mei (33%)" in report.production_summary.credit_line
 
 
-def test_report_is_deterministic_but_for_its_timestamp(project: Project,
-                                                       report: CreditReport) -> None:
+def test_report_is_deterministic_but_for_its_timestamp(
+    project: Project, report: CreditReport
+) -> None:
     later = build_report(project, now=datetime(2027, 5, 6, tzinfo=UTC))
     a, b = report.to_dict(), later.to_dict()
     assert a.pop("generated_at") != b.pop("generated_at")
@@ -270,8 +311,7 @@ def test_open_rejected_and_reverted_plates(tmp_path: Path) -> None:
     for shot in ("EP03_C001", "EP03_C002", "EP03_C003"):
         workflow.record_layout(proj, shot, layout_png(5), "Sato Yuki")
         workflow.record_generated(proj, shot, png(ai_image(5), rec), rec, requested_by="Aoi")
-    workflow.record_paint(proj, "EP03_C001", opaque_layer(slice(0, 40), (255, 0, 255)), "Ito",
-                          60.0)
+    workflow.record_paint(proj, "EP03_C001", opaque_layer(slice(0, 40), (255, 0, 255)), "Ito", 60.0)
     workflow.undo(proj, "EP03_C001", 1, "Ito")
     workflow.accept(proj, "EP03_C001", DIRECTOR)
     workflow.record_paint(proj, "EP03_C002", opaque_layer(slice(0, 8), (255, 0, 255)), "Ito")
@@ -289,7 +329,8 @@ def test_open_rejected_and_reverted_plates(tmp_path: Path) -> None:
     assert ep.pixels == PIXELS and ep.grade_distribution["F"] == 1
     assert ep.credit_en == (
         f"Background art: layout Sato Yuki; prompt Aoi; retouch Ito (0%); approval {DIRECTOR}; "
-        f"AI: {MODEL}")
+        f"AI: {MODEL}"
+    )
     assert ep.people[0].name == "Ito" and ep.people[0].painted_px == 0.0
     html = render_html(rep)
     assert "1 open and 1 rejected plate(s)" in html and "too dark" in html
@@ -302,8 +343,9 @@ def test_layout_credit_names_only_the_layout_the_plate_used(tmp_path: Path) -> N
     used = layout_png(5)
     workflow.record_layout(proj, "EP03_C001", used, "Sato Yuki")
     named = dataclasses.replace(record(51), layout_sha256=hashlib.sha256(used).hexdigest())
-    workflow.record_generated(proj, "EP03_C001", png(ai_image(51), named), named,
-                              requested_by="Mori Ren")
+    workflow.record_generated(
+        proj, "EP03_C001", png(ai_image(51), named), named, requested_by="Mori Ren"
+    )
     workflow.record_layout(proj, "EP03_C001", layout_png(7), "Intruder Ken")  # after the fact
     # A record that names no layout: the shot's latest layout before the generation.
     workflow.record_layout(proj, "EP03_C002", layout_png(2), "Tanaka Haruto")
@@ -325,8 +367,10 @@ def test_layout_credit_names_only_the_layout_the_plate_used(tmp_path: Path) -> N
         workflow.accept(proj, f"EP03_C00{n}", DIRECTOR)
     rep = build_report(proj, thumbnails=False)
     got = {p.shot: (p.layout_artists, p.layout_sha256) for p in rep.plates}
-    sha = {name: hashlib.sha256(data).hexdigest()
-           for name, data in (("used", used), ("c002", layout_png(2)), ("drawn", drawn))}
+    sha = {
+        name: hashlib.sha256(data).hexdigest()
+        for name, data in (("used", used), ("c002", layout_png(2)), ("drawn", drawn))
+    }
     assert got == {
         "EP03_C001": (["Sato Yuki"], sha["used"]),
         "EP03_C002": (["Tanaka Haruto"], sha["c002"]),
@@ -347,14 +391,16 @@ def test_gpu_seconds_add_up_every_image_of_a_batched_call(tmp_path: Path) -> Non
     one 2-second call are 2 GPU seconds, not 0.5."""
     proj = Project.init(tmp_path / "p", production="Small")
     for i in range(4):
-        rec = dataclasses.replace(record(60), seeds=(60, 61, 62, 63), batch_index=i,
-                                  seconds=2.0 / 4)
+        rec = dataclasses.replace(
+            record(60), seeds=(60, 61, 62, 63), batch_index=i, seconds=2.0 / 4
+        )
         workflow.record_generated(proj, "EP04_C001", png(ai_image(60 + i), rec), rec)
     inpaint = dataclasses.replace(record(64, mode="inpaint", model=INPAINT_MODEL), seconds=0.75)
     mask = np.zeros((60, 80), np.uint8)
     mask[:10, :10] = 255
-    workflow.record_inpaint(proj, "EP04_C001", png(np.full((60, 80, 3), 255, np.uint8)), mask,
-                            inpaint, "Mori Ren")
+    workflow.record_inpaint(
+        proj, "EP04_C001", png(np.full((60, 80, 3), 255, np.uint8)), mask, inpaint, "Mori Ren"
+    )
     workflow.accept(proj, "EP04_C001", DIRECTOR)
     rep = build_report(proj, thumbnails=False)
     assert rep.plates[0].gpu_seconds == pytest.approx(2.75)
@@ -367,17 +413,21 @@ def test_plate_credit_line_names_selection_adjustment_and_approval(tmp_path: Pat
     pass, a director accepts: each is named in the plate's and the episode's lines."""
     proj = Project.init(tmp_path / "p", production="Small")
     for seed in (71, 72):
-        workflow.record_generated(proj, "EP04_C001", png(ai_image(seed), record(seed)),
-                                  record(seed))
+        workflow.record_generated(
+            proj, "EP04_C001", png(ai_image(seed), record(seed)), record(seed)
+        )
     workflow.select_variation(proj, "EP04_C001", 2, "Picker Pat")
     brighter = np.clip(workflow.plate_state(proj, "EP04_C001").image.astype(int) + 30, 0, 255)
-    workflow.record_adjust(proj, "EP04_C001", brighter.astype(np.uint8), "Grader Gus",
-                           {"op": "levels"}, 60.0)
+    workflow.record_adjust(
+        proj, "EP04_C001", brighter.astype(np.uint8), "Grader Gus", {"op": "levels"}, 60.0
+    )
     workflow.accept(proj, "EP04_C001", DIRECTOR)
     rep = build_report(proj, thumbnails=False)
     en, ja, _ = plate_credit_lines(rep.plates[0])
-    assert en == ("Background art: candidate choice Picker Pat; levels/colour Grader Gus; "
-                  f"approval {DIRECTOR}; AI: {MODEL}")
+    assert en == (
+        "Background art: candidate choice Picker Pat; levels/colour Grader Gus; "
+        f"approval {DIRECTOR}; AI: {MODEL}"
+    )
     assert ja == f"背景　候補選択：Picker Pat／色調整：Grader Gus／承認：{DIRECTOR}／AI：{MODEL}"
     assert rep.episodes[0].credit_en == en
     proj.close()
@@ -443,12 +493,15 @@ def test_csv_cells_that_spreadsheets_would_run_as_formulas_are_quoted(tmp_path: 
     not become a live formula when the CSV is opened in Excel: such text cells start with a
     single quote, read_csv gives the text back unchanged, and numbers stay numbers."""
     proj = Project.init(tmp_path / "inj", production="+Show")
-    workflow.record_generated(proj, "EP07_C001", png(ai_image(71), record(71)), record(71),
-                              requested_by="-Mori")
-    workflow.record_paint(proj, "EP07_C001", opaque_layer(slice(0, 10), (255, 0, 255)),
-                          EVIL_NAME, 10.0)
-    workflow.record_paint(proj, "EP07_C001", opaque_layer(slice(10, 12), (255, 255, 0)),
-                          "'quoted' Aoi", 5.0)
+    workflow.record_generated(
+        proj, "EP07_C001", png(ai_image(71), record(71)), record(71), requested_by="-Mori"
+    )
+    workflow.record_paint(
+        proj, "EP07_C001", opaque_layer(slice(0, 10), (255, 0, 255)), EVIL_NAME, 10.0
+    )
+    workflow.record_paint(
+        proj, "EP07_C001", opaque_layer(slice(10, 12), (255, 255, 0)), "'quoted' Aoi", 5.0
+    )
     workflow.accept(proj, "EP07_C001", "@Kei Director", comment=EVIL_COMMENT)
     report = build_report(proj, now=FIXED)
     proj.close()
@@ -471,8 +524,9 @@ def test_csv_cells_that_spreadsheets_would_run_as_formulas_are_quoted(tmp_path: 
     assert {EVIL_NAME, "'quoted' Aoi"} <= {r["person"] for r in people}
 
 
-def test_html_is_one_self_contained_file_naming_everyone(report: CreditReport,
-                                                         files: dict[str, Path]) -> None:
+def test_html_is_one_self_contained_file_naming_everyone(
+    report: CreditReport, files: dict[str, Path]
+) -> None:
     html = files["credits.html"].read_text(encoding="utf-8")
     for name in people_in(report.plates):
         assert name in html, name
@@ -493,8 +547,9 @@ def _pdf_pages(path: Path) -> list[str]:
     return [" ".join((page.extract_text() or "").split()) for page in reader.pages]
 
 
-def test_pdf_pages_and_text(report: CreditReport, files: dict[str, Path],
-                            project: Project, tmp_path: Path) -> None:
+def test_pdf_pages_and_text(
+    report: CreditReport, files: dict[str, Path], project: Project, tmp_path: Path
+) -> None:
     pages = _pdf_pages(files["credits.pdf"])
     # production + 2 episode summaries, the plate overview, one page per plate, definition
     assert len(pages) == 3 + 1 + 3 + 1
@@ -537,7 +592,8 @@ def test_empty_project_still_writes_headers_and_says_so(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("episode", ["OVA/2", "../../escaped", "EP01"])
 def test_report_files_stay_in_the_report_folder_whatever_the_episode_is_called(
-        report: CreditReport, tmp_path: Path, episode: str) -> None:
+    report: CreditReport, tmp_path: Path, episode: str
+) -> None:
     """An episode named with a slash wrote its reports into a sub-folder (and ``..`` out of
     the report folder altogether)."""
     out = tmp_path / "deep" / "credits"

@@ -13,8 +13,8 @@ from _fork import check_in_fork
 from PIL import Image
 
 from bgart import deflate
-from bgart.contribution import Raster
 from bgart.images import encode_png
+from bgart.provenance import Raster
 
 P = deflate.PIECE
 

@@ -9,13 +9,22 @@ from pathlib import Path
 
 
 def test_demo_falls_back_to_the_tiny_model_and_says_so(tmp_path: Path) -> None:
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "BGART_MODEL_STORE": str(tmp_path / "store"),
-           "BGART_CPU_THREADS": "1"}
+    env = {
+        **os.environ,
+        "HF_HUB_OFFLINE": "1",
+        "BGART_MODEL_STORE": str(tmp_path / "store"),
+        "BGART_CPU_THREADS": "1",
+    }
     for key in ("BGART_WEIGHTS_LOCK", "BGART_MODEL"):
         env.pop(key, None)
-    res = subprocess.run([sys.executable, "-m", "bgart.cli", "demo", "--out",
-                          str(tmp_path / "demo")], capture_output=True, text=True, env=env,
-                         timeout=600, cwd=tmp_path)
+    res = subprocess.run(
+        [sys.executable, "-m", "bgart.cli", "demo", "--out", str(tmp_path / "demo")],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=600,
+        cwd=tmp_path,
+    )
     assert res.returncode == 0, res.stderr
     assert "real weights for 'anime-sd15' are not available" in res.stderr
     assert "noise, not art" in res.stderr
@@ -24,11 +33,18 @@ def test_demo_falls_back_to_the_tiny_model_and_says_so(tmp_path: Path) -> None:
     assert shots == ["EP01_C001", "EP01_C002", "EP01_C003", "EP01_C004"]
     for shot in shots:
         assert (project / "shots" / shot / "done.json").is_file()
-        assert sorted(p.name for p in (project / "shots" / shot).glob("v*.png")) == \
-            ["v1.png", "v2.png"]
+        assert sorted(p.name for p in (project / "shots" / shot).glob("v*.png")) == [
+            "v1.png",
+            "v2.png",
+        ]
     assert (project / "contact" / "shots.html").is_file()
-    again = subprocess.run([sys.executable, "-m", "bgart.cli", "demo", "--out",
-                            str(project)], capture_output=True, text=True, env=env,
-                           timeout=600, cwd=tmp_path)
+    again = subprocess.run(
+        [sys.executable, "-m", "bgart.cli", "demo", "--out", str(project)],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=600,
+        cwd=tmp_path,
+    )
     assert again.returncode == 0, again.stderr
     assert "4 already done, 0 to render" in again.stderr

@@ -6,9 +6,8 @@ import numpy as np
 import pytest
 from PIL import Image, ImageDraw
 
-from bgart.engine import GenerationRequest, InpaintRequest, regenerate
 from bgart.errors import InputError
-from bgart.record import GenerationRecord
+from bgart.generation import GenerationRecord, GenerationRequest, InpaintRequest, regenerate
 
 W, H = 128, 96
 
@@ -61,7 +60,7 @@ def test_batched_variations_each_regenerate_exactly(tiny_engine) -> None:  # typ
 
 
 def test_record_is_complete_and_survives_png_round_trip(tiny_engine, tmp_path) -> None:  # type: ignore[no-untyped-def]
-    from bgart.record import read_record
+    from bgart.generation import read_record
 
     r = _gen(tiny_engine, seeds=(11,))[0]
     path = tmp_path / "plate.png"

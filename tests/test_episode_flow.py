@@ -21,10 +21,17 @@ pytestmark = pytest.mark.slow
 SHOTS = ["EP01_C001", "EP01_C002"]
 
 
-def bgart(args: list[str], env: dict[str, str], stdin: str | None = None
-          ) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "bgart.cli", *args], capture_output=True,
-                          text=True, input=stdin, env={**os.environ, **env}, timeout=300)
+def bgart(
+    args: list[str], env: dict[str, str], stdin: str | None = None
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "bgart.cli", *args],
+        capture_output=True,
+        text=True,
+        input=stdin,
+        env={**os.environ, **env},
+        timeout=300,
+    )
 
 
 def ok(result: subprocess.CompletedProcess[str]) -> str:
@@ -44,12 +51,12 @@ def write_list(folder: Path) -> Path:
         "shot,layout,prompt,preset,width,height,variations,layout_artist\n"
         "EP01_C001,layouts/l0.png,street at dusk,street,64,64,2,Sato Yuki\n"
         "EP01_C002,layouts/l1.png,small bedroom,interior,64,64,1,Tanaka Haruto\n",
-        encoding="utf-8")
+        encoding="utf-8",
+    )
     return path
 
 
-def test_episode_from_shot_list_to_signed_credits(tiny_env: dict[str, str],
-                                                 tmp_path: Path) -> None:
+def test_episode_from_shot_list_to_signed_credits(tiny_env: dict[str, str], tmp_path: Path) -> None:
     env = {**tiny_env, "BGART_CPU_THREADS": "1"}
     project = tmp_path / "show"
     ok(bgart(["init", str(project), "--production", "Night Train"], env))
@@ -62,12 +69,42 @@ def test_episode_from_shot_list_to_signed_credits(tiny_env: dict[str, str],
     layer[:, :32] = (250, 120, 30, 255)
     layer_path = tmp_path / "c001_paint.png"
     Image.fromarray(layer, "RGBA").save(layer_path)
-    ok(bgart(["ledger", "import-paint", "EP01_C001", "--layer", str(layer_path),
-              "--artist", "Kobayashi Mei", "--seconds", "600", "-p", str(project)], env))
+    ok(
+        bgart(
+            [
+                "ledger",
+                "import-paint",
+                "EP01_C001",
+                "--layer",
+                str(layer_path),
+                "--artist",
+                "Kobayashi Mei",
+                "--seconds",
+                "600",
+                "-p",
+                str(project),
+            ],
+            env,
+        )
+    )
 
     # only a director's decision counts; an artist's is refused and nothing is recorded
-    ok(bgart(["users", "add", "Kei Director", "--role", "director", "--password-stdin",
-              "-p", str(project)], env, stdin="correct horse battery\n"))
+    ok(
+        bgart(
+            [
+                "users",
+                "add",
+                "Kei Director",
+                "--role",
+                "director",
+                "--password-stdin",
+                "-p",
+                str(project),
+            ],
+            env,
+            stdin="correct horse battery\n",
+        )
+    )
     refused = bgart(["review", "EP01_C001", "--by", "Kobayashi Mei", "-p", str(project)], env)
     assert refused.returncode == 2 and "only directors and admins" in refused.stderr
     for shot in SHOTS:

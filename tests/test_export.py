@@ -35,8 +35,20 @@ from _credits_fixtures import (  # noqa: F401 - fixtures come back as parameters
 from PIL import Image
 from psd_tools import PSDImage
 
-from bgart import workflow
-from bgart.c2pa_export import (
+from bgart import plates as workflow
+from bgart.cli import main
+from bgart.credits import (
+    SUMS_FILE,
+    CreditReport,
+    ExportedPlate,
+    LoadedSigner,
+    build_report,
+    export_plates,
+    init_signing,
+    make_test_chain,
+    signing_identity,
+)
+from bgart.credits.c2pa.manifest import (
     COMPOSITE_WITH_TRAINED_ALGORITHMIC_MEDIA,
     DIGITAL_CREATION,
     HUMAN_EDITS,
@@ -52,13 +64,9 @@ from bgart.c2pa_export import (
     sign_png,
     verify_png,
 )
-from bgart.cli import main
-from bgart.credits import CreditReport, build_report
 from bgart.errors import InputError
-from bgart.export import SUMS_FILE, ExportedPlate, export_plates, signing_identity
+from bgart.ledger import Project
 from bgart.settings import load_settings
-from bgart.signing import LoadedSigner, init_signing, make_test_chain
-from bgart.store import Project
 
 
 @pytest.fixture(scope="module")
@@ -88,8 +96,8 @@ def flip_one_pixel_byte(png: bytes) -> bytes:
     chunks: list[tuple[bytes, bytes]] = []
     pos = 8
     while pos < len(png):
-        (length,) = struct.unpack(">I", png[pos:pos + 4])
-        chunks.append((png[pos + 4:pos + 8], png[pos + 8:pos + 8 + length]))
+        (length,) = struct.unpack(">I", png[pos : pos + 4])
+        chunks.append((png[pos + 4 : pos + 8], png[pos + 8 : pos + 8 + length]))
         pos += 12 + length
     out = bytearray(png[:8])
     idat_written = False
@@ -110,20 +118,26 @@ def _actions(creds: dict) -> list[dict]:  # type: ignore[type-arg]
 # --- signed PNGs ---------------------------------------------------------------------------
 
 
-def test_exports_land_per_episode_with_checksums(project: Project,
-                                                 exported: dict[str, ExportedPlate]) -> None:
+def test_exports_land_per_episode_with_checksums(
+    project: Project, exported: dict[str, ExportedPlate]
+) -> None:
     ep1 = project.exports_dir / "EP01"
     assert sorted(p.name for p in ep1.iterdir()) == [
-        "EP01_C001.png", "EP01_C001.psd", "EP01_C002.png", "EP01_C002.psd", SUMS_FILE]
+        "EP01_C001.png",
+        "EP01_C001.psd",
+        "EP01_C002.png",
+        "EP01_C002.psd",
+        SUMS_FILE,
+    ]
     assert (project.exports_dir / "EP02" / "EP02_C001.png").is_file()
     sums = dict(reversed(line.split("  ")) for line in (ep1 / SUMS_FILE).read_text().splitlines())
     for name, sha in sums.items():
         assert hashlib.sha256((ep1 / name).read_bytes()).hexdigest() == sha
 
 
-def test_signed_png_validates_and_keeps_the_plate_pixels(project: Project,
-                                                         exported: dict[str, ExportedPlate]
-                                                         ) -> None:
+def test_signed_png_validates_and_keeps_the_plate_pixels(
+    project: Project, exported: dict[str, ExportedPlate]
+) -> None:
     for shot, item in exported.items():
         assert item.png is not None
         result = verify_png(item.png, trust_anchors=_root(project))
@@ -134,8 +148,9 @@ def test_signed_png_validates_and_keeps_the_plate_pixels(project: Project,
         assert np.array_equal(pixels, workflow.plate_state(project, shot).image)
 
 
-def test_flipping_one_pixel_byte_breaks_validation(exported: dict[str, ExportedPlate],
-                                                   tmp_path: Path) -> None:
+def test_flipping_one_pixel_byte_breaks_validation(
+    exported: dict[str, ExportedPlate], tmp_path: Path
+) -> None:
     original = exported["EP01_C002"].png.read_bytes()  # type: ignore[union-attr]
     tampered = flip_one_pixel_byte(original)
     a = np.asarray(Image.open(io.BytesIO(original)).convert("RGB")).astype(int)
@@ -148,8 +163,9 @@ def test_flipping_one_pixel_byte_breaks_validation(exported: dict[str, ExportedP
     assert any("dataHash.mismatch" in p for p in result.problems), result.problems
 
 
-def test_manifest_states_the_history_and_figures(project: Project, report: CreditReport,
-                                                 exported: dict[str, ExportedPlate]) -> None:
+def test_manifest_states_the_history_and_figures(
+    project: Project, report: CreditReport, exported: dict[str, ExportedPlate]
+) -> None:
     creds = read_credentials(exported["EP01_C002"].png)  # type: ignore[arg-type]
     actions = _actions(creds)
     kinds = [a["action"] for a in actions]
@@ -191,12 +207,17 @@ def test_manifest_states_the_history_and_figures(project: Project, report: Credi
 # --- layered PSDs --------------------------------------------------------------------------
 
 
-def test_psd_layers_recompose_to_the_final_plate(project: Project,
-                                                 exported: dict[str, ExportedPlate]) -> None:
+def test_psd_layers_recompose_to_the_final_plate(
+    project: Project, exported: dict[str, ExportedPlate]
+) -> None:
     expected = {
         "EP01_C001": [f"AI – {MODEL}"],
-        "EP01_C002": [f"AI – {MODEL}", "Retouch – 山田 花子", "Retouch – Ito Aoi",
-                      f"AI inpaint – {INPAINT_MODEL} (mask by Mori Ren)"],
+        "EP01_C002": [
+            f"AI – {MODEL}",
+            "Retouch – 山田 花子",
+            "Retouch – Ito Aoi",
+            f"AI inpaint – {INPAINT_MODEL} (mask by Mori Ren)",
+        ],
         "EP02_C001": [f"AI – {MODEL}", "Retouch – Kobayashi Mei"],
     }
     for shot, item in exported.items():
@@ -230,19 +251,31 @@ def test_psd_edit_layers_hold_only_their_own_pixels(exported: dict[str, Exported
 
 
 def test_verify_with_trust_refuses_a_signer_outside_that_root(
-        project: Project, exported: dict[str, ExportedPlate], tmp_path: Path,
-        capsys: pytest.CaptureFixture[str]) -> None:
+    project: Project,
+    exported: dict[str, ExportedPlate],
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
     """An outsider signs the studio's plate with their own identity named like the
     production: `verify --trust <studio root>` must fail and say the signer does not chain to
     that root (it printed "valid" and called the untrusted signer expected)."""
     chain, key = init_signing(tmp_path / "outsider", PRODUCTION)
     forged = tmp_path / "EP01_C001.png"
     plate = exported["EP01_C001"].png.read_bytes()  # type: ignore[union-attr]
-    sign_png(plate, forged, PlateManifest(
-        title="EP01_C001.png", production=PRODUCTION, ai_plate=None,
-        base=HumanBase(artist="Forger Name", origin="hand-painted"),
-        contribution={"shot": "EP01_C001", "grade": "A", "human_paint_share": 1.0},
-        people=[DIRECTOR]), chain, key)
+    sign_png(
+        plate,
+        forged,
+        PlateManifest(
+            title="EP01_C001.png",
+            production=PRODUCTION,
+            ai_plate=None,
+            base=HumanBase(artist="Forger Name", origin="hand-painted"),
+            contribution={"shot": "EP01_C001", "grade": "A", "human_paint_share": 1.0},
+            people=[DIRECTOR],
+        ),
+        chain,
+        key,
+    )
     root = _root(project)
     assert main(["credits", "verify", str(forged), "--trust", str(root)]) == 1
     shown = capsys.readouterr().out
@@ -274,9 +307,15 @@ def test_export_withdraws_plates_no_longer_accepted(tmp_path: Path) -> None:
     proj.close()
     assert sorted(item.shot for item in items) == ["EP01_C001", "EP02_C001"]
     assert sorted(p.name for p in ep1.iterdir()) == [
-        "EP01_C001.png", "EP01_C001.psd", SUMS_FILE, "withdrawn"]
+        "EP01_C001.png",
+        "EP01_C001.psd",
+        SUMS_FILE,
+        "withdrawn",
+    ]
     assert sorted(p.name for p in (ep1 / "withdrawn").iterdir()) == [
-        "EP01_C002.png", "EP01_C002.psd"]
+        "EP01_C002.png",
+        "EP01_C002.psd",
+    ]
     (line,) = [m for m in said if "EP01_C002" in m]
     assert "no longer accepted (rejected)" in line and "withdrawn" in line, said
     sums = _sums(ep1)
@@ -338,8 +377,8 @@ class _FailingTsa(BaseHTTPRequestHandler):
 
 
 def test_tsa_url_setting_reaches_the_signer_and_a_failing_one_stops_the_export(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-        capsys: pytest.CaptureFixture[str]) -> None:
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     """Setting tsa_url (bgart.toml or BGART_TSA_URL) makes the export ask that time-stamp
     authority; one that gives no time-stamp stops the export in one line naming the URL,
     before anything is written (the earlier export and its SHA256SUMS stay as they were)."""
@@ -364,7 +403,8 @@ def test_tsa_url_setting_reaches_the_signer_and_a_failing_one_stops_the_export(
                 export_plates(proj, build_report(proj, thumbnails=False), say=lambda _m: None)
         assert str(err.value) == (
             f"time-stamp authority {url} (setting tsa_url) answered HTTP 503; nothing was "
-            "exported (fix or remove tsa_url to sign without a time-stamp)")
+            "exported (fix or remove tsa_url to sign without a time-stamp)"
+        )
         # c2pa really sent an RFC 3161 query there: the setting reached the signer.
         assert _FailingTsa.queries == [("/tsa", "application/timestamp-query")]
         assert {p.name: p.read_bytes() for p in ep1.iterdir()} == before
@@ -391,16 +431,25 @@ def test_tsa_url_setting_reaches_the_signer_and_a_failing_one_stops_the_export(
 def test_cli_credits_all_then_verify(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     build_project(tmp_path / "show").close()
     out = tmp_path / "reports"
-    rc = main(["credits", "--project", str(tmp_path / "show"), "--format", "all",
-               "--out", str(out)])
+    rc = main(
+        ["credits", "--project", str(tmp_path / "show"), "--format", "all", "--out", str(out)]
+    )
     printed = capsys.readouterr()
     assert rc == 0, printed.err
     paths = [Path(line) for line in printed.out.splitlines()]
     assert all(p.is_file() for p in paths)
     assert sorted(p.name for p in paths if p.parent == out) == sorted(
-        ["credits.html", "credits.pdf", "credits.json", "credits_plates.csv",
-         "credits_contributors.csv", "credits_people.csv", "credits_summary.csv",
-         "credits_definition.csv"])
+        [
+            "credits.html",
+            "credits.pdf",
+            "credits.json",
+            "credits_plates.csv",
+            "credits_contributors.csv",
+            "credits_people.csv",
+            "credits_summary.csv",
+            "credits_definition.csv",
+        ]
+    )
     assert [p.suffix for p in paths].count(".png") == 3
     assert [p.suffix for p in paths].count(".psd") == 3
     assert "NOT on the public C2PA trust list" in printed.err
@@ -410,10 +459,15 @@ def test_cli_credits_all_then_verify(tmp_path: Path, capsys: pytest.CaptureFixtu
     assert main(["credits", "verify", str(png)]) == 0
     shown = capsys.readouterr().out
     assert "valid C2PA manifest" in shown
-    for text in ("Layout: Tanaka Haruto", "Retouch: 山田 花子", "mask drawn by Mori Ren",
-                 f"AI plate: {MODEL} revision {REVISION}", "Grade: D",
-                 "Retouch shares: 山田 花子 20.0% (300 s), Ito Aoi 10.0% (120 s)",
-                 "signer not on a trust list"):
+    for text in (
+        "Layout: Tanaka Haruto",
+        "Retouch: 山田 花子",
+        "mask drawn by Mori Ren",
+        f"AI plate: {MODEL} revision {REVISION}",
+        "Grade: D",
+        "Retouch shares: 山田 花子 20.0% (300 s), Ito Aoi 10.0% (120 s)",
+        "signer not on a trust list",
+    ):
         assert text in shown, text
 
     bad = tmp_path / "bad.png"
@@ -430,8 +484,24 @@ def test_cli_credits_all_then_verify(tmp_path: Path, capsys: pytest.CaptureFixtu
 def test_cli_episode_and_report_only(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     build_project(tmp_path / "show").close()
     out = tmp_path / "r"
-    assert main(["credits", "-p", str(tmp_path / "show"), "-e", "EP02", "-f", "json",
-                 "-f", "csv", "-o", str(out)]) == 0
+    assert (
+        main(
+            [
+                "credits",
+                "-p",
+                str(tmp_path / "show"),
+                "-e",
+                "EP02",
+                "-f",
+                "json",
+                "-f",
+                "csv",
+                "-o",
+                str(out),
+            ]
+        )
+        == 0
+    )
     names = sorted(Path(line).name for line in capsys.readouterr().out.splitlines())
     assert "credits-EP02.json" in names and len(names) == 6
     assert not (tmp_path / "show" / "signing").exists()  # no PNG asked: no identity made
@@ -462,10 +532,12 @@ def test_hand_painted_plate_is_signed_as_human_made(tmp_path: Path) -> None:
     assert "trainedAlgorithmicMedia" not in json.dumps(creds)
     assert creds["contribution"]["grade"] == "A" and creds["contribution"]["models"] == "none"
     assert "hand-painted plate imported by Kobayashi Mei (human-made, no AI)" in format_credits(
-        creds)
+        creds
+    )
     assert np.array_equal(np.asarray(Image.open(item.png).convert("RGB")), img)
     assert [layer.name for layer in PSDImage.open(item.psd)] == [
-        "Base – Kobayashi Mei (hand-painted)"]
+        "Base – Kobayashi Mei (hand-painted)"
+    ]
     proj.close()
 
 
@@ -473,12 +545,23 @@ def test_imported_plate_with_an_ai_inpaint_is_signed_naming_the_model(tmp_path: 
     """A plate that started as an import gets AI pixels from an inpaint: its signed PNG
     discloses the inpaint model (compositeWithTrainedAlgorithmicMedia) and the mask author."""
     proj = Project.init(tmp_path / "imp", production="Small")
-    workflow.record_base(proj, "EP05_C001", np.full((60, 80, 3), (120, 160, 200), np.uint8),
-                         "Painter Pia", origin="hand-painted")
+    workflow.record_base(
+        proj,
+        "EP05_C001",
+        np.full((60, 80, 3), (120, 160, 200), np.uint8),
+        "Painter Pia",
+        origin="hand-painted",
+    )
     mask = np.zeros((60, 80), np.uint8)
     mask[0:30, 0:40] = 255
-    workflow.record_inpaint(proj, "EP05_C001", png(np.full((60, 80, 3), (250, 20, 20), np.uint8)),
-                            mask, record(81, mode="inpaint", model=INPAINT_MODEL), "Mask Max")
+    workflow.record_inpaint(
+        proj,
+        "EP05_C001",
+        png(np.full((60, 80, 3), (250, 20, 20), np.uint8)),
+        mask,
+        record(81, mode="inpaint", model=INPAINT_MODEL),
+        "Mask Max",
+    )
     workflow.accept(proj, "EP05_C001", DIRECTOR)
     rep = build_report(proj, thumbnails=False)
     (item,) = export_plates(proj, rep, say=lambda _m: None)
@@ -508,8 +591,9 @@ def test_signed_png_names_the_layout_the_plate_used(tmp_path: Path) -> None:
     workflow.record_generated(proj, "EP03_C001", png(ai_image(51), rec), rec)
     workflow.accept(proj, "EP03_C001", DIRECTOR)
     workflow.record_layout(proj, "EP03_C001", layout_png(7), "Intruder Ken", filename="new.png")
-    (item,) = export_plates(proj, build_report(proj, thumbnails=False), psd=False,
-                            say=lambda _m: None)
+    (item,) = export_plates(
+        proj, build_report(proj, thumbnails=False), psd=False, say=lambda _m: None
+    )
     creds = read_credentials(item.png)  # type: ignore[arg-type]
     layout = creds["history"][0]
     assert (layout["title"], layout["authors"]) == ("used.png", ["Sato Yuki"])
@@ -518,7 +602,8 @@ def test_signed_png_names_the_layout_the_plate_used(tmp_path: Path) -> None:
 
 
 def test_layout_with_failing_credentials_is_exported_without_them(
-        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     """A layout PNG signed by another studio, then one pixel changed (the editor kept its
     C2PA chunk): the export does not pass its failing credentials off inside the plate. The
     layout is embedded without them, the run says so naming the shot and layout, and the
@@ -529,8 +614,12 @@ def test_layout_with_failing_credentials_is_exported_without_them(
     plain = Image.open(io.BytesIO(layout_png(7))).convert("RGB")
     buf = io.BytesIO()
     plain.save(buf, "PNG")
-    signed = _sign_bytes(layout_definition(layout), buf.getvalue(), "image/png",
-                         LoadedSigner(chain, key, root, "CN=Other Studio bgart signer"))
+    signed = _sign_bytes(
+        layout_definition(layout),
+        buf.getvalue(),
+        "image/png",
+        LoadedSigner(chain, key, root, "CN=Other Studio bgart signer"),
+    )
     bad = flip_one_pixel_byte(signed)
     assert not verify_png(bad).ok  # its own credentials fail (assertion.dataHash.mismatch)
     workflow.record_layout(proj, "EP03_C001", bad, "Outside Artist", filename="lay.png")
@@ -541,41 +630,52 @@ def test_layout_with_failing_credentials_is_exported_without_them(
 
     assert main(["credits", "-p", str(proj.root), "-f", "png"]) == 0
     said = capsys.readouterr().err
-    assert ("EP03_C001/main: layout lay.png: its own Content Credentials do not validate "
-            "(assertion.dataHash.mismatch); they were dropped and the layout is embedded "
-            "with bgart's record of it (layout by Outside Artist)") in said, said
+    assert (
+        "EP03_C001/main: layout lay.png: its own Content Credentials do not validate "
+        "(assertion.dataHash.mismatch); they were dropped and the layout is embedded "
+        "with bgart's record of it (layout by Outside Artist)"
+    ) in said, said
     exported = proj.root / "exports" / "EP03" / "EP03_C001.png"
     assert main(["credits", "verify", str(exported), "--trust", str(_root(proj))]) == 0
     shown = capsys.readouterr().out
     assert "valid C2PA manifest" in shown
-    assert ("Layout: Outside Artist (human, digital creation); the file's own Content "
-            "Credentials were dropped (did not validate: assertion.dataHash.mismatch)") in shown
+    assert (
+        "Layout: Outside Artist (human, digital creation); the file's own Content "
+        "Credentials were dropped (did not validate: assertion.dataHash.mismatch)"
+    ) in shown
     creds = read_credentials(exported)
     assert creds["history"][0]["signer"]["common_name"] == "Small bgart signer"
     assert "Other Studio" not in json.dumps(creds)
 
 
 def test_signed_png_does_not_name_a_revision_the_recorded_weights_do_not_match(
-        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     """weights.lock moved on (new revision, new file hash) after the plate was generated: the
     signed credentials must not claim the new revision made it; they say it is unknown, why,
     and `credits verify` shows that."""
     lock = tmp_path / "weights.lock"
     lock.write_text(LOCK_TEXT, encoding="utf-8")
     proj = Project.init(tmp_path / "moved", production="Small")
-    (proj.root / "bgart.toml").write_text(f'production = "Small"\nweights_lock = "{lock}"\n',
-                                          encoding="utf-8")
+    (proj.root / "bgart.toml").write_text(
+        f'production = "Small"\nweights_lock = "{lock}"\n', encoding="utf-8"
+    )
     proj.close()
     proj = Project.open(proj.root)
     workflow.record_generated(proj, "EP04_C001", png(ai_image(71), record(71)), record(71))
     workflow.accept(proj, "EP04_C001", DIRECTOR)
     new_rev, new_sha = "f" * 40, hashlib.sha256(b"other weights").hexdigest()
-    lock.write_text(LOCK_TEXT.replace(REVISION, new_rev).replace(
-        hashlib.sha256(b"unet weights").hexdigest(), new_sha), encoding="utf-8")
+    lock.write_text(
+        LOCK_TEXT.replace(REVISION, new_rev).replace(
+            hashlib.sha256(b"unet weights").hexdigest(), new_sha
+        ),
+        encoding="utf-8",
+    )
     proj.close()
     proj = Project.open(proj.root)
-    (item,) = export_plates(proj, build_report(proj, thumbnails=False), psd=False,
-                            say=lambda _m: None)
+    (item,) = export_plates(
+        proj, build_report(proj, thumbnails=False), psd=False, say=lambda _m: None
+    )
     proj.close()
     creds = read_credentials(item.png)  # type: ignore[arg-type]
     assert new_rev not in json.dumps(creds) and REVISION not in json.dumps(creds)
@@ -585,8 +685,9 @@ def test_signed_png_does_not_name_a_revision_the_recorded_weights_do_not_match(
     assert main(["credits", "verify", str(item.png)]) == 0
     shown = capsys.readouterr().out
     assert new_rev not in shown
-    assert (f"AI plate: {MODEL} revision unknown (recorded weights differ from weights.lock)"
-            in shown), shown
+    assert (
+        f"AI plate: {MODEL} revision unknown (recorded weights differ from weights.lock)" in shown
+    ), shown
     assert "weights differ from weights.lock" in shown
 
 
@@ -596,8 +697,7 @@ def test_distinct_shots_get_distinct_export_files(tmp_path: Path) -> None:
     proj = Project.init(tmp_path / "names", production="Small")
     shots = ("EP03_C1", "EP03_C1_", "EP03_C 1", "EP03_C?1")
     for n, shot in enumerate(shots):
-        workflow.record_generated(proj, shot, png(ai_image(61 + n), record(61 + n)),
-                                  record(61 + n))
+        workflow.record_generated(proj, shot, png(ai_image(61 + n), record(61 + n)), record(61 + n))
         workflow.accept(proj, shot, DIRECTOR)
     items = export_plates(proj, build_report(proj, thumbnails=False), say=lambda _m: None)
     stems = [item.psd.stem for item in items]  # type: ignore[union-attr]
@@ -611,20 +711,31 @@ def test_distinct_shots_get_distinct_export_files(tmp_path: Path) -> None:
     assert sorted(names) == sorted(f"{s}{ext}" for s in stems for ext in (".png", ".psd"))
 
     clash = Project.init(tmp_path / "clash", production="Small")
-    for shot, plate in (("EP03_C1__b", "main"), ("EP03_C1", "b"), ("EP04_X", "main"),
-                        ("ep04_x", "main")):
-        workflow.record_generated(clash, shot, png(ai_image(70), record(70)), record(70),
-                                  plate=plate)
+    for shot, plate in (
+        ("EP03_C1__b", "main"),
+        ("EP03_C1", "b"),
+        ("EP04_X", "main"),
+        ("ep04_x", "main"),
+    ):
+        workflow.record_generated(
+            clash, shot, png(ai_image(70), record(70)), record(70), plate=plate
+        )
         workflow.accept(clash, shot, DIRECTOR, plate=plate)
     rep = build_report(clash, thumbnails=False)
-    with pytest.raises(InputError, match=r"shot EP03_C1 \(plate b\) and shot EP03_C1__b "
-                                         r"\(plate main\) would both be exported as "
-                                         r"EP03/EP03_C1__b"):
+    with pytest.raises(
+        InputError,
+        match=r"shot EP03_C1 \(plate b\) and shot EP03_C1__b "
+        r"\(plate main\) would both be exported as "
+        r"EP03/EP03_C1__b",
+    ):
         export_plates(clash, rep, say=lambda _m: None)
     assert not clash.exports_dir.exists() or not any(clash.exports_dir.rglob("*.p*"))
     rep.plates = [p for p in rep.plates if p.shot.startswith(("EP04", "ep04"))]
-    with pytest.raises(InputError, match=r"shot EP04_X .* and shot ep04_x .* as EP04/EP04_X "
-                                         r"and ep04/ep04_x \(one file where letter case"):
+    with pytest.raises(
+        InputError,
+        match=r"shot EP04_X .* and shot ep04_x .* as EP04/EP04_X "
+        r"and ep04/ep04_x \(one file where letter case",
+    ):
         export_plates(clash, rep, say=lambda _m: None)
     clash.close()
     proj.close()

@@ -28,8 +28,14 @@ VOLATILE = {"generated_at"}
 
 def _bgart(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     full_env = {**os.environ, **(env or {})}
-    return subprocess.run([sys.executable, "-m", "bgart.cli", *args], capture_output=True,
-                          text=True, env=full_env, cwd=ROOT, timeout=600)
+    return subprocess.run(
+        [sys.executable, "-m", "bgart.cli", *args],
+        capture_output=True,
+        text=True,
+        env=full_env,
+        cwd=ROOT,
+        timeout=600,
+    )
 
 
 @pytest.fixture
@@ -66,33 +72,52 @@ def test_golden_ledger_still_names_a_tampered_event(golden: Path) -> None:
     assert "12" in done.stdout + done.stderr
 
 
-def test_golden_credit_figures_are_reproduced_exactly(golden: Path, tmp_path: Path,
-                                                     tiny_env: dict[str, str]) -> None:
+def test_golden_credit_figures_are_reproduced_exactly(
+    golden: Path, tmp_path: Path, tiny_env: dict[str, str]
+) -> None:
     out = tmp_path / "report"
     # the models' licence and revision come from the weights.lock it was made with
-    done = _bgart("credits", "--project", str(golden), "--format", "json,csv", "--out", str(out),
-                  env=tiny_env)
+    done = _bgart(
+        "credits", "--project", str(golden), "--format", "json,csv", "--out", str(out), env=tiny_env
+    )
     assert done.returncode == 0, done.stdout + done.stderr
     then = json.loads((GOLDEN / "exports" / "credits" / "credits.json").read_text("utf-8"))
     now = json.loads((out / "credits.json").read_text("utf-8"))
     assert _strip(now) == _strip(then)
-    for name in ("credits_plates.csv", "credits_people.csv", "credits_contributors.csv",
-                 "credits_summary.csv", "credits_definition.csv"):
+    for name in (
+        "credits_plates.csv",
+        "credits_people.csv",
+        "credits_contributors.csv",
+        "credits_summary.csv",
+        "credits_definition.csv",
+    ):
         assert _stable_rows(out / name) == _stable_rows(GOLDEN / "exports" / "credits" / name)
 
 
 def _stable_rows(path: Path) -> list[str]:
-    return [line for line in path.read_text("utf-8").splitlines()
-            if not any(line.startswith(key) for key in VOLATILE)]
+    return [
+        line
+        for line in path.read_text("utf-8").splitlines()
+        if not any(line.startswith(key) for key in VOLATILE)
+    ]
 
 
 @pytest.mark.parametrize("shot", sorted(LAYOUTS))
-def test_golden_plates_regenerate_byte_identical(golden: Path, tmp_path: Path, shot: str,
-                                                 tiny_env: dict[str, str]) -> None:
+def test_golden_plates_regenerate_byte_identical(
+    golden: Path, tmp_path: Path, shot: str, tiny_env: dict[str, str]
+) -> None:
     layout = ROOT / "examples" / "layouts" / LAYOUTS[shot]
     plate = golden / "shots" / shot / "v1.png"
     again = tmp_path / f"{shot}.png"
-    done = _bgart("regenerate", str(plate), "--layout", str(layout), "--out", str(again),
-                  "--check", env=tiny_env)
+    done = _bgart(
+        "regenerate",
+        str(plate),
+        "--layout",
+        str(layout),
+        "--out",
+        str(again),
+        "--check",
+        env=tiny_env,
+    )
     assert done.returncode == 0, done.stdout + done.stderr
     assert again.read_bytes() == plate.read_bytes()

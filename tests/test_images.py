@@ -12,7 +12,7 @@ from PIL import Image, ImageDraw
 
 from bgart.errors import InputError
 from bgart.images import open_image
-from bgart.layout import prepare_layout
+from bgart.inputs import prepare_layout
 
 
 def _png(img: Image.Image, **kw: object) -> bytes:
@@ -121,7 +121,8 @@ def test_layout_lines_are_found_whichever_way_round_they_are_drawn() -> None:
 
 
 def test_a_path_starting_with_a_tilde_is_the_home_folder(
-        tmp_path: object, monkeypatch: pytest.MonkeyPatch) -> None:
+    tmp_path: object, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """`--layout=~/cut12.png`: the shell leaves a ~ after '=' alone; bgart reads the file in
     the home folder instead of saying there is no such file."""
     from pathlib import Path

@@ -13,13 +13,7 @@ from hypothesis import strategies as st
 from PIL import Image, ImageDraw
 
 from bgart.errors import InputError
-from bgart.layout import (
-    check_plate_size,
-    fit_box,
-    load_layout,
-    plate_size_for,
-    prepare_layout,
-)
+from bgart.inputs import check_plate_size, fit_box, load_layout, plate_size_for, prepare_layout
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples" / "layouts"
 

@@ -25,14 +25,12 @@ from _ledger_fixtures import (  # noqa: F401
 )
 from sqlalchemy import text
 
-from bgart import replay
-from bgart import workflow as wf
-from bgart.contribution import Raster
+from bgart import plates as wf
+from bgart.canonical import canonical_json
 from bgart.errors import InputError, LedgerIntegrityError
-from bgart.ledger import GENESIS_HASH, Ledger, event_body, event_hash, event_hash_stored
-from bgart.record import canonical_json
-from bgart.store import Project
-from bgart.verify import verify_project
+from bgart.ledger import GENESIS_HASH, Ledger, Project, event_body, event_hash, event_hash_stored
+from bgart.provenance import Raster
+from bgart.verify import replay, verify_project
 
 W, H = 32, 24
 
@@ -139,13 +137,23 @@ def test_stored_text_hash_matches_for_awkward_text(name: str) -> None:
     """The fast path of the stored-text hash (strings escaped without json.dumps) gives the
     reference hash for names with quotes, control characters and non-ASCII text."""
     fields: dict[str, Any] = dict(
-        seq=7, id=name, kind="human.painted", shot=name, plate=None, actor=name,
-        actor_kind="human", created_at=name, idem_key=name,
+        seq=7,
+        id=name,
+        kind="human.painted",
+        shot=name,
+        plate=None,
+        actor=name,
+        actor_kind="human",
+        created_at=name,
+        idem_key=name,
     )
     payload, blobs = {"note": name, "n": 1}, {"layer": "ab" * 32}
     body = event_body(**fields, payload=payload, blobs=blobs)
     stored = event_hash_stored(
-        GENESIS_HASH, **fields, payload_text=canonical_json(payload), blobs=blobs,
+        GENESIS_HASH,
+        **fields,
+        payload_text=canonical_json(payload),
+        blobs=blobs,
         blobs_text=canonical_json(blobs),
     )
     assert stored == event_hash(GENESIS_HASH, body)
@@ -198,14 +206,24 @@ def test_unknown_kind_is_refused(project: Project) -> None:
         project.ledger.append("ai.imagined", actor="x", actor_kind="ai")
 
 
-@pytest.mark.parametrize(("kind", "actor_kind"), [
-    ("ai.generated", "human"), ("human.painted", "ai"), ("plate.accepted", "ai"),
-    ("human.painted", "system")])
+@pytest.mark.parametrize(
+    ("kind", "actor_kind"),
+    [
+        ("ai.generated", "human"),
+        ("human.painted", "ai"),
+        ("plate.accepted", "ai"),
+        ("human.painted", "system"),
+    ],
+)
 def test_an_actor_kind_that_does_not_fit_the_event_is_refused(
-        project: Project, kind: str, actor_kind: str) -> None:
+    project: Project, kind: str, actor_kind: str
+) -> None:
     """A model recorded as a person would be named and timed in the credits as one."""
-    with pytest.raises(ValueError, match=rf"^{kind} is an act of a (model|person) \(actor "
-                       rf"kind '(ai|human)'\), not '{actor_kind}'$"):
+    with pytest.raises(
+        ValueError,
+        match=rf"^{kind} is an act of a (model|person) \(actor "
+        rf"kind '(ai|human)'\), not '{actor_kind}'$",
+    ):
         project.ledger.append(kind, actor="x", actor_kind=actor_kind)
     assert project.ledger.events() == []
 
@@ -393,8 +411,12 @@ def _forge_raster(project: Project, seq: int) -> None:
     raster.human[:] = 1.0
     blobs["raster"] = project.blobs.put(raster.to_bytes(), "raster")
     sql(project, "UPDATE events SET blobs = :b WHERE seq = :s", b=canonical_json(blobs), s=seq)
-    sql(project, "UPDATE plate_versions SET raster_sha = :r WHERE event_seq = :s",
-        r=blobs["raster"], s=seq)
+    sql(
+        project,
+        "UPDATE plate_versions SET raster_sha = :r WHERE event_seq = :s",
+        r=blobs["raster"],
+        s=seq,
+    )
     _rehash_from(project, seq)
 
 
@@ -410,18 +432,18 @@ def test_a_forged_raster_with_a_rebuilt_chain_is_caught(project: Project) -> Non
         verify_project(project, shots=["ep01_c001"])
 
 
-def test_a_model_passed_off_as_a_person_with_a_rebuilt_chain_is_caught(
-        project: Project) -> None:
+def test_a_model_passed_off_as_a_person_with_a_rebuilt_chain_is_caught(project: Project) -> None:
     """The inpaint's model renamed a person (and every later hash recomputed): the credits
     would name it and count its time; the chain check refuses the event."""
     seqs = build_history(project)
     seq = seqs["inpaint"]
     assert row(project, seq)["kind"] == "ai.inpainted"
-    sql(project, "UPDATE events SET actor = 'Kimura', actor_kind = 'human' WHERE seq = :s",
-        s=seq)
+    sql(project, "UPDATE events SET actor = 'Kimura', actor_kind = 'human' WHERE seq = :s", s=seq)
     _rehash_from(project, seq)
-    message = rf"event #{seq} \(id \w+, ai.inpainted\): ai.inpainted is an act of a model " \
+    message = (
+        rf"event #{seq} \(id \w+, ai.inpainted\): ai.inpainted is an act of a model "
         r"\(actor kind 'ai'\), not 'human' \(forged, or not written by bgart\)"
+    )
     with pytest.raises(LedgerIntegrityError, match=message):
         project.ledger.verify_chain()
     expect_failure(project, message)
@@ -705,8 +727,10 @@ def test_the_first_edited_table_row_is_named_whatever_column_was_edited(
     row named is still the first edited one."""
     monkeypatch.setattr(replay, "_PARALLEL_REPLAY_MIN", 0)
     build_history(project)
-    sql(project, "UPDATE plate_versions SET created_at = '2000-01-01T00:00:00.000000Z' "
-                 "WHERE number = 3")
+    sql(
+        project,
+        "UPDATE plate_versions SET created_at = '2000-01-01T00:00:00.000000Z' WHERE number = 3",
+    )
     sql(project, "UPDATE plate_versions SET width = 999 WHERE number = 2")
     for workers in (1, 2):
         with pytest.raises(LedgerIntegrityError, match=r"v2 .*size 999x24"):
@@ -761,9 +785,21 @@ def _raster(header: bytes, body: bytes = b"") -> bytes:
         _raster(b'{"width": 2, "height": 3}', zlib.compress(bytes(10_000))),
     ],
     ids=[
-        "magic only", "length cut", "header cut", "header not utf8", "header too deep",
-        "header not a map", "no height", "width not a number", "width null", "negative size",
-        "width infinite", "body not zlib", "body cut", "body short", "body long",
+        "magic only",
+        "length cut",
+        "header cut",
+        "header not utf8",
+        "header too deep",
+        "header not a map",
+        "no height",
+        "width not a number",
+        "width null",
+        "negative size",
+        "width infinite",
+        "body not zlib",
+        "body cut",
+        "body short",
+        "body long",
     ],
 )
 def test_a_malformed_raster_is_a_value_error(data: bytes) -> None:
@@ -779,8 +815,12 @@ def test_an_unreadable_raster_blob_names_its_event(
     seq = seqs["paint"]
     blobs = json.loads(row(project, seq)["blobs"])
     bad = project.blobs.put(b"BGRASTER\x01", "raster")
-    sql(project, "UPDATE plate_versions SET raster_sha = :b WHERE raster_sha = :o",
-        b=bad, o=blobs["raster"])
+    sql(
+        project,
+        "UPDATE plate_versions SET raster_sha = :b WHERE raster_sha = :o",
+        b=bad,
+        o=blobs["raster"],
+    )
     blobs["raster"] = bad
     sql(project, "UPDATE events SET blobs = :b WHERE seq = :s", b=canonical_json(blobs), s=seq)
     _rehash_from(project, seq)
@@ -820,8 +860,9 @@ def test_an_existing_project_whose_tables_were_dropped_is_refused(
     build_history(project)
     root = project.root
     _drop_tables(project)
-    with pytest.raises(LedgerIntegrityError, match="has no bgart tables; restore it from a backup"
-                       ) as info:
+    with pytest.raises(
+        LedgerIntegrityError, match="has no bgart tables; restore it from a backup"
+    ) as info:
         Project.open(root).ledger  # noqa: B018
     assert (str(root / "bgart.db") if db_url is None else "postgresql") in str(info.value)
     assert _tables(root, db_url) == set()

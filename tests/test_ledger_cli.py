@@ -14,9 +14,9 @@ from PIL import Image
 from sqlalchemy import text
 from typer.testing import CliRunner
 
-from bgart import workflow as wf
-from bgart.cli_project import init_command, ledger_app, review_command
-from bgart.store import Project
+from bgart import plates as wf
+from bgart.cli.project import init_command, ledger_app, review_command
+from bgart.ledger import Project
 
 W, H = 64, 48
 SHOT = "ep03_c007"
@@ -192,8 +192,20 @@ def test_verify_recomputes_only_what_is_new_since_the_last_clean_run(
     assert "recomputed on this machine" not in out
     layer = tmp_path / "strokes.png"
     Image.fromarray(stroke_layer((H, W), (0, 0, W // 2, H // 2), (0, 0, 255)), "RGBA").save(layer)
-    assert run("ledger", "import-paint", SHOT, "--layer", str(layer), "--artist", "Mika",
-               "-p", str(root))[0] == 0
+    assert (
+        run(
+            "ledger",
+            "import-paint",
+            SHOT,
+            "--layer",
+            str(layer),
+            "--artist",
+            "Mika",
+            "-p",
+            str(root),
+        )[0]
+        == 0
+    )
     code, out, err = run("ledger", "verify", "-p", str(root))
     assert code == 0, err
     assert "rasters recomputed for the 1 plate versions after event #1" in out
@@ -207,8 +219,18 @@ def test_verify_recomputes_only_what_is_new_since_the_last_clean_run(
 def test_import_final_on_a_new_shot_keeps_seconds_and_original(root: Path, tmp_path: Path) -> None:
     path = tmp_path / "handmade.png"
     Image.fromarray(natural_plate(W, H, 4)).save(path)
-    code, _, err = run("ledger", "import-final", "ep03_c100", str(path), "--artist", "Mika",
-                       "--seconds", "3600", "-p", str(root))
+    code, _, err = run(
+        "ledger",
+        "import-final",
+        "ep03_c100",
+        str(path),
+        "--artist",
+        "Mika",
+        "--seconds",
+        "3600",
+        "-p",
+        str(root),
+    )
     assert code == 0, err
     code, out, _ = run("ledger", "show", "ep03_c100", "-p", str(root), "--json")
     data = json.loads(out)
@@ -289,10 +311,14 @@ def test_names_in_another_encoding_are_refused_by_name(root: Path, tmp_path: Pat
     shown = "ep03_c0\ufffd7"
     cases = [
         (["ledger", "import-final", bad, str(plate), "--artist", "Mika"], f"shot '{shown}'"),
-        (["ledger", "import-final", SHOT, str(plate), "--artist", "Mi\udcffka"],
-         "artist 'Mi\ufffdka'"),
-        (["ledger", "import-final", SHOT, str(plate), "--artist", "M", "--plate", "bg\udcff"],
-         "plate 'bg\ufffd'"),
+        (
+            ["ledger", "import-final", SHOT, str(plate), "--artist", "Mi\udcffka"],
+            "artist 'Mi\ufffdka'",
+        ),
+        (
+            ["ledger", "import-final", SHOT, str(plate), "--artist", "M", "--plate", "bg\udcff"],
+            "plate 'bg\ufffd'",
+        ),
         (["ledger", "show", bad], f"shot '{shown}'"),
         (["ledger", "heatmap", bad, "-o", str(tmp_path / "h.png")], f"shot '{shown}'"),
         (["review", SHOT, "--by", "Sa\udcffto"], "approver 'Sa\ufffdto'"),

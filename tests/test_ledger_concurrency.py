@@ -20,8 +20,8 @@ from _ledger_fixtures import (  # noqa: F401
     project,
 )
 
-from bgart import workflow as wf
-from bgart.store import Project
+from bgart import plates as wf
+from bgart.ledger import Project
 from bgart.verify import verify_project
 
 PER_PROCESS = 500
@@ -30,8 +30,8 @@ WRITER = textwrap.dedent(
     """
     import sys, time
     from pathlib import Path
-    from bgart import workflow as wf
-    from bgart.store import Project
+    from bgart.plates import acts as wf
+    from bgart.ledger.store import Project
 
     root, who, count, go = Path(sys.argv[1]), sys.argv[2], int(sys.argv[3]), Path(sys.argv[4])
     with Project.open(root) as project:
@@ -87,8 +87,8 @@ PAINTER = textwrap.dedent(
     import sys
     from pathlib import Path
     import numpy as np
-    from bgart import workflow as wf
-    from bgart.store import Project
+    from bgart.plates import acts as wf
+    from bgart.ledger.store import Project
 
     root, count, go = Path(sys.argv[1]), int(sys.argv[2]), Path(sys.argv[3])
     with Project.open(root) as project:

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from bgart.errors import InputError
-from bgart.prompts import DEFAULTS, Preset, compose, get_preset, join_prompt, load_presets
+from bgart.inputs import DEFAULTS, Preset, compose, get_preset, join_prompt, load_presets
 
 SHIPPED = Path(__file__).resolve().parent.parent / "prompts"
 

@@ -9,8 +9,7 @@ import pytest
 from PIL import Image
 from psd_tools import PSDImage
 
-from bgart.errors import InputError
-from bgart.psd_export import (
+from bgart.credits import (
     PsdLayer,
     ai_layer_name,
     export_psd,
@@ -18,6 +17,7 @@ from bgart.psd_export import (
     inpaint_layer_name,
     retouch_layer_name,
 )
+from bgart.errors import InputError
 
 W, H = 64, 48
 

@@ -18,8 +18,8 @@ from _ledger_fixtures import _offline, backend, db_url, pg_database  # noqa: F40
 from _reliability_fixtures import clean_env, png_bytes_of
 from PIL import Image
 
-from bgart import workflow as wf
-from bgart.store import Project
+from bgart import plates as wf
+from bgart.ledger import Project
 from bgart.verify import verify_project
 
 SHOT = "EP01_C001"
@@ -40,8 +40,9 @@ def _project(root: Path, db: str | None) -> Project:
     for name in ARTISTS:
         project.ledger.add_user(name, "artist")
     wf.record_layout(project, SHOT, png_bytes_of(W, H), "Sato", filename="l.png")
-    wf.record_base(project, SHOT, Image.new("RGB", (W, H), (128, 128, 128)), "Sato",
-                   origin="layout")
+    wf.record_base(
+        project, SHOT, Image.new("RGB", (W, H), (128, 128, 128)), "Sato", origin="layout"
+    )
     return project
 
 
@@ -50,7 +51,7 @@ def _stroke(artist: str, i: int) -> Image.Image:
     layer = np.zeros((H, W, 4), np.uint8)
     x0 = (0 if artist == "Mika" else W // 2) + 4 * (i % 8)
     y0 = 4 * (i // 8)
-    layer[y0:y0 + 4, x0:x0 + 4] = (*ARTISTS[artist], 255)
+    layer[y0 : y0 + 4, x0 : x0 + 4] = (*ARTISTS[artist], 255)
     return Image.fromarray(layer, "RGBA")
 
 
@@ -74,10 +75,11 @@ def _check_both_kept(project: Project, saves: dict[str, list[int]], base_version
             assert tuple(final[y0 + 1, x0 + 1]) == colour
 
 
-def test_two_artists_saving_one_shot_at_once_in_the_ui(backend: str, db_url: str | None,
-                                                       tmp_path: Path) -> None:
+def test_two_artists_saving_one_shot_at_once_in_the_ui(
+    backend: str, db_url: str | None, tmp_path: Path
+) -> None:
     """Gradio runs each request's handler in its own thread: two saves land together."""
-    from ui.handlers import Studio
+    from bgart.ui.handlers import Studio
 
     project = _project(tmp_path / "show", db_url)
     studio = Studio(project)
@@ -112,8 +114,8 @@ SAVER = textwrap.dedent(
     from pathlib import Path
     import numpy as np
     from PIL import Image
-    from bgart.store import Project
-    from ui.handlers import Studio
+    from bgart.ledger.store import Project
+    from bgart.ui.handlers import Studio
 
     root, who, rounds, go = Path(sys.argv[1]), sys.argv[2], int(sys.argv[3]), Path(sys.argv[4])
     colour = {"Mika": (200, 30, 30), "Sato": (30, 30, 200)}[who]
@@ -140,16 +142,23 @@ SAVER = textwrap.dedent(
 
 
 @pytest.mark.slow
-def test_two_ui_processes_saving_one_shot_at_once(backend: str, db_url: str | None,
-                                                  tmp_path: Path) -> None:
+def test_two_ui_processes_saving_one_shot_at_once(
+    backend: str, db_url: str | None, tmp_path: Path
+) -> None:
     """Two UI servers on one project (e.g. two machines on one PostgreSQL): the ledger's
     chain lock, not a process lock, keeps the versions in one line."""
     _project(tmp_path / "show", db_url).close()
     go = tmp_path / "go"
-    procs = {name: subprocess.Popen(
-        [sys.executable, "-c", SAVER, str(tmp_path / "show"), name, str(ROUNDS * 2), str(go)],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=clean_env())
-        for name in ARTISTS}
+    procs = {
+        name: subprocess.Popen(
+            [sys.executable, "-c", SAVER, str(tmp_path / "show"), name, str(ROUNDS * 2), str(go)],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=clean_env(),
+        )
+        for name in ARTISTS
+    }
     time.sleep(1.0)
     go.touch()
     saves = {}
@@ -168,34 +177,56 @@ BATCH_SHOTS = 6
 
 
 @pytest.mark.slow
-def test_batch_and_ui_writing_one_ledger_at_once(backend: str, db_url: str | None,
-                                                 tiny_env: dict[str, str], tmp_path: Path
-                                                 ) -> None:
-    from ui.handlers import Studio
+def test_batch_and_ui_writing_one_ledger_at_once(
+    backend: str, db_url: str | None, tiny_env: dict[str, str], tmp_path: Path
+) -> None:
+    from bgart.ui.handlers import Studio
 
     project = _project(tmp_path / "show", db_url)
     folder = tmp_path / "list"
     folder.mkdir()
     (folder / "l.png").write_bytes(png_bytes_of(96, 64, seed=9))
-    rows = "".join(f"EP03_C{i:03d},l.png,river {i},Kobayashi,64,64,2,{i}\n"
-                   for i in range(BATCH_SHOTS))
-    (folder / "ep03.csv").write_text("shot,layout,prompt,layout_artist,width,height,"
-                                     "variations,seed\n" + rows, encoding="utf-8")
+    rows = "".join(
+        f"EP03_C{i:03d},l.png,river {i},Kobayashi,64,64,2,{i}\n" for i in range(BATCH_SHOTS)
+    )
+    (folder / "ep03.csv").write_text(
+        "shot,layout,prompt,layout_artist,width,height,variations,seed\n" + rows, encoding="utf-8"
+    )
     batch = subprocess.Popen(
-        [sys.executable, "-m", "bgart.cli", "batch", str(folder / "ep03.csv"), "--project",
-         str(tmp_path / "show"), "--steps", "2", "--cpu"],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=clean_env(tiny_env))
+        [
+            sys.executable,
+            "-m",
+            "bgart.cli",
+            "batch",
+            str(folder / "ep03.csv"),
+            "--project",
+            str(tmp_path / "show"),
+            "--steps",
+            "2",
+            "--cpu",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=clean_env(tiny_env),
+    )
     studio = Studio(project)
     saves: dict[str, list[int]] = {"Mika": [], "Sato": []}
     deadline = time.monotonic() + 120
-    while (batch.poll() is None and time.monotonic() < deadline
-           and not project.ledger.events(kinds=("layout.imported",), shot="EP03_C000")):
+    while (
+        batch.poll() is None
+        and time.monotonic() < deadline
+        and not project.ledger.events(kinds=("layout.imported",), shot="EP03_C000")
+    ):
         time.sleep(0.01)  # the batch has started recording
     i = 0
     while batch.poll() is None and i < 2 * 8 * 4:
         name = ("Mika", "Sato")[i % 2]
-        editor = {"background": None, "layers": [_stroke(name, len(saves[name]))],
-                  "composite": None}
+        editor = {
+            "background": None,
+            "layers": [_stroke(name, len(saves[name]))],
+            "composite": None,
+        }
         rec = studio.save_paint(Req(name), SHOT, editor, [])
         saves[name].append(int(rec.version or 0))
         i += 1
@@ -205,8 +236,9 @@ def test_batch_and_ui_writing_one_ledger_at_once(backend: str, db_url: str | Non
     events = project.ledger.events()
     batch_seqs = [e.seq for e in events if e.kind == "ai.generated"]
     ui_seqs = [e.seq for e in events if e.kind == "human.painted"]
-    assert any(min(batch_seqs) < s < max(batch_seqs) for s in ui_seqs), \
+    assert any(min(batch_seqs) < s < max(batch_seqs) for s in ui_seqs), (
         "the UI never saved while the batch was recording: nothing was tested"
+    )
     assert len([e for e in events if e.kind == "ai.generated"]) == 2 * BATCH_SHOTS
     assert len([e for e in events if e.kind == "layout.imported"]) == 1 + BATCH_SHOTS
     assert [e.seq for e in events] == list(range(1, len(events) + 1))

@@ -20,8 +20,8 @@ from _ledger_fixtures import _offline, backend, db_url, pg_database  # noqa: F40
 from _reliability_fixtures import clean_env, png_bytes_of, run_cli
 from PIL import Image
 
-from bgart import workflow as wf
-from bgart.store import Project
+from bgart import plates as wf
+from bgart.ledger import Project
 from bgart.verify import verify_project
 
 pytestmark = pytest.mark.slow
@@ -34,8 +34,8 @@ WRITER = textwrap.dedent(
     """
     import sys
     import numpy as np
-    from bgart import workflow as wf
-    from bgart.store import Project
+    from bgart.plates import acts as wf
+    from bgart.ledger.store import Project
 
     root, mode = sys.argv[1], sys.argv[2]
     rng = np.random.default_rng(int(sys.argv[3]))
@@ -43,7 +43,7 @@ WRITER = textwrap.dedent(
         studio = None
         if mode == "ui":
             from PIL import Image
-            from ui.handlers import Studio
+            from bgart.ui.handlers import Studio
 
             class Req:
                 def __init__(self, name):
@@ -75,17 +75,23 @@ def _start_project(root: Path, db: str | None) -> None:
         for name in ("Mika", "Sato"):
             project.ledger.add_user(name, "artist")
         wf.record_layout(project, SHOT, png_bytes_of(W, H), "Sato", filename="l.png")
-        wf.record_base(project, SHOT, Image.new("RGB", (W, H), (120, 130, 140)), "Sato",
-                       origin="layout")
+        wf.record_base(
+            project, SHOT, Image.new("RGB", (W, H), (120, 130, 140)), "Sato", origin="layout"
+        )
 
 
 def _kill_at_random(root: Path, mode: str, seed: int) -> list[tuple[int, str, str]]:
     """Run the writer, SIGKILL it a seeded random time after its first commit; returns the
     acts it reported as saved."""
     delay = random.Random(seed).uniform(0.05, 0.8)
-    proc = subprocess.Popen([sys.executable, "-c", WRITER, str(root), mode, str(seed)],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            env=clean_env(), bufsize=1)
+    proc = subprocess.Popen(
+        [sys.executable, "-c", WRITER, str(root), mode, str(seed)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=clean_env(),
+        bufsize=1,
+    )
     assert proc.stdout is not None
     lines: list[str] = []
     deadline = time.monotonic() + 120
@@ -96,8 +102,10 @@ def _kill_at_random(root: Path, mode: str, seed: int) -> list[tuple[int, str, st
         lines.append(line)
         if line.startswith("saved"):
             break
-    assert lines and lines[-1].startswith("saved"), (lines, proc.stderr.read() if
-                                                     proc.poll() is not None else "")
+    assert lines and lines[-1].startswith("saved"), (
+        lines,
+        proc.stderr.read() if proc.poll() is not None else "",
+    )
     time.sleep(delay)
     os.kill(proc.pid, signal.SIGKILL)
     rest, err = proc.communicate(timeout=60)
@@ -136,8 +144,9 @@ def _kill_rounds(root: Path, mode: str, seeds: list[int]) -> None:
     assert res.returncode == 0 and res.stdout.startswith("ledger ok"), res.show()
 
 
-def test_sigkill_during_ledger_appends_loses_nothing_saved(backend: str, db_url: str | None,
-                                                           tmp_path: Path) -> None:
+def test_sigkill_during_ledger_appends_loses_nothing_saved(
+    backend: str, db_url: str | None, tmp_path: Path
+) -> None:
     root = tmp_path / "show"
     _start_project(root, db_url)
     _kill_rounds(root, "ledger", [7 + (backend == "postgresql"), 24, 41])
@@ -166,8 +175,17 @@ def _shot_list(folder: Path) -> Path:
 
 
 def _batch_args(shot_list: Path, root: Path) -> list[str]:
-    return ["-m", "bgart.cli", "batch", str(shot_list), "--project", str(root), "--steps", "2",
-            "--cpu"]
+    return [
+        "-m",
+        "bgart.cli",
+        "batch",
+        str(shot_list),
+        "--project",
+        str(root),
+        "--steps",
+        "2",
+        "--cpu",
+    ]
 
 
 def _check_batch_folder(root: Path) -> int:
@@ -186,15 +204,19 @@ def _check_batch_folder(root: Path) -> int:
     return done
 
 
-def test_sigkill_during_batch_writes_then_resume(tiny_env: dict[str, str], tmp_path: Path
-                                                 ) -> None:
+def test_sigkill_during_batch_writes_then_resume(tiny_env: dict[str, str], tmp_path: Path) -> None:
     shot_list = _shot_list(tmp_path / "list")
     root = tmp_path / "proj"
     env = clean_env(tiny_env)
     killed_mid = 0
     for seed in (3, 11):
-        proc = subprocess.Popen([sys.executable, *_batch_args(shot_list, root)], env=env,
-                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        proc = subprocess.Popen(
+            [sys.executable, *_batch_args(shot_list, root)],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
         deadline = time.monotonic() + 120
         started = root / "shots"
         while not started.exists() and proc.poll() is None and time.monotonic() < deadline:
@@ -207,8 +229,13 @@ def test_sigkill_during_batch_writes_then_resume(tiny_env: dict[str, str], tmp_p
         with Project.open(root) as project:
             verify_project(project)  # the ledger is consistent after every kill
     assert killed_mid, "every batch finished before its kill: nothing was tested"
-    res = subprocess.run([sys.executable, *_batch_args(shot_list, root)], env=env,
-                         capture_output=True, text=True, timeout=300)
+    res = subprocess.run(
+        [sys.executable, *_batch_args(shot_list, root)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert res.returncode == 0, res.stderr
     assert _check_batch_folder(root) == N_SHOTS
     assert not [p for p in (root / "shots").rglob("*") if p.name.endswith(".tmp")]

@@ -48,20 +48,35 @@ def test_corpus_is_small_on_disk_and_covers_the_issue(corpus: Corpus) -> None:
     data = bomb.read_bytes()  # a whole image of that size, not only a header
     assert struct.unpack(">II", data[16:24]) == (20000, 20000)
     idat_len = struct.unpack(">I", data[33:37])[0]
-    assert len(zlib.decompress(data[41:41 + idat_len])) == 20000 * (1 + 20000 // 8)
+    assert len(zlib.decompress(data[41 : 41 + idat_len])) == 20000 * (1 + 20000 // 8)
     names = {(c.group, c.name) for c in cases}
     for wanted in [
-        ("images", "truncated_png"), ("images", "truncated_jpg"), ("images", "empty_png"),
-        ("images", "bomb_header_png"), ("images", "bomb_20000_png"),
-        ("images", "one_by_one_png"), ("images", "cmyk_jpg"), ("images", "grey16_png"),
-        ("images", "palette_png"), ("images", "alpha_png"), ("images", "text_png"),
-        ("shotlists", "ok_bom_csv"), ("shotlists", "ok_semicolon_csv"),
-        ("shotlists", "pipe_delimited_csv"), ("shotlists", "duplicate_ids_csv"),
-        ("shotlists", "dotdot_path_csv"), ("shotlists", "absolute_path_csv"),
-        ("shotlists", "symlink_escape_csv"), ("weights", "lock_wrong_hash"),
-        ("weights", "missing_file"), ("weights", "extra_file"), ("weights", "stray_pickle"),
-        ("weights", "lock_lists_pickle"), ("ledgers", "payload_edited"),
-        ("ledgers", "row_deleted"), ("ledgers", "rechained_stats"),
+        ("images", "truncated_png"),
+        ("images", "truncated_jpg"),
+        ("images", "empty_png"),
+        ("images", "bomb_header_png"),
+        ("images", "bomb_20000_png"),
+        ("images", "one_by_one_png"),
+        ("images", "cmyk_jpg"),
+        ("images", "grey16_png"),
+        ("images", "palette_png"),
+        ("images", "alpha_png"),
+        ("images", "text_png"),
+        ("shotlists", "ok_bom_csv"),
+        ("shotlists", "ok_semicolon_csv"),
+        ("shotlists", "pipe_delimited_csv"),
+        ("shotlists", "duplicate_ids_csv"),
+        ("shotlists", "dotdot_path_csv"),
+        ("shotlists", "absolute_path_csv"),
+        ("shotlists", "symlink_escape_csv"),
+        ("weights", "lock_wrong_hash"),
+        ("weights", "missing_file"),
+        ("weights", "extra_file"),
+        ("weights", "stray_pickle"),
+        ("weights", "lock_lists_pickle"),
+        ("ledgers", "payload_edited"),
+        ("ledgers", "row_deleted"),
+        ("ledgers", "rechained_stats"),
     ]:
         assert wanted in names
     assert (root / "shotlists" / "layouts" / "escape.png").is_symlink()
@@ -108,8 +123,12 @@ def test_truncated_images_stay_refused_after_weasyprint_is_imported(corpus: Corp
 def test_devices_pipes_and_folders_are_refused_without_reading(tmp_path: Path) -> None:
     fifo = tmp_path / "layout.png"
     os.mkfifo(fifo)  # reading it would block forever
-    for path, why in [(fifo, "not a regular file"), (Path("/dev/zero"), "not a regular file"),
-                      (tmp_path, "folder"), (tmp_path / "nope.png", "no such file")]:
+    for path, why in [
+        (fifo, "not a regular file"),
+        (Path("/dev/zero"), "not a regular file"),
+        (tmp_path, "folder"),
+        (tmp_path / "nope.png", "no such file"),
+    ]:
         with pytest.raises(InputError, match=why):
             read_user_file(path, f"--layout {path}")
         with pytest.raises(InputError, match=why):
@@ -120,9 +139,8 @@ def test_devices_pipes_and_folders_are_refused_without_reading(tmp_path: Path) -
         read_user_file(big, max_bytes=1000)
 
 
-def test_shot_lists_parse_or_list_every_problem_by_line(corpus: Corpus, tiny_settings: Any
-                                                        ) -> None:
-    from bgart.shots import ShotListError, load_shot_list
+def test_shot_lists_parse_or_list_every_problem_by_line(corpus: Corpus, tiny_settings: Any) -> None:
+    from bgart.inputs import ShotListError, load_shot_list
 
     root, _ = corpus
     for case in _cases(corpus, "shotlists"):
@@ -152,18 +170,35 @@ def _job(case: Any, root: Path, work: Path, tiny_env: dict[str, str]) -> dict[st
     ok_layout = str(root / "shotlists" / "layouts" / "ok.png")
     small = ["--width", "64", "--height", "64", "--steps", "2"]
     if case.group == "images":
-        return {"args": ["generate", "--layout", p, "--prompt", "street", "--out", out, *small],
-                "env": tiny_env}
+        return {
+            "args": ["generate", "--layout", p, "--prompt", "street", "--out", out, *small],
+            "env": tiny_env,
+        }
     if case.group == "records":
         return {"args": ["regenerate", p, "--out", out, "--layout", ok_layout], "env": tiny_env}
     if case.group == "shotlists":
-        return {"args": ["batch", p, "--project", str(work / f"proj-{case.name}"), "--cpu",
-                         "--steps", "1"], "env": tiny_env}
+        return {
+            "args": [
+                "batch",
+                p,
+                "--project",
+                str(work / f"proj-{case.name}"),
+                "--cpu",
+                "--steps",
+                "1",
+            ],
+            "env": tiny_env,
+        }
     if case.group == "weights":
-        env = {**tiny_env, "BGART_WEIGHTS_LOCK": f"{p}/weights.lock",
-               "BGART_MODEL_STORE": f"{p}/store"}
-        return {"args": ["generate", "--layout", ok_layout, "--prompt", "street", "--out", out,
-                         *small], "env": env}
+        env = {
+            **tiny_env,
+            "BGART_WEIGHTS_LOCK": f"{p}/weights.lock",
+            "BGART_MODEL_STORE": f"{p}/store",
+        }
+        return {
+            "args": ["generate", "--layout", ok_layout, "--prompt", "street", "--out", out, *small],
+            "env": env,
+        }
     args = ["ledger", "verify", "--project", p]
     if case.name.startswith("rechained"):  # a forger re-hashed the chain: check an anchor
         args += ["--anchor", (root / case.path / "anchor.txt").read_text().strip()]
@@ -171,20 +206,27 @@ def _job(case: Any, root: Path, work: Path, tiny_env: dict[str, str]) -> dict[st
 
 
 def _snap(folder: Path) -> dict[str, bytes]:
-    return {k: v for k, v in snapshot(folder).items()
-            if not k.endswith(CACHE_FILE) and not k.endswith(("-wal", "-shm"))}
+    return {
+        k: v
+        for k, v in snapshot(folder).items()
+        if not k.endswith(CACHE_FILE) and not k.endswith(("-wal", "-shm"))
+    }
 
 
 @pytest.fixture(scope="module")
-def cli_results(corpus: Corpus, tiny_env: dict[str, str], tmp_path_factory: pytest.TempPathFactory
-                ) -> tuple[Path, dict[tuple[str, str], CliResult], dict[str, Any]]:
+def cli_results(
+    corpus: Corpus, tiny_env: dict[str, str], tmp_path_factory: pytest.TempPathFactory
+) -> tuple[Path, dict[tuple[str, str], CliResult], dict[str, Any]]:
     root, cases = corpus
     work = tmp_path_factory.mktemp("cli-corpus")
     # A copy of the corpus to run on: the originals stay pristine for the comparison.
     run_root = work / "corpus"
     shutil.copytree(root, run_root, symlinks=True)
-    before = {f"{c.group}/{c.name}": _snap(run_root / c.path) for c in cases
-              if c.group in ("weights", "ledgers")}
+    before = {
+        f"{c.group}/{c.name}": _snap(run_root / c.path)
+        for c in cases
+        if c.group in ("weights", "ledgers")
+    }
     jobs, keys = [], []
     for i, case in enumerate(cases):
         job = _job(case, run_root, work, tiny_env)
@@ -206,8 +248,7 @@ def test_every_corpus_case_through_the_cli(corpus: Corpus, cli_results: Any) -> 
         res = results[(case.group, case.name)]
         out = work / f"{case.group}-{case.name}.png"
         if case.expect == "error":
-            assert_clean_error(res, case.needle, case.why,
-                               multi_line_ok=case.group == "shotlists")
+            assert_clean_error(res, case.needle, case.why, multi_line_ok=case.group == "shotlists")
             if i % 2:
                 assert out.read_bytes() == b"the previous plate", res.show()
             else:
@@ -215,8 +256,9 @@ def test_every_corpus_case_through_the_cli(corpus: Corpus, cli_results: Any) -> 
             if case.group == "shotlists":
                 assert not (work / f"proj-{case.name}").exists(), res.show()
             if case.group in ("weights", "ledgers"):  # refused: nothing was changed either
-                assert _snap(run_root / case.path) == before[f"{case.group}/{case.name}"], \
+                assert _snap(run_root / case.path) == before[f"{case.group}/{case.name}"], (
                     res.show()
+                )
             continue
         assert res.returncode == 0, res.show()
         assert "Traceback" not in res.stderr, res.show()
@@ -235,12 +277,23 @@ def test_every_corpus_case_through_the_cli(corpus: Corpus, cli_results: Any) -> 
 
 
 @pytest.mark.slow
-def test_the_real_command_line_agrees(corpus: Corpus, tiny_env: dict[str, str], tmp_path: Path
-                                      ) -> None:
+def test_the_real_command_line_agrees(
+    corpus: Corpus, tiny_env: dict[str, str], tmp_path: Path
+) -> None:
     """A few cases as plain `python -m bgart.cli` processes (the driver runs the rest)."""
     root, _ = corpus
-    res = run_cli(["generate", "--layout", str(root / "images" / "bomb_20000.png"), "--prompt",
-                   "x", "--out", str(tmp_path / "o.png")], tiny_env)
+    res = run_cli(
+        [
+            "generate",
+            "--layout",
+            str(root / "images" / "bomb_20000.png"),
+            "--prompt",
+            "x",
+            "--out",
+            str(tmp_path / "o.png"),
+        ],
+        tiny_env,
+    )
     assert_clean_error(res, "bomb_20000.png", "bomb")
     assert not (tmp_path / "o.png").exists()
     case = tmp_path / "ledger"
@@ -253,7 +306,7 @@ def test_the_real_command_line_agrees(corpus: Corpus, tiny_env: dict[str, str], 
 
 
 def test_edited_ledgers_name_the_first_bad_event(corpus: Corpus, tmp_path: Path) -> None:
-    from bgart.store import Project
+    from bgart.ledger import Project
 
     root, _ = corpus
     for case in _cases(corpus, "ledgers"):
@@ -273,10 +326,11 @@ def test_edited_ledgers_name_the_first_bad_event(corpus: Corpus, tmp_path: Path)
         assert "\n" not in msg and case.needle in msg, (case.name, msg)
 
 
-def test_a_missing_or_emptied_ledger_is_not_silently_recreated(corpus: Corpus, tmp_path: Path
-                                                               ) -> None:
+def test_a_missing_or_emptied_ledger_is_not_silently_recreated(
+    corpus: Corpus, tmp_path: Path
+) -> None:
     from bgart.errors import LedgerIntegrityError
-    from bgart.store import Project
+    from bgart.ledger import Project
 
     root, _ = corpus
     for name in ("db_missing", "db_zero_bytes"):
@@ -289,9 +343,9 @@ def test_a_missing_or_emptied_ledger_is_not_silently_recreated(corpus: Corpus, t
 
 
 def test_a_hash_column_of_another_type_is_an_integrity_error(tmp_path: Path) -> None:
-    from bgart import workflow as wf
+    from bgart import plates as wf
     from bgart.errors import LedgerIntegrityError
-    from bgart.store import Project
+    from bgart.ledger import Project
 
     with Project.init(tmp_path / "p") as project:
         wf.record_base(project, "EP01_C001", Image.new("RGB", (16, 16), (9, 9, 9)), "Sato")
@@ -304,13 +358,15 @@ def test_a_hash_column_of_another_type_is_an_integrity_error(tmp_path: Path) -> 
             continue
         finally:
             con.close()
-        with Project.open(tmp_path / "p") as project, pytest.raises(LedgerIntegrityError,
-                                                                    match="event #1"):
+        with (
+            Project.open(tmp_path / "p") as project,
+            pytest.raises(LedgerIntegrityError, match="event #1"),
+        ):
             verify_project(project)
 
 
 def test_regenerate_refuses_records_it_could_not_have_written(corpus: Corpus) -> None:
-    from bgart.record import read_record
+    from bgart.generation import read_record
 
     root, _ = corpus
     for case in _cases(corpus, "records"):
@@ -334,7 +390,7 @@ def test_names_in_another_encoding_through_the_real_command_line(tmp_path: Path)
     Python, surrogate escapes), which crashed it with an internal UnicodeEncodeError. A name
     is refused in one line naming its field; a file name is recorded with those bytes
     escaped."""
-    from bgart.store import Project
+    from bgart.ledger import Project
 
     root = tmp_path / "show"
     Project.init(root).close()
@@ -353,8 +409,18 @@ def test_names_in_another_encoding_through_the_real_command_line(tmp_path: Path)
     # a project folder named on such a system: verify remembers its run there too
     folder = tmp_path / os.fsdecode("背景".encode("shift_jis"))
     Project.init(folder).close()
-    res = run_cli(["ledger", "import-final", "ep01_c001", str(path), "--project", str(folder),
-                   "--artist", "Sato"])
+    res = run_cli(
+        [
+            "ledger",
+            "import-final",
+            "ep01_c001",
+            str(path),
+            "--project",
+            str(folder),
+            "--artist",
+            "Sato",
+        ]
+    )
     assert res.returncode == 0, res.show()
     res = run_cli(["ledger", "verify", "--project", str(folder)])
     assert res.returncode == 0 and "ledger ok" in res.stdout, res.show()

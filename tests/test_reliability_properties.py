@@ -25,13 +25,16 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 from PIL import Image
 
-from bgart import contribution as c
+from bgart import provenance as c
 from bgart.errors import InputError
+from bgart.inputs import ShotListError, load_shot_list
 from bgart.settings import Settings, load_settings
-from bgart.shots import ShotListError, load_shot_list
 
-PROPS = settings(max_examples=60, deadline=None,
-                 suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+PROPS = settings(
+    max_examples=60,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+)
 
 _SETTINGS: list[Settings] = []
 
@@ -56,12 +59,22 @@ LAYOUTS = ["layouts/a.png", "layouts/b b.png", "./layouts/a.png", "layouts\\a.pn
 
 # --- strategies ----------------------------------------------------------------------------
 
-_text_chars = st.characters(blacklist_categories=("Cs", "Cc", "Zl", "Zp"),
-                            blacklist_characters="\ufeff\x85")
+_text_chars = st.characters(
+    blacklist_categories=("Cs", "Cc", "Zl", "Zp"), blacklist_characters="\ufeff\x85"
+)
 shot_ids = st.from_regex(r"[A-Za-z0-9][A-Za-z0-9_.\-]{0,30}", fullmatch=True)
-prompts = st.lists(st.one_of(st.text(_text_chars, min_size=1, max_size=30),
-                             st.sampled_from([",", ";", "\t", '"', "''", "\n", "#", "，"])),
-                   min_size=1, max_size=5).map("".join).filter(lambda s: bool(s.strip()))
+prompts = (
+    st.lists(
+        st.one_of(
+            st.text(_text_chars, min_size=1, max_size=30),
+            st.sampled_from([",", ";", "\t", '"', "''", "\n", "#", "，"]),
+        ),
+        min_size=1,
+        max_size=5,
+    )
+    .map("".join)
+    .filter(lambda s: bool(s.strip()))
+)
 artists = st.text(_text_chars, min_size=1, max_size=40).filter(lambda s: bool(s.strip()))
 sides = st.integers(8, 128).map(lambda n: n * 8)
 
@@ -72,14 +85,19 @@ def shot_rows(draw: Any) -> list[dict[str, Any]]:
     rows = []
     for sid in ids:
         size = draw(st.none() | st.tuples(sides, sides))
-        rows.append({
-            "shot": sid, "layout": draw(st.sampled_from(LAYOUTS)), "prompt": draw(prompts),
-            "layout_artist": draw(artists),
-            "width": size[0] if size else None, "height": size[1] if size else None,
-            "variations": draw(st.none() | st.integers(1, 16)),
-            "seed": draw(st.none() | st.integers(0, 2**32 - 1)),
-            "notes": draw(st.none() | st.text(_text_chars, max_size=20)),
-        })
+        rows.append(
+            {
+                "shot": sid,
+                "layout": draw(st.sampled_from(LAYOUTS)),
+                "prompt": draw(prompts),
+                "layout_artist": draw(artists),
+                "width": size[0] if size else None,
+                "height": size[1] if size else None,
+                "variations": draw(st.none() | st.integers(1, 16)),
+                "seed": draw(st.none() | st.integers(0, 2**32 - 1)),
+                "notes": draw(st.none() | st.text(_text_chars, max_size=20)),
+            }
+        )
     return rows
 
 
@@ -87,8 +105,9 @@ def _cell(value: Any) -> str:
     return "" if value is None else str(value)
 
 
-def write_csv(rows: list[dict[str, Any]], columns: list[str], delimiter: str, bom: bool,
-              newline: str) -> tuple[bytes, list[int]]:
+def write_csv(
+    rows: list[dict[str, Any]], columns: list[str], delimiter: str, bom: bool, newline: str
+) -> tuple[bytes, list[int]]:
     """The list's bytes and the line each row starts on."""
     buf = io.StringIO()
     w = csv.writer(buf, delimiter=delimiter, lineterminator=newline)
@@ -125,14 +144,20 @@ def _check(shots: Any, rows: list[dict[str, Any]], starts: list[int] | None) -> 
 
 
 @PROPS
-@given(rows=shot_rows(), data=st.data(), delimiter=st.sampled_from([",", ";", "\t"]),
-       bom=st.booleans(), newline=st.sampled_from(["\n", "\r\n"]))
-def test_any_spreadsheet_csv_parses_back_to_its_shots(rows: list[dict[str, Any]], data: Any,
-                                                      delimiter: str, bom: bool,
-                                                      newline: str) -> None:
+@given(
+    rows=shot_rows(),
+    data=st.data(),
+    delimiter=st.sampled_from([",", ";", "\t"]),
+    bom=st.booleans(),
+    newline=st.sampled_from(["\n", "\r\n"]),
+)
+def test_any_spreadsheet_csv_parses_back_to_its_shots(
+    rows: list[dict[str, Any]], data: Any, delimiter: str, bom: bool, newline: str
+) -> None:
     required = ["shot", "layout", "prompt", "layout_artist"]
-    optional = data.draw(st.lists(st.sampled_from(
-        ["width", "height", "variations", "seed", "notes"]), unique=True))
+    optional = data.draw(
+        st.lists(st.sampled_from(["width", "height", "variations", "seed", "notes"]), unique=True)
+    )
     if ("width" in optional) != ("height" in optional):
         optional = [o for o in optional if o not in ("width", "height")]
     columns = data.draw(st.permutations(required + optional))
@@ -148,8 +173,9 @@ def test_any_spreadsheet_csv_parses_back_to_its_shots(rows: list[dict[str, Any]]
 
 @PROPS
 @given(rows=shot_rows(), use_defaults=st.booleans())
-def test_any_yaml_list_parses_back_to_its_shots(rows: list[dict[str, Any]],
-                                                use_defaults: bool) -> None:
+def test_any_yaml_list_parses_back_to_its_shots(
+    rows: list[dict[str, Any]], use_defaults: bool
+) -> None:
     items = [{k: v for k, v in r.items() if v is not None} for r in rows]
     doc: Any = items
     if use_defaults:
@@ -164,8 +190,10 @@ def test_any_yaml_list_parses_back_to_its_shots(rows: list[dict[str, Any]],
 
 
 @PROPS
-@given(data=st.one_of(st.binary(max_size=400), st.text(max_size=400).map(str.encode)),
-       suffix=st.sampled_from([".csv", ".yaml"]))
+@given(
+    data=st.one_of(st.binary(max_size=400), st.text(max_size=400).map(str.encode)),
+    suffix=st.sampled_from([".csv", ".yaml"]),
+)
 def test_any_bytes_give_shots_or_a_named_problem_list(data: bytes, suffix: str) -> None:
     path = FOLDER / f"junk{suffix}"
     path.write_bytes(data)
@@ -181,12 +209,14 @@ def test_any_bytes_give_shots_or_a_named_problem_list(data: bytes, suffix: str) 
 
 @PROPS
 @given(rows=shot_rows(), dup=st.integers(0, 5))
-def test_duplicate_ids_are_refused_whatever_their_case(rows: list[dict[str, Any]], dup: int
-                                                       ) -> None:
+def test_duplicate_ids_are_refused_whatever_their_case(
+    rows: list[dict[str, Any]], dup: int
+) -> None:
     src = rows[dup % len(rows)]
     twin = {**src, "shot": src["shot"].swapcase()}
-    body, _ = write_csv([*rows, twin], ["shot", "layout", "prompt", "layout_artist"], ",",
-                        False, "\n")
+    body, _ = write_csv(
+        [*rows, twin], ["shot", "layout", "prompt", "layout_artist"], ",", False, "\n"
+    )
     path = FOLDER / "dups.csv"
     path.write_bytes(body)
     with pytest.raises(ShotListError, match="duplicate shot id"):
@@ -214,16 +244,18 @@ def plate_history(draw: Any) -> tuple[str, np.ndarray, list[tuple[str, Any]]]:
         elif act == "final":
             acts.append((act, rng.integers(0, 256, (h, w, 3), np.uint8)))
         elif act == "inpaint":
-            acts.append((act, (rng.integers(0, 256, (h, w, 3), np.uint8),
-                               rng.random((h, w)) < 0.5)))
+            acts.append(
+                (act, (rng.integers(0, 256, (h, w, 3), np.uint8), rng.random((h, w)) < 0.5))
+            )
         else:
             gain = rng.integers(-40, 41)
             acts.append((act, gain))
     return start, plate, acts
 
 
-def _apply(start: str, plate: np.ndarray, acts: list[tuple[str, Any]]
-           ) -> list[tuple[np.ndarray, c.Raster]]:
+def _apply(
+    start: str, plate: np.ndarray, acts: list[tuple[str, Any]]
+) -> list[tuple[np.ndarray, c.Raster]]:
     h, w = plate.shape[:2]
     raster = c.generated(w, h) if start == "generated" else c.imported(w, h, start)
     image = plate
@@ -256,8 +288,10 @@ def test_shares_stay_in_unit_interval_and_sum_to_one(history: Any) -> None:
         assert np.all(np.isfinite(raster.human))
         assert set(np.unique(raster.flags)) <= {0, c.TOUCHED, c.ADJUSTED, c.TOUCHED | c.ADJUSTED}
         figs = c.figures(raster)
-        shares = [figs[k] for k in ("human_paint_share", "ai_gen_share", "ai_inpaint_share",
-                                    "human_base_share")]
+        shares = [
+            figs[k]
+            for k in ("human_paint_share", "ai_gen_share", "ai_inpaint_share", "human_base_share")
+        ]
         for key, value in figs.items():
             if key.endswith("_share"):
                 assert 0.0 <= value <= 1.0, (key, value)
@@ -281,8 +315,7 @@ def test_the_arithmetic_is_deterministic(history: Any) -> None:
 
 @PROPS
 @given(history=plate_history(), data=st.data())
-def test_an_opaque_repaint_of_every_pixel_credits_the_whole_plate(history: Any, data: Any
-                                                                   ) -> None:
+def test_an_opaque_repaint_of_every_pixel_credits_the_whole_plate(history: Any, data: Any) -> None:
     """A painter who visibly repaints every pixel fully owns the plate (h = 1 everywhere)."""
     start, plate, acts = history
     image, raster = _apply(start, plate, acts)[-1]

@@ -23,8 +23,7 @@ from _reliability_fixtures import ROOT, assert_clean_error, clean_env, png_bytes
 from PIL import Image
 
 from bgart.errors import InputError, WeightsError
-from bgart.ledger import hash_password, password_matches
-from bgart.store import Project
+from bgart.ledger import Project, hash_password, password_matches
 
 PASSWORD = "correct horse battery"
 
@@ -43,8 +42,11 @@ def _project(root: Path, *, upload_mb: int | None = None) -> Path:
 
 
 def test_the_ui_listens_on_loopback_unless_told_and_never_open_without_logins(
-        tmp_path: Path) -> None:
-    from bgart import cli_ui, ui_server
+    tmp_path: Path,
+) -> None:
+    from bgart.ui import server as ui_server
+
+    from bgart.cli import ui as cli_ui
 
     assert ui_server.DEFAULT_HOST == "127.0.0.1"
     assert inspect.signature(ui_server.serve).parameters["host"].default == "127.0.0.1"
@@ -85,8 +87,8 @@ class Clock:
 
 
 def test_logins_are_throttled_after_repeated_failures(tmp_path: Path) -> None:
-    from ui import handlers
-    from ui.handlers import Studio
+    from bgart.ui import handlers
+    from bgart.ui.handlers import Studio
 
     with Project.open(_project(tmp_path / "p")) as project:
         clock = Clock()
@@ -117,8 +119,14 @@ def test_passwords_are_salted_scrypt_hashes_never_stored_in_clear(tmp_path: Path
     algo, n, _r, _p, salt, _digest = a.split("$")
     assert algo == "scrypt" and int(n) >= 2**14 and len(bytes.fromhex(salt)) >= 16
     assert password_matches(a, PASSWORD) and not password_matches(a, PASSWORD + "x")
-    for broken in ("", "plain", "scrypt$1$1$1$zz$zz", "md5$x", a.replace("scrypt", "bcrypt"),
-                   "scrypt$1099511627776$8$1$00$00"):  # a tampered cost must not hang/crash
+    for broken in (
+        "",
+        "plain",
+        "scrypt$1$1$1$zz$zz",
+        "md5$x",
+        a.replace("scrypt", "bcrypt"),
+        "scrypt$1099511627776$8$1$00$00",
+    ):  # a tampered cost must not hang/crash
         assert not password_matches(broken, PASSWORD)
     root = _project(tmp_path / "p")
     with Project.open(root) as project:
@@ -139,9 +147,24 @@ def test_bgart_users_add_takes_no_password_on_the_command_line(tmp_path: Path) -
     root = _project(tmp_path / "p")
     res = run_cli(["users", "add", "bob", "--password", "hunter22hunter", "-p", str(root)])
     assert res.returncode != 0  # no such option: a password never sits in argv/history
-    proc = subprocess.run([sys.executable, "-m", "bgart.cli", "users", "add", "bob",
-                           "--password-stdin", "-p", str(root)], input="hunter22hunter\n",
-                          capture_output=True, text=True, env=clean_env(), timeout=120)
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "bgart.cli",
+            "users",
+            "add",
+            "bob",
+            "--password-stdin",
+            "-p",
+            str(root),
+        ],
+        input="hunter22hunter\n",
+        capture_output=True,
+        text=True,
+        env=clean_env(),
+        timeout=120,
+    )
     assert proc.returncode == 0, proc.stderr
     with Project.open(root) as project:
         assert project.ledger.check_password("bob", "hunter22hunter")
@@ -158,7 +181,7 @@ def _free_port() -> int:
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
-    from bgart.ui_server import serve
+    from bgart.ui.server import serve
 
     base = tmp_path_factory.mktemp("ui-sec")
     root = _project(base / "show", upload_mb=1)
@@ -168,8 +191,14 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]
     app, url, _ = serve(root, "127.0.0.1", port, block=False)
     blocks = app.get_blocks()
     try:
-        yield {"url": url.rstrip("/"), "root": root, "port": port, "blocks": blocks,
-               "studio": blocks.auth.__self__, "outside": outside}
+        yield {
+            "url": url.rstrip("/"),
+            "root": root,
+            "port": port,
+            "blocks": blocks,
+            "studio": blocks.auth.__self__,
+            "outside": outside,
+        }
     finally:
         blocks.close()
 
@@ -209,7 +238,7 @@ def test_the_server_is_reachable_on_loopback_only(server: dict[str, Any]) -> Non
 
 @pytest.mark.slow
 def test_logins_over_http_are_throttled(server: dict[str, Any]) -> None:
-    from ui import handlers
+    from bgart.ui import handlers
 
     c = _client(server, login=False)
     assert c.get("/gradio_api/file=" + str(server["outside"])).status_code == 401
@@ -232,12 +261,20 @@ def test_logins_over_http_are_throttled(server: dict[str, Any]) -> None:
 def test_no_path_from_the_ui_reads_outside_the_project(server: dict[str, Any]) -> None:
     c = _client(server)
     root: Path = server["root"]
-    secrets = [server["outside"], Path("/etc/passwd"), root / "bgart.db", root / "bgart.toml",
-               root / ".bgart-ui" / ".." / "bgart.db"]
+    secrets = [
+        server["outside"],
+        Path("/etc/passwd"),
+        root / "bgart.db",
+        root / "bgart.toml",
+        root / ".bgart-ui" / ".." / "bgart.db",
+    ]
     for path in secrets:
-        for url in (f"/gradio_api/file={path}", f"/file={path}",
-                    f"/gradio_api/file={path}".replace(str(root), str(root) + "/./"),
-                    "/gradio_api/file=../../../../../../" + str(path).lstrip("/")):
+        for url in (
+            f"/gradio_api/file={path}",
+            f"/file={path}",
+            f"/gradio_api/file={path}".replace(str(root), str(root) + "/./"),
+            "/gradio_api/file=../../../../../../" + str(path).lstrip("/"),
+        ):
             r = c.get(url)
             assert r.status_code in (400, 403, 404), (url, r.status_code)
             if path.exists():
@@ -248,9 +285,19 @@ def test_no_path_from_the_ui_reads_outside_the_project(server: dict[str, Any]) -
     fn = next(i for i, d in enumerate(cfg["dependencies"]) if d.get("api_name") == "on_new_shot")
     for path in (server["outside"], root / "bgart.db", Path("/etc/passwd")):
         session = f"s{abs(hash(str(path))) % 10**8}"
-        body = {"data": ["EP09_C001", {"path": str(path), "meta": {"_type": "gradio.FileData"},
-                                       "orig_name": "layout.png"}, "all"],
-                "fn_index": fn, "session_hash": session}
+        body = {
+            "data": [
+                "EP09_C001",
+                {
+                    "path": str(path),
+                    "meta": {"_type": "gradio.FileData"},
+                    "orig_name": "layout.png",
+                },
+                "all",
+            ],
+            "fn_index": fn,
+            "session_hash": session,
+        }
         assert c.post("/gradio_api/queue/join", json=body).status_code == 200
         done = None
         with c.stream("GET", "/gradio_api/queue/data", params={"session_hash": session}) as s:
@@ -278,11 +325,13 @@ def test_uploads_are_size_limited(server: dict[str, Any]) -> None:
     assert Path(stored).resolve().is_relative_to(server["root"].resolve())  # kept inside
 
 
-def test_upload_limits_below_the_web_server(tmp_path: Path,
-                                            monkeypatch: pytest.MonkeyPatch) -> None:
+def test_upload_limits_below_the_web_server(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """The handler and the image decoder bound what they read even when called directly."""
+    from bgart.ui.handlers import Studio
+
     from bgart import images
-    from ui.handlers import Studio
 
     with Project.open(_project(tmp_path / "p", upload_mb=1)) as project:
         studio = Studio(project)
@@ -329,14 +378,14 @@ def test_no_source_unpickles_or_loads_remote_code() -> None:
     assert "use_safetensors=True" in engine and "local_files_only=True" in engine
 
 
-def test_weights_load_only_as_pinned_safetensors(tiny_settings: Any, tmp_path: Path,
-                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+def test_weights_load_only_as_pinned_safetensors(
+    tiny_settings: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """Loading the model, generating, and reading every kind of user file never calls an
     unpickler: each is made to fail loudly for the duration."""
     import torch
 
-    from bgart import weights
-    from bgart.engine import Engine, GenerationRequest
+    from bgart.generation import Engine, GenerationRequest, weights
     from bgart.images import open_image
 
     calls: list[str] = []
@@ -354,8 +403,15 @@ def test_weights_load_only_as_pinned_safetensors(tiny_settings: Any, tmp_path: P
     monkeypatch.setattr(pickle, "Unpickler", refuse("pickle.Unpickler"))
     engine = Engine.load(tiny_settings)
     layout = Image.new("RGB", (64, 64), (0, 0, 0))
-    req = GenerationRequest(prompt="street", width=64, height=64, seeds=[1], layout=layout,
-                            steps=2, layout_sha256="00" * 32)
+    req = GenerationRequest(
+        prompt="street",
+        width=64,
+        height=64,
+        seeds=[1],
+        layout=layout,
+        steps=2,
+        layout_sha256="00" * 32,
+    )
     (result,) = engine.generate(req)
     assert result.image.size == (64, 64)
     evil = tmp_path / "evil.png"
@@ -364,9 +420,14 @@ def test_weights_load_only_as_pinned_safetensors(tiny_settings: Any, tmp_path: P
         open_image(evil)
     assert not calls
     # The lock admits only safetensors/json/txt, named inside the model folder.
-    for rel, why in [("unet/w.bin", "pickle"), ("unet/w.ckpt", "pickle"),
-                     ("unet/w.pt", "pickle"), ("unet/w.pkl", "pickle"),
-                     ("unet/w.py", "not allowed"), ("../w.safetensors", "relative"),
-                     ("/abs/w.safetensors", "relative")]:
+    for rel, why in [
+        ("unet/w.bin", "pickle"),
+        ("unet/w.ckpt", "pickle"),
+        ("unet/w.pt", "pickle"),
+        ("unet/w.pkl", "pickle"),
+        ("unet/w.py", "not allowed"),
+        ("../w.safetensors", "relative"),
+        ("/abs/w.safetensors", "relative"),
+    ]:
         with pytest.raises(WeightsError, match=why):
             weights._check_file_name(Path("weights.lock"), "m", rel)

@@ -9,8 +9,8 @@ import pytest
 from PIL import Image
 
 from bgart.errors import InputError
+from bgart.inputs import MAX_SHOT_LIST_BYTES, ShotListError, derive_seed, load_shot_list
 from bgart.settings import Settings, load_settings
-from bgart.shots import MAX_SHOT_LIST_BYTES, ShotListError, derive_seed, load_shot_list
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 HEADER = "shot,layout,prompt,preset,width,height,variations,seed,photo,layout_artist,notes\n"
@@ -18,8 +18,14 @@ HEADER = "shot,layout,prompt,preset,width,height,variations,seed,photo,layout_ar
 
 @pytest.fixture
 def settings(monkeypatch: pytest.MonkeyPatch) -> Settings:
-    for key in ("BGART_PROJECT_DIR", "BGART_PROMPTS_DIR", "BGART_DEFAULT_PRESET",
-                "BGART_WIDTH", "BGART_HEIGHT", "BGART_VARIATIONS"):
+    for key in (
+        "BGART_PROJECT_DIR",
+        "BGART_PROMPTS_DIR",
+        "BGART_DEFAULT_PRESET",
+        "BGART_WIDTH",
+        "BGART_HEIGHT",
+        "BGART_VARIATIONS",
+    ):
         monkeypatch.delenv(key, raising=False)
     return load_settings(production="Test Show")
 
@@ -40,13 +46,24 @@ def write(folder: Path, name: str, text: str | bytes) -> Path:
 
 
 def test_csv_fields_defaults_and_paths(folder: Path, settings: Settings) -> None:
-    path = write(folder, "ep01.csv", HEADER
-                 + "EP01_C001,layouts/a.png,street at dusk,street,256,128,2,7,photo.jpg,Sato,n\n"
-                 + "EP01_C002,layouts/pan.png,\"river, night\",,,,,,,Tanaka Haruto,\n")
+    path = write(
+        folder,
+        "ep01.csv",
+        HEADER
+        + "EP01_C001,layouts/a.png,street at dusk,street,256,128,2,7,photo.jpg,Sato,n\n"
+        + 'EP01_C002,layouts/pan.png,"river, night",,,,,,,Tanaka Haruto,\n',
+    )
     shots = load_shot_list(path, settings).shots
     a, b = shots
     assert (a.id, a.preset, a.width, a.height, a.variations, a.seed, a.line) == (
-        "EP01_C001", "street", 256, 128, 2, 7, 2)
+        "EP01_C001",
+        "street",
+        256,
+        128,
+        2,
+        7,
+        2,
+    )
     assert a.layout == (folder / "layouts" / "a.png").resolve()
     assert a.photo == (folder / "photo.jpg").resolve()
     assert a.seeds("Test Show") == [7, 8]
@@ -71,10 +88,17 @@ def test_derived_seed_is_stable_and_depends_on_production_and_shot() -> None:
 
 
 def test_yaml_list_with_defaults_matches_csv(folder: Path, settings: Settings) -> None:
-    csv_path = write(folder, "ep.csv", HEADER
-                     + "EP01_C001,layouts/a.png,street at dusk,street,256,128,2,,,Sato,\n"
-                     + "EP01_C002,layouts/pan.png,river,night,384,128,2,,,Sato,pan\n")
-    yaml_path = write(folder, "ep.yaml", """\
+    csv_path = write(
+        folder,
+        "ep.csv",
+        HEADER
+        + "EP01_C001,layouts/a.png,street at dusk,street,256,128,2,,,Sato,\n"
+        + "EP01_C002,layouts/pan.png,river,night,384,128,2,,,Sato,pan\n",
+    )
+    yaml_path = write(
+        folder,
+        "ep.yaml",
+        """\
 defaults:
   variations: 2
   layout_artist: Sato
@@ -87,13 +111,40 @@ shots:
     height: 128
   - {shot: EP01_C002, layout: layouts/pan.png, prompt: river, preset: night,
      width: 384, height: 128, notes: pan}
-""")
+""",
+    )
     from_csv = load_shot_list(csv_path, settings).shots
     from_yaml = load_shot_list(yaml_path, settings).shots
-    strip = [(s.id, s.layout, s.prompt, s.preset, s.width, s.height, s.variations, s.seed,
-              s.layout_artist, s.notes) for s in from_csv]
-    assert strip == [(s.id, s.layout, s.prompt, s.preset, s.width, s.height, s.variations,
-                      s.seed, s.layout_artist, s.notes) for s in from_yaml]
+    strip = [
+        (
+            s.id,
+            s.layout,
+            s.prompt,
+            s.preset,
+            s.width,
+            s.height,
+            s.variations,
+            s.seed,
+            s.layout_artist,
+            s.notes,
+        )
+        for s in from_csv
+    ]
+    assert strip == [
+        (
+            s.id,
+            s.layout,
+            s.prompt,
+            s.preset,
+            s.width,
+            s.height,
+            s.variations,
+            s.seed,
+            s.layout_artist,
+            s.notes,
+        )
+        for s in from_yaml
+    ]
     assert [s.line for s in from_yaml] == [5, 11]
 
 
@@ -101,27 +152,56 @@ def test_shipped_examples_are_valid_and_equivalent(settings: Settings) -> None:
     csv_shots = load_shot_list(EXAMPLES / "shots.csv", settings).shots
     yaml_shots = load_shot_list(EXAMPLES / "shots.yaml", settings).shots
     assert len(csv_shots) >= 3
-    key = [(s.id, s.layout, s.prompt, s.preset, s.width, s.height, s.variations, s.seed,
-            s.photo, s.layout_artist, s.notes) for s in csv_shots]
-    assert key == [(s.id, s.layout, s.prompt, s.preset, s.width, s.height, s.variations,
-                    s.seed, s.photo, s.layout_artist, s.notes) for s in yaml_shots]
+    key = [
+        (
+            s.id,
+            s.layout,
+            s.prompt,
+            s.preset,
+            s.width,
+            s.height,
+            s.variations,
+            s.seed,
+            s.photo,
+            s.layout_artist,
+            s.notes,
+        )
+        for s in csv_shots
+    ]
+    assert key == [
+        (
+            s.id,
+            s.layout,
+            s.prompt,
+            s.preset,
+            s.width,
+            s.height,
+            s.variations,
+            s.seed,
+            s.photo,
+            s.layout_artist,
+            s.notes,
+        )
+        for s in yaml_shots
+    ]
 
 
 def test_a_broken_csv_reports_every_problem_with_line_and_field(
-        folder: Path, settings: Settings) -> None:
+    folder: Path, settings: Settings
+) -> None:
     (folder.parent / "outside.png").write_bytes((folder / "layouts" / "a.png").read_bytes())
     rows = [
-        "EP01_C001,layouts/a.png,ok,street,256,128,2,,,Sato,",            # 2: fine
-        "EP01_C002,layouts/a.png,x,nigth,256,128,2,,,Sato,",              # 3: unknown preset
-        "EP01_C003,layouts/missing.png,x,,256,128,2,,,Sato,",             # 4: missing layout
-        "EP01_C001,layouts/a.png,x,,256,128,2,,,Sato,",                   # 5: duplicate id
-        "EP01_C005,layouts/a.png,x,,250,128,2,,,Sato,",                   # 6: bad width
-        "EP01_C006,../outside.png,x,,256,128,2,,,Sato,",                  # 7: escapes folder
-        "EP01_C007,layouts/a.png,x,,256,,2,,,Sato,",                      # 8: height missing
-        "EP01_C008,layouts/a.png,x,,256,128,99,-1,,Sato,",                # 9: variations, seed
-        "EP01/C009,layouts/a.png,,,256,128,2,,,,",                        # 10: id, prompt, artist
-        "EP01_C010,/etc/passwd,x,,256,128,2,,,Sato,",                     # 11: absolute path
-        "EP01_C011,layouts/a.png,x,,256,128,2,,,Sat\xe9,",                # 12: not UTF-8
+        "EP01_C001,layouts/a.png,ok,street,256,128,2,,,Sato,",  # 2: fine
+        "EP01_C002,layouts/a.png,x,nigth,256,128,2,,,Sato,",  # 3: unknown preset
+        "EP01_C003,layouts/missing.png,x,,256,128,2,,,Sato,",  # 4: missing layout
+        "EP01_C001,layouts/a.png,x,,256,128,2,,,Sato,",  # 5: duplicate id
+        "EP01_C005,layouts/a.png,x,,250,128,2,,,Sato,",  # 6: bad width
+        "EP01_C006,../outside.png,x,,256,128,2,,,Sato,",  # 7: escapes folder
+        "EP01_C007,layouts/a.png,x,,256,,2,,,Sato,",  # 8: height missing
+        "EP01_C008,layouts/a.png,x,,256,128,99,-1,,Sato,",  # 9: variations, seed
+        "EP01/C009,layouts/a.png,,,256,128,2,,,,",  # 10: id, prompt, artist
+        "EP01_C010,/etc/passwd,x,,256,128,2,,,Sato,",  # 11: absolute path
+        "EP01_C011,layouts/a.png,x,,256,128,2,,,Sat\xe9,",  # 12: not UTF-8
     ]
     text = (HEADER + "\n".join(rows) + "\n").encode("utf-8").replace(b"Sat\xc3\xa9", b"Sat\xe9")
     path = write(folder, "broken.csv", text)
@@ -205,7 +285,10 @@ def test_a_pipe_or_device_named_as_the_shot_list_is_refused(
 
 
 def test_broken_yaml_reports_lines(folder: Path, settings: Settings) -> None:
-    path = write(folder, "ep.yaml", """\
+    path = write(
+        folder,
+        "ep.yaml",
+        """\
 shots:
   - shot: EP01_C001
     layout: layouts/a.png
@@ -222,7 +305,8 @@ shots:
     layout_artist: Sato
     width: 100
     height: 64
-""")
+""",
+    )
     with pytest.raises(ShotListError) as info:
         load_shot_list(path, settings)
     text = str(info.value)
@@ -241,8 +325,7 @@ def test_select_with_globs(folder: Path, settings: Settings) -> None:
     rows += "EP02_C001,layouts/a.png,x,,,,1,,,Sato,\n"
     shot_list = load_shot_list(write(folder, "l.csv", HEADER + rows), settings)
     assert [s.id for s in shot_list.select(["EP01_C00[13]"])] == ["EP01_C001", "EP01_C003"]
-    assert [s.id for s in shot_list.select(["EP02*", "EP01_C004"])] == ["EP01_C004",
-                                                                         "EP02_C001"]
+    assert [s.id for s in shot_list.select(["EP02*", "EP01_C004"])] == ["EP01_C004", "EP02_C001"]
     assert len(shot_list.select(None)) == 5
     with pytest.raises(InputError, match=r"--only EP03\*: matches no shot"):
         shot_list.select(["EP03*"])
@@ -250,48 +333,70 @@ def test_select_with_globs(folder: Path, settings: Settings) -> None:
 
 def test_case_insensitive_duplicates_and_excel_quirks(folder: Path, settings: Settings) -> None:
     # Excel: BOM, semicolons, CRLF, a Windows path, a comment line
-    body = ("\ufeffshot;layout;prompt;layout_artist\r\n# a comment\r\n"
-            "EP01_C001;layouts\\a.png;x;S\r\nep01_c001;layouts/a.png;y;S\r\n")
+    body = (
+        "\ufeffshot;layout;prompt;layout_artist\r\n# a comment\r\n"
+        "EP01_C001;layouts\\a.png;x;S\r\nep01_c001;layouts/a.png;y;S\r\n"
+    )
     path = write(folder, "excel.csv", body)
     with pytest.raises(ShotListError) as info:
         load_shot_list(path, settings)
     assert info.value.problems == [
-        f"{path}:4: field 'shot': duplicate shot id 'ep01_c001' (first on line 3)"]
+        f"{path}:4: field 'shot': duplicate shot id 'ep01_c001' (first on line 3)"
+    ]
 
 
 def test_a_nul_byte_in_a_path_cell_is_a_problem_not_a_crash(
-        folder: Path, settings: Settings) -> None:
+    folder: Path, settings: Settings
+) -> None:
     """os.stat raises ValueError on a NUL: it must be one of the list's problems, named by
     file:line and field, in CSV (raw byte) and YAML ("\\0" escape) alike."""
-    csv_path = write(folder, "nul.csv", HEADER.encode()
-                     + b"EP01_C001,layouts/a.png,x,,,,1,,photo\x00.jpg,Sato,\n"
-                     + b"EP01_C002,layouts/a\x00.png,x,,,,1,,,Sato,\n")
+    csv_path = write(
+        folder,
+        "nul.csv",
+        HEADER.encode()
+        + b"EP01_C001,layouts/a.png,x,,,,1,,photo\x00.jpg,Sato,\n"
+        + b"EP01_C002,layouts/a\x00.png,x,,,,1,,,Sato,\n",
+    )
     with pytest.raises(ShotListError) as info:
         load_shot_list(csv_path, settings)
     problems = info.value.problems
-    assert f"{csv_path}:2: field 'photo': 'photo\\x00.jpg' contains a NUL byte (character " \
+    assert (
+        f"{csv_path}:2: field 'photo': 'photo\\x00.jpg' contains a NUL byte (character "
         "6); not a usable file name" in problems
-    assert any(p.startswith(f"{csv_path}:3: field 'layout': 'layouts/a\\x00.png' contains a "
-                            "NUL byte") for p in problems)
-    yaml_path = write(folder, "nul.yaml", '- shot: EP01_C001\n  layout: "layouts/a\\0.png"\n'
-                      "  prompt: x\n  layout_artist: Sato\n")
+    )
+    assert any(
+        p.startswith(f"{csv_path}:3: field 'layout': 'layouts/a\\x00.png' contains a NUL byte")
+        for p in problems
+    )
+    yaml_path = write(
+        folder,
+        "nul.yaml",
+        '- shot: EP01_C001\n  layout: "layouts/a\\0.png"\n  prompt: x\n  layout_artist: Sato\n',
+    )
     with pytest.raises(ShotListError) as info:
         load_shot_list(yaml_path, settings)
     assert info.value.problems == [
         f"{yaml_path}:2: field 'layout': 'layouts/a\\x00.png' contains a NUL byte (character "
-        "10); not a usable file name"]
+        "10); not a usable file name"
+    ]
 
 
 @pytest.mark.parametrize("above", ["# EP01 shot list, final\n", "\n", "\n{sep}{sep}\n# v2; a\tb\n"])
 @pytest.mark.parametrize("sep", [";", "\t"])
 def test_the_separator_is_read_from_the_header_line(
-        folder: Path, settings: Settings, above: str, sep: str) -> None:
+    folder: Path, settings: Settings, above: str, sep: str
+) -> None:
     """A comment, a blank line or an empty spreadsheet row above the header does not decide
     the separator."""
     above = above.format(sep=sep)
-    body = (above + HEADER.replace(",", sep)
-            + sep.join(["EP01_C001", "layouts/a.png", "dusk, rain", "", "", "", "1", "", "",
-                        "Sato", ""]) + "\n")
+    body = (
+        above
+        + HEADER.replace(",", sep)
+        + sep.join(
+            ["EP01_C001", "layouts/a.png", "dusk, rain", "", "", "", "1", "", "", "Sato", ""]
+        )
+        + "\n"
+    )
     path = write(folder, "ep.csv", body)
     (shot,) = load_shot_list(path, settings).shots
     assert (shot.id, shot.prompt, shot.layout_artist) == ("EP01_C001", "dusk, rain", "Sato")
@@ -299,14 +404,18 @@ def test_the_separator_is_read_from_the_header_line(
 
 
 def test_an_unclosed_quote_is_reported_where_its_row_starts(
-        folder: Path, settings: Settings) -> None:
-    rows = ["EP01_C001,layouts/a.png,ok,,,,1,,,Sato,",
-            'EP01_C002,layouts/a.png,"dusk,,,,1,,,Sato,',  # line 3: the quote never closes
-            "EP01_C003,layouts/a.png,ok,,,,1,,,Sato,",
-            "EP01_C004,layouts/a.png,ok,,,,1,,,Sato,"]
+    folder: Path, settings: Settings
+) -> None:
+    rows = [
+        "EP01_C001,layouts/a.png,ok,,,,1,,,Sato,",
+        'EP01_C002,layouts/a.png,"dusk,,,,1,,,Sato,',  # line 3: the quote never closes
+        "EP01_C003,layouts/a.png,ok,,,,1,,,Sato,",
+        "EP01_C004,layouts/a.png,ok,,,,1,,,Sato,",
+    ]
     path = write(folder, "ep.csv", HEADER + "\n".join(rows) + "\n")
     with pytest.raises(ShotListError) as info:
         load_shot_list(path, settings)
     assert info.value.problems == [
         f"{path}:3: row: not valid CSV: a quote opened on this row is never closed (the file "
-        "ends on line 5)"]
+        "ends on line 5)"
+    ]

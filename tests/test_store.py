@@ -18,8 +18,8 @@ from PIL import Image
 
 from bgart.errors import InputError, LedgerIntegrityError
 from bgart.images import decode_plain_png
-from bgart.store import BlobStore, Project
-from bgart.workflow import decode_blob, encode_png
+from bgart.ledger import BlobStore, Project
+from bgart.plates import decode_blob, encode_png
 
 
 def test_init_creates_the_project_layout(tmp_path: Path) -> None:

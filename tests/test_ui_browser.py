@@ -30,16 +30,22 @@ from _ui_fixtures import (
     ui_env,
     write_prompts,
 )
+from bgart.ui.server import UI_DIR
 
-from bgart.ui_server import UI_DIR
 from bgart.verify import verify_project
 
 pytestmark = pytest.mark.browser
 
 CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--no-first-run",
-                 "--disable-dev-shm-usage"]
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--disable-dev-shm-usage",
+]
 START_TIMEOUT = 60.0
 
 
@@ -85,9 +91,22 @@ def ui_server(tmp_path: Path, tiny_env: dict[str, str]) -> Iterator[tuple[str, P
     log_path = tmp_path / "server.log"
     with open(log_path, "wb") as log:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "bgart.cli", "ui", "--project", str(project),
-             "--host", "127.0.0.1", "--port", str(port)],
-            env=env, cwd=tmp_path, stdout=log, stderr=subprocess.STDOUT,
+            [
+                sys.executable,
+                "-m",
+                "bgart.cli",
+                "ui",
+                "--project",
+                str(project),
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(port),
+            ],
+            env=env,
+            cwd=tmp_path,
+            stdout=log,
+            stderr=subprocess.STDOUT,
         )
     url = f"http://127.0.0.1:{port}/"
     try:
@@ -102,8 +121,9 @@ def ui_server(tmp_path: Path, tiny_env: dict[str, str]) -> Iterator[tuple[str, P
             except OSError:
                 pass
             if time.monotonic() > deadline:
-                pytest.fail(f"bgart ui did not answer in {START_TIMEOUT} s:\n"
-                            f"{log_path.read_text()}")
+                pytest.fail(
+                    f"bgart ui did not answer in {START_TIMEOUT} s:\n{log_path.read_text()}"
+                )
             time.sleep(0.3)
         yield url, project
     finally:
@@ -135,7 +155,9 @@ def _wait_status(page: Any, text: str, timeout: float = 45_000) -> str:
     try:
         page.wait_for_function(
             "t => (document.querySelector('#status-line')?.innerText || '').includes(t)",
-            arg=text, timeout=timeout)
+            arg=text,
+            timeout=timeout,
+        )
     except Exception as exc:
         said = page.locator("#status-line").inner_text()
         raise AssertionError(f"status line never said {text!r}; it says {said!r}") from exc
@@ -165,8 +187,12 @@ def _open_shot(page: Any) -> None:
 def _check_served_files(page: Any, url: str, project_dir: Path) -> None:
     """Nothing outside the project folder is served, not even to a logged-in user; the
     images the page shows are copies inside the project's UI folder."""
-    for path in ("/etc/passwd", project_dir / "bgart.db", project_dir / "bgart.toml",
-                 project_dir / "blobs"):
+    for path in (
+        "/etc/passwd",
+        project_dir / "bgart.db",
+        project_dir / "bgart.toml",
+        project_dir / "blobs",
+    ):
         resp = page.request.get(f"{url}gradio_api/file={path}")
         assert resp.status in (403, 404), f"{path} was served ({resp.status})"
     sources = page.eval_on_selector_all("img", "els => els.map(e => e.src)")
@@ -178,7 +204,8 @@ def _check_served_files(page: Any, url: str, project_dir: Path) -> None:
 
 
 def test_artist_and_director_do_the_whole_loop_in_the_browser(
-        ui_server: tuple[str, Path], tmp_path: Path) -> None:
+    ui_server: tuple[str, Path], tmp_path: Path
+) -> None:
     from playwright.sync_api import sync_playwright
 
     url, project_dir = ui_server
@@ -251,7 +278,8 @@ def test_artist_and_director_do_the_whole_loop_in_the_browser(
             page.get_by_role("tab", name="Review").click()
             page.locator("#heat-toggle input").check()
             page.wait_for_function(
-                "() => (document.querySelector('#figures')?.innerText || '').includes('Human')")
+                "() => (document.querySelector('#figures')?.innerText || '').includes('Human')"
+            )
             _settle(page)
             steps.shot(page, "review-heatmap")
             page.locator("#review-comment textarea").fill("good sky, accepted")
@@ -270,9 +298,10 @@ def test_artist_and_director_do_the_whole_loop_in_the_browser(
     browser_seconds = time.monotonic() - started
 
     # ---- the ledger: each act, by whom ---------------------------------------------------
-    from bgart import contribution, workflow
+    from bgart import plates as workflow
+    from bgart import provenance as contribution
     from bgart.images import open_image
-    from bgart.store import Project
+    from bgart.ledger import Project
 
     with Project.open(project_dir) as project:
         events = project.ledger.events(shot=SHOT)

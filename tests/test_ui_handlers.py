@@ -21,12 +21,13 @@ from _ui_fixtures import (  # noqa: F401  (fixtures)
     studio,
     ui_project,
 )
+from bgart.ui.handlers import Studio, active_seconds, brush_layer, describe_figures, request_user
 from PIL import Image, ImageDraw
 
-from bgart import contribution, workflow
+from bgart import plates as workflow
+from bgart import provenance as contribution
 from bgart.errors import BgartError, InputError
 from bgart.verify import verify_project
-from ui.handlers import Studio, active_seconds, brush_layer, describe_figures, request_user
 
 
 def _shown(value: object) -> Image.Image:
@@ -36,8 +37,11 @@ def _shown(value: object) -> Image.Image:
         return img.convert("RGB")
 
 
-def _editor_value(plate: Image.Image, box: tuple[int, int, int, int],
-                  colour: tuple[int, int, int, int] = (200, 30, 30, 255)) -> dict:
+def _editor_value(
+    plate: Image.Image,
+    box: tuple[int, int, int, int],
+    colour: tuple[int, int, int, int] = (200, 30, 30, 255),
+) -> dict:
     """What gr.ImageEditor(type="pil", image_mode="RGBA") hands over after one stroke."""
     layer = Image.new("RGBA", plate.size, (0, 0, 0, 0))
     ImageDraw.Draw(layer).ellipse(box, fill=colour)
@@ -124,8 +128,9 @@ def test_the_loop_records_every_act_with_the_logged_in_user(studio: Studio) -> N
     assert (view.width, view.height) == (PLATE_W, PLATE_H)
 
     steps: list[tuple[int, int]] = []
-    cands = studio.generate(alice, SHOT, "street", "quiet street", 7, 2,
-                            progress=lambda d, t: steps.append((d, t)))
+    cands = studio.generate(
+        alice, SHOT, "street", "quiet street", 7, 2, progress=lambda d, t: steps.append((d, t))
+    )
     assert [c.number for c in cands] == [1, 2] and [c.seed for c in cands] == [7, 8]
     assert cands[0].image.size == (PLATE_W, PLATE_H)
     assert steps and steps[-1][0] == steps[-1][1]
@@ -184,8 +189,11 @@ def test_the_loop_records_every_act_with_the_logged_in_user(studio: Studio) -> N
     assert workflow.shot_status(studio.project, SHOT) == "rejected"
     studio.review(req("adam"), SHOT, "accept", "ok now")
     assert workflow.shot_status(studio.project, SHOT) == "accepted"
-    assert _kinds(studio)[-3:] == [("plate.submitted", "alice"), ("plate.rejected", "dora"),
-                                   ("plate.accepted", "adam")]
+    assert _kinds(studio)[-3:] == [
+        ("plate.submitted", "alice"),
+        ("plate.rejected", "dora"),
+        ("plate.accepted", "adam"),
+    ]
     assert _kinds(studio)[0] == ("layout.imported", LAYOUT_ARTIST)
     verify_project(studio.project)  # the chain and every raster still check out
 
@@ -205,7 +213,7 @@ def test_plate_files_show_the_plate_and_only_the_latest_are_kept(
 ) -> None:
     """The page gets each plate version as a PNG file (not an image Gradio re-encodes);
     the folder keeps the most recently shown ones only."""
-    import ui.handlers as handlers
+    import bgart.ui.handlers as handlers
 
     monkeypatch.setattr(handlers, "MAX_PLATE_FILES", 2)
     code = "ep09_c001"
@@ -273,7 +281,7 @@ def test_an_ai_fix_overtaken_by_a_save_is_refused_not_painted_over(
 
 
 def _app_fns(studio: Studio) -> dict[str, Any]:
-    from ui.app import build_app
+    from bgart.ui.app import build_app
 
     return {f.fn.__name__: f.fn for f in build_app(studio).fns.values() if f.fn}
 
@@ -308,7 +316,10 @@ def test_a_review_of_a_version_overtaken_by_a_save_is_refused_and_shows_the_new_
     fns["on_accept"](SHOT, "good", False, "all", new, dora)
     accepted = studio.project.ledger.events(shot=SHOT)[-1]
     assert (accepted.kind, accepted.actor, accepted.payload["version"]) == (
-        "plate.accepted", "dora", new)
+        "plate.accepted",
+        "dora",
+        new,
+    )
 
 
 def test_generating_more_variations_keeps_unsaved_strokes(studio: Studio) -> None:
@@ -317,19 +328,30 @@ def test_generating_more_variations_keeps_unsaved_strokes(studio: Studio) -> Non
     alice = req("alice")
     cands = studio.generate(alice, SHOT, "street", "quiet street", 7, 1)
     studio.choose(alice, SHOT, cands[0].number)
-    out = _by_elem(_app_fns(studio)["on_generate"](SHOT, "street", "another street", 11, 1,
-                                                   False, "all", alice))
+    out = _by_elem(
+        _app_fns(studio)["on_generate"](
+            SHOT, "street", "another street", 11, 1, False, "all", alice
+        )
+    )
     assert "generated 1 variation" in out["status-line"]
     assert "paint-editor" not in out and "mask-editor" not in out
-    saved = _by_elem(_app_fns(studio)["on_save"](
-        SHOT, _editor_value(_shown(studio.open_shot(SHOT).plate), (5, 5, 40, 40)), [], False,
-        "all", alice))
+    saved = _by_elem(
+        _app_fns(studio)["on_save"](
+            SHOT,
+            _editor_value(_shown(studio.open_shot(SHOT).plate), (5, 5, 40, 40)),
+            [],
+            False,
+            "all",
+            alice,
+        )
+    )
     assert "paint-editor" in saved  # a saved act does refresh them, with the new plate
 
 
-def test_no_model_is_a_message_and_the_ui_keeps_working(ui_project: Path,
-                                                         monkeypatch: pytest.MonkeyPatch) -> None:
-    from bgart.store import Project
+def test_no_model_is_a_message_and_the_ui_keeps_working(
+    ui_project: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from bgart.ledger import Project
 
     monkeypatch.setenv("BGART_MODEL", "no-such-model")
     with Project.open(ui_project) as project:
@@ -347,7 +369,7 @@ def test_gpu_busy_is_a_message(studio: Studio) -> None:
 
 
 def test_a_gpu_taken_by_another_process_is_a_message(ui_project: Path) -> None:
-    from bgart.store import Project
+    from bgart.ledger import Project
 
     def loader(_settings: object) -> object:
         raise RuntimeError("CUDA error: all CUDA-capable devices are busy or unavailable")
@@ -393,8 +415,9 @@ def test_bad_inputs_are_refused_by_name(studio: Studio, tmp_path: Path) -> None:
     with pytest.raises(InputError, match="no variation picked"):
         studio.choose(alice, SHOT, None)
     with pytest.raises(InputError, match=r"has no image yet|no plate"):
-        studio.save_paint(alice, SHOT, _editor_value(Image.new("RGB", (PLATE_W, PLATE_H)),
-                                                     (0, 0, 9, 9)))
+        studio.save_paint(
+            alice, SHOT, _editor_value(Image.new("RGB", (PLATE_W, PLATE_H)), (0, 0, 9, 9))
+        )
     top = 2**32 - 1  # the variations take seed, seed + 1, …: never one seed twice
     too_high = rf"seed \(with 3 variations\): {top - 1} must be .* to {top - 2}"
     with pytest.raises(InputError, match=too_high):
@@ -419,13 +442,19 @@ def test_a_shot_list_brings_its_layouts_and_defaults(studio: Studio, tmp_path: P
     (folder / "c010.png").write_bytes(layout_png())
     (folder / "shots.csv").write_text(
         "shot,layout,prompt,preset,width,height,variations,seed,photo,layout_artist,notes\n"
-        "EP01_C010,c010.png,harbour at noon,street,96,72,3,1234,,Ito Ken,\n", encoding="utf-8")
+        "EP01_C010,c010.png,harbour at noon,street,96,72,3,1234,,Ito Ken,\n",
+        encoding="utf-8",
+    )
     assert studio.import_shot_list(folder / "shots.csv") == ["EP01_C010"]
     assert studio.import_shot_list(folder / "shots.csv") == ["EP01_C010"]  # idempotent
     assert studio.shot_codes()[0] == "EP01_C010"
     view = studio.open_shot("EP01_C010")
     assert (view.prompt, view.preset, view.seed, view.variations) == (
-        "harbour at noon", "street", 1234, 3)
+        "harbour at noon",
+        "street",
+        1234,
+        3,
+    )
     assert (view.width, view.height) == (96, 72)
     events = studio.project.ledger.events(shot="EP01_C010")
     assert [(ev.kind, ev.actor) for ev in events] == [("layout.imported", "Ito Ken")]
@@ -436,8 +465,7 @@ def test_a_shot_list_brings_its_layouts_and_defaults(studio: Studio, tmp_path: P
 
 def test_the_app_builds_and_errors_become_messages(studio: Studio) -> None:
     import gradio as gr
-
-    from ui.app import _guarded, build_app
+    from bgart.ui.app import _guarded, build_app
 
     demo = build_app(studio)
     assert isinstance(demo, gr.Blocks)
@@ -460,18 +488,29 @@ def test_the_app_builds_and_errors_become_messages(studio: Studio) -> None:
     from gradio.utils import get_type_hints
 
     fns = {block_fn.fn.__name__: block_fn.fn for block_fn in demo.fns.values() if block_fn.fn}
-    for name in ("on_generate", "on_use", "on_save", "on_fix", "on_undo", "on_submit",
-                 "on_accept", "on_reject", "on_new_shot", "on_load"):
+    for name in (
+        "on_generate",
+        "on_use",
+        "on_save",
+        "on_fix",
+        "on_undo",
+        "on_submit",
+        "on_accept",
+        "on_reject",
+        "on_new_shot",
+        "on_load",
+    ):
         assert get_type_hints(fns[name])["request"] is gr.Request, name
-    assert isinstance(inspect.signature(fns["on_generate"]).parameters["progress"].default,
-                      gr.Progress)
+    assert isinstance(
+        inspect.signature(fns["on_generate"]).parameters["progress"].default, gr.Progress
+    )
 
 
 # --- starting the server and managing users ------------------------------------------------
 
 
 def test_binding_beyond_loopback_needs_logins() -> None:
-    from bgart.ui_server import check_bind, is_loopback
+    from bgart.ui.server import check_bind, is_loopback
 
     assert is_loopback("127.0.0.1") and is_loopback("localhost") and is_loopback("::1")
     assert is_loopback("[::1]") and not is_loopback("0.0.0.0") and not is_loopback("192.0.2.7")
@@ -482,8 +521,9 @@ def test_binding_beyond_loopback_needs_logins() -> None:
 
 
 def test_server_plan_refuses_a_project_nobody_can_log_in_to(tmp_path: Path) -> None:
-    from bgart.store import Project
-    from bgart.ui_server import UI_DIR, plan
+    from bgart.ui.server import UI_DIR, plan
+
+    from bgart.ledger import Project
 
     with Project.init(tmp_path / "empty") as project:
         project.ledger.add_user("Sato Yuki", "artist")  # credited only, no password
@@ -500,19 +540,45 @@ def test_server_plan_refuses_a_project_nobody_can_log_in_to(tmp_path: Path) -> N
 
 
 def test_users_cli_adds_and_lists_with_hashed_passwords(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     from bgart.cli import main
-    from bgart.store import Project
+    from bgart.ledger import Project
 
     Project.init(tmp_path / "p").close()
     monkeypatch.setattr("sys.stdin", io.StringIO("hunter2-but-longer\n"))
-    assert main(["users", "add", "kim", "--role", "director", "--password-stdin",
-                 "--project", str(tmp_path / "p")]) == 0
+    assert (
+        main(
+            [
+                "users",
+                "add",
+                "kim",
+                "--role",
+                "director",
+                "--password-stdin",
+                "--project",
+                str(tmp_path / "p"),
+            ]
+        )
+        == 0
+    )
     monkeypatch.setattr("sys.stdin", io.StringIO("short\n"))
     assert main(["users", "add", "lee", "--password-stdin", "--project", str(tmp_path / "p")]) != 0
-    assert main(["users", "add", "lee", "--role", "boss", "--password-stdin",
-                 "--project", str(tmp_path / "p")]) != 0
+    assert (
+        main(
+            [
+                "users",
+                "add",
+                "lee",
+                "--role",
+                "boss",
+                "--password-stdin",
+                "--project",
+                str(tmp_path / "p"),
+            ]
+        )
+        != 0
+    )
     assert main(["users", "list", "--project", str(tmp_path / "p")]) == 0
     out = capsys.readouterr()
     assert "kim\tdirector\tcan log in" in out.out

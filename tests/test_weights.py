@@ -12,7 +12,7 @@ import pytest
 import tomlkit
 
 from bgart.errors import WeightsError
-from bgart.weights import (
+from bgart.generation import (
     WeightsLock,
     ensure_ready,
     lock_back,
@@ -55,7 +55,7 @@ def test_tampered_weight_file_is_refused_by_name(
 def test_engine_refuses_tampered_model(
     tiny_root: Path, tiny_store: Path, tmp_path: Path, tiny_settings
 ) -> None:  # type: ignore[no-untyped-def]
-    from bgart.engine import Engine
+    from bgart.generation import Engine
 
     store = _copy_store(tiny_store, tmp_path)
     target = store / "tiny-controlnet-sd15" / "diffusion_pytorch_model.safetensors"
@@ -147,14 +147,16 @@ def test_a_second_process_waits_for_a_pull_and_does_not_download_again(
     on the store's lock, then find it in place."""
     lock_path, store = tiny_root / "weights.lock", tmp_path / "store"
     script = (
-        "import sys; from bgart.weights import WeightsLock, pull_if_missing; "
+        "import sys; from bgart.generation.weights import WeightsLock, pull_if_missing; "
         "pull_if_missing(WeightsLock.load(sys.argv[1]), sys.argv[2], 'tiny-sd15', "
         "say=lambda m: print(m, flush=True))"
     )
     with store_lock(store):
         other = subprocess.Popen(
             [sys.executable, "-c", script, str(lock_path), str(store)],
-            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
         )
         assert other.stdout is not None
         first = other.stdout.readline()  # it got as far as the lock, found it held
@@ -196,7 +198,8 @@ def _unpinned_lock(tiny_root: Path, tmp_path: Path, tag: str = "src") -> tuple[P
 
 
 def test_a_lock_switched_to_another_source_does_not_pass_off_the_old_copy(
-        tiny_root: Path, tmp_path: Path) -> None:
+    tiny_root: Path, tmp_path: Path
+) -> None:
     """The lock's repo is changed (a new version of the model): the copy pulled from the
     old source is no longer "verified", `weights lock` will not pin its hashes under the new
     repo, and a pull replaces it with the new source's files."""
@@ -208,13 +211,17 @@ def test_a_lock_switched_to_another_source_does_not_pass_off_the_old_copy(
     shutil.copytree(src, src2)
     (src2 / "config.json").write_text(
         (src / "config.json").read_text(encoding="utf-8").replace("{", '{"v": 2, ', 1),
-        encoding="utf-8")
-    lock_path.write_text(lock_path.read_text(encoding="utf-8").replace(
-        src.as_uri(), src2.as_uri()), encoding="utf-8")
+        encoding="utf-8",
+    )
+    lock_path.write_text(
+        lock_path.read_text(encoding="utf-8").replace(src.as_uri(), src2.as_uri()), encoding="utf-8"
+    )
     lock = WeightsLock.load(lock_path)
     problems = verify(lock, store)
-    assert problems == [f"{name}: local copy came from {src.as_uri()}, the lock names "
-                        f"{src2.as_uri()} (run: bgart weights pull {name} to replace it)"]
+    assert problems == [
+        f"{name}: local copy came from {src.as_uri()}, the lock names "
+        f"{src2.as_uri()} (run: bgart weights pull {name} to replace it)"
+    ]
     before = lock_path.read_bytes()
     with pytest.raises(WeightsError, match=f"came from {src.as_uri()}.*nothing written"):
         lock_back(lock_path, store)
@@ -224,8 +231,7 @@ def test_a_lock_switched_to_another_source_does_not_pass_off_the_old_copy(
     assert (store / name / "config.json").read_bytes() == (src2 / "config.json").read_bytes()
 
 
-def test_a_re_pull_keeps_to_what_was_trusted_on_first_use(
-        tiny_root: Path, tmp_path: Path) -> None:
+def test_a_re_pull_keeps_to_what_was_trusted_on_first_use(tiny_root: Path, tmp_path: Path) -> None:
     """A damaged local file is pulled again, but the source meanwhile has other bytes: the
     hashes trusted on first use still stand, so the new bytes are refused (not silently
     trusted "on first use" a second time); the same bytes are fine."""
@@ -247,8 +253,7 @@ def test_a_re_pull_keeps_to_what_was_trusted_on_first_use(
         pull(lock, store, name, say=lambda _m: None)
 
 
-def test_a_killed_pull_leaves_no_staging_folder_for_good(
-        tiny_root: Path, tmp_path: Path) -> None:
+def test_a_killed_pull_leaves_no_staging_folder_for_good(tiny_root: Path, tmp_path: Path) -> None:
     lock_path = tiny_root / "weights.lock"
     store = tmp_path / "store"
     stale = store / ".tiny-controlnet-sd15.partial-999999"  # a pull killed mid-download
@@ -259,19 +264,23 @@ def test_a_killed_pull_leaves_no_staging_folder_for_good(
     assert not list(store.glob(".*.partial-*"))
 
 
-@pytest.mark.parametrize(("entry", "message"), [
-    ('controlnet = "m"\n', "'m' is a pipeline, 'm' a pipeline"),
-    ('files = [{path = 5}]\n', "a file's 'path' must be text, not 5"),
-    ('files = [{path = "a.json", size = "abc"}]\n', "size must be a whole number of bytes"),
-    ('files = [{path = "a.json", size = -3}]\n', "size must be a whole number of bytes"),
-    ('files = [{path = "./a.json"}]\n', "write the path plainly, as 'a.json'"),
-    ('variant = 3\n', "field 'variant' must be text, not 3"),
-    ('files = "a.json"\n', "field 'files' must be a list"),
-    *((f'files = [{{path = "{name}", sha256 = ""}}]\n', "pickle format refused")
-      for name in ("model.ckpt", "unet/diffusion_pytorch_model.bin", "x.pt")),
-])
-def test_malformed_lock_entries_are_named(
-        tmp_path: Path, entry: str, message: str) -> None:
+@pytest.mark.parametrize(
+    ("entry", "message"),
+    [
+        ('controlnet = "m"\n', "'m' is a pipeline, 'm' a pipeline"),
+        ("files = [{path = 5}]\n", "a file's 'path' must be text, not 5"),
+        ('files = [{path = "a.json", size = "abc"}]\n', "size must be a whole number of bytes"),
+        ('files = [{path = "a.json", size = -3}]\n', "size must be a whole number of bytes"),
+        ('files = [{path = "./a.json"}]\n', "write the path plainly, as 'a.json'"),
+        ("variant = 3\n", "field 'variant' must be text, not 3"),
+        ('files = "a.json"\n', "field 'files' must be a list"),
+        *(
+            (f'files = [{{path = "{name}", sha256 = ""}}]\n', "pickle format refused")
+            for name in ("model.ckpt", "unet/diffusion_pytorch_model.bin", "x.pt")
+        ),
+    ],
+)
+def test_malformed_lock_entries_are_named(tmp_path: Path, entry: str, message: str) -> None:
     lock = tmp_path / "weights.lock"
     base = '[models.m]\nkind = "pipeline"\narchitecture = "sd15"\nrepo = "hf:a/b"\n'
     if "files" not in entry:
@@ -287,7 +296,9 @@ def test_a_pipeline_must_name_a_controlnet_of_its_architecture(tmp_path: Path) -
         '[models.xl-cn]\nkind = "controlnet"\narchitecture = "sdxl"\nrepo = "hf:a/c"\n'
         'files = [{path = "a.json"}]\n'
         '[models.m]\nkind = "pipeline"\narchitecture = "sd15"\nrepo = "hf:a/b"\n'
-        'controlnet = "xl-cn"\nfiles = [{path = "a.json"}]\n', encoding="utf-8")
+        'controlnet = "xl-cn"\nfiles = [{path = "a.json"}]\n',
+        encoding="utf-8",
+    )
     with pytest.raises(WeightsError, match="'xl-cn' is for sdxl, 'm' is sd15"):
         WeightsLock.load(lock)
     for bad in ("models = 5\n", ""):
@@ -303,7 +314,7 @@ def test_hub_reachable_uses_the_mirrors_port(monkeypatch: pytest.MonkeyPatch) ->
     """A hub mirror on its own port (HF_ENDPOINT=http://host:18080) is reached there."""
     import socket
 
-    from bgart.weights import hub_reachable
+    from bgart.generation import hub_reachable
 
     with socket.socket() as server:
         server.bind(("127.0.0.1", 0))
@@ -316,8 +327,11 @@ def test_hub_reachable_uses_the_mirrors_port(monkeypatch: pytest.MonkeyPatch) ->
 
 
 def test_weights_commands_use_the_project_they_run_in(
-        tiny_root: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-        capsys: pytest.CaptureFixture[str]) -> None:
+    tiny_root: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
     """`bgart weights pull` run inside a project pulls into the store its bgart.toml names,
     the store `bgart batch` in that project loads from."""
     from bgart.cli import main
@@ -339,13 +353,16 @@ def test_weights_commands_use_the_project_they_run_in(
 
 
 def test_pulling_a_model_already_in_place_writes_nothing_into_the_store(
-        tiny_root: Path, tiny_store: Path, tmp_path: Path) -> None:
+    tiny_root: Path, tiny_store: Path, tmp_path: Path
+) -> None:
     """A read-only shared store that holds the model: `weights pull` says it is there and
     needs no lock file (it used to fail creating one, with an internal error)."""
     store = _copy_store(tiny_store, tmp_path)
     (store / ".bgart-pull.lock").unlink(missing_ok=True)
     said: list[str] = []
     pull(WeightsLock.load(tiny_root / "weights.lock"), store, "tiny-sd15", say=said.append)
-    assert said == ["tiny-controlnet-sd15: already pulled and verified",
-                    "tiny-sd15: already pulled and verified"]
+    assert said == [
+        "tiny-controlnet-sd15: already pulled and verified",
+        "tiny-sd15: already pulled and verified",
+    ]
     assert not (store / ".bgart-pull.lock").exists()

@@ -1,4 +1,4 @@
-"""User acts through bgart.workflow: events, plate versions, figures, heat maps."""
+"""User acts through bgart.plates.acts: events, plate versions, figures, heat maps."""
 
 from __future__ import annotations
 
@@ -18,11 +18,10 @@ from _ledger_fixtures import (  # noqa: F401
 )
 from PIL import Image
 
-from bgart import contribution as c
-from bgart import workflow as wf
+from bgart import plates as wf
+from bgart import provenance as c
 from bgart.errors import InputError
-from bgart.ledger import WriteTx
-from bgart.store import Project
+from bgart.ledger import Project, WriteTx
 from bgart.verify import verify_project
 
 W, H = 64, 48
@@ -169,8 +168,13 @@ def test_the_current_layout_is_the_one_last_imported_even_when_it_comes_back(
         return buf.getvalue()
 
     l0, l1 = png(0), png(255)
-    steps = [(l0, "Sato Yuki"), (l0, "Sato Yuki"), (l1, "Sato Yuki"), (l0, "Sato Yuki"),
-             (l0, "Sato Yuuki")]
+    steps = [
+        (l0, "Sato Yuki"),
+        (l0, "Sato Yuki"),
+        (l1, "Sato Yuki"),
+        (l0, "Sato Yuki"),
+        (l0, "Sato Yuuki"),
+    ]
     duplicates = [wf.record_layout(proj, SHOT, data, who).duplicate for data, who in steps]
     assert duplicates == [False, True, False, False, False]
     assert wf.shot_layout(proj, SHOT) == l0

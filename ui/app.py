@@ -1,6 +1,6 @@
 """The artists' room: page layout and event wiring (no business logic).
 
-Every callback here reads component values, calls one :class:`ui.handlers.Studio` method with
+Every callback here reads component values, calls one :class:`bgart.ui.handlers.Studio` method with
 the event's ``gr.Request`` (whose ``username`` the ledger credits) and turns the result into
 component updates. A problem never kills the page: :func:`_guarded` shows it in the status
 line and as a toast, and leaves the other components as they were.
@@ -13,19 +13,29 @@ from collections.abc import Callable
 from typing import Any
 
 import gradio as gr
-
-from bgart.errors import BgartError, StaleVersionError
-from ui.handlers import (
+from bgart.ui.handlers import (
     STATUS_CHOICES,
     ShotView,
     Studio,
     describe_figures,
 )
 
+from bgart.errors import BgartError, StaleVersionError
+
 log = logging.getLogger("bgart.ui")
 
-PAINT_COLOURS = ["#1f1f1f", "#f5f1e8", "#c0392b", "#d98c2b", "#e8d25a", "#4f8a3c", "#3b6fb6",
-                 "#6b4f9e", "#8a5a3c", "#9aa5ad"]
+PAINT_COLOURS = [
+    "#1f1f1f",
+    "#f5f1e8",
+    "#c0392b",
+    "#d98c2b",
+    "#e8d25a",
+    "#4f8a3c",
+    "#3b6fb6",
+    "#6b4f9e",
+    "#8a5a3c",
+    "#9aa5ad",
+]
 MASK_COLOUR = "#ff00ff"
 # The ImageEditor reports an "input" both for a stroke and for a plate loaded into it. To
 # time real edits only, the page remembers when the pointer last worked on each editor, and
@@ -47,8 +57,10 @@ CACHE_CLEANUP = (3600, 24 * 3600)  # hourly, drop the page's image copies older 
 
 
 def _user_edit_js(elem_id: str) -> str:
-    return (f"(flag, times) => [(Date.now() - ((window.bgartPointer || {{}})['{elem_id}'] || 0)) "
-            f"< {USER_EDIT_MS}, times]")
+    return (
+        f"(flag, times) => [(Date.now() - ((window.bgartPointer || {{}})['{elem_id}'] || 0)) "
+        f"< {USER_EDIT_MS}, times]"
+    )
 
 
 CSS = """
@@ -87,16 +99,24 @@ def _guarded(status: gr.components.Component) -> Callable[[Callable[..., Any]], 
 
 def build_app(studio: Studio) -> gr.Blocks:
     """The Blocks app for one project."""
-    with gr.Blocks(title=f"bgart · {studio.production}", analytics_enabled=False,
-                   delete_cache=CACHE_CLEANUP) as demo:
+    with gr.Blocks(
+        title=f"bgart · {studio.production}", analytics_enabled=False, delete_cache=CACHE_CLEANUP
+    ) as demo:
         # ---- header and the current shot ---------------------------------------------------
         with gr.Row(equal_height=True):
             gr.Markdown(f"## bgart · {studio.production}")
             who = gr.Markdown(elem_id="whoami")
             gr.Button("Log out", link="/logout", size="sm", scale=0, elem_id="logout")
         with gr.Row(equal_height=True):
-            shot = gr.Dropdown(label="Shot", choices=[], value=None, interactive=True,
-                               filterable=True, elem_id="shot-picker", scale=1)
+            shot = gr.Dropdown(
+                label="Shot",
+                choices=[],
+                value=None,
+                interactive=True,
+                filterable=True,
+                elem_id="shot-picker",
+                scale=1,
+            )
             shot_state = gr.Markdown(elem_id="shot-status")
         status = gr.Markdown(elem_id="status-line")
 
@@ -112,49 +132,88 @@ def build_app(studio: Studio) -> gr.Blocks:
             # ---- shots ---------------------------------------------------------------------
             with gr.Tab("Shots", id="shots", elem_id="tab-shots"):
                 with gr.Row():
-                    status_filter = gr.Dropdown(list(STATUS_CHOICES), value=STATUS_CHOICES[0],
-                                                label="Show", elem_id="status-filter", scale=0,
-                                                min_width=200)
+                    status_filter = gr.Dropdown(
+                        list(STATUS_CHOICES),
+                        value=STATUS_CHOICES[0],
+                        label="Show",
+                        elem_id="status-filter",
+                        scale=0,
+                        min_width=200,
+                    )
                     refresh = gr.Button("Refresh", scale=0, size="sm", elem_id="refresh-shots")
-                shot_gallery = gr.Gallery(label="Shots (click one to open it)", columns=6,
-                                          fit_columns=False, allow_preview=False,
-                                          object_fit="contain",
-                                          height="auto", format="png", elem_id="shot-gallery")
+                shot_gallery = gr.Gallery(
+                    label="Shots (click one to open it)",
+                    columns=6,
+                    fit_columns=False,
+                    allow_preview=False,
+                    object_fit="contain",
+                    height="auto",
+                    format="png",
+                    elem_id="shot-gallery",
+                )
                 with gr.Row():
-                    layout_img = gr.Image(label="Layout", type="pil", format="png",
-                                          interactive=False, elem_id="layout-view")
-                    plate_img = gr.Image(label="Current plate", type="pil", format="png",
-                                         interactive=False, elem_id="plate-view")
+                    layout_img = gr.Image(
+                        label="Layout",
+                        type="pil",
+                        format="png",
+                        interactive=False,
+                        elem_id="layout-view",
+                    )
+                    plate_img = gr.Image(
+                        label="Current plate",
+                        type="pil",
+                        format="png",
+                        interactive=False,
+                        elem_id="plate-view",
+                    )
                 with gr.Accordion("New shot from a layout scan", open=False), gr.Row():
-                    new_code = gr.Textbox(label="Shot id", placeholder="EP01_C010",
-                                          elem_id="new-shot-id")
-                    new_layout = gr.File(label="Layout (PNG/JPEG)", type="filepath",
-                                         file_types=["image"], elem_id="new-shot-layout")
+                    new_code = gr.Textbox(
+                        label="Shot id", placeholder="EP01_C010", elem_id="new-shot-id"
+                    )
+                    new_layout = gr.File(
+                        label="Layout (PNG/JPEG)",
+                        type="filepath",
+                        file_types=["image"],
+                        elem_id="new-shot-layout",
+                    )
                     new_btn = gr.Button("Add shot", elem_id="new-shot-btn", scale=0)
 
             # ---- generate ------------------------------------------------------------------
             with gr.Tab("Generate", id="generate", elem_id="tab-generate"):
                 with gr.Row():
                     preset = gr.Dropdown(label="Style preset", choices=[], elem_id="preset")
-                    seed = gr.Number(label="Seed", value=0, precision=0, minimum=0,
-                                     elem_id="seed")
-                    variations = gr.Slider(1, 8, value=4, step=1, label="Variations",
-                                           elem_id="variations")
-                prompt = gr.Textbox(label="Prompt (what this cut's background shows)", lines=2,
-                                    elem_id="prompt")
+                    seed = gr.Number(label="Seed", value=0, precision=0, minimum=0, elem_id="seed")
+                    variations = gr.Slider(
+                        1, 8, value=4, step=1, label="Variations", elem_id="variations"
+                    )
+                prompt = gr.Textbox(
+                    label="Prompt (what this cut's background shows)", lines=2, elem_id="prompt"
+                )
                 gen_btn = gr.Button("Generate", variant="primary", elem_id="generate-btn")
-                cand_gallery = gr.Gallery(label="Variations (click one, then use it)",
-                                          columns=4, fit_columns=False, allow_preview=False,
-                                          object_fit="contain",
-                                          height="auto", format="png", elem_id="candidates")
+                cand_gallery = gr.Gallery(
+                    label="Variations (click one, then use it)",
+                    columns=4,
+                    fit_columns=False,
+                    allow_preview=False,
+                    object_fit="contain",
+                    height="auto",
+                    format="png",
+                    elem_id="candidates",
+                )
                 use_btn = gr.Button("Use the selected variation", elem_id="use-variation")
 
             # ---- retouch -------------------------------------------------------------------
             with gr.Tab("Retouch", id="retouch", elem_id="tab-retouch"):
                 editor = gr.ImageEditor(
                     label="Paint over the plate (the brush layer is what you save)",
-                    type="pil", image_mode="RGBA", format="png", sources=(), transforms=(),
-                    layers=False, interactive=True, elem_id="paint-editor",
+                    type="pil",
+                    image_mode="RGBA",
+                    format="png",
+                    sources=(),
+                    transforms=(),
+                    layers=False,
+                    interactive=True,
+                    elem_id="paint-editor",
                     brush=gr.Brush(colors=PAINT_COLOURS, color_mode="defaults"),
                 )
                 with gr.Row():
@@ -162,16 +221,29 @@ def build_app(studio: Studio) -> gr.Blocks:
                     submit_btn = gr.Button("Submit for review", elem_id="submit-plate")
                 with gr.Accordion("AI fix: paint a mask, say what goes there", open=False):
                     mask_editor = gr.ImageEditor(
-                        label="Mask (paint the area the AI should redo)", type="pil",
-                        image_mode="RGBA", format="png", sources=(), transforms=(),
-                        layers=False, interactive=True, elem_id="mask-editor",
+                        label="Mask (paint the area the AI should redo)",
+                        type="pil",
+                        image_mode="RGBA",
+                        format="png",
+                        sources=(),
+                        transforms=(),
+                        layers=False,
+                        interactive=True,
+                        elem_id="mask-editor",
                         brush=gr.Brush(colors=[MASK_COLOUR], color_mode="fixed"),
                     )
                     with gr.Row(equal_height=True):
-                        fix_prompt = gr.Textbox(label="What the AI should paint there",
-                                                elem_id="fix-prompt")
-                        fix_seed = gr.Number(label="Seed", value=0, precision=0, minimum=0,
-                                             elem_id="fix-seed", scale=0)
+                        fix_prompt = gr.Textbox(
+                            label="What the AI should paint there", elem_id="fix-prompt"
+                        )
+                        fix_seed = gr.Number(
+                            label="Seed",
+                            value=0,
+                            precision=0,
+                            minimum=0,
+                            elem_id="fix-seed",
+                            scale=0,
+                        )
                         fix_btn = gr.Button("AI fix", elem_id="fix-btn", scale=0)
                 with gr.Accordion("History: go back to a version", open=False), gr.Row():
                     versions = gr.Dropdown(label="Version", choices=[], elem_id="versions")
@@ -179,11 +251,19 @@ def build_app(studio: Studio) -> gr.Blocks:
 
             # ---- review --------------------------------------------------------------------
             with gr.Tab("Review", id="review", elem_id="tab-review"):
-                heat = gr.Checkbox(label="Provenance heat map (green human · blue AI · orange "
-                                   "inpaint · grey human base)", value=False,
-                                   elem_id="heat-toggle")
-                review_img = gr.Image(label="Plate", type="pil", format="png",
-                                      interactive=False, elem_id="review-image")
+                heat = gr.Checkbox(
+                    label="Provenance heat map (green human · blue AI · orange "
+                    "inpaint · grey human base)",
+                    value=False,
+                    elem_id="heat-toggle",
+                )
+                review_img = gr.Image(
+                    label="Plate",
+                    type="pil",
+                    format="png",
+                    interactive=False,
+                    elem_id="review-image",
+                )
                 figures = gr.Markdown(elem_id="figures")
                 comment = gr.Textbox(label="Comment", elem_id="review-comment")
                 with gr.Row():
@@ -209,23 +289,27 @@ def build_app(studio: Studio) -> gr.Blocks:
                 + (f" · v{view.version} · {view.width}×{view.height}" if view.version else ""),
                 layout_img: view.layout,
                 plate_img: view.plate,
-                versions: gr.Dropdown(choices=[(v.label, v.number) for v in view.versions],
-                                      value=view.versions[-1].number if view.versions else None),
+                versions: gr.Dropdown(
+                    choices=[(v.label, v.number) for v in view.versions],
+                    value=view.versions[-1].number if view.versions else None,
+                ),
                 review_img: studio.review_image(view.code, heat_on) if view.plate else None,
                 figures: describe_figures(view.figures),
                 shown_version: view.version,
             }
 
-        def after_act(code: str, heat_on: bool, filter_value: str, message: str,
-                      reset_editors: bool = True) -> dict[Any, Any]:
+        def after_act(
+            code: str, heat_on: bool, filter_value: str, message: str, reset_editors: bool = True
+        ) -> dict[Any, Any]:
             view = studio.open_shot(code)
             out = {status: _message(message), **plate_views(view, heat_on), **gallery(filter_value)}
             if reset_editors:
                 out.update(editor_reset(code))
             return out
 
-        def stale(code: str | None, heat_on: bool, filter_value: str,
-                  exc: StaleVersionError) -> dict[Any, Any]:
+        def stale(
+            code: str | None, heat_on: bool, filter_value: str, exc: StaleVersionError
+        ) -> dict[Any, Any]:
             """A decision refused because a newer version was saved since the page showed
             this one: say so and show the newer version (the comment is kept)."""
             assert code is not None
@@ -241,13 +325,21 @@ def build_app(studio: Studio) -> gr.Blocks:
             reviewer = studio.may_review(request)
             names = studio.presets()
             codes = studio.shot_codes()
-            hint = ("" if codes else "No shots yet: add one under “New shot”, or start the UI "
-                    "with `bgart ui --shots shots.csv`.")
+            hint = (
+                ""
+                if codes
+                else "No shots yet: add one under “New shot”, or start the UI "
+                "with `bgart ui --shots shots.csv`."
+            )
             return {
                 who: f"Logged in as **{user}** ({role})",
                 shot: gr.Dropdown(choices=codes, value=None),
-                preset: gr.Dropdown(choices=names, value=studio.settings.default_preset
-                                    if studio.settings.default_preset in names else None),
+                preset: gr.Dropdown(
+                    choices=names,
+                    value=studio.settings.default_preset
+                    if studio.settings.default_preset in names
+                    else None,
+                ),
                 accept_btn: gr.Button(interactive=reviewer),
                 reject_btn: gr.Button(interactive=reviewer),
                 reviewer_note: "" if reviewer else "Only directors and admins accept or reject.",
@@ -287,8 +379,9 @@ def build_app(studio: Studio) -> gr.Blocks:
             }
 
         @_guarded(status)
-        def on_new_shot(code: str, layout_path: str | None, filter_value: str,
-                        request: gr.Request) -> dict[Any, Any]:
+        def on_new_shot(
+            code: str, layout_path: str | None, filter_value: str, request: gr.Request
+        ) -> dict[Any, Any]:
             added = studio.new_shot(request, code, layout_path)
             return {
                 status: _message(f"added shot {added}"),
@@ -299,97 +392,169 @@ def build_app(studio: Studio) -> gr.Blocks:
             }
 
         @_guarded(status)
-        def on_generate(code: str | None, preset_name: str | None, text: str, seed_value: float,
-                        n: float, heat_on: bool, filter_value: str, request: gr.Request,
-                        progress: gr.Progress = gr.Progress()) -> dict[Any, Any]:  # noqa: B008
+        def on_generate(
+            code: str | None,
+            preset_name: str | None,
+            text: str,
+            seed_value: float,
+            n: float,
+            heat_on: bool,
+            filter_value: str,
+            request: gr.Request,
+            progress: gr.Progress = gr.Progress(),  # noqa: B008 (Gradio injects progress through this default)
+        ) -> dict[Any, Any]:
             def step(done: int, total: int) -> None:
                 progress((done, total), desc="denoising", unit="steps")
 
-            cands = studio.generate(request, code, preset_name, text, seed_value, n,
-                                    progress=step)
+            cands = studio.generate(request, code, preset_name, text, seed_value, n, progress=step)
             assert code is not None
             numbers = ", ".join(f"#{c.number}" for c in cands)
-            out = after_act(code, heat_on, filter_value,
-                            f"generated {len(cands)} variation(s): candidates {numbers}; "
-                            "click one and use it", reset_editors=False)  # plate unchanged
-            out.update({
-                cand_gallery: [(c.image, f"#{c.number} · seed {c.seed}") for c in cands],
-                cand_numbers: [c.number for c in cands],
-                cand_pick: None,
-            })
+            out = after_act(
+                code,
+                heat_on,
+                filter_value,
+                f"generated {len(cands)} variation(s): candidates {numbers}; click one and use it",
+                reset_editors=False,
+            )  # plate unchanged
+            out.update(
+                {
+                    cand_gallery: [(c.image, f"#{c.number} · seed {c.seed}") for c in cands],
+                    cand_numbers: [c.number for c in cands],
+                    cand_pick: None,
+                }
+            )
             return out
 
         def on_pick_candidate(evt: gr.SelectData) -> Any:
             return evt.index
 
         @_guarded(status)
-        def on_use(code: str | None, numbers: list[int], pick: int | None, heat_on: bool,
-                   filter_value: str, request: gr.Request) -> dict[Any, Any]:
+        def on_use(
+            code: str | None,
+            numbers: list[int],
+            pick: int | None,
+            heat_on: bool,
+            filter_value: str,
+            request: gr.Request,
+        ) -> dict[Any, Any]:
             chosen = numbers[pick] if pick is not None and 0 <= pick < len(numbers) else None
             rec = studio.choose(request, code, chosen)
             assert code is not None
-            return after_act(code, heat_on, filter_value,
-                             f"candidate #{chosen} is now the plate (v{rec.version}); "
-                             "retouch it in the Retouch tab")
+            return after_act(
+                code,
+                heat_on,
+                filter_value,
+                f"candidate #{chosen} is now the plate (v{rec.version}); "
+                "retouch it in the Retouch tab",
+            )
 
         def on_tick(by_user: bool, times: list[float]) -> Any:
             return [*times, time.time()] if by_user else gr.skip()
 
         @_guarded(status)
-        def on_save(code: str | None, value: dict[str, Any] | None, times: list[float],
-                    heat_on: bool, filter_value: str, request: gr.Request) -> dict[Any, Any]:
+        def on_save(
+            code: str | None,
+            value: dict[str, Any] | None,
+            times: list[float],
+            heat_on: bool,
+            filter_value: str,
+            request: gr.Request,
+        ) -> dict[Any, Any]:
             rec = studio.save_paint(request, code, value, times)
             assert code is not None
             stats = rec.stats
-            return after_act(code, heat_on, filter_value,
-                             f"paint saved as v{rec.version}: {stats.get('credited_px', 0)} "
-                             f"pixels credited to you")
+            return after_act(
+                code,
+                heat_on,
+                filter_value,
+                f"paint saved as v{rec.version}: {stats.get('credited_px', 0)} "
+                f"pixels credited to you",
+            )
 
         @_guarded(status)
-        def on_fix(code: str | None, value: dict[str, Any] | None, text: str, seed_value: float,
-                   preset_name: str | None, times: list[float], heat_on: bool,
-                   filter_value: str, request: gr.Request,
-                   progress: gr.Progress = gr.Progress()) -> dict[Any, Any]:  # noqa: B008
+        def on_fix(
+            code: str | None,
+            value: dict[str, Any] | None,
+            text: str,
+            seed_value: float,
+            preset_name: str | None,
+            times: list[float],
+            heat_on: bool,
+            filter_value: str,
+            request: gr.Request,
+            progress: gr.Progress = gr.Progress(),  # noqa: B008 (Gradio injects progress through this default)
+        ) -> dict[Any, Any]:
             def step(done: int, total: int) -> None:
                 progress((done, total), desc="inpainting", unit="steps")
 
-            rec = studio.ai_fix(request, code, value, text, seed_value, preset_name, times,
-                                progress=step)
+            rec = studio.ai_fix(
+                request, code, value, text, seed_value, preset_name, times, progress=step
+            )
             assert code is not None
-            return after_act(code, heat_on, filter_value,
-                             f"AI fix saved as v{rec.version}: {rec.stats.get('visible_px', 0)} "
-                             "pixels repainted inside your mask")
+            return after_act(
+                code,
+                heat_on,
+                filter_value,
+                f"AI fix saved as v{rec.version}: {rec.stats.get('visible_px', 0)} "
+                "pixels repainted inside your mask",
+            )
 
         @_guarded(status)
-        def on_undo(code: str | None, version: int | None, heat_on: bool, filter_value: str,
-                    request: gr.Request) -> dict[Any, Any]:
+        def on_undo(
+            code: str | None,
+            version: int | None,
+            heat_on: bool,
+            filter_value: str,
+            request: gr.Request,
+        ) -> dict[Any, Any]:
             rec = studio.undo(request, code, version)
             assert code is not None
-            return after_act(code, heat_on, filter_value,
-                             f"back to v{version} (as v{rec.version}; the history is kept)")
+            return after_act(
+                code,
+                heat_on,
+                filter_value,
+                f"back to v{version} (as v{rec.version}; the history is kept)",
+            )
 
         @_guarded(status)
-        def on_submit(code: str | None, heat_on: bool, filter_value: str, seen: int | None,
-                      request: gr.Request) -> dict[Any, Any]:
+        def on_submit(
+            code: str | None,
+            heat_on: bool,
+            filter_value: str,
+            seen: int | None,
+            request: gr.Request,
+        ) -> dict[Any, Any]:
             try:
                 rec = studio.submit(request, code, version=seen)
             except StaleVersionError as exc:
                 return stale(code, heat_on, filter_value, exc)
             assert code is not None
-            return after_act(code, heat_on, filter_value,
-                             f"v{rec.version} submitted for review", reset_editors=False)
+            return after_act(
+                code,
+                heat_on,
+                filter_value,
+                f"v{rec.version} submitted for review",
+                reset_editors=False,
+            )
 
         def on_review(decision: str) -> Callable[..., Any]:
             @_guarded(status)
-            def run(code: str | None, text: str, heat_on: bool, filter_value: str,
-                    seen: int | None, request: gr.Request) -> dict[Any, Any]:
+            def run(
+                code: str | None,
+                text: str,
+                heat_on: bool,
+                filter_value: str,
+                seen: int | None,
+                request: gr.Request,
+            ) -> dict[Any, Any]:
                 try:
                     studio.review(request, code, decision, text, version=seen)
                 except StaleVersionError as exc:
                     return stale(code, heat_on, filter_value, exc)
                 assert code is not None
-                out = after_act(code, heat_on, filter_value,
-                                f"{code} {decision}ed", reset_editors=False)
+                out = after_act(
+                    code, heat_on, filter_value, f"{code} {decision}ed", reset_editors=False
+                )
                 out[comment] = ""
                 return out
 
@@ -413,39 +578,93 @@ def build_app(studio: Studio) -> gr.Blocks:
         quick: dict[str, Any] = {**common, "show_progress": "minimal"}
         gpu: dict[str, Any] = {**common, "concurrency_id": "gpu", "concurrency_limit": 1}
 
-        demo.load(on_load, [status_filter],
-                  [who, shot, preset, accept_btn, reject_btn, reviewer_note, status, *listing],
-                  **common)
+        demo.load(
+            on_load,
+            [status_filter],
+            [who, shot, preset, accept_btn, reject_btn, reviewer_note, status, *listing],
+            **common,
+        )
         status_filter.change(on_filter, [status_filter], [status, *listing], **common)
         refresh.click(on_refresh, [status_filter], [status, shot, *listing], **common)
         shot_gallery.select(on_pick_shot, [gallery_codes], [shot], **common)
-        shot.change(on_open, [shot, heat],
-                    [status, prompt, preset, seed, variations, cand_gallery, cand_numbers,
-                     cand_pick, *views, *editors], **common)
-        new_btn.click(on_new_shot, [new_code, new_layout, status_filter],
-                      [status, shot, new_code, new_layout, *listing], **common)
-        gen_btn.click(on_generate, [shot, preset, prompt, seed, variations, heat, status_filter],
-                      [*act_outputs, cand_gallery, cand_numbers, cand_pick],
-                      show_progress_on=[cand_gallery], **gpu)
+        shot.change(
+            on_open,
+            [shot, heat],
+            [
+                status,
+                prompt,
+                preset,
+                seed,
+                variations,
+                cand_gallery,
+                cand_numbers,
+                cand_pick,
+                *views,
+                *editors,
+            ],
+            **common,
+        )
+        new_btn.click(
+            on_new_shot,
+            [new_code, new_layout, status_filter],
+            [status, shot, new_code, new_layout, *listing],
+            **common,
+        )
+        gen_btn.click(
+            on_generate,
+            [shot, preset, prompt, seed, variations, heat, status_filter],
+            [*act_outputs, cand_gallery, cand_numbers, cand_pick],
+            show_progress_on=[cand_gallery],
+            **gpu,
+        )
         cand_gallery.select(on_pick_candidate, None, [cand_pick], **common)
-        use_btn.click(on_use, [shot, cand_numbers, cand_pick, heat, status_filter], act_outputs,
-                      **quick)
+        use_btn.click(
+            on_use, [shot, cand_numbers, cand_pick, heat, status_filter], act_outputs, **quick
+        )
         demo.load(None, None, None, js=TRACK_POINTER_JS)
-        editor.input(on_tick, [edit_flag, paint_times], [paint_times], show_progress="hidden",
-                     trigger_mode="multiple", js=_user_edit_js("paint-editor"), **common)
-        mask_editor.input(on_tick, [edit_flag, mask_times], [mask_times], show_progress="hidden",
-                          trigger_mode="multiple", js=_user_edit_js("mask-editor"), **common)
-        save_btn.click(on_save, [shot, editor, paint_times, heat, status_filter], act_outputs,
-                       **quick)
-        fix_btn.click(on_fix, [shot, mask_editor, fix_prompt, fix_seed, preset, mask_times, heat,
-                               status_filter], act_outputs, show_progress_on=[mask_editor],
-                      **gpu)
+        editor.input(
+            on_tick,
+            [edit_flag, paint_times],
+            [paint_times],
+            show_progress="hidden",
+            trigger_mode="multiple",
+            js=_user_edit_js("paint-editor"),
+            **common,
+        )
+        mask_editor.input(
+            on_tick,
+            [edit_flag, mask_times],
+            [mask_times],
+            show_progress="hidden",
+            trigger_mode="multiple",
+            js=_user_edit_js("mask-editor"),
+            **common,
+        )
+        save_btn.click(
+            on_save, [shot, editor, paint_times, heat, status_filter], act_outputs, **quick
+        )
+        fix_btn.click(
+            on_fix,
+            [shot, mask_editor, fix_prompt, fix_seed, preset, mask_times, heat, status_filter],
+            act_outputs,
+            show_progress_on=[mask_editor],
+            **gpu,
+        )
         undo_btn.click(on_undo, [shot, versions, heat, status_filter], act_outputs, **quick)
-        submit_btn.click(on_submit, [shot, heat, status_filter, shown_version], act_outputs,
-                         **quick)
-        accept_btn.click(on_review("accept"), [shot, comment, heat, status_filter, shown_version],
-                         [*act_outputs, comment], **quick)
-        reject_btn.click(on_review("reject"), [shot, comment, heat, status_filter, shown_version],
-                         [*act_outputs, comment], **quick)
+        submit_btn.click(
+            on_submit, [shot, heat, status_filter, shown_version], act_outputs, **quick
+        )
+        accept_btn.click(
+            on_review("accept"),
+            [shot, comment, heat, status_filter, shown_version],
+            [*act_outputs, comment],
+            **quick,
+        )
+        reject_btn.click(
+            on_review("reject"),
+            [shot, comment, heat, status_filter, shown_version],
+            [*act_outputs, comment],
+            **quick,
+        )
         heat.change(on_heat, [shot, heat], [status, *views], **common)
     return demo

@@ -7,10 +7,10 @@ role (from the project database) decides what they may do. Everything else is pl
 dict; a plate to show is a PNG file path, see :meth:`Studio.plate_file`), so tests call
 these methods directly with ``gr.Request(username=...)``.
 
-No business rule lives here: acts go through :mod:`bgart.workflow` (the one place that
-records events), images through :mod:`bgart.engine`, figures through
-:mod:`bgart.contribution`. Problems are raised as :class:`~bgart.errors.BgartError` with a
-message for the user; :mod:`ui.app` shows them on the page.
+No business rule lives here: acts go through :mod:`bgart.plates.acts` (the one place that
+records events), images through :mod:`bgart.generation.engine`, figures through
+:mod:`bgart.provenance.raster`. Problems are raised as :class:`~bgart.errors.BgartError` with a
+message for the user; :mod:`bgart.ui.app` shows them on the page.
 """
 
 from __future__ import annotations
@@ -30,16 +30,16 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from PIL import Image
 
-from bgart import workflow
+from bgart import plates as workflow
 from bgart.errors import BgartError, InputError
 from bgart.fsutil import atomic_write_bytes
 from bgart.images import open_image, read_user_file
-from bgart.store import Project
+from bgart.ledger import Project
 
 if TYPE_CHECKING:
-    from bgart.engine import Engine
+    from bgart.generation import Engine
+    from bgart.inputs import Shot
     from bgart.settings import Settings
-    from bgart.shots import Shot
 
 log = logging.getLogger("bgart.ui")
 
@@ -180,8 +180,11 @@ class Studio:
                 if state.count >= MAX_LOGIN_FAILURES:
                     state.count = 0
                     state.locked_until = now + LOCKOUT_SECONDS
-                    log.warning("login: '%s' locked for %.0f s after repeated failures",
-                                name, LOCKOUT_SECONDS)
+                    log.warning(
+                        "login: '%s' locked for %.0f s after repeated failures",
+                        name,
+                        LOCKOUT_SECONDS,
+                    )
         return ok
 
     def whoami(self, request: Any) -> tuple[str, str]:
@@ -200,15 +203,20 @@ class Studio:
         """Bring a shot list's shots in: each layout is recorded (``layout.imported``,
         credited to the list's layout artist, once) and the list's prompt, preset, seed and
         size become the shot's defaults here."""
-        from bgart.shots import load_shot_list
+        from bgart.inputs import load_shot_list
 
         shot_list = load_shot_list(path, self.settings)
         codes = []
         for shot in shot_list.shots:
             rel = shot.layout.relative_to(shot_list.folder).as_posix()
             with self._lock:
-                workflow.record_layout(self.project, shot.id, shot.layout.read_bytes(),
-                                       shot.layout_artist, filename=rel)
+                workflow.record_layout(
+                    self.project,
+                    shot.id,
+                    shot.layout.read_bytes(),
+                    shot.layout_artist,
+                    filename=rel,
+                )
             self.shot_info[shot.id] = shot
             codes.append(shot.id)
         return codes
@@ -234,21 +242,26 @@ class Studio:
 
     def new_shot(self, request: Any, code: str, layout: Path | str | bytes | None) -> str:
         """Add a shot from an uploaded layout scan, credited to the uploading user."""
-        from bgart.shots import SHOT_ID
+        from bgart.inputs import SHOT_ID
 
         user, _ = self.whoami(request)
         code = (code or "").strip()
         if not SHOT_ID.match(code):
-            raise InputError(f"shot id '{code}': use letters, digits, _ . - (max 64), "
-                             "starting with a letter or digit")
+            raise InputError(
+                f"shot id '{code}': use letters, digits, _ . - (max 64), "
+                "starting with a letter or digit"
+            )
         if layout is None:
             raise InputError("layout: upload the layout scan (PNG or JPEG) first")
         if isinstance(layout, bytes):
             data, filename = layout, None
         else:
             filename = Path(layout).name  # bounded read: no device, pipe or oversized file
-            data = read_user_file(layout, f"uploaded layout {filename}",
-                                  max_bytes=self.settings.max_upload_mb * 1024 * 1024)
+            data = read_user_file(
+                layout,
+                f"uploaded layout {filename}",
+                max_bytes=self.settings.max_upload_mb * 1024 * 1024,
+            )
         open_image(data, mode=None, name=f"uploaded layout {filename or ''}".strip())
         with self._lock:
             # "New shot" never swaps the layout of a shot that exists (its plates were made
@@ -279,24 +292,38 @@ class Studio:
                 plate = self.plate_file(code)
                 figures = workflow.plate_figures(self.project, code)
             status = workflow.shot_status(self.project, code)
-        layout = (open_image(layout_bytes, mode="RGB", name=f"layout of shot {code}")
-                  if layout_bytes is not None else None)
+        layout = (
+            open_image(layout_bytes, mode="RGB", name=f"layout of shot {code}")
+            if layout_bytes is not None
+            else None
+        )
         info = self.shot_info.get(code)
-        size = (plate_size if plate_size is not None else
-                (info.width, info.height) if info is not None else
-                self._default_size(layout) if layout is not None else (None, None))
+        size = (
+            plate_size
+            if plate_size is not None
+            else (info.width, info.height)
+            if info is not None
+            else self._default_size(layout)
+            if layout is not None
+            else (None, None)
+        )
         return ShotView(
-            code=code, status=status, layout=layout, plate=plate, versions=versions,
-            figures=figures, prompt=info.prompt if info else "",
+            code=code,
+            status=status,
+            layout=layout,
+            plate=plate,
+            versions=versions,
+            figures=figures,
+            prompt=info.prompt if info else "",
             preset=info.preset if info else self.settings.default_preset,
             seed=info.first_seed(self.production) if info else self._derived_seed(code),
             variations=min(MAX_VARIATIONS, info.variations if info else self.settings.variations),
-            width=size[0], height=size[1],
+            width=size[0],
+            height=size[1],
         )
 
     def _versions(self, code: str) -> list[VersionInfo]:
-        events = {ev.seq: ev for ev in self.project.ledger.events(shot=code,
-                                                                   plate=workflow.PLATE)}
+        events = {ev.seq: ev for ev in self.project.ledger.events(shot=code, plate=workflow.PLATE)}
         out = []
         for pv in workflow.plate_versions(self.project, code):
             ev = events.get(pv.event_seq)
@@ -305,15 +332,16 @@ class Studio:
         return out
 
     def _derived_seed(self, code: str) -> int:
-        from bgart.shots import derive_seed
+        from bgart.inputs import derive_seed
 
         return derive_seed(self.production, code)
 
     def _default_size(self, layout: Image.Image) -> tuple[int, int]:
-        from bgart.layout import plate_size_for
+        from bgart.inputs import plate_size_for
 
-        return plate_size_for(*layout.size, long_side=max(self.settings.width,
-                                                          self.settings.height))
+        return plate_size_for(
+            *layout.size, long_side=max(self.settings.width, self.settings.height)
+        )
 
     def _thumb(self, code: str) -> Image.Image:
         versions = workflow.plate_versions(self.project, code)
@@ -337,7 +365,7 @@ class Studio:
 
     # --- presets ----------------------------------------------------------------------------
     def presets(self) -> list[str]:
-        from bgart.prompts import load_presets
+        from bgart.inputs import load_presets
 
         return sorted(load_presets(self.settings.prompts_dir))
 
@@ -345,8 +373,7 @@ class Studio:
     def _with_engine(self, job: Callable[[Engine], Any]) -> Any:
         """Run ``job`` on the (lazily loaded) engine, one job at a time."""
         if not self._gpu.acquire(timeout=self.busy_timeout):
-            raise BgartError("GPU busy: another generation is running; try again when it "
-                             "finishes")
+            raise BgartError("GPU busy: another generation is running; try again when it finishes")
         try:
             engine = self._load_engine()
             try:
@@ -366,7 +393,7 @@ class Studio:
         if self._engine is None:
             loader = self.engine_loader
             if loader is None:
-                from bgart.engine import Engine
+                from bgart.generation import Engine
 
                 loader = Engine.load
             try:
@@ -377,8 +404,9 @@ class Studio:
                 first = str(exc).splitlines()[0] if str(exc) else repr(exc)
                 if "busy" in first.lower():  # e.g. a GPU in exclusive mode used elsewhere
                     raise BgartError(f"GPU busy: {first}") from None
-                raise BgartError(f"no model: {self.settings.model} did not load ({first})"
-                                 ) from None
+                raise BgartError(
+                    f"no model: {self.settings.model} did not load ({first})"
+                ) from None
         return self._engine
 
     # --- generate ---------------------------------------------------------------------------
@@ -397,10 +425,9 @@ class Studio:
         """Layout + preset + prompt → ``variations`` candidates, each recorded as
         ``ai.generated`` requested by the user (the first one becomes the plate when the shot
         has none yet)."""
-        from bgart.batch import EngineState, generate_with_fallback
-        from bgart.generate import plate_request
-        from bgart.layout import prepare_layout
-        from bgart.prompts import get_preset
+        from bgart.inputs import get_preset, prepare_layout
+        from bgart.runs.batch import EngineState, generate_with_fallback
+        from bgart.runs.generate import plate_request
 
         user, _ = self.whoami(request)
         code = self._require_shot(shot)
@@ -408,8 +435,12 @@ class Studio:
             raise InputError("prompt: empty; describe what the background shows")
         n = _whole(variations, "variations", 1, MAX_VARIATIONS)
         # the variations take seed, seed + 1, …: each must be a seed of its own
-        first = _whole(seed if seed is not None else 0,
-                       "seed" if n == 1 else f"seed (with {n} variations)", 0, MAX_SEED - n + 1)
+        first = _whole(
+            seed if seed is not None else 0,
+            "seed" if n == 1 else f"seed (with {n} variations)",
+            0,
+            MAX_SEED - n + 1,
+        )
         style = get_preset(self.settings.prompts_dir, preset or self.settings.default_preset)
         layout_bytes = workflow.shot_layout(self.project, code)
         if layout_bytes is None:
@@ -418,9 +449,14 @@ class Studio:
         view_size = self._plate_size(code, layout)
         control = prepare_layout(layout, *view_size)
         req = plate_request(
-            style, prompt.strip(), width=view_size[0], height=view_size[1],
-            seeds=[first + i for i in range(n)], layout=control,
-            layout_sha256=hashlib.sha256(layout_bytes).hexdigest(), steps=steps,
+            style,
+            prompt.strip(),
+            width=view_size[0],
+            height=view_size[1],
+            seeds=[first + i for i in range(n)],
+            layout=control,
+            layout_sha256=hashlib.sha256(layout_bytes).hexdigest(),
+            steps=steps,
         )
         memory = self._memory = self._memory or EngineState()  # low-memory mode sticks
 
@@ -431,8 +467,9 @@ class Studio:
         out = []
         with self._lock:
             for result, s in zip(results, req.seeds, strict=True):
-                rec = workflow.record_generated(self.project, code, result.png(), result.record,
-                                                requested_by=user)
+                rec = workflow.record_generated(
+                    self.project, code, result.png(), result.record, requested_by=user
+                )
                 out.append(Candidate(int(rec.candidate or 0), result.image, int(s)))
         return out
 
@@ -464,7 +501,10 @@ class Studio:
         return {"background": background, "layers": [], "composite": None}
 
     def save_paint(
-        self, request: Any, shot: str | None, editor: Mapping[str, Any] | None,
+        self,
+        request: Any,
+        shot: str | None,
+        editor: Mapping[str, Any] | None,
         edit_times: Sequence[float] = (),
     ) -> workflow.Recorded:
         """``human.painted``: the editor's brush layer over the current plate; the active
@@ -490,8 +530,8 @@ class Studio:
     ) -> workflow.Recorded:
         """``ai.inpainted``: the model redoes the area the user painted as a mask; the user
         is recorded as the mask's author."""
-        from bgart.engine import InpaintRequest
-        from bgart.prompts import compose, get_preset
+        from bgart.generation import InpaintRequest
+        from bgart.inputs import compose, get_preset
 
         user, _ = self.whoami(request)
         code = self._require_shot(shot)
@@ -507,16 +547,23 @@ class Studio:
             state = workflow.plate_state(self.project, code)
         plate = Image.fromarray(np.array(state.image))
         if mask.size != plate.size:
-            raise InputError(f"mask: is {mask.size[0]}x{mask.size[1]} but the plate is "
-                             f"{plate.size[0]}x{plate.size[1]}; reload the shot")
+            raise InputError(
+                f"mask: is {mask.size[0]}x{mask.size[1]} but the plate is "
+                f"{plate.size[0]}x{plate.size[1]}; reload the shot"
+            )
         req = InpaintRequest(
-            image=plate, mask=mask, prompt=positive, negative=negative,
+            image=plate,
+            mask=mask,
+            prompt=positive,
+            negative=negative,
             seed=_whole(seed if seed is not None else 0, "seed", 0, MAX_SEED),
-            steps=style.steps, guidance=style.guidance, preset=style.name,
+            steps=style.steps,
+            guidance=style.guidance,
+            preset=style.name,
         )
 
         def run(engine: Engine) -> Any:
-            from bgart.engine import OutOfMemory
+            from bgart.generation import OutOfMemory
 
             try:
                 return engine.inpaint(req, progress)
@@ -527,12 +574,20 @@ class Studio:
         result = self._with_engine(run)
         seconds = active_seconds([*edit_times, self.clock()])
         with self._lock:
-            return workflow.record_inpaint(self.project, code, result.png(), mask,
-                                           result.record, user, active_seconds=seconds,
-                                           based_on=state.number)
+            return workflow.record_inpaint(
+                self.project,
+                code,
+                result.png(),
+                mask,
+                result.record,
+                user,
+                active_seconds=seconds,
+                based_on=state.number,
+            )
 
-    def undo(self, request: Any, shot: str | None, version: int | float | None
-             ) -> workflow.Recorded:
+    def undo(
+        self, request: Any, shot: str | None, version: int | float | None
+    ) -> workflow.Recorded:
         """``plate.reverted``: back to an earlier version; the history stays."""
         user, _ = self.whoami(request)
         code = self._require_shot(shot)
@@ -541,26 +596,36 @@ class Studio:
         with self._lock:
             return workflow.undo(self.project, code, _whole(version, "version", 1, 2**31), user)
 
-    def submit(self, request: Any, shot: str | None, comment: str = "", *,
-               version: int | None = None) -> workflow.Recorded:
+    def submit(
+        self, request: Any, shot: str | None, comment: str = "", *, version: int | None = None
+    ) -> workflow.Recorded:
         """``plate.submitted``: the artist hands the version on their screen (``version``) in
         for review; refused if someone saved a newer one since."""
         user, _ = self.whoami(request)
         code = self._require_shot(shot)
         with self._lock:
-            return workflow.submit(self.project, code, user, (comment or "").strip(),
-                                   version=version)
+            return workflow.submit(
+                self.project, code, user, (comment or "").strip(), version=version
+            )
 
     # --- review -----------------------------------------------------------------------------
-    def review(self, request: Any, shot: str | None, decision: str, comment: str = "", *,
-               version: int | None = None) -> workflow.Recorded:
+    def review(
+        self,
+        request: Any,
+        shot: str | None,
+        decision: str,
+        comment: str = "",
+        *,
+        version: int | None = None,
+    ) -> workflow.Recorded:
         """``plate.accepted`` / ``plate.rejected`` by a director or admin, of the version on
         their screen (``version``): refused, not recorded, if a newer one was saved since."""
         user, _role = self.whoami(request)
         code = self._require_shot(shot)
         with self._lock:
-            return workflow.review(self.project, code, decision, user, comment or "",
-                                   version=version)
+            return workflow.review(
+                self.project, code, decision, user, comment or "", version=version
+            )
 
     def review_image(self, shot: str | None, heat: bool) -> Image.Image | str | None:
         """The current plate (as a file, see :meth:`plate_file`), or its provenance heat map
@@ -581,7 +646,7 @@ class Studio:
         a 4K plate, and each act refreshes four views. The plate's blob already is a PNG
         (bgart's own writer), so it is copied once, named by its sha256, into Gradio's
         upload folder, the only place (with Gradio's cache) the UI serves files from (see
-        :mod:`bgart.ui_server`); a PNG that a browser would show otherwise than the plate
+        :mod:`bgart.ui.server`); a PNG that a browser would show otherwise than the plate
         (alpha, palette, 16 bits) is written anew from the plate's pixels.
         """
         from gradio.utils import get_upload_folder

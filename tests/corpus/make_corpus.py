@@ -67,14 +67,16 @@ def _chunk(kind: bytes, data: bytes) -> bytes:
     return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", crc)
 
 
-def png_declaring(width: int, height: int, *, bit_depth: int = 8, colour: int = 2,
-                  rows: bytes | None = None) -> bytes:
+def png_declaring(
+    width: int, height: int, *, bit_depth: int = 8, colour: int = 2, rows: bytes | None = None
+) -> bytes:
     """A PNG whose IHDR declares ``width``×``height``; IDAT holds ``rows`` (raw, filtered
     scanlines, compressed here) or a token few bytes when None (a lying header)."""
     ihdr = struct.pack(">IIBBBBB", width, height, bit_depth, colour, 0, 0, 0)
     body = zlib.compress(rows if rows is not None else b"\x00" * 16, 9)
-    return (b"\x89PNG\r\n\x1a\n" + _chunk(b"IHDR", ihdr) + _chunk(b"IDAT", body)
-            + _chunk(b"IEND", b""))
+    return (
+        b"\x89PNG\r\n\x1a\n" + _chunk(b"IHDR", ihdr) + _chunk(b"IDAT", body) + _chunk(b"IEND", b"")
+    )
 
 
 def real_bomb_png(side: int = 20000) -> bytes:
@@ -86,8 +88,12 @@ def real_bomb_png(side: int = 20000) -> bytes:
     parts.append(comp.compress(row * (side % 1000)))
     parts.append(comp.flush())
     ihdr = struct.pack(">IIBBBBB", side, side, 1, 0, 0, 0, 0)
-    return (b"\x89PNG\r\n\x1a\n" + _chunk(b"IHDR", ihdr) + _chunk(b"IDAT", b"".join(parts))
-            + _chunk(b"IEND", b""))
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + _chunk(b"IHDR", ihdr)
+        + _chunk(b"IDAT", b"".join(parts))
+        + _chunk(b"IEND", b"")
+    )
 
 
 def _encode(img: Image.Image, fmt: str, **kw: object) -> bytes:
@@ -121,23 +127,51 @@ def make_images(root: Path) -> list[Case]:
         "header_only.png": (good_png[:33], "error", "", "signature + IHDR, nothing else"),
         "empty.png": (b"", "error", "empty", "zero bytes"),
         "empty.jpg": (b"", "error", "empty", "zero bytes"),
-        "bomb_header.png": (png_declaring(20000, 20000), "error", "bomb",
-                            "IHDR declares 20000x20000, a few bytes of data"),
-        "bomb_20000.png": (real_bomb_png(20000), "error", "bomb",
-                           "a real 20000x20000 1-bit PNG, ~10 kB on disk"),
-        "too_wide.png": (png_declaring(20000, 8), "error", "too large",
-                         "160k pixels but 20000 px wide"),
+        "bomb_header.png": (
+            png_declaring(20000, 20000),
+            "error",
+            "bomb",
+            "IHDR declares 20000x20000, a few bytes of data",
+        ),
+        "bomb_20000.png": (
+            real_bomb_png(20000),
+            "error",
+            "bomb",
+            "a real 20000x20000 1-bit PNG, ~10 kB on disk",
+        ),
+        "too_wide.png": (
+            png_declaring(20000, 8),
+            "error",
+            "too large",
+            "160k pixels but 20000 px wide",
+        ),
         "zero_width.png": (png_declaring(0, 8), "error", "", "IHDR says width 0"),
-        "one_by_one.png": (_encode(Image.new("RGB", (1, 1), (90, 90, 90)), "PNG"), "ok", "",
-                           "1x1: a plate of the default size"),
+        "one_by_one.png": (
+            _encode(Image.new("RGB", (1, 1), (90, 90, 90)), "PNG"),
+            "ok",
+            "",
+            "1x1: a plate of the default size",
+        ),
         "cmyk.jpg": (_encode(sketch().convert("CMYK"), "JPEG"), "ok", "", ""),
-        "grey16.png": (_encode(Image.fromarray(
-            np.asarray(sketch().convert("L"), np.uint16) * 257), "PNG"), "ok", "", "16-bit"),
-        "palette.png": (_encode(sketch().convert("P", palette=Image.Palette.ADAPTIVE), "PNG"),
-                        "ok", "", ""),
+        "grey16.png": (
+            _encode(Image.fromarray(np.asarray(sketch().convert("L"), np.uint16) * 257), "PNG"),
+            "ok",
+            "",
+            "16-bit",
+        ),
+        "palette.png": (
+            _encode(sketch().convert("P", palette=Image.Palette.ADAPTIVE), "PNG"),
+            "ok",
+            "",
+            "",
+        ),
         "alpha.png": (_encode(sketch().convert("RGBA"), "PNG"), "ok", "", "RGBA"),
-        "transparent.png": (_encode(Image.new("RGBA", (96, 64), (0, 0, 0, 0)), "PNG"), "ok",
-                            "", "fully transparent: becomes white paper"),
+        "transparent.png": (
+            _encode(Image.new("RGBA", (96, 64), (0, 0, 0, 0)), "PNG"),
+            "ok",
+            "",
+            "fully transparent: becomes white paper",
+        ),
         "grey_alpha.png": (_encode(sketch().convert("LA"), "PNG"), "ok", "", "LA"),
         "bilevel.png": (_encode(sketch().convert("1"), "PNG"), "ok", "", "1-bit"),
         "lab.tif": (_encode(sketch().convert("LAB"), "TIFF"), "ok", "", "CIELAB TIFF"),
@@ -151,8 +185,17 @@ def make_images(root: Path) -> list[Case]:
     cases = []
     for name, (data, expect, why, note) in files.items():
         (d / name).write_bytes(data)
-        cases.append(Case("images", name.replace(".", "_"), f"images/{name}", expect,
-                          name if expect == "error" else "", why, note))
+        cases.append(
+            Case(
+                "images",
+                name.replace(".", "_"),
+                f"images/{name}",
+                expect,
+                name if expect == "error" else "",
+                why,
+                note,
+            )
+        )
     return cases
 
 
@@ -168,11 +211,17 @@ def make_records(root: Path) -> list[Case]:
         "record_not_json.png": ("{not json", "not JSON", ""),
         "record_number.png": ("5", "not a JSON object", ""),
         "record_unknown_field.png": (json.dumps({**good, "exec": "rm -rf /"}), "unknown", ""),
-        "record_missing_field.png": (json.dumps({k: v for k, v in good.items()
-                                                 if k != "width"}), "width", ""),
+        "record_missing_field.png": (
+            json.dumps({k: v for k, v in good.items() if k != "width"}),
+            "width",
+            "",
+        ),
         "record_bad_types.png": (json.dumps({**good, "width": "wide", "steps": [1]}), "", ""),
-        "record_huge_size.png": (json.dumps({**good, "width": 100000, "height": 100000}), "",
-                                 "would allocate a 10-gigapixel plate"),
+        "record_huge_size.png": (
+            json.dumps({**good, "width": 100000, "height": 100000}),
+            "",
+            "would allocate a 10-gigapixel plate",
+        ),
         "record_negative_steps.png": (json.dumps({**good, "steps": -3}), "", ""),
     }
     cases = []
@@ -183,8 +232,9 @@ def make_records(root: Path) -> list[Case]:
         buf = io.BytesIO()
         Image.new("RGB", (64, 64), (100, 110, 120)).save(buf, "PNG", pnginfo=info)
         (d / name).write_bytes(buf.getvalue())
-        cases.append(Case("records", name.replace(".", "_"), f"records/{name}", "error", name,
-                          why, note))
+        cases.append(
+            Case("records", name.replace(".", "_"), f"records/{name}", "error", name, why, note)
+        )
     return cases
 
 
@@ -213,100 +263,234 @@ def make_shot_lists(root: Path) -> list[Case]:
     os.symlink(outside / "secret.png", link)
     (d / "folder.csv").mkdir(exist_ok=True)
 
-    def row(shot: str, layout: str = "layouts/ok.png", prompt: str = "street at dusk",
-            artist: str = "Sato") -> str:
+    def row(
+        shot: str,
+        layout: str = "layouts/ok.png",
+        prompt: str = "street at dusk",
+        artist: str = "Sato",
+    ) -> str:
         return f"{shot},{layout},{prompt},{artist},64,64,1"
 
     lists: dict[str, tuple[bytes, str, str, str]] = {
         # name: (bytes, expect, why, note)
-        "ok_bom.csv": (b"\xef\xbb\xbf" + f"{HEADER}\n{row('EP01_C001')}\n".encode(), "ok", "",
-                       "Excel's UTF-8 BOM"),
-        "ok_semicolon.csv": (f"{HEADER}\n{row('EP01_C001')}\n".replace(",", ";").encode(),
-                             "ok", "", "';' delimiter (European Excel)"),
-        "ok_tab.csv": (f"{HEADER}\n{row('EP01_C001')}\n".replace(",", "\t").encode(),
-                           "ok", "", "tab delimiter"),
-        "ok_crlf.csv": (f"{HEADER}\r\n{row('EP01_C001')}\r\n{row('EP01_C002')}\r\n".encode(),
-                        "ok", "", "Windows line ends"),
-        "ok_bom.yaml": (b"\xef\xbb\xbf" + (
-            b"shots:\n  - {shot: EP01_C001, layout: layouts/ok.png, prompt: street,"
-            b" layout_artist: Sato, width: 64, height: 64, variations: 1}\n"),
-            "ok", "", ""),
-        "pipe_delimited.csv": (f"{HEADER}\n{row('EP01_C001')}\n".replace(",", "|").encode(),
-                               "error", "column", "'|' is not a delimiter bgart reads"),
-        "duplicate_ids.csv": (f"{HEADER}\n{row('EP01_C001')}\n{row('EP01_C001')}\n".encode(),
-                              "error", "duplicate", ""),
+        "ok_bom.csv": (
+            b"\xef\xbb\xbf" + f"{HEADER}\n{row('EP01_C001')}\n".encode(),
+            "ok",
+            "",
+            "Excel's UTF-8 BOM",
+        ),
+        "ok_semicolon.csv": (
+            f"{HEADER}\n{row('EP01_C001')}\n".replace(",", ";").encode(),
+            "ok",
+            "",
+            "';' delimiter (European Excel)",
+        ),
+        "ok_tab.csv": (
+            f"{HEADER}\n{row('EP01_C001')}\n".replace(",", "\t").encode(),
+            "ok",
+            "",
+            "tab delimiter",
+        ),
+        "ok_crlf.csv": (
+            f"{HEADER}\r\n{row('EP01_C001')}\r\n{row('EP01_C002')}\r\n".encode(),
+            "ok",
+            "",
+            "Windows line ends",
+        ),
+        "ok_bom.yaml": (
+            b"\xef\xbb\xbf"
+            + (
+                b"shots:\n  - {shot: EP01_C001, layout: layouts/ok.png, prompt: street,"
+                b" layout_artist: Sato, width: 64, height: 64, variations: 1}\n"
+            ),
+            "ok",
+            "",
+            "",
+        ),
+        "pipe_delimited.csv": (
+            f"{HEADER}\n{row('EP01_C001')}\n".replace(",", "|").encode(),
+            "error",
+            "column",
+            "'|' is not a delimiter bgart reads",
+        ),
+        "duplicate_ids.csv": (
+            f"{HEADER}\n{row('EP01_C001')}\n{row('EP01_C001')}\n".encode(),
+            "error",
+            "duplicate",
+            "",
+        ),
         "duplicate_ids_case.csv": (
-            f"{HEADER}\n{row('EP01_C001')}\n{row('ep01_c001')}\n".encode(), "error",
-            "duplicate", "same folder on macOS/Windows"),
-        "dotdot_path.csv": (f"{HEADER}\n{row('EP01_C001', '../outside/secret.png')}\n".encode(),
-                            "error", "leaves", ""),
-        "absolute_path.csv": (f"{HEADER}\n{row('EP01_C001', str(outside / 'secret.png'))}\n"
-                              .encode(), "error", "relative", ""),
-        "etc_passwd.csv": (f"{HEADER}\n{row('EP01_C001', '/etc/passwd')}\n".encode(), "error",
-                           "relative", ""),
-        "windows_path.csv": (f"{HEADER}\n{row('EP01_C001', 'C:/layouts/ok.png')}\n".encode(),
-                             "error", "relative", ""),
+            f"{HEADER}\n{row('EP01_C001')}\n{row('ep01_c001')}\n".encode(),
+            "error",
+            "duplicate",
+            "same folder on macOS/Windows",
+        ),
+        "dotdot_path.csv": (
+            f"{HEADER}\n{row('EP01_C001', '../outside/secret.png')}\n".encode(),
+            "error",
+            "leaves",
+            "",
+        ),
+        "absolute_path.csv": (
+            f"{HEADER}\n{row('EP01_C001', str(outside / 'secret.png'))}\n".encode(),
+            "error",
+            "relative",
+            "",
+        ),
+        "etc_passwd.csv": (
+            f"{HEADER}\n{row('EP01_C001', '/etc/passwd')}\n".encode(),
+            "error",
+            "relative",
+            "",
+        ),
+        "windows_path.csv": (
+            f"{HEADER}\n{row('EP01_C001', 'C:/layouts/ok.png')}\n".encode(),
+            "error",
+            "relative",
+            "",
+        ),
         "backslash_dotdot.csv": (
-            f"{HEADER}\n{row('EP01_C001', WIN_DOTDOT)}\n".encode(), "error",
-            "leaves", "a Windows-style ../"),
-        "symlink_escape.csv": (f"{HEADER}\n{row('EP01_C001', 'layouts/escape.png')}\n".encode(),
-                               "error", "leaves", "layouts/escape.png links outside"),
-        "shot_id_traversal.csv": (f"{HEADER}\n{row('../../etc')}\n".encode(), "error",
-                                  "shot id", "a shot id becomes a folder name"),
-        "missing_layout.csv": (f"{HEADER}\n{row('EP01_C001', 'layouts/nope.png')}\n".encode(),
-                               "error", "no such file", ""),
-        "text_layout.csv": (f"{HEADER}\n{row('EP01_C001', 'layouts/text.png')}\n".encode(),
-                            "error", "not an image", ""),
-        "empty_layout.csv": (f"{HEADER}\n{row('EP01_C001', 'layouts/empty.png')}\n".encode(),
-                             "error", "empty", ""),
-        "bomb_layout.csv": (f"{HEADER}\n{row('EP01_C001', 'layouts/bomb.png')}\n".encode(),
-                            "error", "bomb", ""),
+            f"{HEADER}\n{row('EP01_C001', WIN_DOTDOT)}\n".encode(),
+            "error",
+            "leaves",
+            "a Windows-style ../",
+        ),
+        "symlink_escape.csv": (
+            f"{HEADER}\n{row('EP01_C001', 'layouts/escape.png')}\n".encode(),
+            "error",
+            "leaves",
+            "layouts/escape.png links outside",
+        ),
+        "shot_id_traversal.csv": (
+            f"{HEADER}\n{row('../../etc')}\n".encode(),
+            "error",
+            "shot id",
+            "a shot id becomes a folder name",
+        ),
+        "missing_layout.csv": (
+            f"{HEADER}\n{row('EP01_C001', 'layouts/nope.png')}\n".encode(),
+            "error",
+            "no such file",
+            "",
+        ),
+        "text_layout.csv": (
+            f"{HEADER}\n{row('EP01_C001', 'layouts/text.png')}\n".encode(),
+            "error",
+            "not an image",
+            "",
+        ),
+        "empty_layout.csv": (
+            f"{HEADER}\n{row('EP01_C001', 'layouts/empty.png')}\n".encode(),
+            "error",
+            "empty",
+            "",
+        ),
+        "bomb_layout.csv": (
+            f"{HEADER}\n{row('EP01_C001', 'layouts/bomb.png')}\n".encode(),
+            "error",
+            "bomb",
+            "",
+        ),
         "truncated_layout.csv": (
-            f"{HEADER}\n{row('EP01_C001', 'layouts/truncated.png')}\n".encode(), "error",
-            "truncated", ""),
-        "folder_layout.csv": (f"{HEADER}\n{row('EP01_C001', 'layouts')}\n".encode(), "error",
-                              "folder", ""),
-        "latin1.csv": (f"{HEADER}\n{row('EP01_C001', prompt='café au soleil')}\n"
-                       .encode("latin-1"), "error", "UTF-8", ""),
+            f"{HEADER}\n{row('EP01_C001', 'layouts/truncated.png')}\n".encode(),
+            "error",
+            "truncated",
+            "",
+        ),
+        "folder_layout.csv": (
+            f"{HEADER}\n{row('EP01_C001', 'layouts')}\n".encode(),
+            "error",
+            "folder",
+            "",
+        ),
+        "latin1.csv": (
+            f"{HEADER}\n{row('EP01_C001', prompt='café au soleil')}\n".encode("latin-1"),
+            "error",
+            "UTF-8",
+            "",
+        ),
         "utf16.csv": (f"{HEADER}\n{row('EP01_C001')}\n".encode("utf-16"), "error", "", ""),
         "empty.csv": (b"", "error", "empty", "zero bytes"),
         "header_only.csv": (f"{HEADER}\n".encode(), "error", "empty", ""),
-        "missing_column.csv": (b"shot,layout,prompt\nEP01_C001,layouts/ok.png,street\n",
-                               "error", "layout_artist", ""),
-        "unterminated_quote.csv": (f'{HEADER}\nEP01_C001,layouts/ok.png,"street,Sato,64,64,1\n'
-                                   .encode(), "error", "", ""),
-        "nul_bytes.csv": (f"{HEADER}\n{row('EP01_C001')}\n".encode().replace(b"street",
-                                                                            b"str\x00eet"),
-                          "error", "", "NUL inside a cell"),
+        "missing_column.csv": (
+            b"shot,layout,prompt\nEP01_C001,layouts/ok.png,street\n",
+            "error",
+            "layout_artist",
+            "",
+        ),
+        "unterminated_quote.csv": (
+            f'{HEADER}\nEP01_C001,layouts/ok.png,"street,Sato,64,64,1\n'.encode(),
+            "error",
+            "",
+            "",
+        ),
+        "nul_bytes.csv": (
+            f"{HEADER}\n{row('EP01_C001')}\n".encode().replace(b"street", b"str\x00eet"),
+            "error",
+            "",
+            "NUL inside a cell",
+        ),
         "binary.csv": (bytes(range(256)) * 4, "error", "", "random bytes"),
-        "bad_numbers.csv": (f"{HEADER}\nEP01_C001,layouts/ok.png,street,Sato,sixty,64,99\n"
-                            .encode(), "error", "whole number", ""),
-        "bad.yaml": (b"shots:\n  - shot: EP01_C001\n    layout: [unclosed\n", "error", "YAML",
-                     ""),
-        "alias_bomb.yaml": ((
-            b"a: &a [x, x, x, x, x, x, x, x, x, x]\n"
-            b"b: &b [*a, *a, *a, *a, *a, *a, *a, *a, *a, *a]\n"
-            b"c: &c [*b, *b, *b, *b, *b, *b, *b, *b, *b, *b]\n"
-            b"d: &d [*c, *c, *c, *c, *c, *c, *c, *c, *c, *c]\n"
-            b"e: &e [*d, *d, *d, *d, *d, *d, *d, *d, *d, *d]\n"
-            b"f: &f [*e, *e, *e, *e, *e, *e, *e, *e, *e, *e]\n"
-            b"shots: [*f, *f, *f, *f, *f, *f, *f, *f, *f, *f]\n"), "error", "",
-            "billion laughs: 10^7 references"),
-        "python_tag.yaml": ((
-            b"shots:\n  - shot: !!python/object/apply:os.system ['touch PWNED']\n"
-            b"    layout: layouts/ok.png\n    prompt: x\n    layout_artist: Sato\n"),
-            "error", "", "a YAML tag that would run code in an unsafe loader"),
+        "bad_numbers.csv": (
+            f"{HEADER}\nEP01_C001,layouts/ok.png,street,Sato,sixty,64,99\n".encode(),
+            "error",
+            "whole number",
+            "",
+        ),
+        "bad.yaml": (b"shots:\n  - shot: EP01_C001\n    layout: [unclosed\n", "error", "YAML", ""),
+        "alias_bomb.yaml": (
+            (
+                b"a: &a [x, x, x, x, x, x, x, x, x, x]\n"
+                b"b: &b [*a, *a, *a, *a, *a, *a, *a, *a, *a, *a]\n"
+                b"c: &c [*b, *b, *b, *b, *b, *b, *b, *b, *b, *b]\n"
+                b"d: &d [*c, *c, *c, *c, *c, *c, *c, *c, *c, *c]\n"
+                b"e: &e [*d, *d, *d, *d, *d, *d, *d, *d, *d, *d]\n"
+                b"f: &f [*e, *e, *e, *e, *e, *e, *e, *e, *e, *e]\n"
+                b"shots: [*f, *f, *f, *f, *f, *f, *f, *f, *f, *f]\n"
+            ),
+            "error",
+            "",
+            "billion laughs: 10^7 references",
+        ),
+        "python_tag.yaml": (
+            (
+                b"shots:\n  - shot: !!python/object/apply:os.system ['touch PWNED']\n"
+                b"    layout: layouts/ok.png\n    prompt: x\n    layout_artist: Sato\n"
+            ),
+            "error",
+            "",
+            "a YAML tag that would run code in an unsafe loader",
+        ),
         "scalar.yaml": (b"just a string\n", "error", "list", ""),
     }
     cases = []
     for name, (data, expect, why, note) in lists.items():
         (d / name).write_bytes(data)
-        cases.append(Case("shotlists", name.replace(".", "_"), f"shotlists/{name}", expect,
-                          name if expect == "error" else "", why, note))
-    cases.append(Case("shotlists", "folder", "shotlists/folder.csv", "error", "folder.csv",
-                      "folder", "a folder named like a list"))
-    cases.append(Case("shotlists", "no_such_list", "shotlists/nope.csv", "error", "nope.csv",
-                      "no such", ""))
+        cases.append(
+            Case(
+                "shotlists",
+                name.replace(".", "_"),
+                f"shotlists/{name}",
+                expect,
+                name if expect == "error" else "",
+                why,
+                note,
+            )
+        )
+    cases.append(
+        Case(
+            "shotlists",
+            "folder",
+            "shotlists/folder.csv",
+            "error",
+            "folder.csv",
+            "folder",
+            "a folder named like a list",
+        )
+    )
+    cases.append(
+        Case("shotlists", "no_such_list", "shotlists/nope.csv", "error", "nope.csv", "no such", "")
+    )
     return cases
 
 
@@ -338,12 +522,14 @@ def _lock_text(models: dict[str, dict[str, object]]) -> str:
 
 def _file_pin(folder: Path, rel: str) -> dict[str, object]:
     p = folder / rel
-    return {"path": rel, "size": p.stat().st_size,
-            "sha256": hashlib.sha256(p.read_bytes()).hexdigest()}
+    return {
+        "path": rel,
+        "size": p.stat().st_size,
+        "sha256": hashlib.sha256(p.read_bytes()).hexdigest(),
+    }
 
 
-def make_weights(root: Path, lock_path: Path, store: Path, model: str = "tiny-sd15"
-                 ) -> list[Case]:
+def make_weights(root: Path, lock_path: Path, store: Path, model: str = "tiny-sd15") -> list[Case]:
     """Damaged copies of ``model`` (and its ControlNet): one folder per case holding a
     ``weights.lock`` and a ``store/``. The engine must refuse each with the bad file named."""
     import tomlkit
@@ -352,12 +538,21 @@ def make_weights(root: Path, lock_path: Path, store: Path, model: str = "tiny-sd
     entry = src["models"][model]
     names = [model] + ([entry["controlnet"]] if entry.get("controlnet") else [])
     base = {n: dict(src["models"][n]) for n in names}
-    weights_file = next(f["path"] for f in entry["files"]
-                        if f["path"].endswith(".safetensors") and "unet" in f["path"])
+    weights_file = next(
+        f["path"]
+        for f in entry["files"]
+        if f["path"].endswith(".safetensors") and "unet" in f["path"]
+    )
     cases: list[Case] = []
 
-    def case(name: str, expect: str, needle: str, why: str, note: str = "",
-             lock: dict[str, dict[str, object]] | None = None) -> Path:
+    def case(
+        name: str,
+        expect: str,
+        needle: str,
+        why: str,
+        note: str = "",
+        lock: dict[str, dict[str, object]] | None = None,
+    ) -> Path:
         folder = root / "weights" / name
         if folder.exists():
             shutil.rmtree(folder)
@@ -374,8 +569,13 @@ def make_weights(root: Path, lock_path: Path, store: Path, model: str = "tiny-sd
     data[len(data) // 2] ^= 0x01
     (m / weights_file).write_bytes(bytes(data))
 
-    m = case("flipped_byte_same_mtime", "error", weights_file, "sha256",
-             "changed in place with its mtime put back (the verify cache must not hide it)")
+    m = case(
+        "flipped_byte_same_mtime",
+        "error",
+        weights_file,
+        "sha256",
+        "changed in place with its mtime put back (the verify cache must not hide it)",
+    )
     target = m / weights_file
     # Prime the verify cache as a load would, then alter the file and restore its mtime.
     st = target.stat()
@@ -384,8 +584,11 @@ def make_weights(root: Path, lock_path: Path, store: Path, model: str = "tiny-sd
     cache = {}
     for f in entry["files"]:
         p = m / f["path"]
-        cache[f["path"]] = [p.stat().st_size, p.stat().st_mtime_ns,
-                            hashlib.sha256(p.read_bytes()).hexdigest()]
+        cache[f["path"]] = [
+            p.stat().st_size,
+            p.stat().st_mtime_ns,
+            hashlib.sha256(p.read_bytes()).hexdigest(),
+        ]
     (m / ".bgart-verified.json").write_text(json.dumps(cache), encoding="utf-8")
     with open(target, "r+b") as fh:
         fh.write(bytes(data))
@@ -395,8 +598,9 @@ def make_weights(root: Path, lock_path: Path, store: Path, model: str = "tiny-sd
     for f in lock[model]["files"]:
         if f["path"] == weights_file:
             f["sha256"] = hashlib.sha256(b"something else").hexdigest()
-    case("lock_wrong_hash", "error", weights_file, "sha256", "the lock pins another hash",
-         lock=lock)
+    case(
+        "lock_wrong_hash", "error", weights_file, "sha256", "the lock pins another hash", lock=lock
+    )
 
     m = case("missing_file", "error", weights_file, "missing", "")
     (m / weights_file).unlink()
@@ -404,25 +608,47 @@ def make_weights(root: Path, lock_path: Path, store: Path, model: str = "tiny-sd
     m = case("extra_file", "error", "extra.safetensors", "not in", "a file the lock does not pin")
     (m / "unet" / "extra.safetensors").write_bytes(b"\x08\x00\x00\x00\x00\x00\x00\x00{}      ")
 
-    m = case("extra_code_file", "error", "pipeline.py", "not in",
-             "custom pipeline code dropped into the model folder")
+    m = case(
+        "extra_code_file",
+        "error",
+        "pipeline.py",
+        "not in",
+        "custom pipeline code dropped into the model folder",
+    )
     (m / "pipeline.py").write_text("import os\nos.system('touch PWNED')\n", encoding="utf-8")
 
     lock = json.loads(json.dumps(base))
-    lock[model]["files"].append({"path": "unet/extra.safetensors", "size": 16,
-                                 "sha256": "ab" * 32})
-    case("lock_extra_file", "error", "extra.safetensors", "missing",
-         "the lock lists a file that is not there", lock=lock)
+    lock[model]["files"].append({"path": "unet/extra.safetensors", "size": 16, "sha256": "ab" * 32})
+    case(
+        "lock_extra_file",
+        "error",
+        "extra.safetensors",
+        "missing",
+        "the lock lists a file that is not there",
+        lock=lock,
+    )
 
-    m = case("stray_pickle", "error", "diffusion_pytorch_model.bin", "pickle",
-             "a pickle checkpoint beside the safetensors")
+    m = case(
+        "stray_pickle",
+        "error",
+        "diffusion_pytorch_model.bin",
+        "pickle",
+        "a pickle checkpoint beside the safetensors",
+    )
     (m / "unet" / "diffusion_pytorch_model.bin").write_bytes(pickle.dumps({"w": [1, 2, 3]}))
 
     lock = json.loads(json.dumps(base))
-    lock[model]["files"].append({"path": "unet/diffusion_pytorch_model.bin", "size": 1,
-                                 "sha256": "ab" * 32})
-    case("lock_lists_pickle", "error", "diffusion_pytorch_model.bin", "pickle",
-         "the lock itself lists a pickle file", lock=lock)
+    lock[model]["files"].append(
+        {"path": "unet/diffusion_pytorch_model.bin", "size": 1, "sha256": "ab" * 32}
+    )
+    case(
+        "lock_lists_pickle",
+        "error",
+        "diffusion_pytorch_model.bin",
+        "pickle",
+        "the lock itself lists a pickle file",
+        lock=lock,
+    )
 
     lock = json.loads(json.dumps(base))
     lock[model]["files"].append({"path": "../../etc/passwd", "size": 1, "sha256": "ab" * 32})
@@ -437,8 +663,9 @@ def make_weights(root: Path, lock_path: Path, store: Path, model: str = "tiny-sd
     for f in lock[model]["files"]:
         if f["path"] == weights_file:
             f.update(_file_pin(m, weights_file))
-    (root / "weights" / "pickle_renamed" / "weights.lock").write_text(_lock_text(lock),
-                                                                     encoding="utf-8")
+    (root / "weights" / "pickle_renamed" / "weights.lock").write_text(
+        _lock_text(lock), encoding="utf-8"
+    )
     pin_path = m / ".bgart-pin.json"
     pin = json.loads(pin_path.read_text(encoding="utf-8"))
     pin["files"][weights_file] = _file_pin(m, weights_file)
@@ -449,8 +676,11 @@ def make_weights(root: Path, lock_path: Path, store: Path, model: str = "tiny-sd
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "store").mkdir(exist_ok=True)
     (folder / "weights.lock").write_text("[models.x\nkind = ", encoding="utf-8")
-    cases.append(Case("weights", "lock_not_toml", "weights/lock_not_toml", "error",
-                      "weights.lock", "TOML", ""))
+    cases.append(
+        Case(
+            "weights", "lock_not_toml", "weights/lock_not_toml", "error", "weights.lock", "TOML", ""
+        )
+    )
     return cases
 
 
@@ -458,14 +688,29 @@ def make_weights(root: Path, lock_path: Path, store: Path, model: str = "tiny-sd
 
 
 def _record(width: int, height: int, seed: int) -> object:
-    from bgart.record import GenerationRecord
+    from bgart.generation import GenerationRecord
 
     return GenerationRecord(
-        mode="layout", model="tiny-sd15", architecture="sd15",
-        model_files={"unet/diffusion_pytorch_model.safetensors": "ab" * 32}, controlnet=None,
-        prompt="street at dusk", negative="lowres", preset="base", scheduler="euler", steps=2,
-        guidance=5.0, controlnet_scale=1.0, strength=None, width=width, height=height,
-        seeds=(seed,), batch_index=0, device="cpu", dtype="float32", seconds=0.5,
+        mode="layout",
+        model="tiny-sd15",
+        architecture="sd15",
+        model_files={"unet/diffusion_pytorch_model.safetensors": "ab" * 32},
+        controlnet=None,
+        prompt="street at dusk",
+        negative="lowres",
+        preset="base",
+        scheduler="euler",
+        steps=2,
+        guidance=5.0,
+        controlnet_scale=1.0,
+        strength=None,
+        width=width,
+        height=height,
+        seeds=(seed,),
+        batch_index=0,
+        device="cpu",
+        dtype="float32",
+        seconds=0.5,
     )
 
 
@@ -474,26 +719,37 @@ SHOT = "EP01_C001"
 
 def make_base_project(folder: Path) -> Path:
     """A small, valid project: layout, two candidates, a pick, paint, adjust, submit, accept."""
-    from bgart import workflow as wf
-    from bgart.record import png_bytes
-    from bgart.store import Project
+    from bgart import plates as wf
+    from bgart.generation import png_bytes
+    from bgart.ledger import Project
 
     rng = np.random.default_rng(7)
     h, w = 24, 32
     with Project.init(folder, production="Corpus Show") as project:
-        wf.record_layout(project, SHOT, _encode(sketch(w, h), "PNG"), "Sato",
-                         filename="layouts/ok.png")
+        wf.record_layout(
+            project, SHOT, _encode(sketch(w, h), "PNG"), "Sato", filename="layouts/ok.png"
+        )
         for seed in (1, 2):
             arr = rng.integers(0, 256, (h, w, 3), np.uint8)
-            wf.record_generated(project, SHOT, png_bytes(Image.fromarray(arr), _record(w, h, seed)),
-                                _record(w, h, seed), requested_by="Sato")  # type: ignore[arg-type]
+            wf.record_generated(
+                project,
+                SHOT,
+                png_bytes(Image.fromarray(arr), _record(w, h, seed)),
+                _record(w, h, seed),
+                requested_by="Sato",
+            )  # type: ignore[arg-type]
         wf.select_variation(project, SHOT, 2, "Sato")
         layer = np.zeros((h, w, 4), np.uint8)
         layer[4:12, 4:20] = (30, 200, 40, 255)
         wf.record_paint(project, SHOT, layer, "Mika", 12.5)
         plate = np.array(wf.plate_state(project, SHOT).image)
-        wf.record_adjust(project, SHOT, np.clip(plate.astype(int) + 12, 0, 255).astype(np.uint8),
-                         "Mika", {"op": "levels"})
+        wf.record_adjust(
+            project,
+            SHOT,
+            np.clip(plate.astype(int) + 12, 0, 255).astype(np.uint8),
+            "Mika",
+            {"op": "levels"},
+        )
         wf.submit(project, SHOT, "Mika")
         wf.accept(project, SHOT, "Director", "good")
     return folder
@@ -518,13 +774,23 @@ def _rechain(folder: Path) -> None:
     try:
         prev = GENESIS_HASH
         for r in con.execute("SELECT * FROM events ORDER BY seq").fetchall():
-            body = event_body(seq=r["seq"], id=r["id"], kind=r["kind"], shot=r["shot"],
-                              plate=r["plate"], actor=r["actor"], actor_kind=r["actor_kind"],
-                              created_at=r["created_at"], payload=json.loads(r["payload"]),
-                              blobs=json.loads(r["blobs"]), idem_key=r["idem_key"])
+            body = event_body(
+                seq=r["seq"],
+                id=r["id"],
+                kind=r["kind"],
+                shot=r["shot"],
+                plate=r["plate"],
+                actor=r["actor"],
+                actor_kind=r["actor_kind"],
+                created_at=r["created_at"],
+                payload=json.loads(r["payload"]),
+                blobs=json.loads(r["blobs"]),
+                idem_key=r["idem_key"],
+            )
             digest = event_hash(prev, body)
-            con.execute("UPDATE events SET prev_hash=?, hash=? WHERE seq=?",
-                        (prev, digest, r["seq"]))
+            con.execute(
+                "UPDATE events SET prev_hash=?, hash=? WHERE seq=?", (prev, digest, r["seq"])
+            )
             prev = digest
         con.execute("UPDATE chain_head SET hash=? WHERE id=1", (prev,))
         con.commit()
@@ -543,8 +809,9 @@ def _seq_of(folder: Path, kind: str) -> int:
 def _blob(folder: Path, seq: int, role: str) -> Path:
     con = sqlite3.connect(folder / "bgart.db")
     try:
-        blobs = json.loads(con.execute("SELECT blobs FROM events WHERE seq=?",
-                                       (seq,)).fetchone()[0])
+        blobs = json.loads(
+            con.execute("SELECT blobs FROM events WHERE seq=?", (seq,)).fetchone()[0]
+        )
     finally:
         con.close()
     sha = blobs[role]
@@ -573,13 +840,17 @@ def make_ledgers(root: Path) -> list[Case]:
         return folder
 
     case("intact", "ok", "")
-    f = case("payload_edited", "error", f"event #{paint}", "edited",
-             "a painted event's active seconds raised")
+    f = case(
+        "payload_edited",
+        "error",
+        f"event #{paint}",
+        "edited",
+        "a painted event's active seconds raised",
+    )
     _sql(f, f"UPDATE events SET payload = replace(payload, '12.5', '99.5') WHERE seq={paint}")
     f = case("actor_edited", "error", f"event #{paint}", "edited", "credit moved to someone else")
     _sql(f, f"UPDATE events SET actor = 'Mallory' WHERE seq={paint}")
-    f = case("hash_non_ascii", "error", f"event #{gen}", "",
-             "a hash column holding non-ASCII text")
+    f = case("hash_non_ascii", "error", f"event #{gen}", "", "a hash column holding non-ASCII text")
     _sql(f, f"UPDATE events SET hash = '{'é' * 64}' WHERE seq={gen}")
     f = case("hash_integer", "error", f"event #{gen}", "", "a hash column holding a number")
     _sql(f, f"UPDATE events SET hash = 12345 WHERE seq={gen}")
@@ -594,31 +865,47 @@ def make_ledgers(root: Path) -> list[Case]:
     f = case("last_row_deleted", "error", "#", "missing", "")
     _sql(f, "DELETE FROM events WHERE seq=(SELECT max(seq) FROM events)")
     f = case("rows_swapped", "error", f"event #{gen}", "", "two rows' contents swapped")
-    _sql(f, f"UPDATE events SET seq=-1 WHERE seq={gen}",
-         f"UPDATE events SET seq={gen} WHERE seq={gen + 1}",
-         f"UPDATE events SET seq={gen + 1} WHERE seq=-1")
+    _sql(
+        f,
+        f"UPDATE events SET seq=-1 WHERE seq={gen}",
+        f"UPDATE events SET seq={gen} WHERE seq={gen + 1}",
+        f"UPDATE events SET seq={gen + 1} WHERE seq=-1",
+    )
     f = case("chain_head_deleted", "error", "chain head", "", "")
     _sql(f, "DELETE FROM chain_head")
     f = case("chain_head_behind", "error", "chain head", "", "")
     _sql(f, "UPDATE chain_head SET seq = seq - 1")
     f = case("version_row_edited", "error", "plate version", "table", "")
-    _sql(f, "UPDATE plate_versions SET image_sha = (SELECT image_sha FROM plate_versions "
-            "WHERE number = 1) WHERE number = 3")
+    _sql(
+        f,
+        "UPDATE plate_versions SET image_sha = (SELECT image_sha FROM plate_versions "
+        "WHERE number = 1) WHERE number = 3",
+    )
     f = case("candidate_row_deleted", "error", "candidate", "", "")
     _sql(f, "DELETE FROM candidates WHERE number = 2")
-    f = case("rechained_stats", "error", f"event #{paint}", "recomputed",
-             "credited pixels inflated and the whole chain re-hashed")
+    f = case(
+        "rechained_stats",
+        "error",
+        f"event #{paint}",
+        "recomputed",
+        "credited pixels inflated and the whole chain re-hashed",
+    )
     con = sqlite3.connect(f / "bgart.db")
-    payload = json.loads(con.execute(f"SELECT payload FROM events WHERE seq={paint}")
-                         .fetchone()[0])
+    payload = json.loads(con.execute(f"SELECT payload FROM events WHERE seq={paint}").fetchone()[0])
     con.close()
     payload["stats"]["credited_px"] += 100
-    from bgart.record import canonical_json
+    from bgart.canonical import canonical_json
 
     _sql(f, f"UPDATE events SET payload = '{canonical_json(payload)}' WHERE seq={paint}")
     _rechain(f)
-    f = case("rechained_actor", "error", "", "", "credit moved and the chain re-hashed: only an "
-             "anchor (a head hash printed earlier) can tell; see test")
+    f = case(
+        "rechained_actor",
+        "error",
+        "",
+        "",
+        "credit moved and the chain re-hashed: only an "
+        "anchor (a head hash printed earlier) can tell; see test",
+    )
     _sql(f, f"UPDATE events SET actor = 'Mallory' WHERE seq={paint}")
     _rechain(f)
     f = case("blob_altered", "error", _blob(base, paint, "layer").name[:12], "altered", "")
@@ -627,13 +914,19 @@ def make_ledgers(root: Path) -> list[Case]:
     p.write_bytes(p.read_bytes() + b"\x00")
     f = case("blob_missing", "error", f"event #{paint}", "missing", "")
     _blob(f, paint, "layer").unlink()
-    f = case("raster_blob_garbage", "error", f"event #{paint}", "",
-             "a raster blob swapped for another valid-hash blob")
+    f = case(
+        "raster_blob_garbage",
+        "error",
+        f"event #{paint}",
+        "",
+        "a raster blob swapped for another valid-hash blob",
+    )
     # Point the event at a blob that is stored intact but is not a raster, re-hashing the
     # chain so only the replay can notice.
     layer_sha = _blob(f, paint, "layer").parent.name + _blob(f, paint, "layer").name[:62]
-    _sql(f, f"UPDATE events SET blobs = json_set(blobs, '$.raster', '{layer_sha}') "
-            f"WHERE seq={paint}")
+    _sql(
+        f, f"UPDATE events SET blobs = json_set(blobs, '$.raster', '{layer_sha}') WHERE seq={paint}"
+    )
     _rechain(f)
     f = case("db_not_sqlite", "error", "bgart.db", "", "the database replaced by text")
     (f / "bgart.db").write_bytes(b"this is not a database\n" * 100)
@@ -653,19 +946,20 @@ def make_ledgers(root: Path) -> list[Case]:
 # --- all -----------------------------------------------------------------------------------
 
 
-def make_corpus(dest: Path, *, lock: Path | None = None, store: Path | None = None,
-                model: str = "tiny-sd15") -> list[Case]:
+def make_corpus(
+    dest: Path, *, lock: Path | None = None, store: Path | None = None, model: str = "tiny-sd15"
+) -> list[Case]:
     """Write the whole corpus under ``dest``; the weights group only with a lock and store."""
     dest = Path(dest)
     dest.mkdir(parents=True, exist_ok=True)
-    cases = (make_images(dest) + make_records(dest) + make_shot_lists(dest)
-             + make_ledgers(dest))
+    cases = make_images(dest) + make_records(dest) + make_shot_lists(dest) + make_ledgers(dest)
     if lock is not None and store is not None:
         cases += make_weights(dest, Path(lock), Path(store), model)
     names = [(c.group, c.name) for c in cases]
     assert len(names) == len(set(names)), "duplicate case names"
-    (dest / "manifest.json").write_text(json.dumps([asdict(c) for c in cases], indent=1),
-                                        encoding="utf-8")
+    (dest / "manifest.json").write_text(
+        json.dumps([asdict(c) for c in cases], indent=1), encoding="utf-8"
+    )
     return cases
 
 

@@ -38,8 +38,13 @@ def tiny_env(models: Path) -> dict[str, str]:
     lock = build_tiny_models(models, "sd15", seed=SEED)
     store = models / "store"
     pull(WeightsLock.load(lock), store, "tiny-sd15", say=lambda _m: None)
-    return {"BGART_WEIGHTS_LOCK": str(lock), "BGART_MODEL_STORE": str(store),
-            "BGART_MODEL": "tiny-sd15", "BGART_CPU_THREADS": "1", "HF_HUB_OFFLINE": "1"}
+    return {
+        "BGART_WEIGHTS_LOCK": str(lock),
+        "BGART_MODEL_STORE": str(store),
+        "BGART_MODEL": "tiny-sd15",
+        "BGART_CPU_THREADS": "1",
+        "HF_HUB_OFFLINE": "1",
+    }
 
 
 def bgart(*args: str, env: dict[str, str]) -> None:
@@ -50,11 +55,11 @@ def acts(env: dict[str, str]) -> None:
     """The human and AI acts a batch does not make, through the same library calls as the UI."""
     os.environ.update(env)
     import torch
+    from bgart.engine import Engine, InpaintRequest
+    from bgart.store import Project
 
     from bgart import workflow as plate_acts
     from bgart import workflow as queries
-    from bgart.engine import Engine, InpaintRequest
-    from bgart.store import Project
     from bgart.settings import load_settings
 
     torch.set_num_threads(1)
@@ -69,10 +74,12 @@ def acts(env: dict[str, str]) -> None:
         layer[h // 3 : h // 3 + 6, :, :3] = (200, 120, 60)
         layer[h // 3 : h // 3 + 6, :, 3] = 128
         plate_acts.record_paint(project, "EP01_C001", layer, "山田 花子", active_seconds=42.5)
-        levelled = np.clip(queries.plate_state(project, "EP01_C001").image.astype(np.int16)
-                           + 12, 0, 255).astype(np.uint8)
-        plate_acts.record_adjust(project, "EP01_C001", levelled, "山田 花子",
-                                 {"op": "levels", "black": 0, "white": 243})
+        levelled = np.clip(
+            queries.plate_state(project, "EP01_C001").image.astype(np.int16) + 12, 0, 255
+        ).astype(np.uint8)
+        plate_acts.record_adjust(
+            project, "EP01_C001", levelled, "山田 花子", {"op": "levels", "black": 0, "white": 243}
+        )
         plate_acts.submit(project, "EP01_C001", "山田 花子", "sky repainted")
         plate_acts.accept(project, "EP01_C001", "Kei Director", "OK")
 
@@ -82,11 +89,20 @@ def acts(env: dict[str, str]) -> None:
         h, w = state.image.shape[:2]
         mask = Image.new("L", (w, h), 0)
         mask.paste(255, (w // 4, h // 4, w // 2, h // 2))
-        result = engine.inpaint(InpaintRequest(
-            image=Image.fromarray(state.image, "RGB"), mask=mask, prompt="a window with curtains",
-            seed=77, steps=2, guidance=5.0, strength=0.9))
-        plate_acts.record_inpaint(project, "EP01_C002", result.png(), mask, result.record,
-                                  "Mori Ren", active_seconds=8.0)
+        result = engine.inpaint(
+            InpaintRequest(
+                image=Image.fromarray(state.image, "RGB"),
+                mask=mask,
+                prompt="a window with curtains",
+                seed=77,
+                steps=2,
+                guidance=5.0,
+                strength=0.9,
+            )
+        )
+        plate_acts.record_inpaint(
+            project, "EP01_C002", result.png(), mask, result.record, "Mori Ren", active_seconds=8.0
+        )
         stroke = np.zeros((h, w, 4), np.uint8)
         stroke[h - 10 :, :, :3] = (30, 30, 30)
         stroke[h - 10 :, :, 3] = 255

@@ -1,0 +1,358 @@
+"""CLI commands for project folders and the ledger.
+
+Mounted by bgart/cli.py as ``bgart init`` (:func:`init_command`) and ``bgart ledger …``
+(:data:`ledger_app`). Every command takes ``--project DIR`` (default: ``BGART_PROJECT_DIR``,
+else the current folder).
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import os
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Annotated, Any, TypeVar
+
+import typer
+
+from bgart import plates as workflow
+from bgart.errors import BgartError, InputError
+from bgart.images import open_image, read_user_file
+from bgart.ledger import Project, check_name, check_utf8
+from bgart.settings import load_settings
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+ledger_app = typer.Typer(
+    name="ledger",
+    help="The contribution ledger: verify it, show a shot's history, import outside work.",
+    no_args_is_help=True,
+    add_completion=False,
+)
+
+ProjectOpt = Annotated[
+    Path | None,
+    typer.Option("--project", "-p", help="Project folder (default: BGART_PROJECT_DIR or .)"),
+]
+PlateOpt = Annotated[str, typer.Option("--plate", help="Plate of the shot")]
+ArtistOpt = Annotated[str, typer.Option("--artist", "-a", help="Who did the work")]
+
+
+def _user_errors(func: F) -> F:
+    """Print a BgartError as one ``error:`` line and exit with its code."""
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return func(*args, **kwargs)
+        except BgartError as exc:
+            typer.echo(f"error: {exc}", err=True)
+            raise typer.Exit(exc.exit_code) from None
+
+    return wrapper  # type: ignore[return-value]
+
+
+def _open(project: Path | None) -> Project:
+    if project is None:
+        project = load_settings().project_dir or Path.cwd()
+    return Project.open(project)
+
+
+@_user_errors
+def init_command(
+    directory: Annotated[Path, typer.Argument(help="Folder for the new project")],
+    production: Annotated[
+        str | None, typer.Option("--production", help="Production name (default: folder name)")
+    ] = None,
+    db_url: Annotated[
+        str | None,
+        typer.Option(
+            "--db-url", help="SQLAlchemy URL of the ledger (default: SQLite in the folder)"
+        ),
+    ] = None,
+) -> None:
+    """Create a bgart project folder: bgart.toml, blobs/, exports/ and the ledger."""
+    with Project.init(directory, production=production, db_url=db_url) as project:
+        typer.echo(f"created project '{project.settings.production}' in {project.root}")
+
+
+@ledger_app.command("verify")
+@_user_errors
+def verify_command(
+    project: ProjectOpt = None,
+    no_rasters: Annotated[
+        bool, typer.Option("--no-rasters", help="Skip recomputing plate versions (faster)")
+    ] = False,
+    anchor: Annotated[
+        str | None,
+        typer.Option("--anchor", help="A head hash recorded earlier that the chain must contain"),
+    ] = None,
+    shot: Annotated[
+        list[str] | None,
+        typer.Option("--shot", help="Recompute rasters of this shot only (repeatable)"),
+    ] = None,
+    fresh: Annotated[
+        bool,
+        typer.Option(
+            "--fresh", help="Recompute every raster, even those this machine verified before"
+        ),
+    ] = False,
+) -> None:
+    """Recompute the hash chain, every blob hash and every raster; name the first bad event.
+
+    Rasters this machine already recomputed in an earlier clean run are not recomputed again
+    (the chain must still hold the hash it verified then); ``--fresh`` recomputes them all.
+    """
+    from bgart.verify import verified, verify_project
+
+    with _open(project) as proj:
+        full = not no_rasters and not shot
+        before = verified.load(proj) if full and not fresh else None
+        report = verify_project(
+            proj,
+            rasters=not no_rasters,
+            anchor=anchor,
+            shots=shot or None,
+            since=(before.seq, before.hash) if before else None,
+        )
+        if full:
+            verified.save(proj, report.events, report.head_hash)
+        typer.echo(
+            f"ledger ok: {report.events} events, {report.blobs} blobs, "
+            f"{report.versions} plate versions; head {report.head_hash}"
+        )
+        if before is not None:
+            typer.echo(
+                f"rasters recomputed for the {report.replayed} plate versions after event "
+                f"#{before.seq}; those up to it were recomputed on this machine at "
+                f"{before.verified_at} (--fresh recomputes them all)"
+            )
+
+
+@ledger_app.command("show")
+@_user_errors
+def show_command(
+    shot: Annotated[str, typer.Argument(help="Shot code")],
+    project: ProjectOpt = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON")] = False,
+) -> None:
+    """Show a shot's plates, contribution figures and event history."""
+    shot = check_name(shot, "shot")
+    with _open(project) as proj:
+        events = proj.ledger.events(shot=shot)
+        if not events:
+            raise InputError(f"shot {shot}: no events in this project")
+        plates = workflow.plate_names(proj, shot)
+        figures = {
+            name: workflow.plate_figures(proj, shot, plate=name)
+            for name in plates
+            if workflow.plate_versions(proj, shot, plate=name)
+        }
+        if as_json:
+            data = {
+                "shot": shot,
+                "plates": figures,
+                "events": [
+                    {
+                        "seq": ev.seq,
+                        "id": ev.id,
+                        "kind": ev.kind,
+                        "plate": ev.plate,
+                        "actor": ev.actor,
+                        "actor_kind": ev.actor_kind,
+                        "created_at": ev.created_at,
+                        "payload": ev.payload,
+                        "blobs": ev.blobs,
+                        "hash": ev.hash,
+                    }
+                    for ev in events
+                ],
+            }
+            typer.echo(json.dumps(data, indent=2, ensure_ascii=False))
+            return
+        typer.echo(f"shot {shot}")
+        for name, figs in figures.items():
+            typer.echo(
+                f"  plate {name} v{figs['version']} ({figs['width']}x{figs['height']}, "
+                f"{figs['status']}{' by ' + figs['approver'] if figs['approver'] else ''})"
+            )
+            for key in (
+                "human_paint_share",
+                "ai_gen_share",
+                "ai_inpaint_share",
+                "human_base_share",
+                "human_touched_share",
+                "adjust_share",
+            ):
+                typer.echo(f"    {key:<20} {figs[key] * 100:6.2f}%")
+            typer.echo(
+                f"    candidates {figs['candidates']}, chosen {figs['chosen_candidate']}, "
+                f"masks {figs['masks']} ({figs['mask_area_share'] * 100:.1f}% area), "
+                f"active {figs['active_seconds']:.0f} s, GPU {figs['gpu_seconds']:.1f} s"
+            )
+            if figs["painters"]:
+                typer.echo(f"    painted by {', '.join(figs['painters'])}")
+        typer.echo("  events")
+        for ev in events:
+            version = ev.payload.get("version")
+            extra = (
+                f" -> v{version}"
+                if version is not None and ev.kind not in ("plate.accepted", "plate.rejected")
+                else ""
+            )
+            typer.echo(
+                f"    #{ev.seq:<6} {ev.created_at[:19]} {ev.kind:<19} {ev.actor}"
+                f"{' [' + ev.plate + ']' if ev.plate and ev.plate != workflow.PLATE else ''}{extra}"
+            )
+
+
+@ledger_app.command("import-paint")
+@_user_errors
+def import_paint_command(
+    shot: Annotated[str, typer.Argument(help="Shot code")],
+    layer: Annotated[Path, typer.Option("--layer", help="RGBA paint layer (PNG), plate-sized")],
+    artist: ArtistOpt,
+    project: ProjectOpt = None,
+    plate: PlateOpt = workflow.PLATE,
+    seconds: Annotated[float, typer.Option("--seconds", help="Active painting time")] = 0.0,
+) -> None:
+    """Record a human paint layer painted in an external app (its alpha = the strokes)."""
+    _import(
+        project, shot, plate, artist, seconds, layer, "RGBA", workflow.record_paint, source="layer"
+    )
+
+
+@ledger_app.command("import-final")
+@_user_errors
+def import_final_command(
+    shot: Annotated[str, typer.Argument(help="Shot code")],
+    final: Annotated[Path, typer.Argument(help="The whole repainted plate")],
+    artist: ArtistOpt,
+    project: ProjectOpt = None,
+    plate: PlateOpt = workflow.PLATE,
+    seconds: Annotated[float, typer.Option("--seconds", help="Active painting time")] = 0.0,
+) -> None:
+    """Record a whole repainted plate: visibly changed pixels are credited to the artist."""
+    _import(project, shot, plate, artist, seconds, final, "RGB", workflow.record_final)
+
+
+def _import(
+    project: Path | None,
+    shot: str,
+    plate: str,
+    artist: str,
+    seconds: float,
+    path: Path,
+    mode: str,
+    record: Callable[..., workflow.Recorded],
+    **extra: Any,
+) -> None:
+    """Record an artist's file with ``record`` (record_paint or record_final), keeping the
+    file as handed in beside the decoded pixels."""
+    shot, plate = check_name(shot, "shot"), check_name(plate, "plate")
+    artist = check_name(artist, "artist")
+    with _open(project) as proj:
+        data = read_user_file(path)  # read once: the original kept is what was decoded
+        img = open_image(data, mode=mode, name=str(path))
+        rec = record(
+            proj,
+            shot,
+            img,
+            artist,
+            seconds,
+            plate=plate,
+            filename=_file_name(path),
+            original=data,
+            **extra,
+        )
+        _print_recorded(proj, shot, plate, rec)
+
+
+def _file_name(path: Path) -> str:
+    """``path``'s name as the ledger records it: bytes that are not UTF-8 (a name from a
+    file system in another encoding, e.g. Shift-JIS) kept as ``\\xNN`` escapes, since a
+    surrogate escape can be neither hashed nor stored."""
+    try:
+        return os.fsencode(path.name).decode("utf-8", "backslashreplace")
+    except UnicodeEncodeError:  # not from a POSIX file system: a lone surrogate
+        return path.name.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
+@_user_errors
+def review_command(
+    shot: Annotated[str, typer.Argument(help="Shot code")],
+    by: Annotated[str, typer.Option("--by", help="Director or admin who decides")],
+    accept: Annotated[
+        bool, typer.Option("--accept/--reject", help="Accept, or reject with a comment")
+    ] = True,
+    comment: Annotated[str, typer.Option("--comment", "-m", help="What to change")] = "",
+    project: ProjectOpt = None,
+    plate: PlateOpt = workflow.PLATE,
+    version: Annotated[
+        int | None,
+        typer.Option("--version", help="The version you looked at: refused if a newer one exists"),
+    ] = None,
+) -> None:
+    """Accept or reject a plate's latest version (the approval named in the credits).
+
+    The UI asks reviewers to log in; on the command line the approver is whoever has write
+    access to the project folder, as for every other ledger command.
+    """
+    decision = "accept" if accept else "reject"
+    shot, plate = check_name(shot, "shot"), check_name(plate, "plate")
+    by, comment = check_name(by, "approver"), check_utf8(comment, "comment")
+    with _open(project) as proj:
+        rec = workflow.review(proj, shot, decision, by, comment, plate=plate, version=version)
+        typer.echo(f"event #{rec.seq} {rec.kind}: {shot} v{rec.version} by {by.strip()}")
+
+
+@ledger_app.command("heatmap")
+@_user_errors
+def heatmap_command(
+    shot: Annotated[str, typer.Argument(help="Shot code")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Where to write the PNG")],
+    project: ProjectOpt = None,
+    plate: PlateOpt = workflow.PLATE,
+    version: Annotated[int | None, typer.Option("--version", help="Plate version")] = None,
+) -> None:
+    """Write the provenance heat map (AI blue, inpaint orange, human green) of a plate."""
+    shot, plate = check_name(shot, "shot"), check_name(plate, "plate")
+    with _open(project) as proj:
+        img = workflow.heatmap(proj, shot, plate=plate, version=version)
+        try:
+            img.save(out, format="PNG")
+        except OSError as exc:
+            raise InputError(f"{out}: cannot write ({exc})") from None
+        typer.echo(f"wrote {out}")
+
+
+def _print_recorded(proj: Project, shot: str, plate: str, rec: workflow.Recorded) -> None:
+    figs = workflow.plate_figures(proj, shot, plate=plate)
+    stats = rec.stats
+    typer.echo(
+        f"event #{rec.seq} {rec.kind} -> {shot} v{rec.version}: "
+        f"{stats.get('credited_px', 0)} pixels credited"
+        + (
+            f", {stats['explained_px']} read as tone adjustment"
+            if stats.get("explained_px")
+            else ""
+        )
+    )
+    typer.echo(
+        f"plate now: human paint {figs['human_paint_share'] * 100:.2f}%, "
+        f"AI generated {figs['ai_gen_share'] * 100:.2f}%, "
+        f"AI inpainted {figs['ai_inpaint_share'] * 100:.2f}%"
+    )
+
+
+def main() -> None:  # pragma: no cover - for `python -m bgart.cli.project`
+    app = typer.Typer(add_completion=False)
+    app.command("init")(init_command)
+    app.add_typer(ledger_app, name="ledger")
+    app(sys.argv[1:])
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

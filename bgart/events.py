@@ -1,0 +1,392 @@
+"""The table of event kinds: every act bgart records is declared here, once.
+
+Each :class:`EventSpec` states, for one kind of ledger event:
+
+* ``actor``: who acts (a person, or a model);
+* ``makes_version``: whether it can make a new plate version (``ai.generated`` makes one
+  only when the plate has none yet: its payload says so with ``version``);
+* ``edit``: its provenance edit, a function of the payload (:class:`EditKind`; the
+  functions themselves are in :mod:`bgart.provenance.edits`, keyed by that value);
+* ``payload``: its payload type (validated when the event is written, parsed when read);
+* ``c2pa_action`` / ``source_type``: how the Content Credentials state it;
+* ``credit``: the role it earns in the credit report;
+* ``psd``: what it puts in the layered PSD;
+* ``review``: a review of a version (submit, accept, reject).
+
+The ledger, the acts, replay/verify, credits, C2PA and the PSD read this table; no other
+module spells an event kind. Adding an act: see docs/contributing.md.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any, TypeVar
+
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+
+class Kind(StrEnum):
+    """Event kinds, as the ledger spells them (the values are part of the file format)."""
+
+    LAYOUT_IMPORTED = "layout.imported"
+    AI_GENERATED = "ai.generated"
+    VARIATION_SELECTED = "variation.selected"
+    AI_INPAINTED = "ai.inpainted"
+    HUMAN_PAINTED = "human.painted"
+    HUMAN_ADJUSTED = "human.adjusted"
+    PLATE_IMPORTED = "plate.imported"
+    PLATE_REVERTED = "plate.reverted"
+    PLATE_SUBMITTED = "plate.submitted"
+    PLATE_ACCEPTED = "plate.accepted"
+    PLATE_REJECTED = "plate.rejected"
+
+
+class Actor(StrEnum):
+    HUMAN = "human"
+    AI = "ai"
+
+
+class EditKind(StrEnum):
+    """What an event does to a plate's pixels and provenance raster."""
+
+    NONE = "none"  # no new pixels (layout, reviews, a candidate that is not the plate)
+    GENERATED = "generated"  # the image is an AI plate: every pixel AI_GEN
+    IMPORTED = "imported"  # a first version without AI (hand-painted, layout, blank)
+    PAINT = "paint"  # an RGBA layer over the plate
+    FINAL = "final"  # a whole repainted plate (an opaque layer over every pixel)
+    INPAINT = "inpaint"  # the AI redid a masked area
+    ADJUST = "adjust"  # a technical levels/colour edit: no authorship
+    COPY = "copy"  # an exact copy of an older version (revert)
+
+
+class CreditRole(StrEnum):
+    """The role an event earns in the credit report (None in the table: no credit)."""
+
+    LAYOUT = "layout"
+    CHOICE = "candidate choice"
+    BASE = "base"  # the person who brought in a hand-painted or layout base
+    RETOUCH = "retouch"
+    MASK = "inpaint direction"
+    ADJUST = "levels/colour"
+    SUBMISSION = "submission"
+    APPROVAL = "approval"
+    MODEL = "AI model"
+
+
+class PsdLayer(StrEnum):
+    """What an event contributes to the layered PSD export."""
+
+    NONE = "none"
+    ORIGIN = "origin"  # the bottom layer: the AI plate or the human base
+    INPAINT = "inpaint"  # the inpainted pixels on their own layer, named for model and mask author
+    RETOUCH = "retouch"  # the changed pixels on a layer named for the artist
+    FLATTEN = "flatten"  # applied to the layers below (levels/colour; a revert starts over)
+
+
+IPTC = "http://cv.iptc.org/newscodes/digitalsourcetype/"
+TRAINED_ALGORITHMIC_MEDIA = IPTC + "trainedAlgorithmicMedia"
+COMPOSITE_WITH_TRAINED_ALGORITHMIC_MEDIA = IPTC + "compositeWithTrainedAlgorithmicMedia"
+DIGITAL_CREATION = IPTC + "digitalCreation"
+HUMAN_EDITS = IPTC + "humanEdits"
+
+
+# --- payloads ---------------------------------------------------------------------------------
+
+
+class Payload(BaseModel):
+    """Base of every payload. Unknown fields are kept (a ledger written by a later version
+    still reads), and the fields a version of bgart wrote are never renamed."""
+
+    model_config = ConfigDict(extra="allow", frozen=True)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The dict stored in the ledger: exactly the fields the act set."""
+        return self.model_dump(mode="json", exclude_unset=True)
+
+
+class VersionFields(Payload):
+    """Fields of every event that may make a plate version (set by the acts' common path)."""
+
+    version: int | None = None
+    base_version: int | None = None
+    contribution: int | None = None  # the contribution definition version
+    stats: dict[str, int] | None = None
+
+
+class LayoutImported(Payload):
+    filename: str | None = None
+    width: int
+    height: int
+
+
+class AiGenerated(VersionFields):
+    record: dict[str, Any]  # bgart.generation.record.GenerationRecord.to_dict()
+    requested_by: str | None = None
+    candidate: int
+
+
+class VariationSelected(VersionFields):
+    candidate: int
+    candidates: int
+
+
+class PlateImported(VersionFields):
+    origin: str  # "hand-painted" | "layout" | "blank"
+    filename: str | None = None
+    active_seconds: float = 0.0
+
+
+class HumanPainted(VersionFields):
+    source: str  # "brush" | "layer" | "final"
+    filename: str | None = None
+    active_seconds: float = 0.0
+
+
+class AiInpainted(VersionFields):
+    record: dict[str, Any]
+    directed_by: str
+    mask_bbox: list[int] | None = None
+    active_seconds: float = 0.0
+
+
+class HumanAdjusted(VersionFields):
+    operation: dict[str, Any] = {}
+    active_seconds: float = 0.0
+
+
+class PlateReverted(VersionFields):
+    to_version: int
+
+
+class Review(Payload):
+    """Submit, accept, reject: the version reviewed and a comment."""
+
+    version: int | None = None
+    comment: str = ""
+
+
+# --- the table --------------------------------------------------------------------------------
+
+
+def _fixed(edit: EditKind) -> Callable[[Payload], EditKind]:
+    return lambda _payload: edit
+
+
+def _painted_edit(payload: Payload) -> EditKind:
+    return EditKind.FINAL if getattr(payload, "source", None) == "final" else EditKind.PAINT
+
+
+@dataclass(frozen=True)
+class EventSpec:
+    kind: Kind
+    actor: Actor
+    makes_version: bool
+    edit_of: Callable[[Payload], EditKind]
+    payload: type[Payload]
+    c2pa_action: str | None
+    source_type: str | None
+    credit: CreditRole | None
+    psd: PsdLayer
+    review: bool = False
+    figures: bool = False  # the act records the edit's pixel figures (payload ``stats``)
+
+    def edit(self, payload: Payload) -> EditKind:
+        return self.edit_of(payload)
+
+
+EVENTS: Mapping[Kind, EventSpec] = {
+    spec.kind: spec
+    for spec in (
+        EventSpec(
+            Kind.LAYOUT_IMPORTED,
+            Actor.HUMAN,
+            False,
+            _fixed(EditKind.NONE),
+            LayoutImported,
+            "c2pa.created",
+            DIGITAL_CREATION,
+            CreditRole.LAYOUT,
+            PsdLayer.NONE,
+        ),
+        EventSpec(
+            Kind.AI_GENERATED,
+            Actor.AI,
+            True,
+            _fixed(EditKind.GENERATED),
+            AiGenerated,
+            "c2pa.created",
+            TRAINED_ALGORITHMIC_MEDIA,
+            CreditRole.MODEL,
+            PsdLayer.ORIGIN,
+        ),
+        EventSpec(
+            Kind.VARIATION_SELECTED,
+            Actor.HUMAN,
+            True,
+            _fixed(EditKind.GENERATED),
+            VariationSelected,
+            "c2pa.created",
+            TRAINED_ALGORITHMIC_MEDIA,
+            CreditRole.CHOICE,
+            PsdLayer.ORIGIN,
+        ),
+        EventSpec(
+            Kind.PLATE_IMPORTED,
+            Actor.HUMAN,
+            True,
+            _fixed(EditKind.IMPORTED),
+            PlateImported,
+            "c2pa.created",
+            DIGITAL_CREATION,
+            CreditRole.BASE,
+            PsdLayer.ORIGIN,
+        ),
+        EventSpec(
+            Kind.HUMAN_PAINTED,
+            Actor.HUMAN,
+            True,
+            _painted_edit,
+            HumanPainted,
+            "c2pa.drawing",
+            HUMAN_EDITS,
+            CreditRole.RETOUCH,
+            PsdLayer.RETOUCH,
+            figures=True,
+        ),
+        EventSpec(
+            Kind.AI_INPAINTED,
+            Actor.AI,
+            True,
+            _fixed(EditKind.INPAINT),
+            AiInpainted,
+            "c2pa.edited",
+            COMPOSITE_WITH_TRAINED_ALGORITHMIC_MEDIA,
+            CreditRole.MASK,
+            PsdLayer.INPAINT,
+            figures=True,
+        ),
+        EventSpec(
+            Kind.HUMAN_ADJUSTED,
+            Actor.HUMAN,
+            True,
+            _fixed(EditKind.ADJUST),
+            HumanAdjusted,
+            "c2pa.color_adjustments",
+            None,
+            CreditRole.ADJUST,
+            PsdLayer.FLATTEN,
+            figures=True,
+        ),
+        EventSpec(
+            Kind.PLATE_REVERTED,
+            Actor.HUMAN,
+            True,
+            _fixed(EditKind.COPY),
+            PlateReverted,
+            None,
+            None,
+            None,
+            PsdLayer.FLATTEN,
+        ),
+        EventSpec(
+            Kind.PLATE_SUBMITTED,
+            Actor.HUMAN,
+            False,
+            _fixed(EditKind.NONE),
+            Review,
+            None,
+            None,
+            CreditRole.SUBMISSION,
+            PsdLayer.NONE,
+            review=True,
+        ),
+        EventSpec(
+            Kind.PLATE_ACCEPTED,
+            Actor.HUMAN,
+            False,
+            _fixed(EditKind.NONE),
+            Review,
+            None,
+            None,
+            CreditRole.APPROVAL,
+            PsdLayer.NONE,
+            review=True,
+        ),
+        EventSpec(
+            Kind.PLATE_REJECTED,
+            Actor.HUMAN,
+            False,
+            _fixed(EditKind.NONE),
+            Review,
+            None,
+            None,
+            CreditRole.APPROVAL,
+            PsdLayer.NONE,
+            review=True,
+        ),
+    )
+}
+
+EVENT_KINDS: tuple[str, ...] = tuple(kind.value for kind in EVENTS)
+AI_KINDS = frozenset(k for k, s in EVENTS.items() if s.actor is Actor.AI)
+HUMAN_KINDS = frozenset(k for k, s in EVENTS.items() if s.actor is Actor.HUMAN)
+VERSION_KINDS = frozenset(k for k, s in EVENTS.items() if s.makes_version)
+REVIEW_KINDS = frozenset(k for k, s in EVENTS.items() if s.review)
+DECISION_KINDS = frozenset({Kind.PLATE_ACCEPTED, Kind.PLATE_REJECTED})
+FIGURE_KINDS = frozenset(k for k, s in EVENTS.items() if s.figures)
+"""Kinds whose act records the edit's pixel figures (``stats``) in the payload."""
+ORIGIN_KINDS = frozenset(k for k, s in EVENTS.items() if s.psd is PsdLayer.ORIGIN)
+"""Kinds that start a plate's lineage: an AI plate (generated, chosen) or a human base."""
+
+
+def spec(kind: str) -> EventSpec:
+    """The table entry of ``kind``; an unknown kind is refused by name."""
+    try:
+        return EVENTS[Kind(kind)]
+    except ValueError:
+        raise ValueError(f"unknown event kind '{kind}'") from None
+
+
+def actor_kind_problem(kind: str, actor_kind: str) -> str | None:
+    """Why this kind of event cannot be by this kind of actor (None: it can). Credits count
+    a human actor's time and name: a model recorded as a person (or a person's paint
+    recorded as a model's) would be credited wrongly."""
+    try:
+        expected = spec(kind).actor
+    except ValueError as exc:
+        return str(exc)
+    if actor_kind != expected:
+        who = "a model" if expected is Actor.AI else "a person"
+        return f"{kind} is an act of {who} (actor kind '{expected}'), not '{actor_kind}'"
+    return None
+
+
+P = TypeVar("P", bound=Payload)
+
+
+class PayloadError(ValueError):
+    """A payload that does not fit its kind's type (the message names the field)."""
+
+
+def parse(kind: str, payload: Mapping[str, Any], as_type: type[P] | None = None) -> P:
+    """The typed payload of an event of ``kind`` (``as_type``: the type the caller expects,
+    checked against the table)."""
+    expected = spec(kind).payload
+    if as_type is not None and not issubclass(expected, as_type):
+        raise PayloadError(f"a {kind} payload is a {expected.__name__}, not {as_type.__name__}")
+    try:
+        return expected.model_validate(dict(payload))  # type: ignore[return-value]
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        field = ".".join(str(p) for p in first["loc"]) or "payload"
+        raise PayloadError(f"{kind} payload field '{field}': {first['msg']}") from None
+
+
+def kinds_where(pred: Callable[[EventSpec], bool]) -> frozenset[Kind]:
+    return frozenset(k for k, s in EVENTS.items() if pred(s))
+
+
+def is_kind(kind: str, kinds: Iterable[Kind]) -> bool:
+    return kind in {k.value for k in kinds}

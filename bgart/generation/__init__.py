@@ -1,0 +1,96 @@
+"""PLACEHOLDER"""
+
+# The package's public surface: code outside bgart.generation imports these names from here,
+# so the modules inside can be split and renamed without touching it. The engine (torch,
+# diffusers) loads on first use: reading a record or the lock must not import torch.
+
+from typing import TYPE_CHECKING, Any
+
+from bgart.generation.record import (
+    RECORD_KEY,
+    GenerationRecord,
+    png_bytes,
+    read_record,
+)
+from bgart.generation.weights import (
+    WeightsLock,
+    ensure_ready,
+    hub_reachable,
+    lock_back,
+    model_dir,
+    pull,
+    pull_if_missing,
+    store_lock,
+    verify,
+)
+
+if TYPE_CHECKING:
+    from bgart.generation.engine import (
+        SEED_MAX,
+        SEED_MIN,
+        Engine,
+        Generated,
+        GenerationRequest,
+        InpaintRequest,
+        OutOfMemory,
+        Progress,
+        check_record,
+        regenerate,
+    )
+    from bgart.generation.tiny_models import (
+        TINY_NOTE,
+        build_tiny_models,
+    )
+
+_LAZY = {
+    "SEED_MAX": "engine",
+    "SEED_MIN": "engine",
+    "Engine": "engine",
+    "Generated": "engine",
+    "GenerationRequest": "engine",
+    "InpaintRequest": "engine",
+    "OutOfMemory": "engine",
+    "Progress": "engine",
+    "check_record": "engine",
+    "regenerate": "engine",
+    "TINY_NOTE": "tiny_models",
+    "build_tiny_models": "tiny_models",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'bgart.generation' has no attribute '{name}'")
+    import importlib
+
+    return getattr(importlib.import_module(f"bgart.generation.{module}"), name)
+
+
+__all__ = [
+    "RECORD_KEY",
+    "SEED_MAX",
+    "SEED_MIN",
+    "TINY_NOTE",
+    "Engine",
+    "Generated",
+    "GenerationRecord",
+    "GenerationRequest",
+    "InpaintRequest",
+    "OutOfMemory",
+    "Progress",
+    "WeightsLock",
+    "build_tiny_models",
+    "check_record",
+    "ensure_ready",
+    "hub_reachable",
+    "lock_back",
+    "model_dir",
+    "png_bytes",
+    "pull",
+    "pull_if_missing",
+    "read_record",
+    "regenerate",
+    "store_lock",
+    "verify",
+]

@@ -1,0 +1,616 @@
+"""The one module that touches diffusers.
+
+One :class:`Engine` per process loads a model (base + ControlNet) once and serves every
+mode from shared components (``from_pipe``): layout→plate (ControlNet txt2img),
+photo→plate (img2img, with or without the layout) and masked inpaint. Each call returns
+images with their :class:`~bgart.generation.record.GenerationRecord`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import logging
+import math
+import os
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from PIL import Image
+
+import bgart
+from bgart.errors import BgartError, InputError, WeightsError
+from bgart.generation.device import DeviceChoice, pick_device
+from bgart.generation.record import GenerationRecord, png_bytes
+from bgart.generation.weights import WeightsLock, _expected, _read_pin, ensure_ready
+from bgart.settings import Settings
+
+log = logging.getLogger(__name__)
+
+Progress = Callable[[int, int], None]
+
+SCHEDULERS = {
+    "euler": "EulerDiscreteScheduler",
+    "euler_a": "EulerAncestralDiscreteScheduler",
+    "dpmpp_2m": "DPMSolverMultistepScheduler",
+    "ddim": "DDIMScheduler",
+    "unipc": "UniPCMultistepScheduler",
+}
+
+
+class OutOfMemory(BgartError):
+    """The accelerator ran out of memory; retry with :meth:`Engine.enable_low_memory`."""
+
+
+@dataclass
+class GenerationRequest:
+    """Layout→plate or photo→plate. ``layout``/``photo`` are already at width×height."""
+
+    prompt: str
+    width: int
+    height: int
+    seeds: Sequence[int]
+    negative: str = ""
+    layout: Image.Image | None = None
+    photo: Image.Image | None = None
+    steps: int = 30
+    guidance: float = 7.0
+    controlnet_scale: float = 1.0
+    strength: float = 0.6
+    scheduler: str = "euler"
+    preset: str | None = None
+    layout_sha256: str | None = None
+    photo_sha256: str | None = None
+
+
+@dataclass
+class InpaintRequest:
+    """Redo the white area of ``mask`` in ``image``; pixels outside the mask are kept exactly."""
+
+    image: Image.Image
+    mask: Image.Image
+    prompt: str
+    seed: int
+    negative: str = ""
+    steps: int = 30
+    guidance: float = 7.0
+    strength: float = 0.9
+    scheduler: str = "euler"
+    preset: str | None = None
+
+
+@dataclass
+class Generated:
+    image: Image.Image
+    record: GenerationRecord
+    _png: bytes | None = field(default=None, repr=False)
+
+    def png(self) -> bytes:
+        if self._png is None:
+            self._png = png_bytes(self.image, self.record)
+        return self._png
+
+
+def sha256_bytes(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def image_sha256(img: Image.Image) -> str:
+    """Hash of an image's pixels as PNG without metadata (for masks and init images)."""
+    buf = io.BytesIO()
+    img.save(buf, format="PNG")
+    return sha256_bytes(buf.getvalue())
+
+
+# torch.Generator.manual_seed takes -2**63..2**64-1 (anything else raises a bare ValueError
+# mid-render), but it maps a negative seed onto a large positive one (-1 and 2**64-1 give
+# the same image): two recorded seeds for one image. Seeds are whole numbers from 0.
+SEED_MIN, SEED_MAX = 0, 2**64 - 1
+MAX_CPU_THREADS = 1024
+
+
+def check_seeds(seeds: Sequence[object], label: str = "seed") -> None:
+    """Refuse seeds a torch generator cannot take (they come from users and from records)."""
+    for seed in seeds:
+        if isinstance(seed, bool) or not isinstance(seed, int) or not SEED_MIN <= seed <= SEED_MAX:
+            raise InputError(
+                f"{label} {seed!r}: out of range (a seed is a whole number {SEED_MIN}..{SEED_MAX})"
+            )
+
+
+def check_record(record: GenerationRecord) -> None:
+    """The parts of a record (read from a PNG: input like any other) that only matter when
+    it is run again: seeds, scheduler, finite numbers, the CPU thread count it was made
+    with. Checked before a model loads, so a bad record costs nothing."""
+    check_seeds(record.seeds, "generation record: seed")
+    if record.scheduler not in SCHEDULERS:
+        raise InputError(
+            f"generation record: scheduler '{record.scheduler}': not one of {', '.join(SCHEDULERS)}"
+        )
+    for name in ("guidance", "controlnet_scale", "strength"):
+        value = getattr(record, name)
+        if value is not None and not (isinstance(value, int | float) and math.isfinite(value)):
+            raise InputError(
+                f"generation record: field '{name}' is {value!r}, expected a finite number"
+            )
+    if not isinstance(record.extra, dict):
+        raise InputError(
+            f"generation record: field 'extra' is {record.extra!r}, expected a mapping"
+        )
+    threads = record.extra.get("cpu_threads")
+    if threads is not None and (
+        isinstance(threads, bool)
+        or not isinstance(threads, int)
+        or not 1 <= threads <= MAX_CPU_THREADS
+    ):
+        raise InputError(
+            f"generation record: extra 'cpu_threads' is {threads!r}, expected a "
+            f"whole number 1..{MAX_CPU_THREADS}"
+        )
+
+
+def _check_size(width: int, height: int) -> None:
+    for label, v in (("width", width), ("height", height)):
+        if v % 8 or v < 64 or v > 4096:
+            raise InputError(f"{label} {v}: must be a multiple of 8 between 64 and 4096")
+
+
+class Engine:
+    """A loaded model, ready to generate. Build with :meth:`load`."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        model: str,
+        architecture: str,
+        pipe: Any,
+        choice: DeviceChoice,
+        *,
+        controlnet: str | None = None,
+        files: dict[str, str] | None = None,
+    ) -> None:
+        """Wrap a loaded pipeline. Use :meth:`load` (verified weights) or
+        :meth:`from_pipeline` (a pipeline built elsewhere, e.g. by a benchmark)."""
+        self.settings = settings
+        self.model = model
+        self.controlnet_name = controlnet
+        self.choice = choice
+        self.architecture = architecture
+        self._files = dict(files or {})
+        self._low_memory = False
+        self._base = self._prepare(pipe)
+        self._pipes: dict[str, Any] = {"layout": self._base}
+        self.gpu_seconds = 0.0
+
+    # ---- loading -------------------------------------------------------------------------
+    @classmethod
+    def load(
+        cls, settings: Settings, model: str | None = None, say: Callable[[str], None] | None = None
+    ) -> Engine:
+        """Verify the model's files against weights.lock, then load it once."""
+        name = model or settings.model
+        lock = WeightsLock.load(settings.weights_lock)
+        entry = lock.get(name)
+        if entry.kind != "pipeline":
+            raise WeightsError(f"model '{name}' is a {entry.kind}, not a base model")
+        base_dir = ensure_ready(lock, settings.model_store, name)
+        cn_dir = (
+            ensure_ready(lock, settings.model_store, entry.controlnet) if entry.controlnet else None
+        )
+        if settings.cpu_threads:
+            torch.set_num_threads(settings.cpu_threads)
+        choice = pick_device(settings.device, settings.dtype)
+        pipe = _load_pipeline(lock, name, base_dir, cn_dir, choice.dtype)
+        files = _file_hashes(lock, name, base_dir, entry.controlnet, cn_dir)
+        engine = cls(
+            settings,
+            name,
+            entry.architecture,
+            pipe,
+            choice,
+            controlnet=entry.controlnet,
+            files=files,
+        )
+        if say:
+            extra = f" + {entry.controlnet}" if entry.controlnet else ""
+            say(f"model {name}{extra} on {choice.describe()}")
+        return engine
+
+    @classmethod
+    def from_pipeline(
+        cls,
+        settings: Settings,
+        pipe: Any,
+        model: str,
+        architecture: str,
+        controlnet: str | None = None,
+    ) -> Engine:
+        """An engine around a pipeline already built (no weights.lock: records carry no file
+        hashes). For benchmarks and integrations."""
+        choice = pick_device(settings.device, settings.dtype)
+        return cls(settings, model, architecture, pipe, choice, controlnet=controlnet)
+
+    def _prepare(self, pipe: Any) -> Any:
+        pipe.set_progress_bar_config(disable=True)
+        cuda = self.choice.device == "cuda"
+        if cuda and self._low_memory:
+            pipe.enable_model_cpu_offload()
+        else:
+            pipe.to(self.choice.device)
+        if self.settings.vae_tiling or self._low_memory:
+            pipe.vae.enable_tiling()
+        if cuda and not self._low_memory:
+            self._speed_levers(pipe)
+        elif self.settings.compile or self.settings.fuse_qkv:
+            log.info("compile/fuse_qkv apply on CUDA only; running eager on %s", self.choice.device)
+        return pipe
+
+    def _speed_levers(self, pipe: Any) -> None:
+        """GPU speed settings, each off by default except channels_last (exact)."""
+        nets = [pipe.unet] + ([pipe.controlnet] if getattr(pipe, "controlnet", None) else [])
+        if self.settings.channels_last:
+            for net in nets:
+                net.to(memory_format=torch.channels_last)
+        if self.settings.fuse_qkv:
+            pipe.fuse_qkv_projections()
+        if self.settings.compile:
+            cache = Path(self.settings.model_store) / ".inductor-cache"
+            os.environ.setdefault("TORCHINDUCTOR_CACHE_DIR", str(cache))
+            os.environ.setdefault("TORCHINDUCTOR_FX_GRAPH_CACHE", "1")
+            os.environ.setdefault("TORCHINDUCTOR_AUTOGRAD_CACHE", "1")
+            pipe.unet = torch.compile(pipe.unet, mode=self.settings.compile_mode)
+            if getattr(pipe, "controlnet", None) is not None:
+                pipe.controlnet = torch.compile(pipe.controlnet, mode=self.settings.compile_mode)
+
+    def _pipe(self, mode: str) -> Any:
+        """The pipeline for ``mode``, made from the loaded components on first use."""
+        if mode in self._pipes:
+            return self._pipes[mode]
+        import diffusers
+
+        xl = self.architecture == "sdxl"
+        has_cn = getattr(self._base, "controlnet", None) is not None
+        prefix = "StableDiffusionXL" if xl else "StableDiffusion"
+        names = {
+            "photo+layout": f"{prefix}ControlNetImg2ImgPipeline",
+            "photo": f"{prefix}Img2ImgPipeline",
+            "inpaint": f"{prefix}InpaintPipeline",
+            "text": f"{prefix}Pipeline",
+        }
+        if mode in ("photo+layout",) and not has_cn:
+            raise WeightsError(f"model '{self.model}' has no ControlNet: layouts need one")
+        cls = getattr(diffusers, names[mode])
+        extra = {} if xl else dict(safety_checker=None, requires_safety_checker=False)
+        pipe = cls.from_pipe(self._base, **extra)
+        pipe.set_progress_bar_config(disable=True)
+        self._pipes[mode] = pipe
+        return pipe
+
+    def enable_low_memory(self) -> None:
+        """Model CPU offload + VAE tiling for GPUs too small for the whole model."""
+        if self._low_memory:
+            return
+        self._low_memory = True
+        self._base = self._prepare(self._base)
+        self._pipes = {"layout": self._base}
+        if self.choice.device == "cuda":
+            torch.cuda.empty_cache()
+
+    # ---- generation ----------------------------------------------------------------------
+    def _scheduler(self, pipe: Any, name: str) -> None:
+        if name not in SCHEDULERS:
+            raise InputError(f"scheduler '{name}': not one of {', '.join(SCHEDULERS)}")
+        import diffusers
+
+        cls = getattr(diffusers, SCHEDULERS[name])
+        if type(pipe.scheduler).__name__ != cls.__name__:
+            pipe.scheduler = cls.from_config(pipe.scheduler.config)
+
+    def _callback(self, progress: Progress | None, steps: int) -> Any:
+        if progress is None:
+            return None
+
+        def on_step_end(_pipe: Any, step: int, _t: Any, kwargs: dict[str, Any]) -> dict[str, Any]:
+            progress(step + 1, steps)  # no tensor is touched: no host-device sync
+            return kwargs
+
+        return on_step_end
+
+    def _run(self, pipe: Any, kwargs: dict[str, Any]) -> tuple[list[Image.Image], float]:
+        start = time.perf_counter()
+        try:
+            with torch.inference_mode():
+                images = pipe(**kwargs, output_type="pil").images
+        except torch.OutOfMemoryError as exc:
+            if self.choice.device == "cuda":
+                torch.cuda.empty_cache()
+            raise OutOfMemory(f"out of GPU memory on {self.choice.describe()}: {exc}") from None
+        if self.choice.device == "cuda":
+            torch.cuda.synchronize()
+        seconds = time.perf_counter() - start
+        self.gpu_seconds += seconds
+        return images, seconds
+
+    def _record(
+        self, mode: str, req: Any, seeds: Sequence[int], index: int, seconds: float, **kw: Any
+    ) -> GenerationRecord:
+        extra: dict[str, Any] = {}
+        if self.choice.device == "cpu":
+            extra["cpu_threads"] = torch.get_num_threads()
+        return GenerationRecord(
+            mode=mode,
+            model=self.model,
+            architecture=self.architecture,
+            model_files=dict(self._files),
+            controlnet=kw.pop("controlnet", None),
+            prompt=req.prompt,
+            negative=req.negative,
+            preset=req.preset,
+            scheduler=req.scheduler,
+            steps=req.steps,
+            guidance=req.guidance,
+            controlnet_scale=kw.pop("controlnet_scale", 0.0),
+            strength=kw.pop("strength", None),
+            width=kw.pop("width"),
+            height=kw.pop("height"),
+            seeds=tuple(int(s) for s in seeds),
+            batch_index=index,
+            device=self.choice.device,
+            dtype=self.choice.dtype_name,
+            seconds=round(seconds / max(len(seeds), 1), 4),
+            bgart_version=bgart.__version__,
+            extra=extra,
+            **kw,
+        )
+
+    def generate(self, req: GenerationRequest, progress: Progress | None = None) -> list[Generated]:
+        """One batched call: an image per seed in ``req.seeds``."""
+        _check_size(req.width, req.height)
+        if not req.seeds:
+            raise InputError("seeds: at least one seed is needed")
+        check_seeds(req.seeds)
+        if not 1 <= req.steps <= 150:
+            raise InputError(f"steps {req.steps}: must be 1..150")
+        for label, img in (("layout", req.layout), ("photo", req.photo)):
+            if img is not None and img.size != (req.width, req.height):
+                raise InputError(
+                    f"{label} is {img.size[0]}x{img.size[1]}, plate is {req.width}x{req.height}"
+                )
+        has_cn = getattr(self._base, "controlnet", None) is not None
+        if req.layout is not None and not has_cn:
+            raise WeightsError(f"model '{self.model}' has no ControlNet: layouts need one")
+        if req.photo is not None:
+            mode = "photo+layout" if req.layout is not None else "photo"
+        else:
+            mode = "layout" if req.layout is not None else "text"
+        pipe = self._pipe(mode)
+        self._scheduler(pipe, req.scheduler)
+        n = len(req.seeds)
+        kwargs: dict[str, Any] = dict(
+            prompt=[req.prompt] * n,
+            negative_prompt=[req.negative] * n,
+            num_inference_steps=req.steps,
+            guidance_scale=req.guidance,
+            generator=[torch.Generator("cpu").manual_seed(int(s)) for s in req.seeds],
+            callback_on_step_end=self._callback(progress, self._steps_run(req, mode)),
+        )
+        if mode in ("layout", "text"):
+            kwargs.update(width=req.width, height=req.height)
+        if mode == "layout":
+            kwargs.update(image=req.layout, controlnet_conditioning_scale=req.controlnet_scale)
+        elif mode == "photo":
+            kwargs.update(image=req.photo, strength=req.strength)
+        elif mode == "photo+layout":
+            kwargs.update(
+                image=req.photo,
+                control_image=req.layout,
+                strength=req.strength,
+                controlnet_conditioning_scale=req.controlnet_scale,
+            )
+        images, seconds = self._run(pipe, kwargs)
+        uses_cn = mode in ("layout", "photo+layout")
+        return [
+            Generated(
+                img,
+                self._record(
+                    "photo" if req.photo is not None else "layout",
+                    req,
+                    req.seeds,
+                    i,
+                    seconds,
+                    controlnet=self.controlnet_name if uses_cn else None,
+                    controlnet_scale=req.controlnet_scale if uses_cn else 0.0,
+                    strength=req.strength if req.photo is not None else None,
+                    width=req.width,
+                    height=req.height,
+                    layout_sha256=req.layout_sha256,
+                    photo_sha256=req.photo_sha256,
+                ),
+            )
+            for i, img in enumerate(images)
+        ]
+
+    @staticmethod
+    def _steps_run(req: GenerationRequest, mode: str) -> int:
+        if mode.startswith("photo"):
+            return max(1, min(req.steps, int(req.steps * req.strength)))
+        return req.steps
+
+    def inpaint(self, req: InpaintRequest, progress: Progress | None = None) -> Generated:
+        """Regenerate the masked area. Outside the mask the result is the input, exactly:
+        the VAE round trip would otherwise shift every pixel and erase human paint."""
+        w, h = req.image.size
+        _check_size(w, h)
+        check_seeds([req.seed])
+        if req.mask.size != req.image.size:
+            raise InputError(f"mask is {req.mask.size[0]}x{req.mask.size[1]}, plate is {w}x{h}")
+        mask = req.mask.convert("L").point(lambda v: 255 if v >= 128 else 0)
+        if mask.getbbox() is None:
+            raise InputError("mask is empty: paint the area to redo")
+        image = req.image.convert("RGB")
+        pipe = self._pipe("inpaint")
+        self._scheduler(pipe, req.scheduler)
+        steps_run = max(1, min(req.steps, int(req.steps * req.strength)))
+        kwargs = dict(
+            prompt=req.prompt,
+            negative_prompt=req.negative,
+            image=image,
+            mask_image=mask,
+            width=w,
+            height=h,
+            strength=req.strength,
+            num_inference_steps=req.steps,
+            guidance_scale=req.guidance,
+            generator=torch.Generator("cpu").manual_seed(int(req.seed)),
+            callback_on_step_end=self._callback(progress, steps_run),
+        )
+        images, seconds = self._run(pipe, kwargs)
+        result = Image.composite(images[0].convert("RGB"), image, mask)
+        record = self._record(
+            "inpaint",
+            req,
+            [req.seed],
+            0,
+            seconds,
+            strength=req.strength,
+            width=w,
+            height=h,
+            init_sha256=image_sha256(image),
+            mask_sha256=image_sha256(mask),
+        )
+        return Generated(result, record)
+
+
+def _file_hashes(
+    lock: WeightsLock, model: str, base_dir: Path, controlnet: str | None, cn_dir: Path | None
+) -> dict[str, str]:
+    """sha256 of every weight file, as verified, for the records."""
+    out: dict[str, str] = {}
+    for name, folder in ((model, base_dir), (controlnet, cn_dir)):
+        if name is None or folder is None:
+            continue
+        for rel, (_size, sha) in _expected(lock.get(name), _read_pin(folder)).items():
+            if rel.endswith(".safetensors"):
+                out[f"{name}/{rel}"] = sha
+    return out
+
+
+def _load_pipeline(
+    lock: WeightsLock, model: str, base_dir: Path, cn_dir: Path | None, dtype: torch.dtype
+) -> Any:
+    """Load base + ControlNet from verified local folders: safetensors only, no network."""
+    import diffusers
+
+    _quiet_libraries()
+    entry = lock.get(model)
+    common: dict[str, Any] = dict(dtype=dtype, use_safetensors=True, local_files_only=True)
+    extra: dict[str, Any] = {}
+    if cn_dir is not None and entry.controlnet:
+        variant = lock.get(entry.controlnet).variant
+        extra["controlnet"] = diffusers.ControlNetModel.from_pretrained(
+            cn_dir, **common, variant=variant
+        )
+    if entry.variant:
+        common["variant"] = entry.variant
+    if entry.architecture == "sdxl":
+        cls = (
+            diffusers.StableDiffusionXLControlNetPipeline
+            if extra
+            else diffusers.StableDiffusionXLPipeline
+        )
+    else:
+        cls = (
+            diffusers.StableDiffusionControlNetPipeline
+            if extra
+            else diffusers.StableDiffusionPipeline
+        )
+        extra.update(safety_checker=None, requires_safety_checker=False, feature_extractor=None)
+    try:
+        pipe = cls.from_pretrained(base_dir, **common, **extra)
+    except (OSError, ValueError) as exc:
+        raise WeightsError(
+            f"model '{model}' in {base_dir} did not load: {str(exc).splitlines()[0]}"
+        ) from None
+    tok = pipe.tokenizer
+    if tok is None or len(tok) <= 2:  # a missing vocabulary fails silently
+        raise WeightsError(f"model '{model}': tokenizer in {base_dir} is missing")
+    return pipe
+
+
+def regenerate(
+    engine: Engine,
+    record: GenerationRecord,
+    *,
+    layout: Image.Image | None = None,
+    photo: Image.Image | None = None,
+    init: Image.Image | None = None,
+    mask: Image.Image | None = None,
+) -> Generated:
+    """Run ``record`` again. Inputs must be the ones it names (checked by hash)."""
+    if record.model != engine.model:
+        raise InputError(
+            f"record was made with model '{record.model}', engine has '{engine.model}'"
+        )
+    changed = [k for k, v in record.model_files.items() if engine._files.get(k) != v]
+    if changed:
+        raise WeightsError(f"record was made with other weights: {', '.join(changed)} differ")
+    check_record(record)
+    threads = record.extra.get("cpu_threads")
+    if threads and engine.choice.device == "cpu":
+        torch.set_num_threads(threads)
+    if record.mode == "inpaint":
+        if init is None or mask is None:
+            raise InputError("regenerating an inpaint needs the original image and mask")
+        return engine.inpaint(
+            InpaintRequest(
+                image=init,
+                mask=mask,
+                prompt=record.prompt,
+                negative=record.negative,
+                seed=record.seed,
+                steps=record.steps,
+                guidance=record.guidance,
+                strength=record.strength or 1.0,
+                scheduler=record.scheduler,
+                preset=record.preset,
+            )
+        )
+    req = GenerationRequest(
+        prompt=record.prompt,
+        negative=record.negative,
+        width=record.width,
+        height=record.height,
+        seeds=record.seeds,
+        layout=layout if record.controlnet else None,
+        photo=photo,
+        steps=record.steps,
+        guidance=record.guidance,
+        controlnet_scale=record.controlnet_scale,
+        strength=record.strength or 0.6,
+        scheduler=record.scheduler,
+        preset=record.preset,
+        layout_sha256=record.layout_sha256,
+        photo_sha256=record.photo_sha256,
+    )
+    if record.controlnet and layout is None:
+        raise InputError("regenerating this record needs its layout image")
+    return engine.generate(req)[record.batch_index]
+
+
+def _quiet_libraries() -> None:
+    """Loader progress bars and warnings are noise on a render node's log."""
+    import diffusers
+    import transformers
+
+    diffusers.utils.logging.set_verbosity_error()
+    diffusers.utils.logging.disable_progress_bar()
+    transformers.utils.logging.set_verbosity_error()
+    transformers.utils.logging.disable_progress_bar()
+
+
+def default_threads() -> int:
+    return max(1, min(4, os.cpu_count() or 1))

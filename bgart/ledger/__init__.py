@@ -1,0 +1,60 @@
+"""PLACEHOLDER"""
+
+# The package's public surface: code outside bgart.ledger imports these names from here,
+# so the modules inside can be split and renamed without touching it.
+
+from bgart.ledger.store import (
+    DB_FILE,
+    BlobStore,
+    Project,
+)
+from bgart.ledger.tables import (
+    GENESIS_HASH,
+    ROLES,
+    Base,
+    Candidate,
+    ChainChecker,
+    ChainHead,
+    Event,
+    EventRow,
+    Ledger,
+    Plate,
+    PlateVersion,
+    Shot,
+    WriteTx,
+    check_name,
+    check_utf8,
+    event_body,
+    event_hash,
+    event_hash_stored,
+    hash_password,
+    password_matches,
+    utc_now,
+)
+
+__all__ = [
+    "DB_FILE",
+    "GENESIS_HASH",
+    "ROLES",
+    "Base",
+    "BlobStore",
+    "Candidate",
+    "ChainChecker",
+    "ChainHead",
+    "Event",
+    "EventRow",
+    "Ledger",
+    "Plate",
+    "PlateVersion",
+    "Project",
+    "Shot",
+    "WriteTx",
+    "check_name",
+    "check_utf8",
+    "event_body",
+    "event_hash",
+    "event_hash_stored",
+    "hash_password",
+    "password_matches",
+    "utc_now",
+]

@@ -1,0 +1,305 @@
+"""One-off generation from the CLI: inputs checked, plate(s) written, recipe embedded."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import tempfile
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from bgart.errors import InputError
+from bgart.fsutil import atomic_write_bytes
+from bgart.generation import Engine, GenerationRequest, Progress, read_record, regenerate
+from bgart.images import cover_resize, open_image, read_user_file
+from bgart.inputs import (
+    Preset,
+    check_plate_size,
+    compose,
+    fit_box,
+    get_preset,
+    plate_size_for,
+    prepare_layout,
+)
+from bgart.settings import load_settings
+
+Say = Callable[[str], None]
+
+
+@dataclass
+class GenerateJob:
+    layout: Path
+    prompt: str
+    out: Path
+    preset: str | None = None
+    seed: int = 0
+    variations: int = 1
+    width: int | None = None
+    height: int | None = None
+    steps: int | None = None
+    photo: Path | None = None
+    model: str | None = None
+    project: Path | None = None
+    shot: str | None = None
+
+
+def output_paths(out: Path, n: int) -> list[Path]:
+    if out.suffix.lower() != ".png":
+        raise InputError(f"--out {out}: plates are written as .png")
+    if n == 1:
+        return [out]
+    return [out.with_name(f"{out.stem}_v{i + 1}{out.suffix}") for i in range(n)]
+
+
+def run_generate(
+    job: GenerateJob, say: Say = print, progress: Progress | None = None
+) -> list[Path]:
+    """Check every input before loading a model, then generate and write atomically."""
+    _check_not_inputs(
+        output_paths(job.out, job.variations),
+        {"--layout file": job.layout, "--photo file": job.photo},
+    )
+    ledger_target = _project_target(job)  # the project's settings are the ones rendered with
+    settings = load_settings(job.project, model=job.model)
+    if not job.prompt.strip():
+        raise InputError("--prompt: empty prompt")
+    preset = get_preset(settings.prompts_dir, job.preset or settings.default_preset)
+    layout_bytes = _read(job.layout, "--layout")
+    layout_img = open_image(layout_bytes, mode=None, name=str(job.layout))
+    if (job.width is None) != (job.height is None):
+        raise InputError("--width and --height go together (or leave both out)")
+    if job.width is None or job.height is None:
+        width, height = plate_size_for(
+            *layout_img.size, long_side=max(settings.width, settings.height)
+        )
+    else:
+        width, height = job.width, job.height
+    check_plate_size(width, height)
+    photo_img, photo_sha = None, None
+    if job.photo is not None:
+        photo_bytes = _read(job.photo, "--photo")
+        photo_img = open_image(photo_bytes, name=str(job.photo))
+        photo_sha = hashlib.sha256(photo_bytes).hexdigest()
+    control, photo_img = plate_images(layout_img, photo_img, width, height)
+    paths = output_paths(job.out, job.variations)
+    engine = Engine.load(settings, say=say)
+    req = plate_request(
+        preset,
+        job.prompt,
+        width=width,
+        height=height,
+        seeds=[job.seed + i for i in range(job.variations)],
+        layout=control,
+        layout_sha256=hashlib.sha256(layout_bytes).hexdigest(),
+        photo=photo_img,
+        photo_sha256=photo_sha,
+        steps=job.steps,
+    )
+    results = engine.generate(req, progress=progress)
+    _write_outputs(paths, [r.png() for r in results])
+    if ledger_target is not None:
+        from bgart.plates import record_generated_cli
+
+        record_generated_cli(ledger_target[0], ledger_target[1], layout_bytes, results)
+    return paths
+
+
+def plate_request(
+    preset: Preset,
+    shot_prompt: str,
+    *,
+    width: int,
+    height: int,
+    seeds: Sequence[int],
+    layout: Image.Image,
+    layout_sha256: str,
+    photo: Image.Image | None = None,
+    photo_sha256: str | None = None,
+    steps: int | None = None,
+) -> GenerationRequest:
+    """The request for a layout (+ optional photo) plate in ``preset``'s style.
+
+    Shared by ``bgart generate`` and ``bgart batch`` so that the same inputs give the same
+    request, hence the same record and the same bytes, whichever command made them.
+    """
+    positive, negative = compose(preset, shot_prompt)
+    return GenerationRequest(
+        prompt=positive,
+        negative=negative,
+        width=width,
+        height=height,
+        seeds=list(seeds),
+        layout=layout,
+        photo=photo,
+        steps=steps or preset.steps,
+        guidance=preset.guidance,
+        controlnet_scale=preset.controlnet_scale,
+        strength=preset.strength,
+        preset=preset.name,
+        layout_sha256=layout_sha256,
+        photo_sha256=photo_sha256,
+    )
+
+
+# A layout box that leaves less than this between it and the plate's edge only absorbs the
+# rounding of the plate's sides to multiples of 8 (plate_size_for): the photo then covers
+# the plate, as it always did, and plates made that way keep regenerating byte for byte.
+ROUNDING_GAP = 8
+
+
+def plate_images(
+    layout: Image.Image, photo: Image.Image | None, width: int, height: int
+) -> tuple[Image.Image, Image.Image | None]:
+    """The ControlNet image and the img2img init image of a ``width`` x ``height`` plate,
+    placed alike: what is at one place in the layout and in the photo lands on the same
+    plate pixel in both.
+
+    Shared by ``bgart generate``, ``bgart regenerate`` and ``bgart batch``. The layout is
+    fitted and centred by :func:`bgart.inputs.layout.prepare_layout` (padded with black, never
+    stretched); the photo fills the same box (:func:`bgart.inputs.layout.fit_box`), cropped to it
+    like the plate's cover crop if its own aspect differs from the layout's. The padding
+    around the box, where the layout has no lines, takes the photo's edge pixels repeated
+    outwards: the scene's colours carried on, nothing new for img2img to keep. A box that
+    fills the plate but for the rounding of its sides (under :data:`ROUNDING_GAP` px) is
+    taken as the whole plate, the photo covering it.
+    """
+    return prepare_layout(layout, width, height), (
+        None if photo is None else place_photo(photo, width, height, layout.size)
+    )
+
+
+def place_photo(
+    photo: Image.Image, width: int, height: int, layout_size: tuple[int, int] | None = None
+) -> Image.Image:
+    """A reference photo as the init image of a ``width`` x ``height`` plate: covering it
+    (scaled, centre-cropped), or, with the size of the layout it goes with, where that
+    layout lands (see :func:`plate_images`)."""
+    if layout_size is not None:
+        left, top, fw, fh = fit_box(*layout_size, width, height)
+        if width - fw >= ROUNDING_GAP or height - fh >= ROUNDING_GAP:
+            inner = np.asarray(cover_resize(photo, fw, fh))
+            pad = ((top, height - fh - top), (left, width - fw - left), (0, 0))
+            return Image.fromarray(np.pad(inner, pad, mode="edge"), "RGB")
+    return cover_resize(photo, width, height)
+
+
+def _project_target(job: GenerateJob) -> tuple[Path, str] | None:
+    """Where the plates will be recorded, checked before anything renders: the folder is a
+    bgart project whose ledger opens, and the shot is a name the ledger takes."""
+    if job.shot and job.project is None:
+        raise InputError("--shot needs --project")
+    if job.project is None:
+        return None
+    if not job.shot:
+        raise InputError("--project needs --shot (the shot id to record under)")
+    from bgart.ledger import Project, check_name
+
+    shot = check_name(job.shot, "shot")
+    with Project.open(job.project) as project:
+        project.ledger  # noqa: B018 - opening it refuses a missing or emptied database
+    return job.project, shot
+
+
+def _read(path: Path, option: str) -> bytes:
+    """A user's file, bounded: no folders, devices, pipes or files over the image limit."""
+    return read_user_file(path, f"{option} {path}")
+
+
+def run_regenerate(
+    plate: Path,
+    out: Path,
+    *,
+    layout: Path | None,
+    photo: Path | None,
+    project: Path | None,
+    say: Say = print,
+) -> bool:
+    """Regenerate ``plate`` from its embedded record; True when the PNG bytes are identical."""
+    _check_not_inputs(
+        [out], {"plate being regenerated": plate, "--layout file": layout, "--photo file": photo}
+    )
+    original = read_user_file(plate, str(plate))  # before anything is written
+    record = read_record(plate)
+    settings = load_settings(project, model=record.model)
+    layout_img = control = None
+    if record.controlnet:
+        if layout is None:
+            raise InputError(f"{plate}: made from a layout; pass it with --layout")
+        data = _read(layout, "--layout")
+        if record.layout_sha256 and hashlib.sha256(data).hexdigest() != record.layout_sha256:
+            raise InputError(
+                f"--layout {layout}: not the layout {plate} was made from (sha256 differs)"
+            )
+        layout_img = open_image(data, mode=None, name=str(layout))
+        control = prepare_layout(layout_img, record.width, record.height)
+    photo_img = None
+    if record.photo_sha256:
+        if photo is None:
+            raise InputError(f"{plate}: made from a photo; pass it with --photo")
+        data = _read(photo, "--photo")
+        if hashlib.sha256(data).hexdigest() != record.photo_sha256:
+            raise InputError(f"--photo {photo}: not the photo {plate} was made from")
+        photo_img = place_photo(
+            open_image(data, name=str(photo)),
+            record.width,
+            record.height,
+            layout_img.size if layout_img is not None else None,
+        )
+    if record.mode == "inpaint":
+        raise InputError(f"{plate}: an inpaint; regenerate it from the project ledger")
+    engine = Engine.load(settings, say=say)
+    result = regenerate(engine, record, layout=control, photo=photo_img)
+    data = result.png()
+    _write_outputs([out], [data])
+    return data == original
+
+
+def _check_not_inputs(outputs: Sequence[Path], inputs: dict[str, Path | None]) -> None:
+    """Refuse an output that is one of the command's own input files (the same path
+    spelled another way, a hard link or a symlink to it): writing the plate there would
+    destroy the artist's layout scan, the photo, or the plate being checked."""
+    for out in outputs:
+        for what, path in inputs.items():
+            if path is not None and _same_file(out, path):
+                raise InputError(f"--out {out}: is the {what}; the plate would replace it")
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    try:
+        return os.path.samefile(a, b)
+    except OSError:  # one of them does not exist (yet): compare where they would be
+        try:
+            return Path(a).resolve() == Path(b).resolve()
+        except (OSError, RuntimeError):  # a symlink loop: refused when read or written
+            return False
+
+
+def _write_outputs(paths: Sequence[Path], images: Sequence[bytes]) -> None:
+    """Write the rendered PNGs; when one cannot be written (a full disk, a folder made in
+    the way meanwhile), the render is not lost: it and those after it are kept in the
+    temporary folder, and the error says where."""
+    for i, (path, data) in enumerate(zip(paths, images, strict=True)):
+        try:
+            atomic_write_bytes(path, data)
+        except OSError as exc:
+            kept = [
+                k
+                for k in (_keep(p, d) for p, d in zip(paths[i:], images[i:], strict=True))
+                if k is not None
+            ]
+            where = f"; the render is kept as {', '.join(map(str, kept))}" if kept else ""
+            raise InputError(f"--out {path}: cannot write ({exc.strerror or exc}){where}") from None
+
+
+def _keep(path: Path, data: bytes) -> Path | None:
+    try:
+        fd, name = tempfile.mkstemp(prefix=f"bgart-unsaved-{path.stem}-", suffix=path.suffix)
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+        return Path(name)
+    except OSError:
+        return None
