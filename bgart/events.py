@@ -82,7 +82,7 @@ class PsdLayer(StrEnum):
     ORIGIN = "origin"  # the bottom layer: the AI plate or the human base
     INPAINT = "inpaint"  # the inpainted pixels on their own layer, named for model and mask author
     RETOUCH = "retouch"  # the changed pixels on a layer named for the artist
-    FLATTEN = "flatten"  # applied to the layers below (levels/colour; a revert starts over)
+    ADJUST = "adjust"  # the changed pixels on a "Levels/colour – artist" layer
 
 
 IPTC = "http://cv.iptc.org/newscodes/digitalsourcetype/"
@@ -170,12 +170,19 @@ class Review(Payload):
 # --- the table --------------------------------------------------------------------------------
 
 
-def _fixed(edit: EditKind) -> Callable[[Payload], EditKind]:
+PayloadLike = Payload | Mapping[str, Any]
+"""A typed payload, or the dict the ledger stores (verify reads thousands: no parsing)."""
+
+
+def _fixed(edit: EditKind) -> Callable[[PayloadLike], EditKind]:
     return lambda _payload: edit
 
 
-def _painted_edit(payload: Payload) -> EditKind:
-    return EditKind.FINAL if getattr(payload, "source", None) == "final" else EditKind.PAINT
+def _painted_edit(payload: PayloadLike) -> EditKind:
+    source = (
+        payload.get("source") if isinstance(payload, Mapping) else getattr(payload, "source", None)
+    )
+    return EditKind.FINAL if source == "final" else EditKind.PAINT
 
 
 @dataclass(frozen=True)
@@ -183,7 +190,7 @@ class EventSpec:
     kind: Kind
     actor: Actor
     makes_version: bool
-    edit_of: Callable[[Payload], EditKind]
+    edit_of: Callable[[PayloadLike], EditKind]
     payload: type[Payload]
     c2pa_action: str | None
     source_type: str | None
@@ -192,7 +199,8 @@ class EventSpec:
     review: bool = False
     figures: bool = False  # the act records the edit's pixel figures (payload ``stats``)
 
-    def edit(self, payload: Payload) -> EditKind:
+    def edit(self, payload: PayloadLike) -> EditKind:
+        """The provenance edit an event of this kind with ``payload`` makes."""
         return self.edit_of(payload)
 
 
@@ -276,7 +284,7 @@ EVENTS: Mapping[Kind, EventSpec] = {
             "c2pa.color_adjustments",
             None,
             CreditRole.ADJUST,
-            PsdLayer.FLATTEN,
+            PsdLayer.ADJUST,
             figures=True,
         ),
         EventSpec(
@@ -288,7 +296,7 @@ EVENTS: Mapping[Kind, EventSpec] = {
             None,
             None,
             None,
-            PsdLayer.FLATTEN,
+            PsdLayer.NONE,
         ),
         EventSpec(
             Kind.PLATE_SUBMITTED,

@@ -215,7 +215,7 @@ def encode_png(arr: np.ndarray) -> bytes:
     filtered[:, 0] = 2  # Up: each byte minus the one above it (the first row: minus 0)
     filtered[0, 1:] = rows[0]
     np.subtract(rows[1:], rows[:-1], out=filtered[1:, 1:])
-    body = zlib_stream(memoryview(filtered))
+    body = zlib_stream(memoryview(filtered.data))
     header = struct.pack(">IIBBBBB", w, h, 8, _PNG_COLOUR[channels], 0, 0, 0)
     view = memoryview(body)
     parts = [_PNG_SIGNATURE, *_png_chunk(b"IHDR", header)]

@@ -22,6 +22,8 @@ import pytest
 from PIL import Image
 
 from bgart import plates as workflow
+from bgart.cli.credits import model_catalog
+from bgart.credits import ModelCatalog
 from bgart.generation import GenerationRecord, png_bytes
 from bgart.ledger import Project
 
@@ -96,6 +98,12 @@ def opaque_layer(cols: slice, colour: tuple[int, int, int]) -> np.ndarray:
     layer[:, cols, :3] = colour
     layer[:, cols, 3] = 255
     return layer
+
+
+def lock_catalog(project: Project) -> ModelCatalog:
+    """What the project's weights.lock (``LOCK_TEXT`` for :func:`build_project`) pins, read as
+    ``bgart credits`` reads it for the report."""
+    return model_catalog(project.settings.weights_lock)
 
 
 def build_project(root: Path) -> Project:

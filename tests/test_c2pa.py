@@ -29,7 +29,7 @@ from bgart.credits import (
     load_signer,
     make_test_chain,
 )
-from bgart.credits.c2pa.manifest import (
+from bgart.credits.c2pa import (
     COMPOSITE_WITH_TRAINED_ALGORITHMIC_MEDIA,
     CONTRIBUTION_LABEL,
     DIGITAL_CREATION,
@@ -43,9 +43,6 @@ from bgart.credits.c2pa.manifest import (
     PaintSession,
     PlateManifest,
     TimeStampError,
-    _manifest_failures,
-    _read_store,
-    _sign_bytes,
     format_credits,
     layout_definition,
     plate_definition,
@@ -53,6 +50,8 @@ from bgart.credits.c2pa.manifest import (
     sign_png,
     verify_png,
 )
+from bgart.credits.c2pa.read import _manifest_failures, _read_store
+from bgart.credits.c2pa.sign import _sign_bytes
 from bgart.errors import BgartError, InputError
 
 W, H = 64, 48

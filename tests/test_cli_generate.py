@@ -602,7 +602,7 @@ def test_photo_and_layout_land_in_the_same_place_on_a_plate_of_another_aspect(
     places in the ControlNet image and the img2img image. Now both are placed alike by
     generate, batch and regenerate (and the plate still regenerates byte for byte)."""
     from bgart.inputs import load_shot_list
-    from bgart.runs import batch, generate
+    from bgart.runs import batch, generate, plate_request
     from bgart.runs.generate import GenerateJob, run_generate
     from bgart.settings import load_settings
 
@@ -650,7 +650,8 @@ def test_photo_and_layout_land_in_the_same_place_on_a_plate_of_another_aspect(
     settings = load_settings()
     shot_list = load_shot_list(shots, settings)
     plan = batch.plan_shot(shot_list.shots[0], shot_list, tmp_path, settings, settings.model, 2)
-    batch_req, _ = batch._request(plan, shot_list, 2)
+    preset = shot_list.presets[shot_list.shots[0].preset]
+    batch_req = plate_request(batch.shot_request(plan, shot_list, 2), preset)
     assert batch_req.photo.tobytes() == req.photo.tobytes()
     assert batch_req.layout.tobytes() == req.layout.tobytes()
 

@@ -11,7 +11,9 @@ from _ledger_fixtures import grey_plate, natural_plate, noise_plate, stroke_laye
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from bgart.provenance import raster as c
+from bgart import provenance as c
+from bgart.provenance import parallel
+from bgart.provenance.kernel import _div255
 
 W, H = 64, 48
 TOL = 0.005  # ±0.5 % of the plate
@@ -229,7 +231,7 @@ def test_delta_e_matches_the_float64_formulas() -> None:
 
 def test_div255_is_exact() -> None:
     v = np.arange(0, 255 * 255 + 128, dtype=np.uint16)  # every value a blend can reach
-    assert np.array_equal(c._div255(v), v // 255)
+    assert np.array_equal(_div255(v), v // 255)
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -335,8 +337,8 @@ def test_the_result_does_not_depend_on_the_chunk_size(monkeypatch: pytest.Monkey
     assert 0 < tone.stats["explained_px"] < tone.stats["visible_px"]
     assert tone.stats["credited_px"] > 0
     for chunk in (1 << 12, 1 << 14, 1 << 18):
-        monkeypatch.setattr(c, "_CHUNK", chunk)
-        monkeypatch.setattr(c, "_PARALLEL_MIN", 2 * chunk)
+        monkeypatch.setattr(parallel, "_CHUNK", chunk)
+        monkeypatch.setattr(parallel, "_PARALLEL_MIN", 2 * chunk)
         other = c.paint(before, _ai(w, h), layer)
         assert np.array_equal(other.image, out.image) and other.raster.equals(out.raster)
         assert other.stats == out.stats

@@ -25,6 +25,7 @@ from _credits_fixtures import (  # noqa: F401 - fixtures come back as parameters
     ai_image,
     build_project,
     layout_png,
+    lock_catalog,
     opaque_layer,
     png,
     project,
@@ -61,7 +62,7 @@ FIXED = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
 
 @pytest.fixture(scope="module")
 def report(project: Project) -> CreditReport:
-    return build_report(project, now=FIXED)
+    return build_report(project, catalog=lock_catalog(project), now=FIXED)
 
 
 @pytest.fixture(scope="module")
@@ -208,7 +209,7 @@ def test_thresholds_come_from_the_settings_and_are_printed(tmp_path: Path) -> No
     toml.write_text(toml.read_text() + "grade_b = 0.95\ngrade_c = 0.6\ngrade_d = 0.35\n")
     proj.close()
     with Project.open(proj.root) as strict:
-        rep = build_report(strict, thumbnails=False, now=FIXED)
+        rep = build_report(strict, catalog=lock_catalog(strict), thumbnails=False, now=FIXED)
         assert [p.grade for p in rep.plates] == ["F", "E", "A"]
         assert (rep.definition.grade_b, rep.definition.grade_c, rep.definition.grade_d) == (
             0.95,
@@ -231,7 +232,7 @@ def test_bad_thresholds_are_refused(tmp_path: Path) -> None:
     toml.write_text(toml.read_text() + "grade_c = 0.95\n")
     proj.close()
     with Project.open(proj.root) as bad, pytest.raises(InputError, match="grade_d ≤ grade_c"):
-        build_report(bad)
+        build_report(bad, catalog=lock_catalog(bad))
 
 
 # --- summaries and credit lines ---------------------------------------------------------
@@ -283,7 +284,9 @@ def test_credit_lines_name_people_with_measured_shares(report: CreditReport) -> 
 def test_report_is_deterministic_but_for_its_timestamp(
     project: Project, report: CreditReport
 ) -> None:
-    later = build_report(project, now=datetime(2027, 5, 6, tzinfo=UTC))
+    later = build_report(
+        project, catalog=lock_catalog(project), now=datetime(2027, 5, 6, tzinfo=UTC)
+    )
     a, b = report.to_dict(), later.to_dict()
     assert a.pop("generated_at") != b.pop("generated_at")
     assert a == b
@@ -297,11 +300,11 @@ def test_episode_filter_and_episode_rule(project: Project) -> None:
     assert episode_of("EP01_C012") == "EP01" and episode_of("EP01_C012_b") == "EP01"
     assert episode_of("C012") == "no-episode" and episode_of("_C1") == "no-episode"
     assert sorted(["C10", "C2", "C1"], key=natural_key) == ["C1", "C2", "C10"]
-    rep = build_report(project, episode="EP01", thumbnails=False)
+    rep = build_report(project, catalog=lock_catalog(project), episode="EP01", thumbnails=False)
     assert [p.shot for p in rep.plates] == ["EP01_C001", "EP01_C002"]
     assert rep.summaries() == rep.episodes
     with pytest.raises(InputError, match=r"episode 'EP09': no plates .*EP01, EP02"):
-        build_report(project, episode="EP09")
+        build_report(project, catalog=lock_catalog(project), episode="EP09")
 
 
 def test_open_rejected_and_reverted_plates(tmp_path: Path) -> None:
@@ -316,7 +319,7 @@ def test_open_rejected_and_reverted_plates(tmp_path: Path) -> None:
     workflow.accept(proj, "EP03_C001", DIRECTOR)
     workflow.record_paint(proj, "EP03_C002", opaque_layer(slice(0, 8), (255, 0, 255)), "Ito")
     workflow.reject(proj, "EP03_C002", DIRECTOR, "too dark")
-    rep = build_report(proj, thumbnails=False)
+    rep = build_report(proj, catalog=lock_catalog(proj), thumbnails=False)
     reverted, rejected, open_ = rep.plates
     assert (reverted.status, rejected.status, open_.status) == ("accepted", "rejected", "open")
     assert reverted.grade == "F" and reverted.human_paint_share == 0.0
@@ -365,7 +368,7 @@ def test_layout_credit_names_only_the_layout_the_plate_used(tmp_path: Path) -> N
     workflow.record_base(proj, "EP03_C006", np.full((60, 80, 3), 120, np.uint8), "Kobayashi Mei")
     for n in range(1, 7):
         workflow.accept(proj, f"EP03_C00{n}", DIRECTOR)
-    rep = build_report(proj, thumbnails=False)
+    rep = build_report(proj, catalog=lock_catalog(proj), thumbnails=False)
     got = {p.shot: (p.layout_artists, p.layout_sha256) for p in rep.plates}
     sha = {
         name: hashlib.sha256(data).hexdigest()
@@ -402,7 +405,7 @@ def test_gpu_seconds_add_up_every_image_of_a_batched_call(tmp_path: Path) -> Non
         proj, "EP04_C001", png(np.full((60, 80, 3), 255, np.uint8)), mask, inpaint, "Mori Ren"
     )
     workflow.accept(proj, "EP04_C001", DIRECTOR)
-    rep = build_report(proj, thumbnails=False)
+    rep = build_report(proj, catalog=lock_catalog(proj), thumbnails=False)
     assert rep.plates[0].gpu_seconds == pytest.approx(2.75)
     assert rep.episodes[0].gpu_seconds == pytest.approx(2.75)
     proj.close()
@@ -422,7 +425,7 @@ def test_plate_credit_line_names_selection_adjustment_and_approval(tmp_path: Pat
         proj, "EP04_C001", brighter.astype(np.uint8), "Grader Gus", {"op": "levels"}, 60.0
     )
     workflow.accept(proj, "EP04_C001", DIRECTOR)
-    rep = build_report(proj, thumbnails=False)
+    rep = build_report(proj, catalog=lock_catalog(proj), thumbnails=False)
     en, ja, _ = plate_credit_lines(rep.plates[0])
     assert en == (
         "Background art: candidate choice Picker Pat; levels/colour Grader Gus; "
@@ -444,7 +447,7 @@ def test_an_invisible_edit_leaves_an_ai_plate_graded_f(tmp_path: Path) -> None:
         stats = workflow.record_adjust(proj, shot, adjusted, "Tweaker Tom", {"op": "levels"}).stats
         assert stats["changed_px"] == 1 and stats["visible_px"] == (delta > 1)
         workflow.accept(proj, shot, DIRECTOR)
-    invisible, visible = build_report(proj, thumbnails=False).plates
+    invisible, visible = build_report(proj, catalog=lock_catalog(proj), thumbnails=False).plates
     assert (invisible.grade, invisible.grade_reason) == ("F", "unmodified AI output")
     assert visible.grade == "E" and "visibly changed" in visible.grade_reason
     proj.close()
@@ -503,7 +506,7 @@ def test_csv_cells_that_spreadsheets_would_run_as_formulas_are_quoted(tmp_path: 
         proj, "EP07_C001", opaque_layer(slice(10, 12), (255, 255, 0)), "'quoted' Aoi", 5.0
     )
     workflow.accept(proj, "EP07_C001", "@Kei Director", comment=EVIL_COMMENT)
-    report = build_report(proj, now=FIXED)
+    report = build_report(proj, catalog=lock_catalog(proj), now=FIXED)
     proj.close()
     files = {p.name: p for p in write_reports(report, tmp_path / "out", ["csv"])}
     for table in CSV_TABLES:
@@ -562,7 +565,7 @@ def test_pdf_pages_and_text(
     assert "How contribution is measured" in pages[7] and "90%" in pages[7]
     assert all(f"/ {len(pages)}" in page for page in pages)  # page footer
 
-    ep = build_report(project, episode="EP01", now=FIXED)
+    ep = build_report(project, catalog=lock_catalog(project), episode="EP01", now=FIXED)
     (pdf,) = write_reports(ep, tmp_path, ["pdf"])
     assert pdf.name == "credits-EP01.pdf"
     assert len(_pdf_pages(pdf)) == 1 + 1 + 2 + 1
@@ -579,7 +582,7 @@ def test_thumbnails_show_provenance_colours(report: CreditReport) -> None:
 
 def test_empty_project_still_writes_headers_and_says_so(tmp_path: Path) -> None:
     proj = Project.init(tmp_path / "empty", production="Nothing Yet")
-    rep = build_report(proj, now=FIXED)
+    rep = build_report(proj, catalog=lock_catalog(proj), now=FIXED)
     assert rep.plates == [] and rep.summaries() == [rep.production_summary]
     assert rep.production_summary.credit_en == "Background art: no human contributor recorded"
     written = write_reports(rep, tmp_path / "out", ["csv", "html"])

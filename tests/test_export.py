@@ -28,6 +28,7 @@ from _credits_fixtures import (  # noqa: F401 - fixtures come back as parameters
     ai_image,
     build_project,
     layout_png,
+    lock_catalog,
     png,
     project,
     record,
@@ -48,7 +49,7 @@ from bgart.credits import (
     make_test_chain,
     signing_identity,
 )
-from bgart.credits.c2pa.manifest import (
+from bgart.credits.c2pa import (
     COMPOSITE_WITH_TRAINED_ALGORITHMIC_MEDIA,
     DIGITAL_CREATION,
     HUMAN_EDITS,
@@ -57,13 +58,13 @@ from bgart.credits.c2pa.manifest import (
     LayoutIngredient,
     PlateManifest,
     TimeStampError,
-    _sign_bytes,
     format_credits,
     layout_definition,
     read_credentials,
     sign_png,
     verify_png,
 )
+from bgart.credits.c2pa.sign import _sign_bytes
 from bgart.errors import InputError
 from bgart.ledger import Project
 from bgart.settings import load_settings
@@ -71,7 +72,7 @@ from bgart.settings import load_settings
 
 @pytest.fixture(scope="module")
 def report(project: Project) -> CreditReport:
-    return build_report(project, thumbnails=False)
+    return build_report(project, catalog=lock_catalog(project), thumbnails=False)
 
 
 @pytest.fixture(scope="module")
@@ -299,11 +300,15 @@ def test_export_withdraws_plates_no_longer_accepted(tmp_path: Path) -> None:
     signed PNG (which states an approval) and PSD out of the episode folder into withdrawn/,
     says so, and SHA256SUMS lists exactly the files left there."""
     proj = build_project(tmp_path / "show")
-    export_plates(proj, build_report(proj, thumbnails=False), say=lambda _m: None)
+    export_plates(
+        proj, build_report(proj, catalog=lock_catalog(proj), thumbnails=False), say=lambda _m: None
+    )
     ep1 = proj.exports_dir / "EP01"
     workflow.reject(proj, "EP01_C002", DIRECTOR, "wrong time of day")
     said: list[str] = []
-    items = export_plates(proj, build_report(proj, thumbnails=False), say=said.append)
+    items = export_plates(
+        proj, build_report(proj, catalog=lock_catalog(proj), thumbnails=False), say=said.append
+    )
     proj.close()
     assert sorted(item.shot for item in items) == ["EP01_C001", "EP02_C001"]
     assert sorted(p.name for p in ep1.iterdir()) == [
@@ -328,7 +333,7 @@ def test_interrupted_export_leaves_no_stale_checksums(tmp_path: Path) -> None:
     """An export that stops part-way (here: a folder where a PSD should go) must not leave
     the previous run's SHA256SUMS beside files it has since rewritten."""
     proj = build_project(tmp_path / "show")
-    report = build_report(proj, thumbnails=False)
+    report = build_report(proj, catalog=lock_catalog(proj), thumbnails=False)
     export_plates(proj, report, say=lambda _m: None)
     ep1 = proj.exports_dir / "EP01"
     (ep1 / "EP01_C002.psd").unlink()
@@ -383,7 +388,9 @@ def test_tsa_url_setting_reaches_the_signer_and_a_failing_one_stops_the_export(
     authority; one that gives no time-stamp stops the export in one line naming the URL,
     before anything is written (the earlier export and its SHA256SUMS stay as they were)."""
     proj = build_project(tmp_path / "show")
-    export_plates(proj, build_report(proj, thumbnails=False), say=lambda _m: None)
+    export_plates(
+        proj, build_report(proj, catalog=lock_catalog(proj), thumbnails=False), say=lambda _m: None
+    )
     root = proj.root
     proj.close()
     ep1 = root / "exports" / "EP01"
@@ -400,7 +407,11 @@ def test_tsa_url_setting_reaches_the_signer_and_a_failing_one_stops_the_export(
         with Project.open(root) as proj:
             assert proj.settings.tsa_url == url
             with pytest.raises(TimeStampError) as err:
-                export_plates(proj, build_report(proj, thumbnails=False), say=lambda _m: None)
+                export_plates(
+                    proj,
+                    build_report(proj, catalog=lock_catalog(proj), thumbnails=False),
+                    say=lambda _m: None,
+                )
         assert str(err.value) == (
             f"time-stamp authority {url} (setting tsa_url) answered HTTP 503; nothing was "
             "exported (fix or remove tsa_url to sign without a time-stamp)"
@@ -516,7 +527,7 @@ def test_hand_painted_plate_is_signed_as_human_made(tmp_path: Path) -> None:
     img = np.full((60, 80, 3), 120, np.uint8)
     workflow.record_base(proj, "EP05_C001", img, "Kobayashi Mei")
     workflow.accept(proj, "EP05_C001", DIRECTOR)
-    rep = build_report(proj, thumbnails=False)
+    rep = build_report(proj, catalog=lock_catalog(proj), thumbnails=False)
     (plate,) = rep.plates
     assert plate.grade == "A" and plate.models == []
     assert [c.name for c in plate.retouchers()] == ["Kobayashi Mei"]
@@ -563,7 +574,7 @@ def test_imported_plate_with_an_ai_inpaint_is_signed_naming_the_model(tmp_path: 
         "Mask Max",
     )
     workflow.accept(proj, "EP05_C001", DIRECTOR)
-    rep = build_report(proj, thumbnails=False)
+    rep = build_report(proj, catalog=lock_catalog(proj), thumbnails=False)
     (item,) = export_plates(proj, rep, say=lambda _m: None)
     assert item.png is not None and item.notes == []
     assert verify_png(item.png, trust_anchors=_root(proj)).ok
@@ -592,7 +603,10 @@ def test_signed_png_names_the_layout_the_plate_used(tmp_path: Path) -> None:
     workflow.accept(proj, "EP03_C001", DIRECTOR)
     workflow.record_layout(proj, "EP03_C001", layout_png(7), "Intruder Ken", filename="new.png")
     (item,) = export_plates(
-        proj, build_report(proj, thumbnails=False), psd=False, say=lambda _m: None
+        proj,
+        build_report(proj, catalog=lock_catalog(proj), thumbnails=False),
+        psd=False,
+        say=lambda _m: None,
     )
     creds = read_credentials(item.png)  # type: ignore[arg-type]
     layout = creds["history"][0]
@@ -674,7 +688,10 @@ def test_signed_png_does_not_name_a_revision_the_recorded_weights_do_not_match(
     proj.close()
     proj = Project.open(proj.root)
     (item,) = export_plates(
-        proj, build_report(proj, thumbnails=False), psd=False, say=lambda _m: None
+        proj,
+        build_report(proj, catalog=lock_catalog(proj), thumbnails=False),
+        psd=False,
+        say=lambda _m: None,
     )
     proj.close()
     creds = read_credentials(item.png)  # type: ignore[arg-type]
@@ -699,7 +716,9 @@ def test_distinct_shots_get_distinct_export_files(tmp_path: Path) -> None:
     for n, shot in enumerate(shots):
         workflow.record_generated(proj, shot, png(ai_image(61 + n), record(61 + n)), record(61 + n))
         workflow.accept(proj, shot, DIRECTOR)
-    items = export_plates(proj, build_report(proj, thumbnails=False), say=lambda _m: None)
+    items = export_plates(
+        proj, build_report(proj, catalog=lock_catalog(proj), thumbnails=False), say=lambda _m: None
+    )
     stems = [item.psd.stem for item in items]  # type: ignore[union-attr]
     assert len(set(stems)) == len(shots) and stems[:2] == ["EP03_C1", "EP03_C1_"]
     assert all(re.fullmatch(r"EP03_C_1-[0-9a-f]{8}", s) for s in stems[2:])
@@ -721,7 +740,7 @@ def test_distinct_shots_get_distinct_export_files(tmp_path: Path) -> None:
             clash, shot, png(ai_image(70), record(70)), record(70), plate=plate
         )
         workflow.accept(clash, shot, DIRECTOR, plate=plate)
-    rep = build_report(clash, thumbnails=False)
+    rep = build_report(clash, catalog=lock_catalog(clash), thumbnails=False)
     with pytest.raises(
         InputError,
         match=r"shot EP03_C1 \(plate b\) and shot EP03_C1__b "

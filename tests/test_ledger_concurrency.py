@@ -30,7 +30,7 @@ WRITER = textwrap.dedent(
     """
     import sys, time
     from pathlib import Path
-    from bgart.plates import acts as wf
+    from bgart import plates as wf
     from bgart.ledger.store import Project
 
     root, who, count, go = Path(sys.argv[1]), sys.argv[2], int(sys.argv[3]), Path(sys.argv[4])
@@ -87,7 +87,7 @@ PAINTER = textwrap.dedent(
     import sys
     from pathlib import Path
     import numpy as np
-    from bgart.plates import acts as wf
+    from bgart import plates as wf
     from bgart.ledger.store import Project
 
     root, count, go = Path(sys.argv[1]), int(sys.argv[2]), Path(sys.argv[3])

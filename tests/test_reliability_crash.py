@@ -34,7 +34,7 @@ WRITER = textwrap.dedent(
     """
     import sys
     import numpy as np
-    from bgart.plates import acts as wf
+    from bgart import plates as wf
     from bgart.ledger.store import Project
 
     root, mode = sys.argv[1], sys.argv[2]

@@ -354,7 +354,7 @@ def test_upload_limits_below_the_web_server(
 
 # --- weights and pickles ---------------------------------------------------------------------
 
-SOURCES = sorted([*(ROOT / "bgart").glob("*.py"), *(ROOT / "ui").glob("*.py")])
+SOURCES = sorted([*(ROOT / "bgart").rglob("*.py"), *(ROOT / "ui").rglob("*.py")])
 FORBIDDEN = [
     (r"\btorch\.load\s*\(", "torch.load"),
     (r"\bpickle\.(load|loads|Unpickler)\b", "pickle"),
@@ -374,7 +374,7 @@ def test_no_source_unpickles_or_loads_remote_code() -> None:
         for pattern, what in FORBIDDEN:
             m = re.search(pattern, text)
             assert m is None, f"{path.relative_to(ROOT)}: {what}: {m.group(0) if m else ''}"
-    engine = (ROOT / "bgart" / "engine.py").read_text(encoding="utf-8")
+    engine = (ROOT / "bgart" / "generation" / "engine.py").read_text(encoding="utf-8")
     assert "use_safetensors=True" in engine and "local_files_only=True" in engine
 
 

@@ -13,18 +13,19 @@ from collections.abc import Callable
 from typing import Any
 
 import gradio as gr
-from bgart.ui.handlers import (
+
+from bgart.errors import BgartError, StaleVersionError
+
+from .handlers import (
     STATUS_CHOICES,
     ShotView,
     Studio,
     describe_figures,
 )
 
-from bgart.errors import BgartError, StaleVersionError
-
 log = logging.getLogger("bgart.ui")
 
-PAINT_COLOURS = [
+PAINT_COLOURS: list[str | tuple[str, float]] = [
     "#1f1f1f",
     "#f5f1e8",
     "#c0392b",

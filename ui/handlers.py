@@ -15,7 +15,6 @@ message for the user; :mod:`bgart.ui.app` shows them on the page.
 
 from __future__ import annotations
 
-import hashlib
 import itertools
 import logging
 import math
@@ -32,13 +31,15 @@ from PIL import Image
 
 from bgart import plates as workflow
 from bgart.errors import BgartError, InputError
+from bgart.events import Kind
 from bgart.fsutil import atomic_write_bytes
 from bgart.images import open_image, read_user_file
 from bgart.ledger import Project
 
 if TYPE_CHECKING:
     from bgart.generation import Engine
-    from bgart.inputs import Shot
+    from bgart.inputs import ImageInput, Shot
+    from bgart.runs import EngineState
     from bgart.settings import Settings
 
 log = logging.getLogger("bgart.ui")
@@ -142,7 +143,7 @@ class Studio:
     clock: Callable[[], float] = time.time
     shot_info: dict[str, Shot] = field(default_factory=dict)
     _engine: Engine | None = field(default=None, init=False, repr=False)
-    _memory: Any = field(default=None, init=False, repr=False)  # batch.EngineState
+    _memory: EngineState | None = field(default=None, init=False, repr=False)
     _gpu: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
     _lock: threading.RLock = field(default_factory=threading.RLock, init=False, repr=False)
     _thumbs: dict[str, Image.Image] = field(default_factory=dict, init=False, repr=False)
@@ -348,7 +349,7 @@ class Studio:
         if versions:
             sha = versions[-1].image_sha
         else:
-            layout_events = self.project.ledger.events(shot=code, kinds=("layout.imported",))
+            layout_events = self.project.ledger.events(shot=code, kinds=(Kind.LAYOUT_IMPORTED,))
             if not layout_events:
                 return Image.new("RGB", (THUMB_SIDE, THUMB_SIDE * 2 // 3), (200, 200, 200))
             sha = layout_events[-1].blobs["layout"]
@@ -425,9 +426,8 @@ class Studio:
         """Layout + preset + prompt → ``variations`` candidates, each recorded as
         ``ai.generated`` requested by the user (the first one becomes the plate when the shot
         has none yet)."""
-        from bgart.inputs import get_preset, prepare_layout
-        from bgart.runs.batch import EngineState, generate_with_fallback
-        from bgart.runs.generate import plate_request
+        from bgart.inputs import ImageInput, RenderRequest, consecutive_seeds, get_preset
+        from bgart.runs import EngineState, generate_with_fallback, plate_request
 
         user, _ = self.whoami(request)
         code = self._require_shot(shot)
@@ -445,18 +445,19 @@ class Studio:
         layout_bytes = workflow.shot_layout(self.project, code)
         if layout_bytes is None:
             raise InputError(f"shot {code}: no layout yet; add one under Shots › New shot")
-        layout = open_image(layout_bytes, mode=None, name=f"layout of shot {code}")
-        view_size = self._plate_size(code, layout)
-        control = prepare_layout(layout, *view_size)
+        layout = ImageInput(layout_bytes, f"layout of shot {code}")
+        width, height = self._plate_size(code, layout)
         req = plate_request(
+            RenderRequest(
+                prompt=prompt.strip(),
+                layout=layout,
+                width=width,
+                height=height,
+                seeds=consecutive_seeds(first, n),
+                preset=style.name,
+                steps=steps or None,  # None (or 0): the preset's
+            ),
             style,
-            prompt.strip(),
-            width=view_size[0],
-            height=view_size[1],
-            seeds=[first + i for i in range(n)],
-            layout=control,
-            layout_sha256=hashlib.sha256(layout_bytes).hexdigest(),
-            steps=steps,
         )
         memory = self._memory = self._memory or EngineState()  # low-memory mode sticks
 
@@ -473,14 +474,14 @@ class Studio:
                 out.append(Candidate(int(rec.candidate or 0), result.image, int(s)))
         return out
 
-    def _plate_size(self, code: str, layout: Image.Image) -> tuple[int, int]:
+    def _plate_size(self, code: str, layout: ImageInput) -> tuple[int, int]:
         versions = workflow.plate_versions(self.project, code)
         if versions:  # new candidates match the plate being worked on
             return versions[-1].width, versions[-1].height
         info = self.shot_info.get(code)
         if info is not None:
             return info.width, info.height
-        return self._default_size(layout)
+        return self._default_size(open_image(layout.data, mode=None, name=layout.name))
 
     def choose(self, request: Any, shot: str | None, candidate: int | None) -> workflow.Recorded:
         """``variation.selected``: the user picks a candidate; it becomes the plate."""
@@ -532,11 +533,12 @@ class Studio:
         is recorded as the mask's author."""
         from bgart.generation import InpaintRequest
         from bgart.inputs import compose, get_preset
+        from bgart.runs import EngineState, inpaint_with_fallback
 
         user, _ = self.whoami(request)
         code = self._require_shot(shot)
         layer = brush_layer(mask_editor, "mask")
-        mask = layer.getchannel("A").point(lambda v: 255 if v >= 128 else 0)
+        mask = layer.getchannel("A").point([0] * 128 + [255] * 128)  # at least half on
         if mask.getbbox() is None:
             raise InputError("mask is empty: paint over the area the AI should redo")
         if not (prompt or "").strip():
@@ -562,14 +564,10 @@ class Studio:
             preset=style.name,
         )
 
-        def run(engine: Engine) -> Any:
-            from bgart.generation import OutOfMemory
+        memory = self._memory = self._memory or EngineState()  # low-memory mode sticks
 
-            try:
-                return engine.inpaint(req, progress)
-            except OutOfMemory:
-                engine.enable_low_memory()
-                return engine.inpaint(req, progress)
+        def run(engine: Engine) -> Any:
+            return inpaint_with_fallback(engine, req, progress, memory)
 
         result = self._with_engine(run)
         seconds = active_seconds([*edit_times, self.clock()])

@@ -29,7 +29,7 @@ from bgart.ledger import DB_FILE, Project
 from bgart.settings import PROJECT_FILE
 
 if TYPE_CHECKING:
-    from bgart.ui.handlers import Studio
+    from .handlers import Studio
 
 log = logging.getLogger("bgart.ui")
 
@@ -51,7 +51,7 @@ def is_loopback(host: str) -> bool:
         infos = socket.getaddrinfo(host, None)
     except OSError:
         return False
-    addrs = {info[4][0] for info in infos}
+    addrs = {str(info[4][0]) for info in infos}
     return bool(addrs) and all(ipaddress.ip_address(a.split("%")[0]).is_loopback for a in addrs)
 
 
@@ -124,8 +124,8 @@ def _contain_gradio_files(ui_dir: Path) -> None:
 def build(serve_plan: ServePlan, shots: Path | None = None) -> tuple[Studio, Any]:
     """The studio (with the shot list imported) and its Blocks app."""
     _contain_gradio_files(serve_plan.ui_dir)
-    from bgart.ui.app import build_app
-    from bgart.ui.handlers import Studio
+    from .app import build_app
+    from .handlers import Studio
 
     studio = Studio(serve_plan.project)
     if shots is not None:

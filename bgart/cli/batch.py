@@ -18,11 +18,11 @@ from rich.progress import (
 )
 
 from bgart.cli.common import ModelOpt, ProjectOpt, console, say
-from bgart.runs.distributed import Dist, launched_world_size
+from bgart.runs import Dist, launched_world_size
 
 if TYPE_CHECKING:
     from bgart.inputs import Shot
-    from bgart.runs.batch import ShotOutcome
+    from bgart.runs import ShotOutcome
 
 
 class RichReporter:
@@ -128,7 +128,7 @@ def batch_command(
     """
     from bgart.errors import BgartError
     from bgart.inputs import ShotListError
-    from bgart.runs.batch import BatchOptions, run_batch
+    from bgart.runs import BatchOptions, run_batch
 
     patterns = [p.strip() for item in (only or []) for p in item.split(",") if p.strip()]
     opts = BatchOptions(

@@ -18,12 +18,15 @@ import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from bgart.cli.common import ProjectOpt, say
 from bgart.errors import InputError
+
+if TYPE_CHECKING:
+    from bgart.credits import ModelCatalog
 
 REPORT_FORMATS = ("csv", "json", "html", "pdf")
 EXPORT_FORMATS = ("png", "psd")
@@ -53,6 +56,32 @@ OutOpt = Annotated[
     Path | None,
     typer.Option("--out", "-o", help="Folder for the reports (default <project>/exports/credits)."),
 ]
+
+
+def model_catalog(weights_lock: Path | None) -> ModelCatalog:
+    """What ``weights_lock`` pins for each model, as the credit report takes it: revision,
+    licence and the file hashes pinned. A lock that is not there or cannot be read gives an
+    empty catalog (the report then says each model is not in weights.lock)."""
+    from bgart.credits import ModelCatalog, PinnedModel
+    from bgart.errors import WeightsError
+    from bgart.generation import WeightsLock
+
+    if weights_lock is None or not Path(weights_lock).is_file():
+        return ModelCatalog()
+    try:
+        lock = WeightsLock.load(Path(weights_lock))
+    except WeightsError:
+        return ModelCatalog()
+    return ModelCatalog(
+        {
+            name: PinnedModel(
+                revision=entry.revision or None,
+                licence=entry.license or None,
+                files={f.path: f.sha256 for f in entry.files if f.sha256},
+            )
+            for name, entry in lock.models.items()
+        }
+    )
 
 
 def _open(project: Path | None) -> Any:
@@ -133,7 +162,10 @@ def run_credits(
             with _quiet("bgart.credits.c2pa.signing"):
                 signer = signing_identity(proj, create=True, say=say)
         report = build_report(
-            proj, episode=episode, thumbnails=bool({"html", "pdf"} & set(formats))
+            proj,
+            catalog=model_catalog(proj.settings.weights_lock),
+            episode=episode,
+            thumbnails=bool({"html", "pdf"} & set(formats)),
         )
         out_dir = out if out is not None else proj.exports_dir / "credits"
         written = write_reports(report, out_dir, [f for f in formats if f in REPORT_FORMATS])

@@ -10,6 +10,7 @@ from typing import Annotated
 
 import click
 import typer
+from rich.progress import TaskID
 
 from bgart.cli.common import ModelOpt, ProjectOpt, console, say, step_progress
 from bgart.errors import BgartError
@@ -43,7 +44,7 @@ def generate(
     """Layout sketch + prompt → background plate(s), with the recipe embedded in each PNG."""
     from bgart.errors import InputError
     from bgart.generation import SEED_MAX, SEED_MIN
-    from bgart.runs.generate import GenerateJob, output_paths, run_generate
+    from bgart.runs import GenerateJob, output_paths, run_generate
 
     # Refused here, before the model loads, like `bgart batch` does (0 would otherwise
     # silently mean "the preset's steps").
@@ -73,7 +74,7 @@ def generate(
         shot=shot,
     )
     with step_progress("steps") as progress:
-        tasks: list[int] = []
+        tasks: list[TaskID] = []
 
         def on_step(done: int, total: int) -> None:
             if not tasks:  # the bar appears once generation starts, not before checks
@@ -96,7 +97,7 @@ def regenerate(
 ) -> None:
     """Regenerate a plate from the record embedded in it."""
     from bgart.generation import check_record, read_record
-    from bgart.runs.generate import run_regenerate
+    from bgart.runs import run_regenerate
 
     check_record(read_record(plate))  # before the model loads
     out = out.expanduser()

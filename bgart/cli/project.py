@@ -19,6 +19,7 @@ import typer
 
 from bgart import plates as workflow
 from bgart.errors import BgartError, InputError
+from bgart.events import DECISION_KINDS
 from bgart.images import open_image, read_user_file
 from bgart.ledger import Project, check_name, check_utf8
 from bgart.settings import load_settings
@@ -198,9 +199,7 @@ def show_command(
         for ev in events:
             version = ev.payload.get("version")
             extra = (
-                f" -> v{version}"
-                if version is not None and ev.kind not in ("plate.accepted", "plate.rejected")
-                else ""
+                f" -> v{version}" if version is not None and ev.kind not in DECISION_KINDS else ""
             )
             typer.echo(
                 f"    #{ev.seq:<6} {ev.created_at[:19]} {ev.kind:<19} {ev.actor}"

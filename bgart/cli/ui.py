@@ -9,7 +9,7 @@ import typer
 
 from bgart.cli.common import ProjectOpt, say
 from bgart.settings import load_settings
-from bgart.ui.server import DEFAULT_HOST, DEFAULT_PORT
+from bgart.ui.server import DEFAULT_HOST, DEFAULT_PORT  # pyright: ignore[reportMissingImports]
 
 
 def ui_command(
@@ -25,7 +25,7 @@ def ui_command(
 ) -> None:
     """Open the browser UI: shots, generate, retouch, AI fix, review. Users log in with the
     accounts made by `bgart users add`."""
-    from bgart.ui.server import serve
+    from bgart.ui.server import serve  # pyright: ignore[reportMissingImports]
 
     folder = project or load_settings().project_dir or Path.cwd()
     serve(folder, host, port, shots, say=say)

@@ -1,7 +1,7 @@
 """``bgart users``: who may log in to the UI, with which role.
 
 Passwords are stored as salted scrypt hashes in the project database
-(:meth:`bgart.ledger.tables.Ledger.add_user`); they are read from a hidden prompt, or from the first
+(:meth:`bgart.ledger.db.Ledger.add_user`); they are read from a hidden prompt, or from the first
 line of standard input with ``--password-stdin`` (for scripts), never from the command line.
 """
 

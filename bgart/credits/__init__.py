@@ -1,9 +1,20 @@
-"""PLACEHOLDER"""
+"""Credits: the report a production prints, and the files it delivers.
+
+Everything here comes from the ledger (and the model pins the CLI hands in as a
+:class:`~bgart.credits.catalog.ModelCatalog`), never from running a model.
+:mod:`~bgart.credits.model` (the report's types), :mod:`~bgart.credits.grade` (the A–F
+grade), :mod:`~bgart.credits.lineage` (who made which pixels of a plate, per artist),
+:mod:`~bgart.credits.lines` (credit-roll lines), :mod:`~bgart.credits.report` (building the
+report), :mod:`~bgart.credits.tables`, :mod:`~bgart.credits.html_page` and
+:mod:`~bgart.credits.render` (CSV, HTML/PDF, JSON), :mod:`~bgart.credits.export` (signed PNGs
+and layered PSDs per accepted plate), :mod:`~bgart.credits.psd`, and :mod:`bgart.credits.c2pa`
+(Content Credentials).
+"""
 
 # The package's public surface: code outside bgart.credits imports these names from here,
 # so the modules inside can be split and renamed without touching it.
 
-from bgart.credits.c2pa.manifest import (
+from bgart.credits.c2pa import (
     format_credits,
     format_retouch_shares,
     verify_png,
@@ -18,12 +29,17 @@ from bgart.credits.c2pa.signing import (
     load_signer,
     make_test_chain,
 )
+from bgart.credits.catalog import ModelCatalog, PinnedModel
 from bgart.credits.export import (
     SUMS_FILE,
     ExportedPlate,
     export_plates,
     signing_identity,
 )
+from bgart.credits.grade import Thresholds, grade
+from bgart.credits.html_page import render_html
+from bgart.credits.lines import plate_credit_lines
+from bgart.credits.model import NOT_RECORDED, CreditReport, episode_of, natural_key
 from bgart.credits.psd import (
     PsdLayer,
     ai_layer_name,
@@ -32,27 +48,9 @@ from bgart.credits.psd import (
     inpaint_layer_name,
     retouch_layer_name,
 )
-from bgart.credits.render import (
-    COLUMNS,
-    CSV_TABLES,
-    TABLES,
-    read_csv,
-    read_json,
-    render_html,
-    render_json,
-    write_reports,
-)
-from bgart.credits.report import (
-    NOT_RECORDED,
-    CreditReport,
-    Thresholds,
-    build_report,
-    episode_of,
-    grade,
-    natural_key,
-    people_in,
-    plate_credit_lines,
-)
+from bgart.credits.render import read_json, render_json, write_reports
+from bgart.credits.report import build_report, people_in
+from bgart.credits.tables import COLUMNS, CSV_TABLES, TABLES, read_csv
 
 __all__ = [
     "C2PA_CLAIM_SIGNING",
@@ -67,6 +65,8 @@ __all__ = [
     "CreditReport",
     "ExportedPlate",
     "LoadedSigner",
+    "ModelCatalog",
+    "PinnedModel",
     "PsdLayer",
     "Thresholds",
     "ai_layer_name",

@@ -1,7 +1,7 @@
 """Accepted plates out of the ledger: a C2PA-signed PNG and a layered PSD per plate.
 
 Files land in ``<project>/exports/<episode>/`` (episode: see
-:func:`bgart.credits.report.episode_of`)
+:func:`bgart.credits.model.episode_of`)
 as ``<shot>.png`` and ``<shot>.psd`` (``<shot>__<plate>.*`` for a plate other than ``main``),
 with a ``SHA256SUMS`` of what this run wrote. Earlier exports of plates that are no longer
 accepted are moved into ``<episode>/withdrawn/`` (see :func:`export_plates`).
@@ -41,7 +41,11 @@ import numpy as np
 from PIL import Image
 
 from bgart import plates as workflow
-from bgart.credits.c2pa.manifest import (
+from bgart.credits.c2pa import (
+    CHAIN_FILE,
+    KEY_FILE,
+    NOT_TRUSTED_NOTE,
+    ROOT_FILE,
     Adjustment,
     AiPlate,
     Edit,
@@ -52,16 +56,14 @@ from bgart.credits.c2pa.manifest import (
     PlateManifest,
     TimeStampError,
     check_time_stamp_authority,
+    init_signing,
     sign_png,
     verify_png,
 )
-from bgart.credits.c2pa.signing import (
-    CHAIN_FILE,
-    KEY_FILE,
-    NOT_TRUSTED_NOTE,
-    ROOT_FILE,
-    init_signing,
-)
+from bgart.credits.grade import pct
+from bgart.credits.lineage import Replay, generated_event, replay_plate
+from bgart.credits.lines import plate_credit_lines
+from bgart.credits.model import NOT_RECORDED, CreditReport, ModelUse, PlateCredit
 from bgart.credits.psd import (
     PsdLayer,
     ai_layer_name,
@@ -69,18 +71,9 @@ from bgart.credits.psd import (
     inpaint_layer_name,
     retouch_layer_name,
 )
-from bgart.credits.report import (
-    NOT_RECORDED,
-    CreditReport,
-    ModelUse,
-    PlateCredit,
-    Replay,
-    generation_event,
-    pct,
-    plate_credit_lines,
-    replay_plate,
-)
 from bgart.errors import BgartError, InputError
+from bgart.events import EditKind, Kind, PlateImported, parse, spec
+from bgart.events import PsdLayer as LayerKind
 from bgart.fsutil import atomic_write_text, safe_name, sha256_file
 from bgart.images import open_image
 from bgart.ledger import Project
@@ -191,10 +184,11 @@ def plate_layers(project: Project, p: PlateCredit, rep: Replay) -> list[PsdLayer
     """The PSD layers of an exported plate, bottom first (see the module docstring)."""
     root = rep.root
     base = _image(project, root.blobs["image"], f"{p.key} base image")
-    if root.kind == "plate.imported":
-        base_name = f"Base – {root.actor} ({root.payload.get('origin', 'imported')})"
+    if root.kind == Kind.PLATE_IMPORTED:
+        origin = parse(root.kind, root.payload, PlateImported).origin
+        base_name = f"Base – {root.actor} ({origin})"
     else:
-        gen = generation_event(project.ledger.events(shot=p.shot, plate=p.plate), root)
+        gen = generated_event(project.ledger.events(shot=p.shot, plate=p.plate), root)
         base_name = ai_layer_name(gen.actor if gen else "AI")
     layers = [PsdLayer(base_name, Image.fromarray(base, "RGB"))]
     seen: dict[str, int] = {}
@@ -208,12 +202,15 @@ def plate_layers(project: Project, p: PlateCredit, rep: Replay) -> list[PsdLayer
         # layer carries no copy of the plate behind its transparency.
         rgba = np.dstack([after, np.full(changed.shape, 255, np.uint8)])
         rgba[~changed] = 0
-        if step.kind == "inpaint":
+        layer = spec(step.event.kind).psd
+        if layer is LayerKind.INPAINT:
             name = inpaint_layer_name(step.model or "AI", step.person)
-        elif step.kind == "adjust":
-            name = f"Levels/colour – {step.person}"
-        else:
+        elif layer is LayerKind.RETOUCH:
             name = retouch_layer_name(step.person)
+        elif layer is LayerKind.ADJUST:
+            name = f"Levels/colour – {step.person}"
+        else:  # a revert is no step (the lineage follows it), nor is anything else
+            raise AssertionError(f"{step.event.label}: no PSD layer for {step.event.kind}")
         seen[name] = seen.get(name, 0) + 1
         if seen[name] > 1:
             name = f"{name} ({seen[name]})"
@@ -306,7 +303,7 @@ def plate_manifest(
     """
     edits = _edits(p, rep)
     layout = None
-    layouts = project.ledger.events(shot=p.shot, kinds=("layout.imported",))
+    layouts = project.ledger.events(shot=p.shot, kinds=(Kind.LAYOUT_IMPORTED,))
     chosen = next(
         (
             ev
@@ -323,7 +320,7 @@ def plate_manifest(
             when=chosen.created_at,
         )
     root_image = project.blobs.get(rep.root.blobs["image"]) if edits else None
-    gen = generation_event(project.ledger.events(shot=p.shot, plate=p.plate), rep.root)
+    gen = generated_event(project.ledger.events(shot=p.shot, plate=p.plate), rep.root)
     ai_plate = base = None
     if gen is None:
         origin = str(rep.root.payload.get("origin") or "imported")
@@ -368,7 +365,7 @@ def _edits(p: PlateCredit, rep: Replay) -> list[Edit]:
     edits: list[Edit] = []
     for step in rep.steps:
         ev = step.event
-        if step.kind == "inpaint":
+        if step.kind is EditKind.INPAINT:
             if step.bbox is None:
                 continue  # an empty mask changed nothing
             used = next((m for m in p.models if m.name == step.model and m.role == "inpaint"), None)
@@ -382,7 +379,7 @@ def _edits(p: PlateCredit, rep: Replay) -> list[Edit]:
                     when=ev.created_at,
                 )
             )
-        elif step.kind in ("paint", "final"):
+        elif step.kind in (EditKind.PAINT, EditKind.FINAL):
             edits.append(
                 PaintSession(
                     artist=step.person,

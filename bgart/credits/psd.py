@@ -68,12 +68,11 @@ def flatten(layers: Sequence[PsdLayer], size: tuple[int, int] | None = None) -> 
     """
     if not layers:
         raise InputError("flatten: no layers")
-    size = tuple(size or layers[0].image.size)  # type: ignore[assignment]
-    w, h = size
+    w, h = size = size or layers[0].image.size
     color = np.zeros((h, w, 3), dtype=np.float64)
     alpha = np.zeros((h, w, 1), dtype=np.float64)
     for layer in layers:
-        img = _rgba(layer, size)  # type: ignore[arg-type]
+        img = _rgba(layer, size)
         if not layer.visible:
             continue
         px = np.asarray(img, dtype=np.float64) / 255.0

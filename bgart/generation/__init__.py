@@ -1,10 +1,18 @@
-"""PLACEHOLDER"""
+"""Generation: the one place that runs a diffusion model.
+
+:mod:`~bgart.generation.engine` (the only module that imports diffusers) turns an engine
+request into images and their :class:`~bgart.generation.record.GenerationRecord` (everything
+needed to regenerate them byte for byte); :mod:`~bgart.generation.device` picks cuda, mps or
+cpu and the dtype; :mod:`~bgart.generation.weights` pins, pulls and verifies model files
+(weights.lock); :mod:`~bgart.generation.tiny_models` builds tiny random-weight models for tests
+and the demo. Generation never reads or writes the ledger.
+"""
 
 # The package's public surface: code outside bgart.generation imports these names from here,
 # so the modules inside can be split and renamed without touching it. The engine (torch,
 # diffusers) loads on first use: reading a record or the lock must not import torch.
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from bgart.generation.record import (
     RECORD_KEY,
@@ -23,6 +31,7 @@ from bgart.generation.weights import (
     store_lock,
     verify,
 )
+from bgart.lazy import lazy_getattr
 
 if TYPE_CHECKING:
     from bgart.generation.engine import (
@@ -58,13 +67,7 @@ _LAZY = {
 }
 
 
-def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module 'bgart.generation' has no attribute '{name}'")
-    import importlib
-
-    return getattr(importlib.import_module(f"bgart.generation.{module}"), name)
+__getattr__ = lazy_getattr(__name__, _LAZY)
 
 
 __all__ = [

@@ -41,6 +41,9 @@ SCHEDULERS = {
     "unipc": "UniPCMultistepScheduler",
 }
 
+_HALF = [0] * 128 + [255] * 128
+"""A lookup table for Image.point: a mask pixel counts when it is at least half on."""
+
 
 class OutOfMemory(BgartError):
     """The accelerator ran out of memory; retry with :meth:`Engine.enable_low_memory`."""
@@ -448,7 +451,7 @@ class Engine:
         check_seeds([req.seed])
         if req.mask.size != req.image.size:
             raise InputError(f"mask is {req.mask.size[0]}x{req.mask.size[1]}, plate is {w}x{h}")
-        mask = req.mask.convert("L").point(lambda v: 255 if v >= 128 else 0)
+        mask = req.mask.convert("L").point(_HALF)
         if mask.getbbox() is None:
             raise InputError("mask is empty: paint the area to redo")
         image = req.image.convert("RGB")

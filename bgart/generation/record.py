@@ -164,7 +164,8 @@ def read_record(path: Path) -> GenerationRecord:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             with Image.open(io.BytesIO(data)) as img:
-                text = img.text.get(RECORD_KEY) if hasattr(img, "text") else None
+                chunks = getattr(img, "text", None)  # PNG text chunks (PngImageFile only)
+                text = chunks.get(RECORD_KEY) if isinstance(chunks, dict) else None
     except (Image.DecompressionBombWarning, Image.DecompressionBombError):
         raise InputError(f"{path}: refused as a decompression bomb") from None
     except (OSError, SyntaxError, ValueError) as exc:

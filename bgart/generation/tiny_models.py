@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import torch
 
@@ -51,7 +52,7 @@ def _tokenizer(out: Path) -> int:
     return len(vocab)
 
 
-def _randomise_controlnet(controlnet: torch.nn.Module, generator: torch.Generator) -> None:
+def _randomise_controlnet(controlnet: Any, generator: torch.Generator) -> None:
     """Give the zero-initialised convolutions weights (and no bias: a bias would add the same
     offset whatever the layout), and amplify the conditioning embedding, so that the layout
     visibly steers the tiny model as it steers a trained one."""
@@ -68,10 +69,10 @@ def _randomise_controlnet(controlnet: torch.nn.Module, generator: torch.Generato
             conv.bias.zero_()
 
 
-def _text_config(vocab_size: int, hidden: int = 32, projection_dim: int | None = None):  # type: ignore[no-untyped-def]
+def _text_config(vocab_size: int, hidden: int = 32, projection_dim: int | None = None) -> Any:
     from transformers import CLIPTextConfig
 
-    kwargs = {"projection_dim": projection_dim} if projection_dim else {}
+    kwargs: dict[str, Any] = {"projection_dim": projection_dim} if projection_dim else {}
     return CLIPTextConfig(
         bos_token_id=vocab_size - 2,
         eos_token_id=vocab_size - 1,
@@ -88,23 +89,25 @@ def _text_config(vocab_size: int, hidden: int = 32, projection_dim: int | None =
     )
 
 
-def _vae():  # type: ignore[no-untyped-def]
+def _vae() -> Any:
     from diffusers import AutoencoderKL
 
     # four blocks: the real 8x latent downscale, so size rules match real models
-    return AutoencoderKL(
-        block_out_channels=[8, 8, 8, 8],
+    # diffusers annotates these tuples as one-element (tuple[str]): a config dict passes them
+    config: dict[str, Any] = dict(
+        block_out_channels=(8, 8, 8, 8),
         in_channels=3,
         out_channels=3,
-        down_block_types=["DownEncoderBlock2D"] * 4,
-        up_block_types=["UpDecoderBlock2D"] * 4,
+        down_block_types=("DownEncoderBlock2D",) * 4,
+        up_block_types=("UpDecoderBlock2D",) * 4,
         latent_channels=4,
         norm_num_groups=2,
         sample_size=64,
     )
+    return AutoencoderKL(**config)
 
 
-def _scheduler():  # type: ignore[no-untyped-def]
+def _scheduler() -> Any:
     from diffusers import EulerDiscreteScheduler
 
     return EulerDiscreteScheduler(
@@ -160,7 +163,7 @@ def _build_sdxl(base: Path, cn: Path, g: torch.Generator) -> None:
     from diffusers import ControlNetModel, UNet2DConditionModel
     from transformers import CLIPTextModel, CLIPTextModelWithProjection
 
-    common = dict(
+    common: dict[str, Any] = dict(
         block_out_channels=(32, 64),
         layers_per_block=1,
         in_channels=4,
@@ -197,14 +200,12 @@ def _build_sdxl(base: Path, cn: Path, g: torch.Generator) -> None:
     controlnet.save_pretrained(cn, safe_serialization=True)
 
 
-def _save_pipeline_parts(base: Path, class_name: str, **parts: object) -> None:
+def _save_pipeline_parts(base: Path, class_name: str, **parts: Any) -> None:
     index: dict[str, object] = {"_class_name": class_name, "_diffusers_version": "0.42.0"}
     for name, part in parts.items():
         part.save_pretrained(
             base / name,
-            **(  # type: ignore[attr-defined]
-                {} if name == "scheduler" else {"safe_serialization": True}
-            ),
+            **({} if name == "scheduler" else {"safe_serialization": True}),
         )
         lib = "diffusers" if type(part).__module__.startswith("diffusers") else "transformers"
         index[name] = [lib, type(part).__name__]

@@ -21,6 +21,7 @@ from typing import Any
 from urllib.parse import unquote, urlparse
 
 import tomlkit
+from tomlkit.exceptions import ParseError as TomlParseError
 
 from bgart.errors import WeightsError
 from bgart.fsutil import file_lock, sha256_file
@@ -91,7 +92,7 @@ class WeightsLock:
             doc = tomlkit.parse(path.read_text(encoding="utf-8")).unwrap()
         except FileNotFoundError:
             raise WeightsError(f"{path}: weights lock not found") from None
-        except (tomlkit.exceptions.ParseError, UnicodeDecodeError) as exc:
+        except (TomlParseError, UnicodeDecodeError) as exc:
             raise WeightsError(f"{path}: not valid TOML ({exc})") from None
         except OSError as exc:  # a folder, no permission
             raise WeightsError(

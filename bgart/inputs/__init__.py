@@ -1,4 +1,11 @@
-"""PLACEHOLDER"""
+"""Inputs: what a render is made from, checked before anything runs.
+
+:mod:`~bgart.inputs.layout` cleans a pencil layout into a control image;
+:mod:`~bgart.inputs.prompts` loads style presets (prompts/*.toml); :mod:`~bgart.inputs.shots`
+reads shot lists (CSV/YAML), naming the file, line and field of a bad value;
+:mod:`~bgart.inputs.request` is the one typed render request (:class:`RenderRequest`) that the
+CLI, the batch and the UI fill in. Delivery size, references, LoRA and regions belong there.
+"""
 
 # The package's public surface: code outside bgart.inputs imports these names from here,
 # so the modules inside can be split and renamed without touching it.
@@ -18,6 +25,11 @@ from bgart.inputs.prompts import (
     join_prompt,
     load_presets,
 )
+from bgart.inputs.request import (
+    ImageInput,
+    RenderRequest,
+    consecutive_seeds,
+)
 from bgart.inputs.shots import (
     MAX_SHOT_LIST_BYTES,
     SHOT_ID,
@@ -32,12 +44,15 @@ __all__ = [
     "DEFAULTS",
     "MAX_SHOT_LIST_BYTES",
     "SHOT_ID",
+    "ImageInput",
     "Preset",
+    "RenderRequest",
     "Shot",
     "ShotList",
     "ShotListError",
     "check_plate_size",
     "compose",
+    "consecutive_seeds",
     "derive_seed",
     "fit_box",
     "get_preset",

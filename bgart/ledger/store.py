@@ -31,7 +31,7 @@ from bgart.fsutil import fsync_dir, sha256_file
 from bgart.settings import PROJECT_FILE, Settings, load_settings
 
 if TYPE_CHECKING:
-    from bgart.ledger.tables import Ledger
+    from bgart.ledger.db import Ledger
 
 DB_FILE = "bgart.db"
 BLOB_DIR = "blobs"
@@ -237,7 +237,7 @@ class Project:
         """The ledger, its tables made with ``create`` (``bgart init`` only); otherwise a
         database without them is refused: making them would start a new, empty history for
         an existing production (its database replaced or its tables dropped)."""
-        from bgart.ledger.tables import Ledger
+        from bgart.ledger.db import Ledger
 
         ledger = Ledger(self.db_url, create=False)
         try:
@@ -268,7 +268,7 @@ class Project:
             raise InputError(f"{root}: already a bgart project ({PROJECT_FILE} exists)")
         if root.exists() and not root.is_dir():
             raise InputError(f"{root}: exists and is not a folder")
-        from bgart.ledger.tables import check_utf8, shown_text
+        from bgart.ledger.names import check_utf8, shown_text
 
         # bgart.toml is UTF-8: a production name in another encoding is refused, a folder
         # name in one is shown with U+FFFD for its bytes.
@@ -307,7 +307,7 @@ class Project:
             )
         settings = load_settings(root)
         if settings.db_url is None:
-            from bgart.ledger.tables import check_sqlite_file
+            from bgart.ledger.db import check_sqlite_file
 
             check_sqlite_file(root / DB_FILE)
         project = cls(root, settings)

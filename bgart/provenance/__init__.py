@@ -1,35 +1,46 @@
-"""PLACEHOLDER"""
+"""Provenance: who made each pixel of a plate, computed from the pixels.
+
+The modules: :mod:`~bgart.provenance.raster` (the per-pixel raster, its serialisation and
+figures), :mod:`~bgart.provenance.colour` (sRGB → CIELAB, the ΔE76 visible-change test),
+:mod:`~bgart.provenance.tone` (telling a levels/colour adjustment from paint),
+:mod:`~bgart.provenance.kernel` (the fused per-pixel compositing pass) on
+:mod:`~bgart.provenance.parallel` (its chunked thread pool), :mod:`~bgart.provenance.edits`
+(each event's edit, and :data:`EDITS`, the edits by :class:`~bgart.events.EditKind`) and
+:mod:`~bgart.provenance.heatmap`. The definition is in docs/contribution.md.
+"""
 
 # The package's public surface: code outside bgart.provenance imports these names from here,
 # so the modules inside can be split and renamed without touching it.
 
+from bgart.provenance.colour import DELTA_E_THRESHOLD, delta_e76, visibly_different
+from bgart.provenance.edits import (
+    EDITS,
+    Applied,
+    BlobInput,
+    Edit,
+    EditSpec,
+    adjust,
+    apply,
+    final,
+    generated,
+    imported,
+    inpaint,
+    mask_from_image,
+    paint,
+)
+from bgart.provenance.heatmap import HEAT_COLOURS, heatmap
+from bgart.provenance.kernel import composite
+from bgart.provenance.parallel import keep_freed_memory, use_threads
 from bgart.provenance.raster import (
     ADJUSTED,
     AI_GEN,
     AI_INPAINT,
     DEFINITION_VERSION,
-    DELTA_E_THRESHOLD,
-    HEAT_COLOURS,
     HUMAN_BASE,
     TOUCHED,
-    Applied,
-    Edit,
     Raster,
-    adjust,
-    apply,
-    composite,
     figures,
-    final,
-    generated,
-    heatmap,
-    imported,
-    inpaint,
-    keep_freed_memory,
-    mask_from_image,
-    paint,
     same_pixels,
-    use_threads,
-    visibly_different,
 )
 
 __all__ = [
@@ -38,15 +49,19 @@ __all__ = [
     "AI_INPAINT",
     "DEFINITION_VERSION",
     "DELTA_E_THRESHOLD",
+    "EDITS",
     "HEAT_COLOURS",
     "HUMAN_BASE",
     "TOUCHED",
     "Applied",
+    "BlobInput",
     "Edit",
+    "EditSpec",
     "Raster",
     "adjust",
     "apply",
     "composite",
+    "delta_e76",
     "figures",
     "final",
     "generated",

@@ -28,19 +28,19 @@ import re
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
 from bgart.canonical import canonical_json
 from bgart.errors import BgartError, InputError, OutputError
+from bgart.events import Kind
 from bgart.fsutil import atomic_write_bytes, file_lock, sha256_file
-from bgart.generation import Engine, Generated, GenerationRequest, OutOfMemory
-from bgart.images import open_image
-from bgart.inputs import Shot, ShotList, compose, load_shot_list
+from bgart.generation import Engine, Generated, OutOfMemory
+from bgart.inputs import ImageInput, RenderRequest, Shot, ShotList, compose, load_shot_list
 from bgart.runs import distributed
 from bgart.runs.contact_sheet import SheetShot, write_contact_sheet
-from bgart.runs.generate import plate_images, plate_request
+from bgart.runs.render import EngineState, generate_with_fallback, plate_request
 from bgart.runs.write_behind import WriteBehind
 from bgart.settings import PROJECT_FILE, Settings, load_settings
 
@@ -241,78 +241,29 @@ def clear_shot(folder: Path) -> None:
                     item.unlink()
 
 
-def _request(
-    plan: ShotPlan, shot_list: ShotList, steps: int | None
-) -> tuple[GenerationRequest, bytes]:
+def shot_request(plan: ShotPlan, shot_list: ShotList, steps: int | None) -> RenderRequest:
+    """The shot's render request, its layout read again (and refused if it changed since
+    the shot was planned: the done key names the layout's hash)."""
     shot = plan.shot
-    layout_bytes = shot.layout.read_bytes()
-    if hashlib.sha256(layout_bytes).hexdigest() != plan.layout_sha256:
+    layout = ImageInput(shot.layout.read_bytes(), str(shot.layout))
+    if layout.sha256 != plan.layout_sha256:
         raise InputError(
             f"{shot_list.label}:{shot.line}: field 'layout': {shot.layout} "
             "changed while the batch was running"
         )
     photo = None
     if shot.photo is not None:
-        photo = open_image(shot.photo.read_bytes(), name=str(shot.photo))
-    control, photo = plate_images(
-        open_image(layout_bytes, mode=None, name=str(shot.layout)), photo, shot.width, shot.height
-    )
-    req = plate_request(
-        shot_list.presets[shot.preset],
-        shot.prompt,
+        photo = ImageInput(shot.photo.read_bytes(), str(shot.photo))
+    return RenderRequest(
+        prompt=shot.prompt,
+        layout=layout,
         width=shot.width,
         height=shot.height,
-        seeds=plan.seeds,
-        layout=control,
-        layout_sha256=plan.layout_sha256,
+        seeds=tuple(plan.seeds),
+        preset=shot.preset,
         photo=photo,
-        photo_sha256=plan.photo_sha256,
         steps=steps,
     )
-    return req, layout_bytes
-
-
-@dataclass
-class EngineState:
-    """What the batch has done to its engine: low-memory mode, once on, stays on."""
-
-    low_memory: bool = False
-
-
-def generate_with_fallback(
-    engine: Any,
-    req: GenerationRequest,
-    progress: Any,
-    say: Callable[[str], None],
-    shot_id: str,
-    state: EngineState,
-) -> tuple[list[Generated], str | None]:
-    """One batched call for all variations; on out-of-memory, retry with model offload +
-    VAE tiling (kept on for the rest of the batch), then one variation at a time. Raises
-    OutOfMemory when nothing fits."""
-    if not state.low_memory:
-        try:
-            return engine.generate(req, progress=progress), None
-        except OutOfMemory as exc:
-            say(f"{shot_id}: {exc}; retrying with model offload + VAE tiling")
-        engine.enable_low_memory()
-        state.low_memory = True
-        try:
-            return engine.generate(req, progress=progress), "offload + VAE tiling"
-        except OutOfMemory:
-            if len(req.seeds) == 1:
-                raise
-    else:
-        try:
-            return engine.generate(req, progress=progress), None
-        except OutOfMemory:
-            if len(req.seeds) == 1:
-                raise
-    say(f"{shot_id}: still out of memory; retrying one variation at a time")
-    results: list[Generated] = []
-    for seed in req.seeds:
-        results += engine.generate(replace(req, seeds=[seed]), progress=progress)
-    return results, "offload + VAE tiling, one variation a call"
 
 
 @dataclass
@@ -342,7 +293,8 @@ def render_shot(
     clear_shot(plan.folder)
     plan.folder.mkdir(parents=True, exist_ok=True)
     try:
-        req, layout_bytes = _request(plan, shot_list, steps)
+        render = shot_request(plan, shot_list, steps)
+        req = plate_request(render, shot_list.presets[shot.preset])
         results, retried = generate_with_fallback(
             engine, req, progress, say, shot.id, state if state is not None else EngineState()
         )
@@ -356,7 +308,7 @@ def render_shot(
             plan.folder / FAILED, _json_bytes({"shot": shot.id, "key": plan.key, "reason": reason})
         )
         return ShotOutcome(shot.id, "failed", time.perf_counter() - start, reason=reason)
-    return RenderedShot(plan, results, layout_bytes, retried, start)
+    return RenderedShot(plan, results, render.layout.data, retried, start)
 
 
 def write_shot(project: Any, rendered: RenderedShot, shot_list: ShotList) -> ShotOutcome:
@@ -480,7 +432,7 @@ def record_corrected_artists(
     imported later, e.g. in the UI, is left alone). Returns the shots changed."""
     current = {
         ev.shot: (ev.blobs.get("layout"), ev.actor)
-        for ev in project.ledger.events(kinds=("layout.imported",))
+        for ev in project.ledger.events(kinds=(Kind.LAYOUT_IMPORTED,))
     }
     changed = []
     for plan in plans:

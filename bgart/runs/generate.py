@@ -9,22 +9,20 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
-from PIL import Image
-
 from bgart.errors import InputError
 from bgart.fsutil import atomic_write_bytes
-from bgart.generation import Engine, GenerationRequest, Progress, read_record, regenerate
-from bgart.images import cover_resize, open_image, read_user_file
+from bgart.generation import Engine, Progress, read_record, regenerate
+from bgart.images import open_image, read_user_file
 from bgart.inputs import (
-    Preset,
+    ImageInput,
+    RenderRequest,
     check_plate_size,
-    compose,
-    fit_box,
+    consecutive_seeds,
     get_preset,
     plate_size_for,
     prepare_layout,
 )
+from bgart.runs.render import EngineState, generate_with_fallback, place_photo, plate_request
 from bgart.settings import load_settings
 
 Say = Callable[[str], None]
@@ -68,8 +66,8 @@ def run_generate(
     if not job.prompt.strip():
         raise InputError("--prompt: empty prompt")
     preset = get_preset(settings.prompts_dir, job.preset or settings.default_preset)
-    layout_bytes = _read(job.layout, "--layout")
-    layout_img = open_image(layout_bytes, mode=None, name=str(job.layout))
+    layout = ImageInput(_read(job.layout, "--layout"), str(job.layout))
+    layout_img = open_image(layout.data, mode=None, name=layout.name)
     if (job.width is None) != (job.height is None):
         raise InputError("--width and --height go together (or leave both out)")
     if job.width is None or job.height is None:
@@ -79,112 +77,29 @@ def run_generate(
     else:
         width, height = job.width, job.height
     check_plate_size(width, height)
-    photo_img, photo_sha = None, None
+    photo = None
     if job.photo is not None:
-        photo_bytes = _read(job.photo, "--photo")
-        photo_img = open_image(photo_bytes, name=str(job.photo))
-        photo_sha = hashlib.sha256(photo_bytes).hexdigest()
-    control, photo_img = plate_images(layout_img, photo_img, width, height)
-    paths = output_paths(job.out, job.variations)
-    engine = Engine.load(settings, say=say)
-    req = plate_request(
-        preset,
-        job.prompt,
+        photo = ImageInput(_read(job.photo, "--photo"), str(job.photo))
+    render = RenderRequest(
+        prompt=job.prompt,
+        layout=layout,
         width=width,
         height=height,
-        seeds=[job.seed + i for i in range(job.variations)],
-        layout=control,
-        layout_sha256=hashlib.sha256(layout_bytes).hexdigest(),
-        photo=photo_img,
-        photo_sha256=photo_sha,
-        steps=job.steps,
+        seeds=consecutive_seeds(job.seed, job.variations),
+        preset=preset.name,
+        photo=photo,
+        steps=job.steps or None,  # 0: the preset's, as before
     )
-    results = engine.generate(req, progress=progress)
+    req = plate_request(render, preset)  # decodes the photo: refused before the model loads
+    paths = output_paths(job.out, job.variations)
+    engine = Engine.load(settings, say=say)
+    results, _ = generate_with_fallback(engine, req, progress, say, str(job.out), EngineState())
     _write_outputs(paths, [r.png() for r in results])
     if ledger_target is not None:
         from bgart.plates import record_generated_cli
 
-        record_generated_cli(ledger_target[0], ledger_target[1], layout_bytes, results)
+        record_generated_cli(ledger_target[0], ledger_target[1], layout.data, results)
     return paths
-
-
-def plate_request(
-    preset: Preset,
-    shot_prompt: str,
-    *,
-    width: int,
-    height: int,
-    seeds: Sequence[int],
-    layout: Image.Image,
-    layout_sha256: str,
-    photo: Image.Image | None = None,
-    photo_sha256: str | None = None,
-    steps: int | None = None,
-) -> GenerationRequest:
-    """The request for a layout (+ optional photo) plate in ``preset``'s style.
-
-    Shared by ``bgart generate`` and ``bgart batch`` so that the same inputs give the same
-    request, hence the same record and the same bytes, whichever command made them.
-    """
-    positive, negative = compose(preset, shot_prompt)
-    return GenerationRequest(
-        prompt=positive,
-        negative=negative,
-        width=width,
-        height=height,
-        seeds=list(seeds),
-        layout=layout,
-        photo=photo,
-        steps=steps or preset.steps,
-        guidance=preset.guidance,
-        controlnet_scale=preset.controlnet_scale,
-        strength=preset.strength,
-        preset=preset.name,
-        layout_sha256=layout_sha256,
-        photo_sha256=photo_sha256,
-    )
-
-
-# A layout box that leaves less than this between it and the plate's edge only absorbs the
-# rounding of the plate's sides to multiples of 8 (plate_size_for): the photo then covers
-# the plate, as it always did, and plates made that way keep regenerating byte for byte.
-ROUNDING_GAP = 8
-
-
-def plate_images(
-    layout: Image.Image, photo: Image.Image | None, width: int, height: int
-) -> tuple[Image.Image, Image.Image | None]:
-    """The ControlNet image and the img2img init image of a ``width`` x ``height`` plate,
-    placed alike: what is at one place in the layout and in the photo lands on the same
-    plate pixel in both.
-
-    Shared by ``bgart generate``, ``bgart regenerate`` and ``bgart batch``. The layout is
-    fitted and centred by :func:`bgart.inputs.layout.prepare_layout` (padded with black, never
-    stretched); the photo fills the same box (:func:`bgart.inputs.layout.fit_box`), cropped to it
-    like the plate's cover crop if its own aspect differs from the layout's. The padding
-    around the box, where the layout has no lines, takes the photo's edge pixels repeated
-    outwards: the scene's colours carried on, nothing new for img2img to keep. A box that
-    fills the plate but for the rounding of its sides (under :data:`ROUNDING_GAP` px) is
-    taken as the whole plate, the photo covering it.
-    """
-    return prepare_layout(layout, width, height), (
-        None if photo is None else place_photo(photo, width, height, layout.size)
-    )
-
-
-def place_photo(
-    photo: Image.Image, width: int, height: int, layout_size: tuple[int, int] | None = None
-) -> Image.Image:
-    """A reference photo as the init image of a ``width`` x ``height`` plate: covering it
-    (scaled, centre-cropped), or, with the size of the layout it goes with, where that
-    layout lands (see :func:`plate_images`)."""
-    if layout_size is not None:
-        left, top, fw, fh = fit_box(*layout_size, width, height)
-        if width - fw >= ROUNDING_GAP or height - fh >= ROUNDING_GAP:
-            inner = np.asarray(cover_resize(photo, fw, fh))
-            pad = ((top, height - fh - top), (left, width - fw - left), (0, 0))
-            return Image.fromarray(np.pad(inner, pad, mode="edge"), "RGB")
-    return cover_resize(photo, width, height)
 
 
 def _project_target(job: GenerateJob) -> tuple[Path, str] | None:

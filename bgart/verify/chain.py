@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from bgart.errors import InputError, LedgerIntegrityError
+from bgart.events import FIGURE_KINDS, REVIEW_KINDS, VERSION_KINDS, Kind
 from bgart.ledger import (
     Candidate,
     ChainChecker,
@@ -34,7 +35,6 @@ from bgart.ledger import (
     Project,
     Shot,
 )
-from bgart.plates import VERSION_KINDS
 from bgart.verify.replay import PlateKey, Replayer, Size, check_blobs
 
 
@@ -45,10 +45,6 @@ class VerifyReport:
     versions: int = 0
     head_hash: str = ""
     replayed: int = 0  # plate events whose raster was recomputed in this run
-
-
-# Kinds whose events always record the figures of their edit (bgart.plates.acts._edit).
-_STATS_KINDS = ("human.painted", "ai.inpainted", "human.adjusted")
 
 
 @dataclass
@@ -134,7 +130,7 @@ def verify_project(
                     key = (ev.shot, ev.plate)
                     replay = plates.setdefault(key, _PlateReplay())
                     made = _check_numbering(ev, replay)
-                    if made is not None and ev.kind == "plate.reverted":
+                    if made is not None and ev.kind == Kind.PLATE_REVERTED:
                         reverts.append((key, made[0], int(ev.payload["to_version"])))
                     elif made is not None and recompute:
                         base = made[1]
@@ -199,7 +195,7 @@ def _makes_new_version(ev: EventRow) -> bool:
     makes a copy: the loop compares its blob hashes)."""
     return (
         ev.kind in VERSION_KINDS
-        and ev.kind != "plate.reverted"
+        and ev.kind != Kind.PLATE_REVERTED
         and ev.payload.get("version") is not None
     )
 
@@ -209,11 +205,11 @@ def _check_numbering(ev: EventRow, replay: _PlateReplay) -> tuple[int, int | Non
     a revert's copy); for an event that makes a version, (its number, the number of the
     version it starts from), else None."""
     p = ev.payload
-    if ev.kind == "ai.generated":
+    if ev.kind == Kind.AI_GENERATED:
         if p.get("candidate") != len(replay.candidates) + 1:
             raise LedgerIntegrityError(f"{ev.label}: candidate number does not follow the history")
         replay.candidates.append((ev.blobs.get("image", ""), ev.seq))
-    if ev.kind in ("plate.submitted", "plate.accepted", "plate.rejected"):
+    if ev.kind in REVIEW_KINDS:
         if p.get("version") != max(replay.versions, default=None):
             raise LedgerIntegrityError(f"{ev.label}: reviews a version that was not the latest")
         return None
@@ -226,12 +222,12 @@ def _check_numbering(ev: EventRow, replay: _PlateReplay) -> tuple[int, int | Non
     image_sha, raster_sha = ev.blobs.get("image"), ev.blobs.get("raster")
     if not image_sha or not raster_sha:
         raise LedgerIntegrityError(f"{ev.label}: image or raster blob missing from the event")
-    if ev.kind in _STATS_KINDS and not isinstance(p.get("stats"), dict):
+    if ev.kind in FIGURE_KINDS and not isinstance(p.get("stats"), dict):
         raise LedgerIntegrityError(f"{ev.label}: recorded figures missing (the payload was edited)")
     source = replay.source.get(latest) if latest else None
-    if ev.kind == "ai.generated":
+    if ev.kind == Kind.AI_GENERATED:
         source = p["candidate"]
-    elif ev.kind == "variation.selected":
+    elif ev.kind == Kind.VARIATION_SELECTED:
         n = p.get("candidate")
         if (
             not isinstance(n, int)
@@ -241,9 +237,9 @@ def _check_numbering(ev: EventRow, replay: _PlateReplay) -> tuple[int, int | Non
         ):
             raise LedgerIntegrityError(f"{ev.label}: selected image is not candidate {n}")
         source = n
-    elif ev.kind == "plate.imported":
+    elif ev.kind == Kind.PLATE_IMPORTED:
         source = None
-    elif ev.kind == "plate.reverted":
+    elif ev.kind == Kind.PLATE_REVERTED:
         target = replay.versions.get(p.get("to_version", -1))
         if target != (image_sha, raster_sha):
             raise LedgerIntegrityError(

@@ -4,7 +4,7 @@ blobs no recomputation reads).
 Each version is recomputed from the *stored* version it edits (decoded anyway, to be compared
 with its own recomputation) and the event's input blobs, then compared with what is stored:
 so versions can be checked in any order, many in one kernel pass
-(:func:`bgart.provenance.raster.apply`), and together the checks still prove every version from
+(:func:`bgart.provenance.edits.apply`), and together the checks still prove every version from
 the first. :class:`Replayer` runs them (and the hashing) in forked child processes while
 the ledger loop of :func:`bgart.verify.chain.verify_project` checks the chain, and shares out the
 rest at the end.
@@ -22,12 +22,13 @@ from multiprocessing.connection import Connection, wait
 from multiprocessing.process import BaseProcess
 from multiprocessing.sharedctypes import Synchronized
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 
 from bgart import provenance as contrib
 from bgart.errors import LedgerIntegrityError
+from bgart.events import spec
 from bgart.ledger import BlobStore, EventRow, Project
 from bgart.plates import decode_blob
 from bgart.provenance import Applied, Raster
@@ -222,7 +223,7 @@ class Replayer:
         self.children.remove(child)
         if status != "ok":
             raise RuntimeError(f"ledger verify: a replay process failed: {value}")
-        self.results.append(value)
+        self.results.append(cast(Result, value))
 
     def start_rest(self) -> None:
         """Start on what is left, once the loop has queued everything: children share it
@@ -407,7 +408,7 @@ class _Pending:
 
 class _Checks:
     """Plate versions waiting to be recomputed: edits of one kind go through the kernel
-    together (:func:`bgart.provenance.raster.apply`); the failure kept is the one with the
+    together (:func:`bgart.provenance.edits.apply`); the failure kept is the one with the
     lowest seq."""
 
     def __init__(self) -> None:
@@ -480,17 +481,17 @@ def _recompute(
             raise LedgerIntegrityError(f"{ev.label}: no {role} blob")
         return blobs.array(ev.blobs[role], mode, f"{ev.label} {role}")
 
-    kind, p = ev.kind, ev.payload
-    if kind in ("ai.generated", "variation.selected"):
-        img = blob("image")
-        return Applied(img, contrib.generated(img.shape[1], img.shape[0]), {})
-    if kind == "plate.imported":
-        img = blob("image")
+    try:  # the edit comes from the table of event kinds (bgart.events)
+        entry = contrib.EDITS.get(spec(ev.kind).edit(ev.payload))
+    except ValueError:
+        entry = None
+    if entry is None:
+        raise LedgerIntegrityError(f"{ev.label}: unknown plate event")
+    if entry.starts_plate:
         try:
-            raster = contrib.imported(img.shape[1], img.shape[0], p.get("origin", ""))
+            return entry.first_version(blob, ev.payload)
         except ValueError as exc:
             raise LedgerIntegrityError(f"{ev.label}: cannot be replayed ({exc})") from None
-        return Applied(img, raster, {})
     if base is None:
         raise LedgerIntegrityError(f"{ev.label}: edits a plate that has no version")
     number, img_sha, ras_sha = base
@@ -499,13 +500,4 @@ def _recompute(
     else:
         before = blobs.array(img_sha, "RGB", f"version {number} image")
         raster = blobs.raster(ras_sha, f"version {number}")
-    if kind == "human.painted":
-        if p.get("source") == "final":
-            return contrib.Edit("final", before, raster, blob("final"))
-        return contrib.Edit("paint", before, raster, blob("layer", "RGBA"))
-    if kind == "ai.inpainted":
-        mask = contrib.mask_from_image(blob("mask", "L"))
-        return contrib.Edit("inpaint", before, raster, blob("result"), mask)
-    if kind == "human.adjusted":
-        return contrib.Edit("adjust", before, raster, blob("adjusted"))
-    raise LedgerIntegrityError(f"{ev.label}: unknown plate event")
+    return entry.edit(before, raster, blob)

@@ -1,0 +1,186 @@
+"""A plate version's lineage replayed, to split its human paint among the artists.
+
+The provenance raster keeps one human weight h per pixel, not who laid it.
+:func:`replay_plate` recovers the split by replaying the plate's lineage (:func:`lineage`,
+which follows reverts) with the very functions of :mod:`bgart.provenance`: a stroke of
+opacity a takes share a of each pixel it is credited on and earlier contributors keep
+(1 − a) of theirs, an AI inpaint clears the pixels it visibly changed. The split is finally
+scaled per pixel so the artists' weights add up exactly to the stored raster's h, so the
+artists' shares add up to the plate's ``human_paint_share``.
+
+The :class:`Replay` also lists the lineage's edits (:class:`Step`), which the exports turn
+into PSD layers and C2PA actions.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from bgart import plates as workflow
+from bgart import provenance as contrib
+from bgart.credits.model import NOT_RECORDED
+from bgart.errors import LedgerIntegrityError
+from bgart.events import (
+    ORIGIN_KINDS,
+    VERSION_KINDS,
+    AiInpainted,
+    EditKind,
+    Kind,
+    PlateImported,
+    VersionFields,
+    parse,
+    spec,
+)
+from bgart.images import open_image
+from bgart.ledger import EventRow, Project
+
+
+@dataclass
+class Step:
+    """One pixel-changing edit in a plate's lineage (after the plate's AI or imported base)."""
+
+    event: EventRow
+    kind: EditKind  # PAINT | FINAL | INPAINT | ADJUST
+    person: str  # painter, mask author or adjuster
+    model: str | None  # inpaint model
+    base_version: int
+    version: int
+    bbox: tuple[int, int, int, int] | None  # x, y, width, height of the credited/masked area
+
+
+@dataclass
+class Replay:
+    """A plate version's lineage: its root event, the edits on it, the per-artist split."""
+
+    root: EventRow
+    steps: list[Step]
+    weights: dict[str, np.ndarray]  # artist -> per-pixel weight, summing to the raster's h
+    unattributed: float  # mean of h no artist explains
+
+
+def lineage(events: Sequence[EventRow], version: int) -> list[EventRow]:
+    """The version-making events that built ``version``, oldest first, following reverts."""
+    by_version = {
+        int(ev.payload["version"]): ev
+        for ev in events
+        if ev.kind in VERSION_KINDS and ev.payload.get("version") is not None
+    }
+    out: list[EventRow] = []
+    number: int | None = version
+    seen: set[int] = set()
+    while number is not None:
+        if number in seen or number not in by_version:
+            raise LedgerIntegrityError(f"plate version {number}: lineage cannot be followed")
+        seen.add(number)
+        ev = by_version[number]
+        if ev.kind == Kind.PLATE_REVERTED:
+            number = int(ev.payload["to_version"])
+            continue
+        out.append(ev)
+        if ev.kind in ORIGIN_KINDS:
+            break
+        number = ev.payload.get("base_version")
+    if not out or out[-1].kind not in ORIGIN_KINDS:
+        raise LedgerIntegrityError(f"plate version {version}: lineage has no starting image")
+    return out[::-1]
+
+
+def _bbox(mask: np.ndarray) -> tuple[int, int, int, int] | None:
+    ys = np.flatnonzero(mask.any(axis=1))
+    xs = np.flatnonzero(mask.any(axis=0))
+    if not xs.size:
+        return None
+    return int(xs[0]), int(ys[0]), int(xs[-1] - xs[0] + 1), int(ys[-1] - ys[0] + 1)
+
+
+def _blob(project: Project, ev: EventRow, role: str, mode: str) -> np.ndarray:
+    sha = ev.blobs.get(role)
+    if not sha:
+        raise LedgerIntegrityError(f"{ev.label}: no {role} blob")
+    return np.asarray(open_image(project.blobs.get(sha), mode=mode, name=f"{ev.label} {role}"))
+
+
+def replay_plate(
+    project: Project,
+    shot: str,
+    plate: str,
+    state: workflow.PlateState,
+    events: Sequence[EventRow],
+) -> Replay:
+    """Replay the lineage of ``state`` to split its human paint among artists."""
+    chain = lineage(events, state.number)
+    root, edits = chain[0], chain[1:]
+    h, w = state.image.shape[:2]
+    weights: dict[str, np.ndarray] = {}
+    if (
+        root.kind == Kind.PLATE_IMPORTED
+        and parse(root.kind, root.payload, PlateImported).origin == "hand-painted"
+    ):
+        weights[root.actor] = np.ones((h, w), np.float32)
+    zero = contrib.Raster.filled(w, h, contrib.AI_GEN, 0.0)
+    one = contrib.Raster.filled(w, h, contrib.AI_GEN, 1.0)
+    steps: list[Step] = []
+    for ev in edits:
+        edit = spec(ev.kind).edit(parse(ev.kind, ev.payload, VersionFields))
+        base = int(ev.payload["base_version"])
+        version = int(ev.payload["version"])
+        before = workflow.plate_state(project, shot, plate=plate, version=base).image
+        bbox: tuple[int, int, int, int] | None = None
+        if edit in (EditKind.PAINT, EditKind.FINAL):
+            if edit is EditKind.FINAL:
+                a = contrib.final(before, zero, _blob(project, ev, "final", "RGB")).raster.human
+            else:
+                a = contrib.paint(before, zero, _blob(project, ev, "layer", "RGBA")).raster.human
+            keep = np.float32(1.0) - a
+            for arr in weights.values():
+                arr *= keep
+            weights.setdefault(ev.actor, np.zeros((h, w), np.float32))
+            weights[ev.actor] += a
+            bbox = _bbox(a > 0)
+            steps.append(Step(ev, edit, ev.actor, None, base, version, bbox))
+        elif edit is EditKind.INPAINT:
+            payload = parse(ev.kind, ev.payload, AiInpainted)
+            mask = contrib.mask_from_image(_blob(project, ev, "mask", "L"))
+            result = _blob(project, ev, "result", "RGB")
+            cleared = contrib.inpaint(before, one, result, mask).raster.human == 0
+            for arr in weights.values():
+                arr[cleared] = 0.0
+            box = payload.mask_bbox
+            if box:
+                bbox = (int(box[0]), int(box[1]), int(box[2] - box[0]), int(box[3] - box[1]))
+            person = payload.directed_by or NOT_RECORDED
+            steps.append(Step(ev, edit, person, ev.actor, base, version, bbox))
+        elif edit is EditKind.ADJUST:
+            steps.append(Step(ev, edit, ev.actor, None, base, version, None))
+        else:
+            raise LedgerIntegrityError(f"{ev.label}: unexpected in a plate lineage")
+    # Scale the split so it adds up exactly to the stored raster's h (float rounding only).
+    target = state.raster.human.astype(np.float64)
+    unattributed = 0.0
+    if weights:
+        total = np.zeros((h, w), np.float64)
+        for arr in weights.values():
+            total += arr
+        with np.errstate(invalid="ignore", divide="ignore"):
+            scale = np.where(total > 0, target / total, 0.0)
+        for name in list(weights):
+            weights[name] = weights[name] * scale
+        unattributed = float(target[total <= 0].sum() / target.size)
+    else:
+        unattributed = float(target.sum() / target.size)
+    return Replay(root, steps, weights, unattributed)
+
+
+def generated_event(events: Sequence[EventRow], root: EventRow) -> EventRow | None:
+    """The ai.generated event of the candidate a plate started from (None: no AI base)."""
+    if root.kind == Kind.AI_GENERATED:
+        return root
+    if root.kind == Kind.VARIATION_SELECTED:
+        n = root.payload.get("candidate")
+        for ev in events:
+            if ev.kind == Kind.AI_GENERATED and ev.payload.get("candidate") == n:
+                return ev
+    return None

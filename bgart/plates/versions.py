@@ -1,0 +1,223 @@
+"""What every act shares: the Recorded result, name checks, and appending a new version.
+
+An act runs in one ledger write transaction (holding the chain lock), so the version it
+builds on is the plate's latest even with several processes at work.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from bgart import provenance as contrib
+from bgart.errors import InputError
+from bgart.events import EVENTS, Actor, Kind
+from bgart.images import encode_png
+from bgart.ledger import Event, EventRow, Plate, PlateVersion, Project, WriteTx, check_name
+from bgart.plates.pixels import PlateState, load_state, remember
+from bgart.provenance import Applied, Raster
+
+PLATE = "main"
+REVIEWER_ROLES = ("director", "admin")
+"""Roles whose accept/reject counts: the approval credited in the report."""
+
+FirstVersion = Callable[[WriteTx, Plate], Event]
+"""Records a plate's first version inside a write transaction (see
+:func:`bgart.plates.acts.record_base`)."""
+
+
+@dataclass(frozen=True)
+class Recorded:
+    """What an act recorded."""
+
+    kind: str
+    seq: int
+    event_id: str
+    hash: str
+    version: int | None = None
+    image_sha: str | None = None
+    raster_sha: str | None = None
+    candidate: int | None = None
+    stats: dict[str, int] = field(default_factory=dict)
+    duplicate: bool = False  # the act was already recorded (idempotency key matched)
+
+
+def recorded(
+    ev: Event | EventRow,
+    *,
+    duplicate: bool = False,
+    pv: PlateVersion | None = None,
+    candidate: int | None = None,
+) -> Recorded:
+    payload = ev.payload_dict if isinstance(ev, Event) else ev.payload
+    blobs = ev.blob_map if isinstance(ev, Event) else ev.blobs
+    return Recorded(
+        kind=ev.kind,
+        seq=ev.seq,
+        event_id=ev.id,
+        hash=ev.hash,
+        version=payload.get("version"),
+        image_sha=blobs.get("image"),
+        raster_sha=blobs.get("raster"),
+        candidate=candidate if candidate is not None else payload.get("candidate"),
+        stats=dict(payload.get("stats", {})),
+        duplicate=duplicate,
+    )
+
+
+def require_version(tx: WriteTx, plate: Plate, shot: str, plate_name: str) -> PlateVersion:
+    cur = tx.current_version(plate)
+    if cur is None:
+        raise InputError(
+            f"shot {shot}: plate '{plate_name}' has no image yet (generate or import one first)"
+        )
+    return cur
+
+
+def check_size(state: PlateState, arr: np.ndarray, what: str) -> None:
+    h, w = state.image.shape[:2]
+    if arr.shape[:2] != (h, w):
+        raise InputError(f"{what}: is {arr.shape[1]}x{arr.shape[0]} but the plate is {w}x{h}")
+
+
+def new_version(
+    project: Project,
+    tx: WriteTx,
+    plate: Plate,
+    *,
+    shot: str,
+    plate_name: str,
+    kind: str,
+    actor: str,
+    base: PlateVersion | None,
+    image: np.ndarray,
+    raster: Raster,
+    payload: Mapping[str, Any],
+    blobs: Mapping[str, str],
+    image_sha: str | None = None,
+    raster_sha: str | None = None,
+    stats: Mapping[str, int] | None = None,
+    source_candidate: int | None = None,
+    idem_key: str | None = None,
+) -> Event:
+    """Store the new pixels and raster, append the event and the version row."""
+    if image_sha is None:
+        image_sha = project.blobs.put(encode_png(image), "png")
+    if raster_sha is None:
+        raster_sha = project.blobs.put(raster.to_bytes(), "raster")
+    number = base.number + 1 if base else 1
+    full_payload = {
+        **payload,
+        "base_version": base.number if base else None,
+        "version": number,
+        "contribution": contrib.DEFINITION_VERSION,
+    }
+    if stats is not None:
+        full_payload["stats"] = dict(stats)
+    ev = tx.append(
+        kind,
+        actor=actor,
+        actor_kind=EVENTS[Kind(kind)].actor,
+        shot=shot,
+        plate=plate_name,
+        payload=full_payload,
+        blobs={**blobs, "image": image_sha, "raster": raster_sha},
+        idem_key=idem_key,
+    )
+    tx.add_version(
+        plate,
+        ev,
+        image_sha=image_sha,
+        raster_sha=raster_sha,
+        width=int(image.shape[1]),
+        height=int(image.shape[0]),
+        source_candidate=source_candidate,
+    )
+    remember(project, ("plate-state", image_sha, raster_sha), (image, raster))
+    return ev
+
+
+def check_names(shot: str, plate: str) -> tuple[str, str]:
+    return check_name(shot, "shot"), check_name(plate, "plate")
+
+
+def store_pixels(
+    project: Project, role: str, arr: np.ndarray, original: bytes | None
+) -> dict[str, str]:
+    """An act's pixels stored as PNG blob ``role``, and the file as the artist handed it in
+    as blob ``original``. Before the act's transaction: they do not depend on the plate
+    version, and the transaction holds the ledger's lock."""
+    blobs = {role: project.blobs.put(encode_png(arr), "png")}
+    if original is not None:
+        blobs["original"] = project.blobs.put(original, "bin")
+    return blobs
+
+
+def apply_edit(
+    project: Project,
+    shot: str,
+    plate: str,
+    *,
+    kind: str,
+    actor: str,
+    what: str,
+    arr: np.ndarray,
+    apply: Callable[[np.ndarray, Raster, np.ndarray], Applied],
+    blobs: Mapping[str, str],
+    payload: Mapping[str, Any],
+    human: str | None = None,
+    idem_key: str | None = None,
+    based_on: int | None = None,
+    first: FirstVersion | None = None,
+) -> Recorded:
+    """Apply an edit to the plate's latest version inside one locked transaction
+    (``based_on``: refuse unless that is still the latest version; ``first``: record that
+    instead when the plate has no version yet, rather than refusing)."""
+    with project.ledger.write() as tx:
+        if idem_key is not None and (ev := tx.find_event(idem_key)) is not None:
+            return recorded(ev, duplicate=True)
+        plate_row = tx.plate(shot, plate)
+        assert plate_row is not None
+        if first is not None and tx.current_version(plate_row) is None:
+            return recorded(first(tx, plate_row))
+        cur = require_version(tx, plate_row, shot, plate)
+        if based_on is not None and cur.number != based_on:
+            raise InputError(
+                f"{what}: made from version {based_on}, but version {cur.number} was saved "
+                "meanwhile; nothing recorded: run it again on the current plate"
+            )
+        state = load_state(project, cur)
+        check_size(state, arr, what)
+        if EVENTS[Kind(kind)].actor is Actor.HUMAN:
+            tx.ensure_user(actor)
+        if human:
+            tx.ensure_user(human)
+        applied = apply(state.image, state.raster, arr)
+        ev = new_version(
+            project,
+            tx,
+            plate_row,
+            shot=shot,
+            plate_name=plate,
+            kind=kind,
+            actor=actor,
+            base=cur,
+            image=applied.image,
+            raster=applied.raster,
+            payload=payload,
+            blobs=blobs,
+            stats=applied.stats,
+            source_candidate=cur.source_candidate,
+            idem_key=idem_key,
+        )
+        return recorded(ev)
+
+
+def check_seconds(value: float) -> float:
+    value = float(value)
+    if not value >= 0 or value == float("inf"):
+        raise InputError(f"active seconds: must be a non-negative number, got {value}")
+    return round(value, 3)
