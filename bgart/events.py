@@ -101,6 +101,8 @@ class Payload(BaseModel):
 
     model_config = ConfigDict(extra="allow", frozen=True)
 
+    active_seconds: float = 0.0  # editing time the UI measured for the act (0: unknown)
+
     def to_dict(self) -> dict[str, Any]:
         """The dict stored in the ledger: exactly the fields the act set."""
         return self.model_dump(mode="json", exclude_unset=True)
@@ -121,8 +123,17 @@ class LayoutImported(Payload):
     height: int
 
 
-class AiGenerated(VersionFields):
+class ModelMade(VersionFields):
+    """An act of a model: its generation record (what made the pixels, and in how long)."""
+
     record: dict[str, Any]  # bgart.generation.record.GenerationRecord.to_dict()
+
+    @property
+    def gpu_seconds(self) -> float:
+        return float(self.record.get("seconds") or 0.0)
+
+
+class AiGenerated(ModelMade):
     requested_by: str | None = None
     candidate: int
 
@@ -134,26 +145,27 @@ class VariationSelected(VersionFields):
 
 class PlateImported(VersionFields):
     origin: str  # "hand-painted" | "layout" | "blank"
+
+    @property
+    def hand_painted(self) -> bool:
+        """A plate painted by hand: every pixel the importer's work."""
+        return self.origin == "hand-painted"
+
     filename: str | None = None
-    active_seconds: float = 0.0
 
 
 class HumanPainted(VersionFields):
     source: str  # "brush" | "layer" | "final"
     filename: str | None = None
-    active_seconds: float = 0.0
 
 
-class AiInpainted(VersionFields):
-    record: dict[str, Any]
+class AiInpainted(ModelMade):
     directed_by: str
     mask_bbox: list[int] | None = None
-    active_seconds: float = 0.0
 
 
 class HumanAdjusted(VersionFields):
     operation: dict[str, Any] = {}
-    active_seconds: float = 0.0
 
 
 class PlateReverted(VersionFields):

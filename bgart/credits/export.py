@@ -72,7 +72,15 @@ from bgart.credits.psd import (
     retouch_layer_name,
 )
 from bgart.errors import BgartError, InputError
-from bgart.events import EditKind, Kind, PlateImported, parse, spec
+from bgart.events import (
+    AiGenerated,
+    EditKind,
+    Kind,
+    LayoutImported,
+    Payload,
+    PlateImported,
+    spec,
+)
 from bgart.events import PsdLayer as LayerKind
 from bgart.fsutil import atomic_write_text, safe_name, sha256_file
 from bgart.images import open_image
@@ -185,18 +193,16 @@ def plate_layers(project: Project, p: PlateCredit, rep: Replay) -> list[PsdLayer
     root = rep.root
     base = _image(project, root.blobs["image"], f"{p.key} base image")
     if root.kind == Kind.PLATE_IMPORTED:
-        origin = parse(root.kind, root.payload, PlateImported).origin
+        origin = root.typed(PlateImported).origin
         base_name = f"Base – {root.actor} ({origin})"
     else:
-        gen = generated_event(project.ledger.events(shot=p.shot, plate=p.plate), root)
+        gen = generated_event(rep.history.events, root)
         base_name = ai_layer_name(gen.actor if gen else "AI")
     layers = [PsdLayer(base_name, Image.fromarray(base, "RGB"))]
     seen: dict[str, int] = {}
     for step in rep.steps:
-        before = workflow.plate_state(
-            project, p.shot, plate=p.plate, version=step.base_version
-        ).image
-        after = workflow.plate_state(project, p.shot, plate=p.plate, version=step.version).image
+        before = rep.history.state(step.base_version).image
+        after = rep.history.state(step.version).image
         changed = (before != after).any(axis=2)
         # Only the changed pixels, opaque; everything else transparent and zero, so the
         # layer carries no copy of the plate behind its transparency.
@@ -303,7 +309,7 @@ def plate_manifest(
     """
     edits = _edits(p, rep)
     layout = None
-    layouts = project.ledger.events(shot=p.shot, kinds=(Kind.LAYOUT_IMPORTED,))
+    layouts = rep.history.layouts
     chosen = next(
         (
             ev
@@ -315,24 +321,26 @@ def plate_manifest(
     if chosen is not None:
         layout = LayoutIngredient(
             image=project.blobs.get(chosen.blobs["layout"]),
-            title=chosen.payload.get("filename") or f"{p.shot} layout",
+            title=chosen.typed(LayoutImported).filename or f"{p.shot} layout",
             author=chosen.actor,
             when=chosen.created_at,
         )
     root_image = project.blobs.get(rep.root.blobs["image"]) if edits else None
-    gen = generated_event(project.ledger.events(shot=p.shot, plate=p.plate), rep.root)
+    gen = generated_event(rep.history.events, rep.root)
     ai_plate = base = None
     if gen is None:
-        origin = str(rep.root.payload.get("origin") or "imported")
+        imported = rep.root.typed(PlateImported)
+        origin = imported.origin or "imported"
         base = HumanBase(
             artist=rep.root.actor,
             origin=origin,
             image=root_image,
-            title=rep.root.payload.get("filename") or f"{p.shot} imported plate ({origin})",
+            title=imported.filename or f"{p.shot} imported plate ({origin})",
             when=rep.root.created_at,
         )
     else:
-        record = gen.payload.get("record", {})
+        generated = gen.typed(AiGenerated)
+        record = generated.record
         model = next((m for m in p.models if m.role == "generation"), None)
         seeds = record.get("seeds") or []
         index = int(record.get("batch_index") or 0)
@@ -343,7 +351,7 @@ def plate_manifest(
             licence=licence,
             weights=model.weights if model else None,
             image=root_image,
-            title=f"{p.shot} AI plate (candidate {gen.payload.get('candidate')})",
+            title=f"{p.shot} AI plate (candidate {generated.candidate})",
             seed=int(seeds[index]) if len(seeds) > index else None,
             when=gen.created_at,
         )
@@ -384,7 +392,7 @@ def _edits(p: PlateCredit, rep: Replay) -> list[Edit]:
                 PaintSession(
                     artist=step.person,
                     bbox=step.bbox,
-                    seconds=float(ev.payload.get("active_seconds") or 0.0),
+                    seconds=ev.typed(Payload).active_seconds,
                     when=ev.created_at,
                 )
             )
@@ -443,12 +451,11 @@ def export_plates(
     done: list[ExportedPlate] = []
     for p in accepted:
         folder, stem = (out_root / paths[p.key]).parent, (out_root / paths[p.key]).name
-        state = workflow.plate_state(project, p.shot, plate=p.plate, version=p.version)
+        history = workflow.PlateHistory.load(project, p.shot, p.plate)
+        state = history.state(p.version)
         if state.image_sha != p.image_sha256:
             raise BgartError(f"{p.key}: the ledger changed since the report was built")
-        rep = replay_plate(
-            project, p.shot, p.plate, state, project.ledger.events(shot=p.shot, plate=p.plate)
-        )
+        rep = replay_plate(history, state)
         item = ExportedPlate(p.episode, p.shot, p.plate, None, None, [])
         if psd:
             layers = plate_layers(project, p, rep)

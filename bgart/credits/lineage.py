@@ -26,12 +26,14 @@ from bgart.errors import LedgerIntegrityError
 from bgart.events import (
     ORIGIN_KINDS,
     VERSION_KINDS,
+    AiGenerated,
     AiInpainted,
     EditKind,
     Kind,
     PlateImported,
+    PlateReverted,
+    VariationSelected,
     VersionFields,
-    parse,
     spec,
 )
 from bgart.images import open_image
@@ -59,14 +61,15 @@ class Replay:
     steps: list[Step]
     weights: dict[str, np.ndarray]  # artist -> per-pixel weight, summing to the raster's h
     unattributed: float  # mean of h no artist explains
+    history: workflow.PlateHistory  # the plate's history it was read from
 
 
 def lineage(events: Sequence[EventRow], version: int) -> list[EventRow]:
     """The version-making events that built ``version``, oldest first, following reverts."""
     by_version = {
-        int(ev.payload["version"]): ev
+        number: ev
         for ev in events
-        if ev.kind in VERSION_KINDS and ev.payload.get("version") is not None
+        if ev.kind in VERSION_KINDS and (number := ev.typed(VersionFields).version) is not None
     }
     out: list[EventRow] = []
     number: int | None = version
@@ -77,12 +80,12 @@ def lineage(events: Sequence[EventRow], version: int) -> list[EventRow]:
         seen.add(number)
         ev = by_version[number]
         if ev.kind == Kind.PLATE_REVERTED:
-            number = int(ev.payload["to_version"])
+            number = ev.typed(PlateReverted).to_version
             continue
         out.append(ev)
         if ev.kind in ORIGIN_KINDS:
             break
-        number = ev.payload.get("base_version")
+        number = ev.typed(VersionFields).base_version
     if not out or out[-1].kind not in ORIGIN_KINDS:
         raise LedgerIntegrityError(f"plate version {version}: lineage has no starting image")
     return out[::-1]
@@ -103,31 +106,26 @@ def _blob(project: Project, ev: EventRow, role: str, mode: str) -> np.ndarray:
     return np.asarray(open_image(project.blobs.get(sha), mode=mode, name=f"{ev.label} {role}"))
 
 
-def replay_plate(
-    project: Project,
-    shot: str,
-    plate: str,
-    state: workflow.PlateState,
-    events: Sequence[EventRow],
-) -> Replay:
-    """Replay the lineage of ``state`` to split its human paint among artists."""
-    chain = lineage(events, state.number)
+def replay_plate(history: workflow.PlateHistory, state: workflow.PlateState) -> Replay:
+    """Replay the lineage of ``state`` (a version of the plate ``history`` holds) to split
+    its human paint among artists."""
+    project = history.project
+    chain = lineage(history.events, state.number)
     root, edits = chain[0], chain[1:]
     h, w = state.image.shape[:2]
     weights: dict[str, np.ndarray] = {}
-    if (
-        root.kind == Kind.PLATE_IMPORTED
-        and parse(root.kind, root.payload, PlateImported).origin == "hand-painted"
-    ):
+    if root.kind == Kind.PLATE_IMPORTED and root.typed(PlateImported).origin == "hand-painted":
         weights[root.actor] = np.ones((h, w), np.float32)
     zero = contrib.Raster.filled(w, h, contrib.AI_GEN, 0.0)
     one = contrib.Raster.filled(w, h, contrib.AI_GEN, 1.0)
     steps: list[Step] = []
     for ev in edits:
-        edit = spec(ev.kind).edit(parse(ev.kind, ev.payload, VersionFields))
-        base = int(ev.payload["base_version"])
-        version = int(ev.payload["version"])
-        before = workflow.plate_state(project, shot, plate=plate, version=base).image
+        fields = ev.typed(VersionFields)
+        edit = spec(ev.kind).edit(fields)
+        if fields.base_version is None or fields.version is None:
+            raise LedgerIntegrityError(f"{ev.label}: an edit without its version numbers")
+        base, version = fields.base_version, fields.version
+        before = history.state(base).image
         bbox: tuple[int, int, int, int] | None = None
         if edit in (EditKind.PAINT, EditKind.FINAL):
             if edit is EditKind.FINAL:
@@ -142,7 +140,7 @@ def replay_plate(
             bbox = _bbox(a > 0)
             steps.append(Step(ev, edit, ev.actor, None, base, version, bbox))
         elif edit is EditKind.INPAINT:
-            payload = parse(ev.kind, ev.payload, AiInpainted)
+            payload = ev.typed(AiInpainted)
             mask = contrib.mask_from_image(_blob(project, ev, "mask", "L"))
             result = _blob(project, ev, "result", "RGB")
             cleared = contrib.inpaint(before, one, result, mask).raster.human == 0
@@ -171,7 +169,7 @@ def replay_plate(
         unattributed = float(target[total <= 0].sum() / target.size)
     else:
         unattributed = float(target.sum() / target.size)
-    return Replay(root, steps, weights, unattributed)
+    return Replay(root, steps, weights, unattributed, history)
 
 
 def generated_event(events: Sequence[EventRow], root: EventRow) -> EventRow | None:
@@ -179,8 +177,8 @@ def generated_event(events: Sequence[EventRow], root: EventRow) -> EventRow | No
     if root.kind == Kind.AI_GENERATED:
         return root
     if root.kind == Kind.VARIATION_SELECTED:
-        n = root.payload.get("candidate")
+        n = root.typed(VariationSelected).candidate
         for ev in events:
-            if ev.kind == Kind.AI_GENERATED and ev.payload.get("candidate") == n:
+            if ev.kind == Kind.AI_GENERATED and ev.typed(AiGenerated).candidate == n:
                 return ev
     return None

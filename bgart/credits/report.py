@@ -61,7 +61,7 @@ from bgart.events import (
     CreditRole,
     EditKind,
     Kind,
-    parse,
+    Payload,
     spec,
 )
 from bgart.ledger import EventRow, Project
@@ -89,7 +89,7 @@ def credited_person(ev: EventRow) -> str | None:
     """The person an event credits: who drew the mask of an AI inpaint, else its actor when
     that is a person (None for a model's event, or a mask author not recorded)."""
     if ev.kind == Kind.AI_INPAINTED:
-        return ev.payload.get("directed_by")
+        return ev.typed(AiInpainted).directed_by
     return ev.actor if ev.actor_kind == Actor.HUMAN else None
 
 
@@ -104,12 +104,13 @@ def build_plate(
     catalog: ModelCatalog,
 ) -> tuple[PlateCredit, Replay, workflow.PlateState]:
     """The credit of one plate's latest version (and the replay export builds on)."""
-    figs = workflow.plate_figures(project, shot, plate=plate)
-    state = workflow.plate_state(project, shot, plate=plate)
-    events = project.ledger.events(shot=shot, plate=plate)
-    rep = replay_plate(project, shot, plate, state, events)
+    history = workflow.PlateHistory.load(project, shot, plate)  # read once for all below
+    figs = history.figures()
+    state = history.state()
+    events = history.events
+    rep = replay_plate(history, state)
     gen = generated_event(events, rep.root)
-    generated = parse(gen.kind, gen.payload, AiGenerated) if gen is not None else None
+    generated = gen.typed(AiGenerated) if gen is not None else None
     record: dict[str, Any] = generated.record if generated is not None else {}
     models: list[ModelUse] = []
     if gen is not None:
@@ -123,7 +124,7 @@ def build_plate(
         if step.kind is not EditKind.INPAINT:
             continue
         ev = step.event
-        inpainted = parse(ev.kind, ev.payload, AiInpainted)
+        inpainted = ev.typed(AiInpainted)
         if not any(m.name == ev.actor and m.role == "inpaint" for m in models):
             models.append(catalog.use(ev.actor, "inpaint", inpainted.record.get("model_files")))
         stats = inpainted.stats or {}
@@ -143,7 +144,7 @@ def build_plate(
     seconds: dict[str, float] = {}
     sessions: dict[str, int] = {}
     for ev in events:
-        secs = float(ev.payload.get("active_seconds") or 0.0)
+        secs = ev.typed(Payload).active_seconds
         who = credited_person(ev)
         if who:
             seconds[who] = seconds.get(who, 0.0) + secs

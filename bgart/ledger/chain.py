@@ -27,7 +27,7 @@ from typing import Any
 
 from bgart.canonical import canonical_json
 from bgart.errors import LedgerIntegrityError
-from bgart.events import actor_kind_problem
+from bgart.events import P, Payload, actor_kind_problem, parse
 from bgart.ledger.tables import Event
 
 GENESIS_HASH = "0" * 64
@@ -173,6 +173,25 @@ class EventRow:
         value = json.loads(self.payload_text)
         if not isinstance(value, dict):
             raise LedgerIntegrityError(f"{self.label}: payload is not a JSON object (edited)")
+        return value
+
+    @functools.cached_property
+    def _typed(self) -> Payload:
+        try:
+            return parse(self.kind, self.payload)
+        except ValueError as exc:
+            raise LedgerIntegrityError(f"{self.label}: {exc}") from None
+
+    def typed(self, as_type: type[P]) -> P:
+        """The payload as the type :mod:`bgart.events` declares for this kind (``as_type``:
+        the type the caller expects), parsed once. A payload that does not fit was edited
+        after it was chained (the ledger checks each payload before it chains it): an
+        integrity error."""
+        value = self._typed
+        if not isinstance(value, as_type):
+            raise LedgerIntegrityError(
+                f"{self.label}: a {self.kind} payload is no {as_type.__name__}"
+            )
         return value
 
     @classmethod

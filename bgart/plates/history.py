@@ -16,7 +16,20 @@ from sqlalchemy import select
 
 from bgart import provenance as contrib
 from bgart.errors import InputError
-from bgart.events import DECISION_KINDS, VERSION_KINDS, Actor, Kind
+from bgart.events import (
+    DECISION_KINDS,
+    VERSION_KINDS,
+    Actor,
+    AiGenerated,
+    AiInpainted,
+    Kind,
+    LayoutImported,
+    ModelMade,
+    Payload,
+    PlateImported,
+    Review,
+    VersionFields,
+)
 from bgart.ledger import EventRow, Plate, PlateVersion, Project, Shot
 from bgart.plates.pixels import PlateState, decode_blob, decode_user, load_state
 from bgart.plates.versions import PLATE
@@ -87,7 +100,7 @@ class PlateHistory:
             (
                 ev.seq
                 for ev in events
-                if ev.payload.get("version") == state.number and ev.kind in VERSION_KINDS
+                if ev.kind in VERSION_KINDS and ev.typed(VersionFields).version == state.number
             ),
             None,
         )
@@ -100,25 +113,23 @@ class PlateHistory:
         inpaints = [ev for ev in relevant if ev.kind == Kind.AI_INPAINTED]
         # A record's seconds are per image (the engine splits a batched call's time over its
         # images), so the plate's GPU time is their sum over every candidate and inpaint.
-        gpu_seconds = sum(
-            float(ev.payload.get("record", {}).get("seconds") or 0.0)
-            for ev in candidates + inpaints
-        )
+        gpu_seconds = sum(ev.typed(ModelMade).gpu_seconds for ev in candidates + inpaints)
         current = self.version(state.number)
         layout_artists, layout_sha = self.used_layout(current.source_candidate)
         decisions = [ev for ev in relevant if ev.kind in DECISION_KINDS]
         last = decisions[-1] if decisions else None
-        if last is None or last.payload.get("version") != state.number:
+        review = last.typed(Review) if last is not None else None
+        if last is None or review is None or review.version != state.number:
             status, approver, comment = "open", None, None
         else:
             status = "accepted" if last.kind == Kind.PLATE_ACCEPTED else "rejected"
-            approver, comment = last.actor, last.payload.get("comment")
+            approver, comment = last.actor, review.comment
         painters = sorted(
             {
                 ev.actor
                 for ev in relevant
                 if ev.kind == Kind.HUMAN_PAINTED
-                or (ev.kind == Kind.PLATE_IMPORTED and ev.payload.get("origin") == "hand-painted")
+                or (ev.kind == Kind.PLATE_IMPORTED and ev.typed(PlateImported).hand_painted)
             }
         )
         figs.update(
@@ -128,11 +139,11 @@ class PlateHistory:
                 "chosen_candidate": current.source_candidate,
                 "masks": len(inpaints),
                 "mask_area_px": sum(
-                    int(ev.payload.get("stats", {}).get("mask_px", 0)) for ev in inpaints
+                    int((ev.typed(AiInpainted).stats or {}).get("mask_px", 0)) for ev in inpaints
                 ),
                 "active_seconds": round(
                     sum(
-                        float(ev.payload.get("active_seconds") or 0.0)
+                        float(getattr(ev.typed(Payload), "active_seconds", None) or 0.0)
                         for ev in relevant
                         if ev.actor_kind == Actor.HUMAN or ev.kind == Kind.AI_INPAINTED
                     ),
@@ -143,9 +154,7 @@ class PlateHistory:
                 "approver": approver,
                 "review_comment": comment,
                 "painters": painters,
-                "mask_authors": sorted(
-                    {str(d) for ev in inpaints if (d := ev.payload.get("directed_by")) is not None}
-                ),
+                "mask_authors": sorted({ev.typed(AiInpainted).directed_by for ev in inpaints}),
                 "layout_artists": layout_artists,
                 "layout_sha256": layout_sha,
                 "models": sorted({ev.actor for ev in candidates + inpaints}),
@@ -177,11 +186,12 @@ class PlateHistory:
             (
                 ev
                 for ev in self.events
-                if ev.kind == Kind.AI_GENERATED and ev.payload.get("candidate") == source_candidate
+                if ev.kind == Kind.AI_GENERATED
+                and ev.typed(AiGenerated).candidate == source_candidate
             ),
             None,
         )
-        record = (gen.payload.get("record") or {}) if gen is not None else {}
+        record = gen.typed(AiGenerated).record if gen is not None else {}
         sha = record.get("layout_sha256")
         if gen is not None and not sha and "layout" in str(record.get("mode", "")).split("+"):
             earlier = [ev for ev in self.layouts if ev.seq < gen.seq]
@@ -192,13 +202,14 @@ class PlateHistory:
 
     def _imported_layout(self) -> tuple[list[str], str | None]:
         root = next((ev for ev in self.events if ev.kind == Kind.PLATE_IMPORTED), None)
-        if root is None or root.payload.get("origin") != "layout":
+        if root is None or root.typed(PlateImported).origin != "layout":
             return [], None
         blobs = self.project.blobs
         image = decode_blob(blobs.get(root.blobs["image"]), "RGB", f"{root.label} image")
         h, w = image.shape[:2]
         for ev in reversed(self.layouts):
-            if (ev.payload.get("width"), ev.payload.get("height")) != (w, h):
+            layout = ev.typed(LayoutImported)
+            if (layout.width, layout.height) != (w, h):
                 continue
             sha = ev.blobs["layout"]
             if np.array_equal(decode_user(blobs.get(sha), "RGB", f"{ev.label} layout"), image):

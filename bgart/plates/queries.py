@@ -12,7 +12,7 @@ from sqlalchemy import select
 
 from bgart import provenance as contrib
 from bgart.errors import InputError
-from bgart.events import REVIEW_KINDS, VERSION_KINDS, Kind
+from bgart.events import REVIEW_KINDS, VERSION_KINDS, Kind, Review, VersionFields
 from bgart.ledger import Plate, PlateVersion, Project, Shot
 from bgart.plates.history import PlateHistory, read_versions
 from bgart.plates.pixels import PlateState, load_state
@@ -95,12 +95,12 @@ def shot_status(project: Project, shot: str, *, plate: str = PLATE) -> str:
     version is untouched AI output (a generation or a pick) and ``in retouch`` after any edit.
     """
     events = project.ledger.events(shot=shot, plate=plate)
-    versions = [ev for ev in events if ev.kind in VERSION_KINDS and ev.payload.get("version")]
+    versions = [ev for ev in events if ev.kind in VERSION_KINDS and ev.typed(VersionFields).version]
     if not versions:
         return "no plate"
     latest = versions[-1]
     reviews = [ev for ev in events if ev.kind in REVIEW_KINDS and ev.seq > latest.seq]
-    if reviews and reviews[-1].payload.get("version") == latest.payload["version"]:
+    if reviews and reviews[-1].typed(Review).version == latest.typed(VersionFields).version:
         return _REVIEW_STATUS[Kind(reviews[-1].kind)]
     untouched = (Kind.AI_GENERATED, Kind.VARIATION_SELECTED)
     return "generated" if latest.kind in untouched else "in retouch"
