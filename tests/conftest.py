@@ -1,10 +1,14 @@
-"""Shared fixtures: tiny random-weight models built once per session, offline settings."""
+"""Shared fixtures: tiny random-weight models built once per session, offline settings.
+
+Fixtures come to tests as parameters only: these, the plugins in ``pytest_plugins`` below
+(tests/fixtures/), and each folder's own conftest.py. Plain helpers live in tests/helpers/.
+"""
 
 from __future__ import annotations
 
 import os
 
-from _scratch import scratch_folder
+from helpers.scratch import scratch_folder
 
 os.environ["HF_HUB_OFFLINE"] = "1"
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
@@ -19,6 +23,8 @@ from pathlib import Path
 import pytest
 import torch
 
+pytest_plugins = ["fixtures.ledger"]
+
 TEST_THREADS = 1  # byte-identical CPU results need a fixed thread count
 
 
@@ -26,6 +32,14 @@ TEST_THREADS = 1  # byte-identical CPU results need a fixed thread count
 def _fixed_threads() -> Iterator[None]:
     torch.set_num_threads(TEST_THREADS)
     yield
+
+
+@pytest.fixture(autouse=True)
+def _offline(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No test takes a project or a database from the environment it was started in."""
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    for var in ("BGART_DB_URL", "BGART_PROJECT_DIR"):
+        monkeypatch.delenv(var, raising=False)
 
 
 @pytest.fixture(scope="session")

@@ -9,7 +9,7 @@ import zlib
 
 import numpy as np
 import pytest
-from _fork import check_in_fork
+from helpers.fork import check_in_fork
 from PIL import Image
 
 from bgart import deflate

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import typer
-from _ledger_fixtures import _offline, generated_png, natural_plate, stroke_layer  # noqa: F401
+from helpers.images import generated_png, natural_plate, stroke_layer
 from PIL import Image
 from sqlalchemy import text
 from typer.testing import CliRunner

@@ -1,5 +1,5 @@
 """The credit report: figures from the ledger, grades, summaries, credit lines, and the
-CSV / JSON / HTML / PDF renderings (see tests/_credits_fixtures.py for the production)."""
+CSV / JSON / HTML / PDF renderings (see tests/helpers/credits.py for the production)."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from _credits_fixtures import (  # noqa: F401 - fixtures come back as parameters
+from helpers.credits import (
     DIRECTOR,
     INPAINT_MODEL,
     LICENCE,
@@ -28,7 +28,6 @@ from _credits_fixtures import (  # noqa: F401 - fixtures come back as parameters
     lock_catalog,
     opaque_layer,
     png,
-    project,
     record,
 )
 from pypdf import PdfReader

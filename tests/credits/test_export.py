@@ -17,7 +17,7 @@ from typing import ClassVar
 
 import numpy as np
 import pytest
-from _credits_fixtures import (  # noqa: F401 - fixtures come back as parameters
+from helpers.credits import (
     DIRECTOR,
     INPAINT_MODEL,
     LICENCE,
@@ -30,7 +30,6 @@ from _credits_fixtures import (  # noqa: F401 - fixtures come back as parameters
     layout_png,
     lock_catalog,
     png,
-    project,
     record,
 )
 from PIL import Image

@@ -172,7 +172,7 @@ def test_a_second_process_waits_for_a_pull_and_does_not_download_again(
 
 
 def test_shipped_lock_parses_and_pins_no_pickles() -> None:
-    lock = WeightsLock.load(Path(__file__).resolve().parent.parent / "weights.lock")
+    lock = WeightsLock.load(Path(__file__).resolve().parents[2] / "weights.lock")
     assert {"anime-sd15", "anime-sdxl"} <= set(lock.models)
     for entry in lock.models.values():
         assert entry.repo.startswith("hf:")

@@ -1,4 +1,5 @@
-"""A small production for the credit-report and export tests, built through bgart.plates.acts.
+"""A small production for the credit-report and export tests, built through bgart.plates.acts
+(tests/credits/conftest.py serves it as the ``project`` fixture).
 
 Three accepted plates of 80×60 pixels (4800), no diffusers involved:
 
@@ -14,11 +15,9 @@ from __future__ import annotations
 
 import hashlib
 import io
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
-import pytest
 from PIL import Image
 
 from bgart import plates as workflow
@@ -161,11 +160,3 @@ def build_project(root: Path) -> Project:
     workflow.record_final(project, "EP02_C001", final, "Kobayashi Mei", 3600.0)
     workflow.accept(project, "EP02_C001", DIRECTOR)
     return project
-
-
-@pytest.fixture(scope="module")
-def project(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Project]:
-    """The production, built once per test module that imports this fixture."""
-    proj = build_project(tmp_path_factory.mktemp("credits") / "show")
-    yield proj
-    proj.close()

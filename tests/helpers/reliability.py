@@ -1,5 +1,6 @@
-"""Helpers shared by tests/test_reliability_*.py: the bad-input corpus, the CLI run as real
-processes, and checks that an error is one clean line and left nothing behind."""
+"""Helpers shared by tests/reliability/test_reliability_*.py: the bad-input corpus, the CLI
+run as real processes, and checks that an error is one clean line and left nothing behind
+(the ``corpus`` fixture is in tests/reliability/conftest.py)."""
 
 from __future__ import annotations
 
@@ -8,19 +9,17 @@ import os
 import subprocess
 import sys
 import textwrap
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import pytest
-
-ROOT = Path(__file__).resolve().parent.parent
-CORPUS_SCRIPT = ROOT / "tests" / "corpus" / "make_corpus.py"
+ROOT = Path(__file__).resolve().parents[2]
+CORPUS_SCRIPT = ROOT / "tests" / "reliability" / "corpus" / "make_corpus.py"
 
 
 def load_corpus_module() -> Any:
-    """tests/corpus/make_corpus.py as a module (it is a script, not a package)."""
+    """tests/reliability/corpus/make_corpus.py as a module (it is a script, not a package)."""
     import importlib.util
 
     spec = importlib.util.spec_from_file_location("bgart_make_corpus", CORPUS_SCRIPT)
@@ -187,31 +186,3 @@ def png_bytes_of(width: int = 96, height: int = 64, seed: int = 0) -> bytes:
     buf = io.BytesIO()
     module.sketch(width, height, seed).save(buf, "PNG")
     return buf.getvalue()
-
-
-@pytest.fixture(scope="session")
-def corpus(
-    tmp_path_factory: pytest.TempPathFactory, tiny_root: Path, tiny_store: Path
-) -> Iterator[tuple[Path, list[Any]]]:
-    """The whole corpus (weights group included), made by the generator script as a
-    separate process, once per session: (root, cases)."""
-    dest = tmp_path_factory.mktemp("corpus")
-    res = subprocess.run(
-        [
-            sys.executable,
-            str(CORPUS_SCRIPT),
-            str(dest),
-            "--lock",
-            str(tiny_root / "weights.lock"),
-            "--store",
-            str(tiny_store),
-        ],
-        capture_output=True,
-        text=True,
-        env=clean_env(),
-        timeout=300,
-    )
-    assert res.returncode == 0, res.stdout + res.stderr
-    module = load_corpus_module()
-    cases = [module.Case(**c) for c in json.loads((dest / "manifest.json").read_text())]
-    yield dest, cases

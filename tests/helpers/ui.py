@@ -1,12 +1,11 @@
-"""Fixtures for the UI tests: a small project with users, a shot and fast presets."""
+"""Helpers for the UI tests: a small project with users, a shot and fast presets (the
+fixtures built on them are in tests/ui/conftest.py)."""
 
 from __future__ import annotations
 
 import io
-from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
 from PIL import Image, ImageDraw
 
 PASSWORDS = {"alice": "alice-secret-1", "dora": "dora-secret-1", "adam": "adam-secret-1"}
@@ -68,28 +67,6 @@ def make_project(root: Path) -> Path:
             project.ledger.add_user(name, role, PASSWORDS[name])
         workflow.record_layout(project, SHOT, layout_png(), LAYOUT_ARTIST, filename="c001.png")
     return root
-
-
-@pytest.fixture
-def ui_project(
-    tmp_path: Path, tiny_env: dict[str, str], monkeypatch: pytest.MonkeyPatch
-) -> Iterator[Path]:
-    """A project folder; the environment points bgart at tiny models and fast presets."""
-    for key, value in ui_env(tiny_env, write_prompts(tmp_path / "prompts")).items():
-        monkeypatch.setenv(key, value)
-    yield make_project(tmp_path / "show")
-
-
-@pytest.fixture
-def studio(ui_project: Path, tiny_engine):  # type: ignore[no-untyped-def]
-    """A Studio on the test project whose engine is the session's tiny SD1.5 engine."""
-    from bgart.ui.handlers import Studio
-
-    from bgart.ledger import Project
-
-    project = Project.open(ui_project)
-    yield Studio(project, engine_loader=lambda _settings: tiny_engine)
-    project.close()
 
 
 def req(name: str | None):  # type: ignore[no-untyped-def]

@@ -15,7 +15,7 @@ from PIL import Image, ImageDraw
 from bgart.errors import InputError
 from bgart.inputs import check_plate_size, fit_box, load_layout, plate_size_for, prepare_layout
 
-EXAMPLES = Path(__file__).resolve().parent.parent / "examples" / "layouts"
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "layouts"
 
 
 def fake_scan(

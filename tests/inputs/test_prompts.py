@@ -11,7 +11,7 @@ import pytest
 from bgart.errors import InputError
 from bgart.inputs import DEFAULTS, Preset, compose, get_preset, join_prompt, load_presets
 
-SHIPPED = Path(__file__).resolve().parent.parent / "prompts"
+SHIPPED = Path(__file__).resolve().parents[2] / "prompts"
 
 
 def write(folder: Path, name: str, text: str) -> Path:

@@ -12,7 +12,7 @@ from bgart.errors import InputError
 from bgart.inputs import MAX_SHOT_LIST_BYTES, ShotListError, derive_seed, load_shot_list
 from bgart.settings import Settings, load_settings
 
-EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 HEADER = "shot,layout,prompt,preset,width,height,variations,seed,photo,layout_artist,notes\n"
 
 

@@ -10,15 +10,7 @@ import time
 from pathlib import Path
 
 import pytest
-from _ledger_fixtures import (  # noqa: F401
-    _offline,
-    backend,
-    db_url,
-    generated_png,
-    noise_plate,
-    pg_database,
-    project,
-)
+from helpers.images import generated_png, noise_plate
 
 from bgart import plates as wf
 from bgart.ledger import Project

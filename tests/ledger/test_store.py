@@ -13,7 +13,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from _ledger_fixtures import _offline  # noqa: F401
 from PIL import Image
 
 from bgart.errors import InputError, LedgerIntegrityError

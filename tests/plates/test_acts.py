@@ -6,14 +6,12 @@ from collections.abc import Callable, Iterator
 
 import numpy as np
 import pytest
-from _ledger_fixtures import (  # noqa: F401
-    _offline,
+from helpers.images import (
     generated_png,
     grey_plate,
     make_record,
     natural_plate,
     noise_plate,
-    sqlite_project,
     stroke_layer,
 )
 from PIL import Image

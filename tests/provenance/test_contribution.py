@@ -6,8 +6,8 @@ import os
 
 import numpy as np
 import pytest
-from _fork import check_in_fork
-from _ledger_fixtures import grey_plate, natural_plate, noise_plate, stroke_layer
+from helpers.fork import check_in_fork
+from helpers.images import grey_plate, natural_plate, noise_plate, stroke_layer
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 

@@ -14,8 +14,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from _ledger_fixtures import _offline, backend, db_url, pg_database  # noqa: F401
-from _reliability_fixtures import clean_env, png_bytes_of
+from helpers.reliability import clean_env, png_bytes_of
 from PIL import Image
 
 from bgart import plates as wf

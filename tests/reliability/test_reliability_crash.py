@@ -16,8 +16,7 @@ import time
 from pathlib import Path
 
 import pytest
-from _ledger_fixtures import _offline, backend, db_url, pg_database  # noqa: F401
-from _reliability_fixtures import clean_env, png_bytes_of, run_cli
+from helpers.reliability import clean_env, png_bytes_of, run_cli
 from PIL import Image
 
 from bgart import plates as wf

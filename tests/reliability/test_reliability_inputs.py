@@ -1,6 +1,7 @@
-"""Issue 8, bad input: every corpus case (tests/corpus/make_corpus.py) gives a clear one-line
-error naming the input, or is handled correctly; never a traceback, never a half-written
-output. The corpus is generated into a temporary folder by the generator script itself."""
+"""Issue 8, bad input: every corpus case (tests/reliability/corpus/make_corpus.py) gives a
+clear one-line error naming the input, or is handled correctly; never a traceback, never a
+half-written output. The corpus is generated into a temporary folder by the generator script
+itself."""
 
 from __future__ import annotations
 
@@ -14,14 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from _reliability_fixtures import (  # noqa: F401
-    CliResult,
-    assert_clean_error,
-    corpus,
-    run_cli,
-    run_cli_many,
-    snapshot,
-)
+from helpers.reliability import CliResult, assert_clean_error, run_cli, run_cli_many, snapshot
 from PIL import Image
 
 from bgart.errors import BgartError, InputError

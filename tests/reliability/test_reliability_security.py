@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from _reliability_fixtures import ROOT, assert_clean_error, clean_env, png_bytes_of, run_cli
+from helpers.reliability import ROOT, assert_clean_error, clean_env, png_bytes_of, run_cli
 from PIL import Image
 
 from bgart.errors import InputError, WeightsError

@@ -12,7 +12,7 @@ from PIL import Image, ImageDraw
 
 from bgart.generation import read_record
 
-EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 
 
 def run_cli(

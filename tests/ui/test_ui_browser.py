@@ -22,15 +22,8 @@ from urllib.parse import unquote
 
 import numpy as np
 import pytest
-from _ui_fixtures import (
-    LAYOUT_ARTIST,
-    PASSWORDS,
-    SHOT,
-    make_project,
-    ui_env,
-    write_prompts,
-)
 from bgart.ui.server import UI_DIR
+from helpers.ui import LAYOUT_ARTIST, PASSWORDS, SHOT, make_project, ui_env, write_prompts
 
 from bgart.verify import verify_project
 

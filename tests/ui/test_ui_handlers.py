@@ -10,18 +10,8 @@ from typing import Any
 
 import numpy as np
 import pytest
-from _ui_fixtures import (  # noqa: F401  (fixtures)
-    LAYOUT_ARTIST,
-    PASSWORDS,
-    PLATE_H,
-    PLATE_W,
-    SHOT,
-    layout_png,
-    req,
-    studio,
-    ui_project,
-)
 from bgart.ui.handlers import Studio, active_seconds, brush_layer, describe_figures, request_user
+from helpers.ui import LAYOUT_ARTIST, PASSWORDS, PLATE_H, PLATE_W, SHOT, layout_png, req
 from PIL import Image, ImageDraw
 
 from bgart import plates as workflow

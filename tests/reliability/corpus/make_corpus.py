@@ -1,6 +1,6 @@
 """Generate bgart's bad-input corpus into a folder (nothing big is committed).
 
-    python tests/corpus/make_corpus.py DEST [--lock weights.lock --store MODEL_STORE]
+    python tests/reliability/corpus/make_corpus.py DEST [--lock weights.lock --store MODEL_STORE]
 
 Every case is an input a user (or a damaged disk) could hand bgart, with what bgart must do
 with it: ``expect="error"`` (a clear one-line error naming the input, nothing written) or
