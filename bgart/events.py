@@ -41,6 +41,10 @@ class Kind(StrEnum):
     PLATE_SUBMITTED = "plate.submitted"
     PLATE_ACCEPTED = "plate.accepted"
     PLATE_REJECTED = "plate.rejected"
+    USER_ADDED = "user.added"
+    USER_ROLE_CHANGED = "user.role_changed"
+    USER_PASSWORD_CHANGED = "user.password_changed"
+    USERS_ADOPTED = "users.adopted"
 
 
 class Actor(StrEnum):
@@ -177,6 +181,34 @@ class Review(Payload):
 
     version: int | None = None
     comment: str = ""
+
+
+class UserFields(Payload):
+    """An event about one user (who may log in, with which role): on no plate. ``password``
+    is the sha256 of the stored password hash (None: no password), never the hash itself."""
+
+    user: str
+
+
+class UserAdded(UserFields):
+    role: str
+    password: str | None = None
+
+
+class UserRoleChanged(UserFields):
+    role: str
+    previous: str
+
+
+class UserPasswordChanged(UserFields):
+    password: str | None = None
+
+
+class UsersAdopted(Payload):
+    """The users a ledger written before users were chained already had, put on the chain
+    as they stood (each: ``user``, ``role``, ``password`` as in :class:`UserAdded`)."""
+
+    users: list[dict[str, Any]]
 
 
 # --- the table --------------------------------------------------------------------------------
@@ -346,6 +378,50 @@ EVENTS: Mapping[Kind, EventSpec] = {
             PsdLayer.NONE,
             review=True,
         ),
+        EventSpec(
+            Kind.USER_ADDED,
+            Actor.HUMAN,
+            False,
+            _fixed(EditKind.NONE),
+            UserAdded,
+            None,
+            None,
+            None,
+            PsdLayer.NONE,
+        ),
+        EventSpec(
+            Kind.USER_ROLE_CHANGED,
+            Actor.HUMAN,
+            False,
+            _fixed(EditKind.NONE),
+            UserRoleChanged,
+            None,
+            None,
+            None,
+            PsdLayer.NONE,
+        ),
+        EventSpec(
+            Kind.USER_PASSWORD_CHANGED,
+            Actor.HUMAN,
+            False,
+            _fixed(EditKind.NONE),
+            UserPasswordChanged,
+            None,
+            None,
+            None,
+            PsdLayer.NONE,
+        ),
+        EventSpec(
+            Kind.USERS_ADOPTED,
+            Actor.HUMAN,
+            False,
+            _fixed(EditKind.NONE),
+            UsersAdopted,
+            None,
+            None,
+            None,
+            PsdLayer.NONE,
+        ),
     )
 }
 
@@ -359,6 +435,10 @@ FIGURE_KINDS = frozenset(k for k, s in EVENTS.items() if s.figures)
 """Kinds whose act records the edit's pixel figures (``stats``) in the payload."""
 ORIGIN_KINDS = frozenset(k for k, s in EVENTS.items() if s.psd is PsdLayer.ORIGIN)
 """Kinds that start a plate's lineage: an AI plate (generated, chosen) or a human base."""
+USER_KINDS = frozenset(
+    k for k, s in EVENTS.items() if issubclass(s.payload, (UserFields, UsersAdopted))
+)
+"""Kinds that add a user or change a role or password (on no plate; see bgart.ledger.users)."""
 
 
 def spec(kind: str) -> EventSpec:

@@ -5,10 +5,13 @@ from __future__ import annotations
 import hashlib
 import os
 import re
+import stat as stat_
 import tempfile
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+
+from bgart.errors import InputError
 
 try:
     import fcntl
@@ -65,6 +68,87 @@ def fsync_dir(folder: Path) -> None:
         pass
     finally:
         os.close(fd)
+
+
+KIB = 1024
+MIB = 1024 * KIB
+MAX_TEXT_BYTES = 1 * MIB  # a settings file, a preset, a weights.lock, a certificate bundle
+
+
+def read_bounded(
+    path: Path | str,
+    label: str | None = None,
+    max_bytes: int = MAX_TEXT_BYTES,
+    *,
+    kind: str = "file",
+    allow_empty: bool = False,
+) -> bytes:
+    """The bytes of a file that came from outside (a user, an environment variable, a project
+    folder), refusing anything that is not a regular file and files over ``max_bytes``.
+
+    Every such path is read through here: ``/dev/zero`` would fill memory and a FIFO would
+    never end. The file is opened without blocking and checked on the open descriptor, so a
+    path swapped for a pipe between a check and the read still cannot hang. Errors are
+    :class:`~bgart.errors.InputError` (exit code 2) naming ``label`` and calling the file a
+    ``kind`` ("no such shot list"). Empty files are refused unless ``allow_empty``.
+    """
+    label = label or str(path)
+    path = Path(path).expanduser()  # "--layout=~/x.png": no shell expands a ~ after "="
+    flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOCTTY", 0)
+    try:
+        fd = os.open(path, flags)
+    except FileNotFoundError:
+        raise InputError(f"{label}: no such {kind}") from None
+    except IsADirectoryError:
+        raise InputError(f"{label}: is a folder, not a {kind}") from None
+    except (OSError, ValueError) as exc:  # ValueError: a NUL byte in the path
+        why = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        raise InputError(f"{label}: cannot read ({why})") from None
+    try:
+        st = os.fstat(fd)
+        if stat_.S_ISDIR(st.st_mode):
+            raise InputError(f"{label}: is a folder, not a {kind}")
+        if not stat_.S_ISREG(st.st_mode):
+            raise InputError(f"{label}: not a regular file (a device or a pipe)")
+        if st.st_size == 0 and not allow_empty:
+            raise InputError(f"{label}: empty file (0 bytes)")
+        if st.st_size > max_bytes:
+            raise InputError(f"{label}: file too large ({st.st_size} bytes; at most {max_bytes})")
+        if hasattr(os, "set_blocking"):
+            os.set_blocking(fd, True)
+        chunks: list[bytes] = []
+        size = 0
+        while size <= max_bytes:
+            chunk = os.read(fd, min(max_bytes + 1 - size, 8 * MIB))
+            if not chunk:
+                break
+            chunks.append(chunk)
+            size += len(chunk)
+    except OSError as exc:
+        raise InputError(f"{label}: cannot read ({exc.strerror or exc})") from None
+    finally:
+        os.close(fd)
+    if size > max_bytes:  # it grew while being read
+        raise InputError(f"{label}: file too large (more than {max_bytes} bytes)")
+    return b"".join(chunks)
+
+
+def read_bounded_text(
+    path: Path | str,
+    label: str | None = None,
+    max_bytes: int = MAX_TEXT_BYTES,
+    *,
+    kind: str = "file",
+    allow_empty: bool = True,
+) -> str:
+    """:func:`read_bounded` decoded as UTF-8 (a leading BOM dropped); bytes that are not
+    UTF-8 are refused with the file's name."""
+    label = label or str(path)
+    data = read_bounded(path, label, max_bytes, kind=kind, allow_empty=allow_empty)
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise InputError(f"{label}: not UTF-8 text (byte {exc.start})") from None
 
 
 def sha256_file(path: Path) -> str:

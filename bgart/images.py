@@ -18,6 +18,7 @@ from PIL import Image, ImageFile, ImageOps
 
 from bgart.deflate import zlib_stream
 from bgart.errors import InputError
+from bgart.fsutil import read_bounded
 
 if TYPE_CHECKING:
     import numpy as np
@@ -115,35 +116,9 @@ def read_user_file(
     kind: str = "file",
     allow_empty: bool = False,
 ) -> bytes:
-    """The bytes of a file a user named, refusing folders, devices and pipes (``/dev/zero``
-    or a FIFO would never end) and files over ``max_bytes``; errors name ``label`` and call
-    the file a ``kind`` ("no such shot list"). Empty files are refused unless allowed."""
-    import stat as stat_
-
-    label = label or str(path)
-    path = Path(path).expanduser()  # "--layout=~/x.png": no shell expands a ~ after "="
-    try:
-        st = path.stat()
-    except FileNotFoundError:
-        raise InputError(f"{label}: no such {kind}") from None
-    except OSError as exc:
-        raise InputError(f"{label}: cannot read ({exc.strerror})") from None
-    if stat_.S_ISDIR(st.st_mode):
-        raise InputError(f"{label}: is a folder, not a {kind}")
-    if not stat_.S_ISREG(st.st_mode):
-        raise InputError(f"{label}: not a regular file (a device or a pipe)")
-    if st.st_size == 0 and not allow_empty:
-        raise InputError(f"{label}: empty file (0 bytes)")
-    if st.st_size > max_bytes:
-        raise InputError(f"{label}: file too large ({st.st_size} bytes; at most {max_bytes})")
-    try:
-        with path.open("rb") as fh:
-            data = fh.read(max_bytes + 1)
-    except OSError as exc:
-        raise InputError(f"{label}: cannot read ({exc.strerror})") from None
-    if len(data) > max_bytes:  # it grew while being read
-        raise InputError(f"{label}: file too large (more than {max_bytes} bytes)")
-    return data
+    """The bytes of a file a user named: :func:`bgart.fsutil.read_bounded` with the image
+    limit (256 MB) as default; folders, devices and pipes are refused by name."""
+    return read_bounded(path, label, max_bytes, kind=kind, allow_empty=allow_empty)
 
 
 def to_mode(img: Image.Image, mode: str) -> Image.Image:

@@ -16,6 +16,7 @@ from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from bgart.errors import InputError
+from bgart.fsutil import MAX_TEXT_BYTES, read_bounded_text
 
 PACKAGE_ROOT = Path(__file__).resolve().parent.parent
 PROJECT_FILE = "bgart.toml"
@@ -52,6 +53,13 @@ class Settings(BaseSettings):
     vae_tiling: bool = False
     compile: bool = False  # torch.compile of UNet/ControlNet (CUDA only; cache kept on disk)
     compile_mode: str = "max-autotune-no-cudagraphs"  # or "reduce-overhead" (CUDA graphs)
+    # plate sizes served compiled ("1024x1024,1344x768"; empty: width x height); any other
+    # size runs eager, on purpose, instead of recompiling (docs/gpu.md)
+    compile_sizes: str = ""
+    compile_regional: bool = False  # compile only the repeated transformer blocks
+    # run-to-run identical CUDA kernels (deterministic algorithms, cuBLAS workspace, no
+    # autotuning): the byte-identical claims hold on CUDA only with it (docs/gpu.md)
+    deterministic: bool = False
     fuse_qkv: bool = False  # fused attention projections (CUDA only)
     channels_last: bool = True
     # bgart batch: write and record shot k on a thread while shot k+1 renders (the GPU
@@ -65,6 +73,10 @@ class Settings(BaseSettings):
     grade_b: float = 0.90
     grade_c: float = 0.50
     grade_d: float = 0.20
+    # End-roll role headings by role (bgart.toml [credits.headings] / [credits.headings_en]);
+    # a role left out keeps its default (bgart.credits.model.ROLL_HEADINGS_JA / _EN).
+    credit_headings: dict[str, str] = Field(default_factory=dict)
+    credit_headings_en: dict[str, str] = Field(default_factory=dict)
     max_upload_mb: int = 64
 
     @field_validator("model_store", "cache_dir", "weights_lock", "prompts_dir", mode="before")
@@ -108,11 +120,13 @@ def _path_fields() -> set[str]:
 
 def _read_project_toml(project_dir: Path) -> dict[str, Any]:
     path = project_dir / PROJECT_FILE
-    if not path.exists():
+    if not path.exists() and not path.is_symlink():
         return {}
+    # bounded, regular files only: a bgart.toml that is /dev/zero or a FIFO is refused by name
+    text = read_bounded_text(path, str(path), MAX_TEXT_BYTES, kind="project settings file")
     try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
         raise InputError(f"{path}: not valid TOML: {exc}") from None
     flat: dict[str, Any] = {}
     for key, value in data.items():

@@ -9,6 +9,10 @@ What this module guarantees, whatever the page does:
   or received (its upload/cache folders) plus ``allowed_paths``. Both folders are moved
   into ``<project>/.bgart-ui/`` before Gradio is imported, ``allowed_paths`` is empty, and the
   database and settings file are blocked outright.
+* **No route answers before login but the login itself.** Gradio leaves ``/gradio_api/reset``
+  and ``/gradio_api/cancel`` open, and FastAPI serves the route schema at ``/openapi.json``:
+  :class:`LoginRequired` answers 401 on the first two until the browser has logged in, and
+  FastAPI's schema is switched off (Gradio's own, ``/gradio_api/openapi.json``, needs a login).
 * **The model loads lazily**, on the first generation, so the page comes up (and says "no
   model" as a message) on a machine without weights.
 """
@@ -112,6 +116,71 @@ def plan(project_dir: Path | str, host: str = DEFAULT_HOST, port: int = DEFAULT_
     )
 
 
+LOGIN_REQUIRED = frozenset(
+    {"/gradio_api/reset", "/gradio_api/reset/", "/gradio_api/cancel", "/gradio_api/cancel/"}
+)
+"""Gradio routes without its own login check (Gradio 6: reset is a no-op, cancel stops a
+session's job given its ids): refused here before login all the same."""
+
+
+class LoginRequired:
+    """ASGI middleware: 401 for :data:`LOGIN_REQUIRED` paths without a logged-in session.
+
+    A session is what Gradio's own ``login_check`` accepts: the access-token cookie of a
+    login, looked up in the app's tokens (``scope["app"]`` is the Gradio app)."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope.get("type") == "http" and _route(scope) in LOGIN_REQUIRED:
+            gradio_app = scope.get("app")
+            if not _logged_in(scope, gradio_app):
+                body = b'{"detail":"Not authenticated"}'
+                await send(
+                    {
+                        "type": "http.response.start",
+                        "status": 401,
+                        "headers": [
+                            (b"content-type", b"application/json"),
+                            (b"content-length", str(len(body)).encode()),
+                        ],
+                    }
+                )
+                await send({"type": "http.response.body", "body": body})
+                return
+        await self.app(scope, receive, send)
+
+
+def _route(scope: Any) -> str:
+    path = str(scope.get("path", ""))
+    root = str(scope.get("root_path", "") or "")
+    if root and path.startswith(root):
+        path = path[len(root) :]
+    return "/" + "/".join(p for p in path.split("/") if p) + ("/" if path.endswith("/") else "")
+
+
+def _logged_in(scope: Any, gradio_app: Any) -> bool:
+    from http.cookies import CookieError, SimpleCookie
+
+    tokens = getattr(gradio_app, "tokens", None)
+    cookie_id = getattr(gradio_app, "cookie_id", None)
+    if not isinstance(tokens, dict) or not cookie_id:
+        return False  # not the Gradio app: refuse rather than guess
+    jar: SimpleCookie = SimpleCookie()
+    for name, value in scope.get("headers", []):
+        if name == b"cookie":
+            try:
+                jar.load(value.decode("latin-1"))
+            except CookieError:  # a malformed cookie header: no session
+                return False
+    for name in (f"access-token-{cookie_id}", f"access-token-unsecure-{cookie_id}"):
+        morsel = jar.get(name)
+        if morsel is not None and tokens.get(morsel.value) is not None:
+            return True
+    return False
+
+
 def _contain_gradio_files(ui_dir: Path) -> None:
     """Point Gradio's upload/cache folders into the project (before Gradio reads them)."""
     (ui_dir / "tmp").mkdir(parents=True, exist_ok=True)
@@ -147,6 +216,8 @@ def serve(
     serve_plan = plan(project_dir, host, port)
     if say is not None:
         say(f"bgart ui: project {serve_plan.project.root} on http://{host}:{port}")
+    from starlette.middleware import Middleware
+
     studio, demo = build(serve_plan, shots)
     demo.queue(default_concurrency_limit=4)
     return demo.launch(
@@ -167,4 +238,5 @@ def serve(
         inbrowser=False,
         prevent_thread_lock=not block,
         quiet=False,
+        app_kwargs={"openapi_url": None, "middleware": [Middleware(LoginRequired)]},
     )

@@ -265,19 +265,16 @@ def verify_command(
         )
     else:
         print(f"{file}: NOT VALID: " + "; ".join(result.problems))
-    if creds:
+    # A manifest that does not validate states nothing worth printing: its figures may be
+    # forged. Only an intact one whose certificate has since expired is shown, as such.
+    if not (result.ok or result.expired):
+        notes = []
+    if creds and (result.ok or result.expired):
         if result.expired:
             print(
                 "What the manifest states (intact, but signed with a certificate that has "
                 "since expired):"
             )
-        elif not result.ok and all(p.startswith("ingredient ") for p in result.problems):
-            print(
-                "What the manifest states (an ingredient's credentials do not validate; "
-                "not to be trusted):"
-            )
-        elif not result.ok:
-            print("What the damaged manifest states (not to be trusted):")
         elif foreign:
             print(
                 f"What the manifest states (signed by someone outside {trust}; not to be trusted):"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import os
 import sys
 import traceback
@@ -13,7 +14,7 @@ import typer
 from rich.progress import TaskID
 
 from bgart.cli.common import ModelOpt, ProjectOpt, console, say, step_progress
-from bgart.errors import BgartError
+from bgart.errors import BgartError, OutputError
 
 app = typer.Typer(
     name="bgart",
@@ -44,8 +45,11 @@ def generate(
     """Layout sketch + prompt → background plate(s), with the recipe embedded in each PNG."""
     from bgart.errors import InputError
     from bgart.generation import SEED_MAX, SEED_MIN
+    from bgart.inputs import check_shot_id
     from bgart.runs import GenerateJob, output_paths, run_generate
 
+    if shot is not None:  # a folder name on every render node: checked as batch and the UI do
+        shot = check_shot_id(shot, "--shot")
     # Refused here, before the model loads, like `bgart batch` does (0 would otherwise
     # silently mean "the preset's steps").
     if steps is not None and not 1 <= steps <= 150:
@@ -236,6 +240,34 @@ _EXITS = (click.exceptions.Exit, typer.Exit)
 _ABORTS = (click.exceptions.Abort, typer.Abort)
 
 
+_OS_WHY = {
+    errno.ENOTDIR: "a file is where a folder should be",
+    errno.EISDIR: "is a folder, not a file",
+    errno.ENOSPC: "no space left on the disk",
+    errno.EDQUOT: "disk quota exceeded",
+    errno.EACCES: "permission denied",
+    errno.EPERM: "operation not permitted",
+    errno.EROFS: "read-only file system",
+    errno.ENOENT: "no such file or folder",
+    errno.EEXIST: "already exists",
+    errno.ENAMETOOLONG: "name too long",
+    errno.ELOOP: "too many symbolic links",
+}
+
+
+def os_error_line(exc: OSError) -> str:
+    """One line for an OSError that reached the top: the path first, then what is wrong.
+
+    Paths a user names are checked where they are read (``fsutil.read_bounded``); what
+    remains are the files bgart writes into a project or an output folder, where a file in
+    place of a shot folder, a full disk or a missing permission is the user's setup to fix.
+    """
+    why = _OS_WHY.get(exc.errno or 0) or exc.strerror or type(exc).__name__
+    paths = [str(p) for p in (exc.filename, exc.filename2) if p is not None]
+    where = " -> ".join(paths) if paths else "file system"
+    return f"{where}: cannot use ({why})"
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point: user errors print one line; only bugs print a traceback (BGART_DEBUG=1)."""
     _mount_optional()
@@ -255,6 +287,9 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         console.print("interrupted", markup=False)
         return 130
+    except OSError as exc:  # the file system refused: a user's setup, not a bug (exit 5)
+        console.print(f"error: {os_error_line(exc)}", markup=False)
+        return OutputError.exit_code
     except Exception as exc:  # a bug: say so in one line, traceback only on request
         if os.environ.get("BGART_DEBUG"):
             traceback.print_exc()

@@ -21,7 +21,7 @@ from bgart import plates as workflow
 from bgart.errors import BgartError, InputError
 from bgart.events import DECISION_KINDS
 from bgart.images import open_image, read_user_file
-from bgart.ledger import Project, check_name, check_utf8
+from bgart.ledger import Project, check_name, check_utf8, utc_now
 from bgart.settings import load_settings
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -100,36 +100,124 @@ def verify_command(
             "--fresh", help="Recompute every raster, even those this machine verified before"
         ),
     ] = False,
+    accept_rewrite: Annotated[
+        tuple[str, str] | None,
+        typer.Option(
+            "--accept-rewrite",
+            metavar="OLD NEW",
+            help="Accept a rewritten history: the head this machine verified, and the new one "
+            "(both kept on record)",
+        ),
+    ] = None,
 ) -> None:
     """Recompute the hash chain, every blob hash and every raster; name the first bad event.
 
     Rasters this machine already recomputed in an earlier clean run are not recomputed again
-    (the chain must still hold the hash it verified then); ``--fresh`` recomputes them all.
+    (``--fresh`` recomputes them all); either way the chain must still hold the head this
+    machine verified then. A rewritten history is accepted only with ``--accept-rewrite OLD
+    NEW``, which keeps both heads in this machine's record.
     """
     from bgart.verify import verified, verify_project
 
     with _open(project) as proj:
         full = not no_rasters and not shot
-        before = verified.load(proj) if full and not fresh else None
+        record = verified.load(proj)
+        note: dict[str, Any] | None = None
+        if accept_rewrite is not None:
+            verified.check_acceptance(record, *accept_rewrite)
+            assert record is not None
+            since = None
+            note = {"event": "rewritten history accepted", "old": record.head()}
+        elif record is not None and verified.is_new_ledger(proj, record):
+            since = None
+            note = {"event": "new ledger at this path", "old": record.head()}
+        elif record is not None:
+            verified.check_unchanged(proj, record)
+            since = (record.seq, record.hash)
+        else:
+            since = None
         report = verify_project(
             proj,
             rasters=not no_rasters,
             anchor=anchor,
             shots=shot or None,
-            since=(before.seq, before.hash) if before else None,
+            since=since,
+            skip_verified=full and not fresh and record is not None and bool(record.replay_since),
         )
-        if full:
-            verified.save(proj, report.events, report.head_hash)
+        if accept_rewrite is not None and not report.head_hash.startswith(
+            accept_rewrite[1].lower()
+        ):
+            raise InputError(
+                f"--accept-rewrite NEW '{accept_rewrite[1]}': the ledger's head is "
+                f"#{report.events} {report.head_hash}; nothing accepted"
+            )
+        if note is not None:
+            note["new"] = {
+                "seq": report.events,
+                "hash": report.head_hash,
+                "first": report.first_hash,
+            }
+            note["at"] = utc_now()
+        if full or note is not None:
+            verified.save(proj, report.events, report.head_hash, report.first_hash, event=note)
         typer.echo(
             f"ledger ok: {report.events} events, {report.blobs} blobs, "
             f"{report.versions} plate versions; head {report.head_hash}"
         )
-        if before is not None:
+        if since is not None and full and not fresh and record is not None:
             typer.echo(
                 f"rasters recomputed for the {report.replayed} plate versions after event "
-                f"#{before.seq}; those up to it were recomputed on this machine at "
-                f"{before.verified_at} (--fresh recomputes them all)"
+                f"#{record.seq}; those up to it were recomputed on this machine at "
+                f"{record.verified_at} (--fresh recomputes them all)"
             )
+        for line in verified.history_lines(verified.load(proj) if note else record):
+            typer.echo(line)
+        if report.unchained_users:
+            typer.echo(
+                "note: users from before users were chained, not on the chain yet: "
+                f"{', '.join(report.unchained_users)} (check them with `bgart users list`, "
+                "then put them on the chain with `bgart users adopt`)"
+            )
+
+
+@ledger_app.command("anchor")
+@_user_errors
+def anchor_command(
+    project: ProjectOpt = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON")] = False,
+) -> None:
+    """Print the ledger's head, to keep off this machine (mail, ticket, print).
+
+    The hash chain is checked first (and must still hold the head this machine verified).
+    Later, ``bgart ledger verify --anchor HASH`` fails unless the chain still contains it:
+    a history rewritten since, even consistently re-hashed, no longer does.
+    """
+    from bgart.verify import verified
+
+    with _open(project) as proj:
+        record = verified.load(proj)
+        if record is not None and not verified.is_new_ledger(proj, record):
+            verified.check_unchanged(proj, record)
+        seq, head_hash = proj.ledger.verify_chain()
+        first = proj.ledger.event(1)
+        data = {
+            "production": proj.settings.production,
+            "seq": seq,
+            "head": head_hash,
+            "first": first.hash if first else None,
+            "at": utc_now(),
+        }
+        if as_json:
+            typer.echo(json.dumps(data, ensure_ascii=False))
+            return
+        typer.echo(
+            f"bgart anchor: {data['production']}, event #{seq}, head {head_hash}, "
+            f"first event {data['first']}, {data['at']}"
+        )
+        typer.echo(
+            "Keep this line off this machine (mail, ticket, print); check it later with "
+            f"`bgart ledger verify --anchor {head_hash}`"
+        )
 
 
 @ledger_app.command("show")

@@ -38,7 +38,7 @@ from bgart.credits.export import (
 )
 from bgart.credits.grade import Thresholds, grade
 from bgart.credits.html_page import render_html
-from bgart.credits.lines import plate_credit_lines
+from bgart.credits.lines import Headings, plate_credit_lines
 from bgart.credits.model import NOT_RECORDED, CreditReport, episode_of, natural_key
 from bgart.credits.psd import (
     PsdLayer,
@@ -64,6 +64,7 @@ __all__ = [
     "TABLES",
     "CreditReport",
     "ExportedPlate",
+    "Headings",
     "LoadedSigner",
     "ModelCatalog",
     "PinnedModel",

@@ -62,7 +62,7 @@ from bgart.credits.c2pa import (
 )
 from bgart.credits.grade import pct
 from bgart.credits.lineage import Replay, generated_event, replay_plate
-from bgart.credits.lines import plate_credit_lines
+from bgart.credits.lines import Headings, plate_credit_lines
 from bgart.credits.model import NOT_RECORDED, CreditReport, ModelUse, PlateCredit
 from bgart.credits.psd import (
     PsdLayer,
@@ -252,7 +252,7 @@ def _model_label(m: ModelUse) -> str:
 
 def contribution_figures(p: PlateCredit, report: CreditReport) -> dict[str, Any]:
     """The ``org.bgart.contribution`` assertion: the report's figures for this plate."""
-    en, ja, _ = plate_credit_lines(p)
+    en, ja, _ = plate_credit_lines(p, Headings.of_report(report.headings))
     d = report.definition
     return {
         "shot": p.shot,

@@ -8,7 +8,7 @@ report's percentages do.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -38,13 +38,18 @@ class Thresholds:
 
 
 def pct(share: float | None, digits: int = 1) -> str:
-    """A share in 0..1 as a percentage; never rounds a non-zero share down to 0."""
+    """A share in 0..1 as a percentage that never shows 0 for more than nothing nor 100 for
+    less than everything: ``< 0.1%`` and ``> 99.9%`` at the edges (``digits`` decimals)."""
     if share is None:
         return "–"
     value = share * 100
-    if 0 < value < 10**-digits:
-        return f"<{10**-digits:g}%"
-    return f"{value:.{digits}f}%"
+    step = 10**-digits
+    text = f"{value:.{digits}f}"
+    if value > 0 and float(text) == 0:
+        return f"< {step:.{digits}f}%"
+    if value < 100 and float(text) >= 100:
+        return f"> {100 - step:.{digits}f}%"
+    return f"{text}%"
 
 
 def grade_rules(t: Thresholds) -> dict[str, str]:
@@ -98,10 +103,22 @@ def visibly_modified(figs: Mapping[str, Any], root: EventRow) -> bool:
     )
 
 
-def definition(t: Thresholds) -> Definition:
+def definition(t: Thresholds, made_under: Collection[int] = ()) -> Definition:
+    """The definition the report's figures follow. ``made_under``: the contribution
+    definition versions the reported plates were recorded under (a ledger's plates keep the
+    version they were made with; the report states the newest, and names every one)."""
     th = contrib.DELTA_E_THRESHOLD
+    versions = sorted(set(made_under)) or [contrib.DEFINITION_VERSION]
+    if len(versions) == 1:
+        version_text = f"Definition version {versions[0]}."
+    else:
+        named = ", ".join(str(v) for v in versions[:-1]) + f" and {versions[-1]}"
+        version_text = (
+            f"Definition versions {named}: each plate's figures follow the version its "
+            "events were recorded under."
+        )
     return Definition(
-        version=contrib.DEFINITION_VERSION,
+        version=versions[-1],
         delta_e=th,
         grade_b=t.b,
         grade_c=t.c,
@@ -126,7 +143,7 @@ def definition(t: Thresholds) -> Definition:
             "is imported. GPU time: seconds the models ran.",
             "Totals, rankings and credit lines count accepted plates only. A percentage in a "
             "credit line is that person's painted pixels over all accepted pixels in scope.",
-            f"Definition version {contrib.DEFINITION_VERSION}. Grade thresholds come from the "
-            "project settings grade_b, grade_c and grade_d.",
+            f"{version_text} Grade thresholds come from the project settings grade_b, "
+            "grade_c and grade_d.",
         ],
     )

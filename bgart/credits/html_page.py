@@ -14,8 +14,9 @@ from html import escape
 from typing import Any
 
 from bgart import provenance as contrib
+from bgart.credits.fonts import FAMILY, font_face_css
 from bgart.credits.grade import pct
-from bgart.credits.lines import plate_credit_lines
+from bgart.credits.lines import Headings, plate_credit_lines
 from bgart.credits.model import (
     GRADES,
     NOT_RECORDED,
@@ -31,8 +32,8 @@ _CSS = """
   @bottom-left { content: "__FOOTER__"; font-size: 7.5pt; color: #777; }
   @bottom-right { content: counter(page) " / " counter(pages); font-size: 7.5pt; color: #777; } }
 * { box-sizing: border-box; }
-html { font-family: "Noto Sans CJK JP", "Noto Sans JP", "Hiragino Sans", "Yu Gothic",
-  "DejaVu Sans", sans-serif; font-size: 9.5pt; color: #1d1d1f; line-height: 1.4; }
+html { font-family: "__FAMILY__", "Noto Sans CJK JP", "Noto Sans JP", "Hiragino Sans",
+  "Yu Gothic", "DejaVu Sans", sans-serif; font-size: 9.5pt; color: #1d1d1f; line-height: 1.3; }
 body { margin: 0 auto; max-width: 1000px; padding: 0 8px; }
 h1 { font-size: 20pt; margin: 0 0 2px; }
 h2 { font-size: 14pt; margin: 0 0 6px; border-bottom: 2px solid #1d1d1f; padding-bottom: 2px; }
@@ -47,6 +48,8 @@ code, .sha { font-family: "DejaVu Sans Mono", monospace; font-size: 7.5pt; word-
   background: #fafaf7; }
 .credit p { margin: 2px 0; }
 .credit .line { font-weight: bold; font-size: 10.5pt; }
+.plate .credit .line { font-size: 8.5pt; }
+.plate h3 { margin: 8px 0 3px; }
 .credit .label { color: #666; font-size: 7.5pt; text-transform: uppercase; }
 .cards { display: flex; flex-wrap: wrap; gap: 6px; margin: 6px 0; }
 .card { border: 1px solid #ccc; border-radius: 4px; padding: 4px 8px; min-width: 105px; }
@@ -56,7 +59,11 @@ table { border-collapse: collapse; width: 100%; margin: 4px 0; }
 th, td { border-bottom: 1px solid #ddd; padding: 2px 5px; text-align: left; vertical-align: top; }
 th { background: #f0f0ee; font-size: 8pt; }
 td.num, th.num { text-align: right; white-space: nowrap; }
-tr { page-break-inside: avoid; }
+tr { page-break-inside: avoid; break-inside: avoid; }
+.nm { white-space: nowrap; }
+section.plate { break-inside: avoid; page-break-inside: avoid; }
+section.plate h3, section.plate table, section.plate .credit { break-inside: avoid; }
+h2, h3 { break-after: avoid; page-break-after: avoid; }
 .grade { display: inline-block; min-width: 1.6em; text-align: center; font-weight: bold;
   border-radius: 3px; padding: 0 4px; color: #fff; }
 .grade-A { background: #1e7d3a; } .grade-B { background: #3a9d4f; }
@@ -67,16 +74,17 @@ tr { page-break-inside: avoid; }
 .dist td { width: 16.6%; border: none; }
 .dist .fill { background: #888; height: 6px; margin-top: 2px; }
 .top { display: flex; gap: 12px; margin: 6px 0; }
-.thumbs { flex: 0 0 200px; }
+.thumbs { flex: 0 0 170px; }
 .thumbs figure { margin: 0 0 4px; }
 .thumbs figcaption { font-size: 7.5pt; color: #555; }
-img.thumb { border: 1px solid #999; display: block; width: 200px; height: auto; }
+img.thumb { border: 1px solid #999; display: block; width: 170px; height: auto; }
 img.mini { height: 34px; width: auto; border: 1px solid #999; display: block; }
 .legend span { display: inline-block; margin-right: 10px; font-size: 7.5pt; }
 .legend i { display: inline-block; width: 9px; height: 9px; margin-right: 3px;
   border: 1px solid #555; vertical-align: -1px; }
-table.facts { flex: 1 1 auto; width: calc(100% - 212px); table-layout: fixed; margin: 0; }
+table.facts { flex: 1 1 auto; width: calc(100% - 182px); table-layout: fixed; margin: 0; }
 table.facts td { overflow-wrap: anywhere; word-break: break-word; }
+table.facts td .nm { overflow-wrap: normal; word-break: keep-all; }
 table.facts th { background: none; color: #555; font-weight: normal; font-size: 9pt;
   width: 9.5em; }
 .status-open, .status-rejected { color: #b3261e; font-weight: bold; }
@@ -135,13 +143,27 @@ def _status(status: str) -> str:
     return f'<span class="status-{_e(status)}">{_e(status)}</span>'
 
 
-def _creditbbox_text(en: str | None, ja: str, both: str, title: str = "End-credit lines") -> str:
-    """The bilingual line, then the Japanese and (unless ``en`` is None) the English one."""
-    english = f'<p lang="en">{_e(en)}</p>' if en is not None else ""
+def _n(name: str | None) -> str:
+    """A person's name that a line or a table cell never breaks (a CJK name may otherwise
+    wrap between any two characters: "山田 花 / 子")."""
+    return f'<span class="nm">{_e(name)}</span>'
+
+
+def _names(names: list[str] | tuple[str, ...], sep: str = ", ") -> str:
+    return _e(sep).join(_n(n) for n in names)
+
+
+def _roll(line: str, sep: str, lang: str) -> str:
+    """An end-roll line, each ``heading：names`` block kept whole on one line if it fits."""
+    blocks = [f'<span class="nm">{_e(b)}</span>' for b in line.split(sep)]
+    return f'<p class="line" lang="{lang}">{_e(sep).join(blocks)}</p>'
+
+
+def _creditbbox_text(en: str, ja: str, title: str = "End-credit lines") -> str:
+    """The end roll, Japanese then English, each line once."""
     return (
         f'<div class="credit"><p class="label">{_e(title)}</p>'
-        f'<p class="line" lang="ja">{_e(both)}</p>'
-        f'<p lang="ja">{_e(ja)}</p>{english}</div>'
+        f"{_roll(ja, '／', 'ja')}{_roll(en, '; ', 'en')}</div>"
     )
 
 
@@ -168,7 +190,7 @@ def _summary_html(report: CreditReport, s: ScopeSummary, first: bool) -> str:
         for g in GRADES
     )
     people = "".join(
-        f'<tr><td class="num">{pc.rank}</td><td>{_e(pc.name)}</td>'
+        f'<tr><td class="num">{pc.rank}</td><td>{_n(pc.name)}</td>'
         f"<td>{_e(', '.join(ROLE_LABELS[r] for r in pc.roles))}</td>"
         f'<td class="num">{pc.plates}</td><td class="num">{pct(pc.human_paint_share)}</td>'
         f'<td class="num">{pc.painted_px:,.0f}</td><td class="num">{hms(pc.active_seconds)}</td>'
@@ -185,7 +207,7 @@ def _summary_html(report: CreditReport, s: ScopeSummary, first: bool) -> str:
     return (
         f'<section class="page{" first" if first else ""}">'
         f"<h2>{_e(title)}</h2>"
-        + _creditbbox_text(s.credit_en, s.credit_ja, s.credit_line)
+        + _creditbbox_text(s.credit_en, s.credit_ja)
         + f'<div class="cards">{card_html}</div>{_share_bar(s)}{_legend()}{others}'
         f'<p class="note">AI models used: {_e(models)}</p>'
         "<h3>Grade distribution (accepted plates)</h3>"
@@ -208,7 +230,9 @@ def _overview_html(report: CreditReport) -> str:
             if thumb
             else ""
         )
-        retouch = ", ".join(f"{c.name} {pct(c.human_paint_share, 0)}" for c in p.retouchers())
+        retouch = ", ".join(
+            f"{_n(c.name)} {_e(pct(c.human_paint_share, 0))}" for c in p.retouchers()
+        )
         rows.append(
             f"<tr><td>{img}</td><td>{_e(p.shot)}"
             f"{'' if p.plate == 'main' else ' / ' + _e(p.plate)}</td>"
@@ -216,8 +240,8 @@ def _overview_html(report: CreditReport) -> str:
             f'<td class="num">{pct(p.human_paint_share)}</td>'
             f'<td class="num">{pct(p.ai_gen_share)}</td>'
             f'<td class="num">{pct(p.ai_inpaint_share)}</td>'
-            f"<td>{_e(', '.join(p.layout_artists) or NOT_RECORDED)}</td>"
-            f"<td>{_e(retouch or '–')}</td><td>{_e(p.approver or '–')}</td></tr>"
+            f"<td>{_names(p.layout_artists) or NOT_RECORDED}</td>"
+            f"<td>{retouch or '–'}</td><td>{_n(p.approver or '–')}</td></tr>"
         )
     return (
         '<section class="page"><h2>Plates</h2>'
@@ -252,23 +276,23 @@ def _plate_html(report: CreditReport, p: PlateCredit) -> str:
     )
     cand = f"{p.candidates} generated"
     if p.chosen_candidate and p.chosen_by:
-        cand += f"; candidate {p.chosen_candidate} chosen by {p.chosen_by}"
+        cand += f"; candidate {p.chosen_candidate} chosen by {_n(p.chosen_by)}"
     elif p.chosen_candidate:
         cand += f"; candidate {p.chosen_candidate} used (no choice recorded)"
     approval = (
-        f"{p.approver}, {p.approved_at[:16].replace('T', ' ')} UTC"
+        f"{_n(p.approver)}, {_e(p.approved_at[:16].replace('T', ' '))} UTC"
         if p.approver and p.approved_at
         else "not accepted"
     )
     facts = [
         ("Episode / version", f"{_e(p.episode)} · v{p.version} · {p.width}×{p.height} px"),
         ("Status", _status(p.status)),
-        ("Approved by", _e(approval)),
+        ("Approved by", approval),
         ("Grade", f"{_grade(p.grade)} {_e(p.grade_reason)}"),
-        ("Layout", _e(", ".join(p.layout_artists) or NOT_RECORDED)),
-        ("Prompt author", _e(p.prompt_author or NOT_RECORDED)),
+        ("Layout", _names(p.layout_artists) or NOT_RECORDED),
+        ("Prompt author", _n(p.prompt_author or NOT_RECORDED)),
         ("Prompt", _e(p.prompt or NOT_RECORDED)),
-        ("Candidates", _e(cand)),
+        ("Candidates", cand),
         ("AI models", models),
         ("Final image sha256", f'<span class="sha">{_e(p.image_sha256)}</span>'),
         ("Raster sha256", f'<span class="sha">{_e(p.raster_sha256)}</span>'),
@@ -285,7 +309,7 @@ def _plate_html(report: CreditReport, p: PlateCredit) -> str:
     if p.unattributed_share > 0:
         shares += f" · human paint no replayed artist explains {pct(p.unattributed_share)}"
     retouch = "".join(
-        f"<tr><td>{_e(c.name)}</td><td class=num>{pct(c.human_paint_share, 2)}</td>"
+        f"<tr><td>{_n(c.name)}</td><td class=num>{pct(c.human_paint_share, 2)}</td>"
         f"<td class=num>{c.painted_px:,.0f}</td><td class=num>{hms(c.active_seconds)}</td>"
         f"<td class=num>{c.sessions}</td></tr>"
         for c in p.retouchers()
@@ -298,7 +322,7 @@ def _plate_html(report: CreditReport, p: PlateCredit) -> str:
         else '<h3>Retouch</h3><p class="note">No human paint on this plate.</p>'
     )
     masks = "".join(
-        f"<tr><td>{_e(m.directed_by)}</td><td>{_e(m.model)}</td>"
+        f"<tr><td>{_n(m.directed_by)}</td><td>{_n(m.model)}</td>"
         f"<td>{_e(bbox_text(m.bbox))}</td>"
         f"<td class=num>{m.mask_px:,}</td><td class=num>{m.changed_px:,}</td>"
         f"<td class=num>{pct(m.changed_px / p.pixels if p.pixels else 0)}</td></tr>"
@@ -314,16 +338,16 @@ def _plate_html(report: CreditReport, p: PlateCredit) -> str:
     )
     adjust = (
         f'<p class="note">Levels/colour (technical edit, not authorship): '
-        f"{_e(', '.join(p.adjusted_by))}</p>"
+        f"{_names(p.adjusted_by)}</p>"
         if p.adjusted_by
         else ""
     )
     everyone = "".join(
-        f"<tr><td>{_e(c.name)}</td><td>{_e(', '.join(ROLE_LABELS[r] for r in c.roles))}</td>"
+        f"<tr><td>{_n(c.name)}</td><td>{_e(', '.join(ROLE_LABELS[r] for r in c.roles))}</td>"
         f"<td class=num>{hms(c.active_seconds)}</td></tr>"
         for c in p.contributors
     )
-    _en, ja, both = plate_credit_lines(p)
+    en, ja, _ = plate_credit_lines(p, Headings.of_report(report.headings))
     label = p.shot if p.plate == "main" else f"{p.shot} / {p.plate}"
     return (
         f'<section class="page plate"><h2>{_e(label)} {_grade(p.grade)}</h2>'
@@ -332,8 +356,7 @@ def _plate_html(report: CreditReport, p: PlateCredit) -> str:
         f"{retouch_html}{masks_html}{adjust}"
         "<h3>Everyone on this plate</h3><table><thead><tr><th>Name</th><th>Roles</th>"
         f"<th class=num>Active time</th></tr></thead><tbody>{everyone}</tbody></table>"
-        # The English line is the bilingual one without "背景 / ": left out to keep one page.
-        + _creditbbox_text(None, ja, both, "Credit line for this plate")
+        + _creditbbox_text(en, ja, "Credit lines for this plate")
         + "</section>"
     )
 
@@ -369,7 +392,7 @@ def render_html(report: CreditReport) -> str:
     d = report.definition
     accepted = sum(1 for p in report.plates if p.accepted)
     footer = f"{report.production} · {scope} · background credits · {report.generated_at}"
-    css = _CSS.replace("__FOOTER__", _css_string(footer))
+    css = _CSS.replace("__FOOTER__", _css_string(footer)).replace("__FAMILY__", FAMILY)
     head = (
         '<header><p class="kicker">Background art credits · 背景美術クレジット</p>'
         f"<h1>{_e(report.production)}</h1>"
@@ -386,10 +409,13 @@ def render_html(report: CreditReport) -> str:
     body += _overview_html(report)
     body += "".join(_plate_html(report, p) for p in report.plates)
     body += _definition_html(report)
+    title = f"{report.production} · {scope} · background credits"
+    # The embedded CJK font, cut to the characters of this page (footer and title included).
+    css = font_face_css(title + footer + head + body) + css
     return (
         '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
         '<meta name="viewport" content="width=device-width, initial-scale=1">'
-        f"<title>{_e(report.production)} · {_e(scope)} · background credits</title>"
+        f"<title>{_e(title)}</title>"
         f"<style>{css}</style></head><body>{head}{body}</body></html>\n"
     )
 

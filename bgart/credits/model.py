@@ -20,32 +20,64 @@ REPORT_VERSION = 1
 GRADES = ("A", "B", "C", "D", "E", "F")
 NOT_RECORDED = "not recorded"
 NO_EPISODE = "no-episode"
+#: The report's roles, in the order a person's roles are listed (the JSON's ``roles``).
 ROLE_ORDER = (
     "layout",
     "prompt",
     "selection",
+    "background",
     "retouch",
     "inpaint_direction",
     "adjustment",
     "approval",
 )
+#: How the report's tables name a role (English).
 ROLE_LABELS = {
     "layout": "layout",
     "prompt": "prompt",
     "selection": "candidate choice",
+    "background": "background art (hand-painted plate)",
     "retouch": "retouch",
     "inpaint_direction": "AI inpaint direction",
     "adjustment": "levels/colour",
     "approval": "approval",
 }
-ROLE_LABELS_JA = {
-    "layout": "レイアウト：",
-    "prompt": "プロンプト：",
-    "selection": "候補選択：",
-    "retouch": "レタッチ：",
-    "inpaint_direction": "AI修正指示：",
-    "adjustment": "色調整：",
-    "approval": "承認：",
+#: The end roll's order: the art director first, then the painters, then the AI side.
+ROLL_ORDER = (
+    "approval",
+    "background",
+    "retouch",
+    "layout",
+    "adjustment",
+    "prompt",
+    "selection",
+    "inpaint_direction",
+    "ai",
+)
+#: Default role headings of the end roll, as anime end credits write them; a production
+#: overrides any of them in bgart.toml (``[credits.headings]`` / ``[credits.headings_en]``).
+#: The approver is credited under their production role (the art director approves plates).
+ROLL_HEADINGS_JA = {
+    "approval": "美術監督",
+    "background": "背景",
+    "retouch": "背景レタッチ",
+    "layout": "レイアウト",
+    "adjustment": "背景仕上げ",
+    "prompt": "AI背景プロンプト",
+    "selection": "AI背景選定",
+    "inpaint_direction": "AI背景修正指示",
+    "ai": "AI背景生成",
+}
+ROLL_HEADINGS_EN = {
+    "approval": "Art Director",
+    "background": "Background Art",
+    "retouch": "Background Retouch",
+    "layout": "Layout",
+    "adjustment": "Background Finishing",
+    "prompt": "AI Background Prompts",
+    "selection": "AI Background Selection",
+    "inpaint_direction": "AI Inpaint Direction",
+    "ai": "AI Background Generation",
 }
 
 
@@ -143,9 +175,10 @@ class PlateCredit:
         return self.status == "accepted"
 
     def retouchers(self) -> list[Contributor]:
-        """Retouch artists, largest share first."""
+        """The painters (retouch artists and the painter of a hand-painted base), largest
+        share first."""
         return sorted(
-            (c for c in self.contributors if "retouch" in c.roles),
+            (c for c in self.contributors if {"retouch", "background"} & set(c.roles)),
             key=lambda c: (-round(c.painted_px, 6), -c.active_seconds, c.name),
         )
 
@@ -223,6 +256,10 @@ class CreditReport:
     plates: list[PlateCredit]
     episodes: list[ScopeSummary]
     production_summary: ScopeSummary
+    # The end roll's role headings in force ({"ja": {role: heading}, "en": {...}}).
+    headings: dict[str, dict[str, str]] = field(
+        default_factory=lambda: {"ja": dict(ROLL_HEADINGS_JA), "en": dict(ROLL_HEADINGS_EN)}
+    )
     # Not serialised: PNG heat-map and JPEG plate thumbnails by plate key (HTML/PDF only).
     thumbnails: dict[str, tuple[bytes, bytes]] = field(
         default_factory=dict, compare=False, repr=False

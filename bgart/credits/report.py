@@ -37,7 +37,7 @@ from bgart import provenance as contrib
 from bgart.credits.catalog import ModelCatalog
 from bgart.credits.grade import Thresholds, definition, grade, visibly_modified
 from bgart.credits.lineage import Replay, generated_event, replay_plate
-from bgart.credits.lines import credit_lines
+from bgart.credits.lines import Headings, credit_lines, roll_roles
 from bgart.credits.model import (
     GRADES,
     REPORT_VERSION,
@@ -55,6 +55,7 @@ from bgart.credits.model import (
 from bgart.errors import InputError
 from bgart.events import (
     DECISION_KINDS,
+    VERSION_KINDS,
     Actor,
     AiGenerated,
     AiInpainted,
@@ -62,6 +63,7 @@ from bgart.events import (
     EditKind,
     Kind,
     Payload,
+    PlateImported,
     spec,
 )
 from bgart.ledger import EventRow, Project
@@ -91,6 +93,10 @@ def credited_person(ev: EventRow) -> str | None:
     if ev.kind == Kind.AI_INPAINTED:
         return ev.typed(AiInpainted).directed_by
     return ev.actor if ev.actor_kind == Actor.HUMAN else None
+
+
+def _hand_painted(root: EventRow) -> bool:
+    return root.kind == Kind.PLATE_IMPORTED and root.typed(PlateImported).origin == "hand-painted"
 
 
 # --- building the report --------------------------------------------------------------------
@@ -164,8 +170,13 @@ def build_plate(
     add(chosen_by, "selection")
     # Roles come from every event of the plate (work later reverted is still named, with
     # its time and a 0% share); shares come from the lineage of the final version only.
+    # The painter of a hand-painted base is credited for background art, not retouch.
+    painters = {s.person for s in rep.steps if s.kind in (EditKind.PAINT, EditKind.FINAL)}
+    base_painter = rep.root.actor if _hand_painted(rep.root) else None
     for name in rep.weights:
-        add(name, "retouch")
+        add(name, "background" if name == base_painter else "retouch")
+        if name == base_painter and name in painters:
+            add(name, "retouch")
     for ev in events:
         credit = spec(ev.kind).credit
         if credit is not None and credit in EVENT_ROLES:
@@ -233,7 +244,9 @@ def build_plate(
     return credit, rep, state
 
 
-def _summary(scope: str, name: str, plates: Sequence[PlateCredit]) -> ScopeSummary:
+def _summary(
+    scope: str, name: str, plates: Sequence[PlateCredit], headings: Headings
+) -> ScopeSummary:
     acc = [p for p in plates if p.accepted]
     pixels = sum(p.pixels for p in acc)
 
@@ -295,7 +308,11 @@ def _summary(scope: str, name: str, plates: Sequence[PlateCredit]) -> ScopeSumma
     models = sorted(
         {m.name for p in acc for m in p.models if m.role != "controlnet"}, key=natural_key
     )
-    en, ja, both = credit_lines(ranked, models)
+    credited: dict[str, set[str]] = {}
+    for p in acc:
+        for person, roles in roll_roles(p).items():
+            credited.setdefault(person, set()).update(roles)
+    en, ja, both = credit_lines(ranked, models, credited, headings)
     return ScopeSummary(
         scope=scope,
         name=name,
@@ -384,13 +401,20 @@ def build_report(
     )
     plates: list[PlateCredit] = []
     thumbs: dict[str, tuple[bytes, bytes]] = {}
+    made_under: set[int] = set()
     for shot, plate in found:
-        credit, _rep, state = build_plate(project, shot, plate, thresholds, catalog)
+        credit, rep, state = build_plate(project, shot, plate, thresholds, catalog)
         plates.append(credit)
+        made_under.update(
+            contrib.definition_version(ev.payload)
+            for ev in rep.history.events
+            if ev.kind in VERSION_KINDS
+        )
         if thumbnails:
             thumbs[credit.key] = _thumbs(credit, state)
+    headings = Headings.from_settings(project.settings)
     episodes = [
-        _summary("episode", ep, [p for p in plates if p.episode == ep])
+        _summary("episode", ep, [p for p in plates if p.episode == ep], headings)
         for ep in sorted({p.episode for p in plates}, key=natural_key)
     ]
     stamp = (now or datetime.now(UTC)).astimezone(UTC).isoformat(timespec="seconds")
@@ -401,10 +425,11 @@ def build_report(
         episode_filter=episode,
         ledger_events=events,
         ledger_head=head,
-        definition=definition(thresholds),
+        definition=definition(thresholds, made_under),
         plates=plates,
         episodes=episodes,
-        production_summary=_summary("production", project.settings.production, plates),
+        production_summary=_summary("production", project.settings.production, plates, headings),
+        headings={"ja": dict(headings.ja), "en": dict(headings.en)},
         thumbnails=thumbs,
     )
 

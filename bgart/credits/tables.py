@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from bgart.credits.grade import pct
-from bgart.credits.lines import plate_credit_lines
+from bgart.credits.lines import Headings, plate_credit_lines
 from bgart.credits.model import GRADES, NOT_RECORDED, CreditReport, ScopeSummary
 from bgart.errors import InputError
 
@@ -52,7 +52,7 @@ def plate_rows(report: CreditReport) -> list[dict[str, Any]]:
     """One row per plate, as written to ``credits_plates.csv`` (typed values)."""
     rows = []
     for p in report.plates:
-        en, ja, _ = plate_credit_lines(p)
+        en, ja, _ = plate_credit_lines(p, Headings.of_report(report.headings))
         rows.append(
             {
                 "episode": p.episode,

@@ -8,6 +8,8 @@ images with their :class:`~bgart.generation.record.GenerationRecord`.
 
 from __future__ import annotations
 
+import contextlib
+import gc
 import hashlib
 import io
 import logging
@@ -25,6 +27,14 @@ from PIL import Image
 import bgart
 from bgart.errors import BgartError, InputError, WeightsError
 from bgart.generation.device import DeviceChoice, pick_device
+from bgart.generation.levers import (
+    CompilePlan,
+    apply_deterministic,
+    compile_nets,
+    compile_plan,
+    environment,
+    module_placement,
+)
 from bgart.generation.record import GenerationRecord, png_bytes
 from bgart.generation.weights import WeightsLock, _expected, _read_pin, ensure_ready
 from bgart.settings import Settings
@@ -46,7 +56,28 @@ _HALF = [0] * 128 + [255] * 128
 
 
 class OutOfMemory(BgartError):
-    """The accelerator ran out of memory; retry with :meth:`Engine.enable_low_memory`."""
+    """The accelerator ran out of memory (or a tensor was too large for one kernel's 32-bit
+    indexing); retry with :meth:`Engine.enable_low_memory` (offload + VAE tiling)."""
+
+
+class PlacementError(RuntimeError):
+    """A model component is not in the engine's dtype or on its device: a bug, never a
+    plate recorded with a dtype it was not made in."""
+
+
+def _too_large_for_kernel(exc: RuntimeError) -> bool:
+    """The RuntimeError convolutions and upsampling raise on tensors past 2**31 elements
+    (a large plate decoded without tiling): VAE tiling is the cure, as for out-of-memory."""
+    text = str(exc)
+    return "32BitIndexMath" in text or "32-bit index" in text or "int32" in text
+
+
+def release_memory(device: str) -> None:
+    """Free what a failed call left: called outside the ``except`` block, once the
+    traceback (whose frames hold the call's activations) is gone."""
+    gc.collect()
+    if device == "cuda":
+        torch.cuda.empty_cache()
 
 
 @dataclass
@@ -184,7 +215,15 @@ class Engine:
         self.choice = choice
         self.architecture = architecture
         self._files = dict(files or {})
-        self._low_memory = False
+        # `offload` (BGART_OFFLOAD) starts in low-memory mode; on the CPU there is nothing
+        # to offload to, so it does nothing there.
+        self._offload_setting = bool(settings.offload) and choice.accelerator
+        self._low_memory = self._offload_setting
+        self._tiling_override: bool | None = None  # regenerate: the record's VAE tiling
+        self._compiled: CompilePlan | None = None
+        self._environment: dict[str, str] | None = None
+        if settings.deterministic:
+            apply_deterministic(choice.device)
         self._base = self._prepare(pipe)
         self._pipes: dict[str, Any] = {"layout": self._base}
         self.gpu_seconds = 0.0
@@ -239,21 +278,28 @@ class Engine:
 
     def _prepare(self, pipe: Any) -> Any:
         pipe.set_progress_bar_config(disable=True)
-        cuda = self.choice.device == "cuda"
-        if cuda and self._low_memory:
-            pipe.enable_model_cpu_offload()
-        else:
-            pipe.to(self.choice.device)
-        if self.settings.vae_tiling or self._low_memory:
-            pipe.vae.enable_tiling()
-        if cuda and not self._low_memory:
+        self._place(pipe)
+        if self.choice.device == "cuda":
             self._speed_levers(pipe)
         elif self.settings.compile or self.settings.fuse_qkv:
             log.info("compile/fuse_qkv apply on CUDA only; running eager on %s", self.choice.device)
         return pipe
 
+    def _place(self, pipe: Any) -> None:
+        """Model CPU offload to this process's own device (``cuda:<rank's GPU>``, never the
+        default GPU 0) in low-memory mode, else every component on that device."""
+        if self._low_memory and self.choice.accelerator:  # the CPU: VAE tiling only
+            pipe.enable_model_cpu_offload(device=self.choice.target)
+        else:
+            if getattr(pipe, "_all_hooks", None):
+                pipe.remove_all_hooks()
+                pipe._all_hooks = []
+            pipe.to(self.choice.target)
+
     def _speed_levers(self, pipe: Any) -> None:
-        """GPU speed settings, each off by default except channels_last (exact)."""
+        """GPU speed settings, each off by default except channels_last (exact). Applied
+        once, at load; compiled code serves only full-GPU calls of the sizes it was
+        compiled for (:meth:`_compile_stance`)."""
         nets = [pipe.unet] + ([pipe.controlnet] if getattr(pipe, "controlnet", None) else [])
         if self.settings.channels_last:
             for net in nets:
@@ -265,9 +311,19 @@ class Engine:
             os.environ.setdefault("TORCHINDUCTOR_CACHE_DIR", str(cache))
             os.environ.setdefault("TORCHINDUCTOR_FX_GRAPH_CACHE", "1")
             os.environ.setdefault("TORCHINDUCTOR_AUTOGRAD_CACHE", "1")
-            pipe.unet = torch.compile(pipe.unet, mode=self.settings.compile_mode)
-            if getattr(pipe, "controlnet", None) is not None:
-                pipe.controlnet = torch.compile(pipe.controlnet, mode=self.settings.compile_mode)
+            self._compiled = compile_plan(self.settings)
+            compile_nets(pipe, self._compiled)
+
+    def _compile_stance(self, width: int, height: int) -> contextlib.AbstractContextManager[Any]:
+        """Compiled code for the compiled sizes; eager, on purpose and recorded, for any
+        other size or in low-memory mode (no recompile, no silent fallback)."""
+        if self._compiled is None or self._compiles(width, height):
+            return contextlib.nullcontext()
+        return torch.compiler.set_stance("force_eager")
+
+    def _compiles(self, width: int, height: int) -> bool:
+        plan = self._compiled
+        return plan is not None and not self._low_memory and plan.covers(width, height)
 
     def _pipe(self, mode: str) -> Any:
         """The pipeline for ``mode``, made from the loaded components on first use."""
@@ -288,20 +344,89 @@ class Engine:
             raise WeightsError(f"model '{self.model}' has no ControlNet: layouts need one")
         cls = getattr(diffusers, names[mode])
         extra = {} if xl else dict(safety_checker=None, requires_safety_checker=False)
-        pipe = cls.from_pipe(self._base, **extra)
+        # from_pipe casts the shared components to its `dtype`, float32 unless told: without
+        # it one photo call turns the whole model (and every later plate) to float32.
+        pipe = cls.from_pipe(self._base, dtype=self.choice.dtype, **extra)
         pipe.set_progress_bar_config(disable=True)
         self._pipes[mode] = pipe
         return pipe
 
+    @property
+    def low_memory(self) -> bool:
+        return self._low_memory
+
     def enable_low_memory(self) -> None:
-        """Model CPU offload + VAE tiling for GPUs too small for the whole model."""
+        """Model CPU offload (to this process's device) + VAE tiling, for GPUs too small
+        for the whole model. The components are shared by every mode's pipeline, so the
+        hooks serve them all."""
         if self._low_memory:
             return
         self._low_memory = True
-        self._base = self._prepare(self._base)
-        self._pipes = {"layout": self._base}
-        if self.choice.device == "cuda":
-            torch.cuda.empty_cache()
+        self._place(self._base)
+        release_memory(self.choice.device)
+
+    def disable_low_memory(self) -> None:
+        """Back to the whole model on the device (the next shot may fit): low-memory mode
+        is per shot. With the `offload` setting on, it stays."""
+        if not self._low_memory or self._offload_setting:
+            return
+        self._low_memory = False
+        self._place(self._base)
+
+    def placement(self) -> dict[str, tuple[str, str]]:
+        """``component -> (dtype, device)`` over every mode's pipeline made so far."""
+        seen: dict[int, tuple[str, Any]] = {}
+        for mode, pipe in self._pipes.items():
+            for name, comp in pipe.components.items():
+                if isinstance(comp, torch.nn.Module) and id(comp) not in seen:
+                    seen[id(comp)] = (name if mode == "layout" else f"{mode}.{name}", comp)
+        return module_placement(seen.values())
+
+    def check_placement(self) -> None:
+        """The dtype contract: every component in the chosen dtype, on this process's device
+        (its offload hooks' target in low-memory mode). Checked after every call, so that a
+        record never names a dtype or device its plate was not made with."""
+        want = (self.choice.dtype_name, str(torch.device(self.choice.target)))
+        wrong = {n: p for n, p in self.placement().items() if p != want}
+        if wrong:
+            found = ", ".join(f"{n} {d} on {dev}" for n, (d, dev) in sorted(wrong.items()))
+            raise PlacementError(f"expected {want[0]} on {want[1]}; found {found}")
+
+    def levers(self, width: int, height: int) -> dict[str, Any]:
+        """The levers in force for a call at this size, as its record states them: those
+        that change pixels or kernels. Empty on the CPU with the defaults, so records made
+        there keep the exact bytes earlier versions wrote."""
+        out: dict[str, Any] = {}
+        if self._tiling(width, height):
+            out["vae_tiling"] = True
+        if self.settings.deterministic:
+            out["deterministic"] = True
+        if self.choice.device != "cpu":
+            out |= {
+                "offload": self._low_memory,
+                "compile": self.settings.compile_mode if self._compiles(width, height) else "",
+                "fuse_qkv": bool(self.settings.fuse_qkv),
+                "channels_last": bool(self.settings.channels_last),
+                "tf32": bool(torch.backends.cuda.matmul.allow_tf32),
+            }
+        return out
+
+    def _tiling(self, width: int, height: int) -> bool:
+        if self._tiling_override is not None:
+            return self._tiling_override
+        return bool(self.settings.vae_tiling) or self._low_memory
+
+    def _set_tiling(self, width: int, height: int) -> None:
+        vae = self._base.vae
+        if self._tiling(width, height):
+            vae.enable_tiling()
+        else:
+            vae.disable_tiling()
+
+    def environment(self) -> dict[str, str]:
+        if self._environment is None:
+            self._environment = environment(self.choice.device, self.choice.index)
+        return self._environment
 
     # ---- generation ----------------------------------------------------------------------
     def _scheduler(self, pipe: Any, name: str) -> None:
@@ -323,17 +448,29 @@ class Engine:
 
         return on_step_end
 
-    def _run(self, pipe: Any, kwargs: dict[str, Any]) -> tuple[list[Image.Image], float]:
+    def _run(
+        self, pipe: Any, kwargs: dict[str, Any], width: int, height: int
+    ) -> tuple[list[Image.Image], float]:
+        self._set_tiling(width, height)
         start = time.perf_counter()
+        failure = None
         try:
-            with torch.inference_mode():
+            with torch.inference_mode(), self._compile_stance(width, height):
                 images = pipe(**kwargs, output_type="pil").images
         except torch.OutOfMemoryError as exc:
-            if self.choice.device == "cuda":
-                torch.cuda.empty_cache()
-            raise OutOfMemory(f"out of GPU memory on {self.choice.describe()}: {exc}") from None
+            failure = f"out of GPU memory on {self.choice.describe()}: {_first_line(exc)}"
+        except RuntimeError as exc:
+            if not _too_large_for_kernel(exc):
+                raise
+            failure = f"plate too large for one kernel on {self.choice.describe()}: {exc}"
+        if failure is not None:
+            # Here, not in the except block: there the traceback still holds the failed
+            # call's tensors and empty_cache() frees little.
+            release_memory(self.choice.device)
+            raise OutOfMemory(failure)
         if self.choice.device == "cuda":
             torch.cuda.synchronize()
+        self.check_placement()
         seconds = time.perf_counter() - start
         self.gpu_seconds += seconds
         return images, seconds
@@ -344,6 +481,9 @@ class Engine:
         extra: dict[str, Any] = {}
         if self.choice.device == "cpu":
             extra["cpu_threads"] = torch.get_num_threads()
+        levers = self.levers(kw["width"], kw["height"])
+        if levers:
+            extra["levers"] = levers
         return GenerationRecord(
             mode=mode,
             model=self.model,
@@ -363,10 +503,11 @@ class Engine:
             seeds=tuple(int(s) for s in seeds),
             batch_index=index,
             device=self.choice.device,
-            dtype=self.choice.dtype_name,
+            dtype=str(self._base.unet.dtype).removeprefix("torch."),  # checked: the truth
             seconds=round(seconds / max(len(seeds), 1), 4),
             bgart_version=bgart.__version__,
             extra=extra,
+            environment=self.environment(),
             **kw,
         )
 
@@ -414,7 +555,7 @@ class Engine:
                 strength=req.strength,
                 controlnet_conditioning_scale=req.controlnet_scale,
             )
-        images, seconds = self._run(pipe, kwargs)
+        images, seconds = self._run(pipe, kwargs, req.width, req.height)
         uses_cn = mode in ("layout", "photo+layout")
         return [
             Generated(
@@ -471,7 +612,7 @@ class Engine:
             generator=torch.Generator("cpu").manual_seed(int(req.seed)),
             callback_on_step_end=self._callback(progress, steps_run),
         )
-        images, seconds = self._run(pipe, kwargs)
+        images, seconds = self._run(pipe, kwargs, w, h)
         result = Image.composite(images[0].convert("RGB"), image, mask)
         record = self._record(
             "inpaint",
@@ -565,6 +706,23 @@ def regenerate(
     threads = record.extra.get("cpu_threads")
     if threads and engine.choice.device == "cpu":
         torch.set_num_threads(threads)
+    levers = record.extra.get("levers")
+    tiling = bool(levers.get("vae_tiling")) if isinstance(levers, dict) else False
+    engine._tiling_override = tiling  # VAE tiling changes pixels: as the record says
+    try:
+        return _regenerate(engine, record, layout, photo, init, mask)
+    finally:
+        engine._tiling_override = None
+
+
+def _regenerate(
+    engine: Engine,
+    record: GenerationRecord,
+    layout: Image.Image | None,
+    photo: Image.Image | None,
+    init: Image.Image | None,
+    mask: Image.Image | None,
+) -> Generated:
     if record.mode == "inpaint":
         if init is None or mask is None:
             raise InputError("regenerating an inpaint needs the original image and mask")
@@ -602,6 +760,10 @@ def regenerate(
     if record.controlnet and layout is None:
         raise InputError("regenerating this record needs its layout image")
     return engine.generate(req)[record.batch_index]
+
+
+def _first_line(exc: BaseException) -> str:
+    return (str(exc).splitlines() or [type(exc).__name__])[0]
 
 
 def _quiet_libraries() -> None:

@@ -20,6 +20,12 @@ from bgart.errors import InputError
 
 RECORD_KEY = "bgart"
 RECORD_VERSION = 1
+KNOWN_RECORD_VERSIONS = (1,)
+
+# A record read from a PNG is input: bounded before anything is allocated for it.
+MAX_SEEDS = 16  # bgart.inputs.shots.MAX_VARIATIONS: no bgart run batches more seeds
+MAX_DEPTH = 8  # the deepest a record bgart writes nests is 3 (extra -> levers -> value)
+MAX_RECORD_CHARS = 1_000_000
 
 
 @dataclass(frozen=True)
@@ -56,6 +62,10 @@ class GenerationRecord:
     mask_sha256: str | None = None
     bgart_version: str = ""
     extra: dict[str, Any] = field(default_factory=dict)
+    # The machine (GPU model, driver, CUDA, torch, diffusers versions): in the ledger's
+    # record, not in the PNG's recipe, so the same recipe gives the same bytes on any
+    # machine whose kernels agree (docs/gpu.md). Levers that change pixels are in ``extra``.
+    environment: dict[str, str] = field(default_factory=dict)
 
     @property
     def seed(self) -> int:
@@ -64,11 +74,13 @@ class GenerationRecord:
     def recipe(self) -> GenerationRecord:
         """The record without run measurements: what the PNG embeds, so that the same
         recipe always gives the same bytes (timings go to the ledger instead)."""
-        return dataclasses.replace(self, seconds=0.0)
+        return dataclasses.replace(self, seconds=0.0, environment={})
 
     def to_dict(self) -> dict[str, Any]:
         data = dataclasses.asdict(self)
         data["seeds"] = list(self.seeds)
+        if not self.environment:  # records written before it existed keep their bytes
+            del data["environment"]
         data["record_version"] = RECORD_VERSION
         return data
 
@@ -80,7 +92,20 @@ class GenerationRecord:
         if not isinstance(data, dict):
             raise InputError("generation record: not a JSON object")
         data = dict(data)
-        data.pop("record_version", None)
+        version = data.pop("record_version", None)
+        if version is not None and (
+            isinstance(version, bool) or version not in KNOWN_RECORD_VERSIONS
+        ):
+            raise InputError(
+                f"generation record: record_version {version!r} is not one this bgart reads "
+                f"({', '.join(map(str, KNOWN_RECORD_VERSIONS))}); a newer bgart wrote it?"
+            )
+        seeds = data.get("seeds")
+        if not isinstance(seeds, list | tuple) or not 1 <= len(seeds) <= MAX_SEEDS:
+            count = len(seeds) if isinstance(seeds, list | tuple) else type(seeds).__name__
+            raise InputError(
+                f"generation record: field 'seeds' has {count} seeds, expected 1..{MAX_SEEDS}"
+            )
         known = {f.name for f in dataclasses.fields(cls)}
         unknown = set(data) - known
         if unknown:
@@ -117,9 +142,23 @@ class GenerationRecord:
         for name in ("mode", "model", "prompt", "negative", "scheduler"):
             if not isinstance(getattr(self, name), str):
                 raise InputError(f"generation record: field '{name}' must be text")
+        env = self.environment
+        if not isinstance(env, dict) or not all(
+            isinstance(k, str) and isinstance(v, str) for k, v in env.items()
+        ):
+            raise InputError("generation record: field 'environment' must map text to text")
 
     @classmethod
     def from_json(cls, text: str) -> GenerationRecord:
+        if len(text) > MAX_RECORD_CHARS:
+            raise InputError(
+                f"generation record: {len(text)} characters, over the limit of {MAX_RECORD_CHARS}"
+            )
+        depth = _nesting(text)
+        if depth > MAX_DEPTH:
+            raise InputError(
+                f"generation record: nested {depth} levels deep, at most {MAX_DEPTH} allowed"
+            )
         try:
             return cls.from_dict(json.loads(text))
         except json.JSONDecodeError as exc:
@@ -140,6 +179,29 @@ class GenerationRecord:
         if self.strength is not None:
             parts.append(f"Denoising strength: {self.strength}")
         return f"{self.prompt}\nNegative prompt: {self.negative}\n" + ", ".join(parts)
+
+
+def _nesting(text: str) -> int:
+    """How deep the JSON in ``text`` nests, counted without parsing it (a record nested
+    100,000 levels deep would exhaust the parser's recursion before any check ran)."""
+    depth = deepest = 0
+    in_string = escaped = False
+    for ch in text:
+        if in_string:
+            if escaped:
+                escaped = False
+            elif ch == "\\":
+                escaped = True
+            elif ch == '"':
+                in_string = False
+        elif ch == '"':
+            in_string = True
+        elif ch in "[{":
+            depth += 1
+            deepest = max(deepest, depth)
+        elif ch in "]}":
+            depth -= 1
+    return deepest
 
 
 def png_bytes(image: Image.Image, record: GenerationRecord | None = None) -> bytes:

@@ -23,8 +23,8 @@ from urllib.parse import unquote, urlparse
 import tomlkit
 from tomlkit.exceptions import ParseError as TomlParseError
 
-from bgart.errors import WeightsError
-from bgart.fsutil import file_lock, sha256_file
+from bgart.errors import InputError, WeightsError
+from bgart.fsutil import file_lock, read_bounded, sha256_file
 
 ALLOWED_SUFFIXES = {".safetensors", ".json", ".txt"}
 PICKLE_SUFFIXES = {".bin", ".ckpt", ".pt", ".pth", ".pkl", ".pickle"}
@@ -80,6 +80,23 @@ def _check_file_name(lock: Path, model: str, rel: str) -> None:
         raise WeightsError(f"{where}: file type '{p.suffix}' not allowed (safetensors, json, txt)")
 
 
+#: The largest weights.lock read (a lock pins a few models, a few kB each).
+MAX_LOCK_BYTES = 1024 * 1024
+
+
+def read_lock_text(path: Path) -> str:
+    """A weights.lock's text (named by ``BGART_WEIGHTS_LOCK`` or a project), bounded: a
+    device, a FIFO or a folder is refused by name, and so is a lock over 1 MiB (exit 2)."""
+    if not path.exists() and not path.is_symlink():
+        raise WeightsError(f"{path}: weights lock not found")
+    try:
+        data = read_bounded(path, str(path), MAX_LOCK_BYTES, kind="weights lock", allow_empty=True)
+    except InputError as exc:  # a folder, a device, a pipe, too large, no permission
+        why = str(exc).removeprefix(f"{path}: ")
+        raise WeightsError(f"{path}: cannot read the weights lock ({why})") from None
+    return data.decode("utf-8")
+
+
 @dataclass
 class WeightsLock:
     path: Path
@@ -89,15 +106,9 @@ class WeightsLock:
     def load(cls, path: Path) -> WeightsLock:
         path = Path(path)
         try:
-            doc = tomlkit.parse(path.read_text(encoding="utf-8")).unwrap()
-        except FileNotFoundError:
-            raise WeightsError(f"{path}: weights lock not found") from None
+            doc = tomlkit.parse(read_lock_text(path)).unwrap()
         except (TomlParseError, UnicodeDecodeError) as exc:
             raise WeightsError(f"{path}: not valid TOML ({exc})") from None
-        except OSError as exc:  # a folder, no permission
-            raise WeightsError(
-                f"{path}: cannot read the weights lock ({exc.strerror or exc})"
-            ) from None
         tables = doc.get("models") or {}
         if not isinstance(tables, dict):
             raise WeightsError(f"{path}: 'models' must be a table of [models.NAME] tables")
@@ -574,7 +585,7 @@ def lock_back(lock_path: Path, store: Path) -> list[str]:
     A pin already in the lock is never replaced by a different one: that is an error.
     """
     lock = WeightsLock.load(lock_path)
-    doc = tomlkit.parse(Path(lock_path).read_text(encoding="utf-8"))
+    doc = tomlkit.parse(read_lock_text(Path(lock_path)))
     changes: list[str] = []
     for name, entry in lock.models.items():
         pin = _read_pin(model_dir(store, name))

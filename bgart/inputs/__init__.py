@@ -36,6 +36,7 @@ from bgart.inputs.shots import (
     Shot,
     ShotList,
     ShotListError,
+    check_shot_id,
     derive_seed,
     load_shot_list,
 )
@@ -51,6 +52,7 @@ __all__ = [
     "ShotList",
     "ShotListError",
     "check_plate_size",
+    "check_shot_id",
     "compose",
     "consecutive_seeds",
     "derive_seed",

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from bgart.errors import InputError
+from bgart.fsutil import MAX_TEXT_BYTES, read_bounded_text
 
 SUFFIX = ".toml"
 
@@ -106,12 +107,12 @@ def _validate(path: Path, data: dict[str, Any]) -> dict[str, Any]:
 
 
 def _read(path: Path) -> dict[str, Any]:
+    # bounded, regular files only: a preset that is /dev/zero or a FIFO is refused by name
+    text = read_bounded_text(path, str(path), MAX_TEXT_BYTES, kind="preset file")
     try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
         raise InputError(f"{path}: not valid TOML: {exc}") from None
-    except OSError as exc:
-        raise InputError(f"{path}: cannot read ({exc.strerror})") from None
     return _validate(path, data)
 
 
@@ -125,7 +126,9 @@ def _files(prompts_dir: Path) -> dict[str, Path]:
     prompts_dir = Path(prompts_dir)
     if not prompts_dir.is_dir():
         raise InputError(f"{prompts_dir}: no such presets folder")
-    return {p.stem: p for p in sorted(prompts_dir.glob(f"*{SUFFIX}")) if p.is_file()}
+    # not only regular files: a preset that is a FIFO or a device is named and refused when
+    # read (bounded, in _read), not silently missing
+    return {p.stem: p for p in sorted(prompts_dir.glob(f"*{SUFFIX}")) if not p.is_dir()}
 
 
 def _available(files: dict[str, Path]) -> str:

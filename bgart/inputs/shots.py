@@ -60,6 +60,18 @@ MAX_SHOT_LIST_BYTES = 16 * 1024 * 1024  # an episode is a few hundred lines
 # Shot ids become folder names on every render node: no separators, no dot-dot, no spaces.
 SHOT_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 YAML_SUFFIXES = (".yaml", ".yml")
+SHOT_ID_RULE = "letters, digits, '_', '-', '.'; at most 64; starting with a letter or digit"
+
+
+def check_shot_id(value: str, what: str = "shot") -> str:
+    """``value`` when it is a usable shot id (:data:`SHOT_ID`: it becomes a folder name on
+    every render node, so no separators, no ``..``, no spaces), else an InputError naming
+    ``what`` (``--shot``): the rule the shot list and the UI apply, for the command line."""
+    text = value.strip() if isinstance(value, str) else ""
+    if not SHOT_ID.match(text):
+        shown = "".join(c if c.isprintable() else "?" for c in str(value))[:80]
+        raise InputError(f"{what} '{shown}': not a usable shot id ({SHOT_ID_RULE}; e.g. EP01_C012)")
+    return text
 
 
 class ShotListError(InputError):

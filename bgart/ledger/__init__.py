@@ -13,6 +13,7 @@ settings, the ledger and the blobs by sha256). Which kinds of event exist is dec
 
 from bgart.ledger.chain import (
     GENESIS_HASH,
+    LEGACY_GENESIS_HASH,
     ChainChecker,
     EventRow,
     event_body,
@@ -34,13 +35,15 @@ from bgart.ledger.tables import (
     Plate,
     PlateVersion,
     Shot,
+    User,
     utc_now,
 )
-from bgart.ledger.users import ROLES, hash_password, password_matches
+from bgart.ledger.users import ROLES, UserBook, hash_password, password_digest, password_matches
 
 __all__ = [
     "DB_FILE",
     "GENESIS_HASH",
+    "LEGACY_GENESIS_HASH",
     "ROLES",
     "Base",
     "BlobStore",
@@ -54,6 +57,8 @@ __all__ = [
     "PlateVersion",
     "Project",
     "Shot",
+    "User",
+    "UserBook",
     "WriteTx",
     "check_name",
     "check_utf8",
@@ -61,6 +66,7 @@ __all__ = [
     "event_hash",
     "event_hash_stored",
     "hash_password",
+    "password_digest",
     "password_matches",
     "utc_now",
 ]

@@ -30,7 +30,13 @@ from bgart.errors import LedgerIntegrityError
 from bgart.events import P, Payload, actor_kind_problem, parse
 from bgart.ledger.tables import Event
 
-GENESIS_HASH = "0" * 64
+LEGACY_GENESIS_HASH = "0" * 64
+"""The ``prev_hash`` of event #1 in a ledger made before users and roles were chained."""
+GENESIS_HASH = hashlib.sha256(b"bgart ledger: users and roles on the chain").hexdigest()
+"""The ``prev_hash`` of event #1 in a ledger made since: its users table is checked against
+the chain from the start (see :mod:`bgart.ledger.users`). Which of the two starts a chain is
+part of every hash after it, so a chain cannot be passed off as the older kind without
+rewriting all of it (which an anchor or this machine's verified head catches)."""
 
 
 # --- hashing -------------------------------------------------------------------------------
@@ -217,6 +223,14 @@ class ChainChecker:
     def __init__(self) -> None:
         self.expected_seq = 1
         self.prev_hash = GENESIS_HASH
+        self.first_hash: str | None = None  # event #1's hash: which ledger this is
+        self.legacy = False  # the chain starts from LEGACY_GENESIS_HASH
+
+    @property
+    def users_chained(self) -> bool:
+        """Whether every user of this ledger must be explained by the chain (see
+        :mod:`bgart.ledger.users`): the chain was started since users were chained."""
+        return not self.legacy
 
     def check(self, row: Mapping[str, Any]) -> EventRow:
         seq = row["seq"]
@@ -233,6 +247,9 @@ class ChainChecker:
                     f"#{self.expected_seq - 1} to {label} (rows deleted)"
                 )
             raise LedgerIntegrityError(f"{label}: out of order (expected #{self.expected_seq})")
+        if seq == 1 and row["prev_hash"] == LEGACY_GENESIS_HASH:
+            self.prev_hash = LEGACY_GENESIS_HASH  # a ledger made before users were chained
+            self.legacy = True
         if row["prev_hash"] != self.prev_hash:
             raise LedgerIntegrityError(
                 f"{label}: prev_hash does not match event #{seq - 1} "
@@ -267,6 +284,8 @@ class ChainChecker:
             raise LedgerIntegrityError(f"{label}: {problem} (forged, or not written by bgart)")
         self.prev_hash = row["hash"]
         self.expected_seq = seq + 1
+        if seq == 1:
+            self.first_hash = row["hash"]
         return EventRow(
             seq=seq,
             payload_text=row["payload"],
@@ -287,6 +306,9 @@ class ChainChecker:
             if last:
                 raise LedgerIntegrityError("chain head row missing (the ledger was edited)")
             return
+        if last == 0 and head_seq == 0 and head_hash == LEGACY_GENESIS_HASH:
+            self.prev_hash = LEGACY_GENESIS_HASH  # an empty ledger made by an older bgart
+            self.legacy = True
         if head_seq > last:
             raise LedgerIntegrityError(
                 f"event #{last + 1} missing: the chain head records {head_seq} events but "

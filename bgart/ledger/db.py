@@ -9,6 +9,7 @@ UPDATE``), so two processes appending at once still make one chain.
 
 from __future__ import annotations
 
+import json
 import os
 import sqlite3
 import uuid
@@ -29,9 +30,10 @@ from sqlalchemy.orm import Session
 
 from bgart.canonical import canonical_json
 from bgart.errors import BgartError, InputError, LedgerIntegrityError
-from bgart.events import actor_kind_problem, parse
+from bgart.events import USER_KINDS, Actor, Kind, actor_kind_problem, parse
 from bgart.ledger.chain import (
     GENESIS_HASH,
+    LEGACY_GENESIS_HASH,
     PLAIN_COLUMNS,
     ChainChecker,
     EventRow,
@@ -54,7 +56,15 @@ from bgart.ledger.tables import (
     fit_key,
     utc_now,
 )
-from bgart.ledger.users import DUMMY_HASH, ROLES, hash_password, password_matches
+from bgart.ledger.users import (
+    DUMMY_HASH,
+    IMPLICIT_ROLE,
+    ROLES,
+    UserBook,
+    hash_password,
+    password_digest,
+    password_matches,
+)
 
 _PG_SCHEMA_LOCK = 0x62676172  # "bgar": advisory lock id for schema creation
 
@@ -257,6 +267,41 @@ class WriteTx:
             self.session.add(row)
             self.session.flush()
         return row
+
+    def user_book(self) -> tuple[UserBook, bool]:
+        """The users as the chain states them, and whether the chain holds every user (a
+        ledger started since users were chained, or whose users were adopted)."""
+        book = UserBook()
+        for kind, payload, seq in self.session.execute(
+            select(Event.kind, Event.payload, Event.seq)
+            .where(Event.kind.in_([str(k) for k in USER_KINDS]))
+            .order_by(Event.seq)
+        ):
+            book.apply(kind, json.loads(payload), seq)
+        first = self.session.execute(
+            select(Event.prev_hash).where(Event.seq == 1)
+        ).scalar_one_or_none()
+        legacy = (first if first is not None else self._head.hash) == LEGACY_GENESIS_HASH
+        return book, not legacy or book.adopted is not None
+
+    def adopt_users(self, by: str) -> list[str]:
+        """On a ledger made before users were chained: one ``users.adopted`` event with every
+        user the chain does not explain yet (see :meth:`Ledger.adopt_users`)."""
+        book, chained = self.user_book()
+        if chained:
+            return []
+        rows = self.session.execute(
+            select(User.name, User.role, User.password_hash).order_by(User.name)
+        ).all()
+        entries = [
+            {"user": name, "role": role, "password": password_digest(pw)}
+            for name, role, pw in rows
+            if name not in book.users and (role != IMPLICIT_ROLE or pw)  # see UserBook
+        ]
+        self.append(
+            Kind.USERS_ADOPTED, actor=by, actor_kind=Actor.HUMAN, payload={"users": entries}
+        )
+        return [e["user"] for e in entries]
 
 
 def _current_version(session: Session, plate_id: int) -> PlateVersion | None:
@@ -522,17 +567,58 @@ class Ledger:
         checker.finish(head.seq, head.hash, head.stored_last)
 
     # users ----------------------------------------------------------------------------------
-    def add_user(self, name: str, role: str = "artist", password: str | None = None) -> None:
-        """Add a user, or update the role/password of an existing one."""
+    def add_user(
+        self,
+        name: str,
+        role: str = "artist",
+        password: str | None = None,
+        *,
+        by: str = "bgart",
+    ) -> list[EventRow]:
+        """Add a user, or update the role/password of an existing one; each change is an
+        event on the chain (``by``: who made it), in the same transaction as the row.
+        Returns the events appended."""
         if role not in ROLES:
             raise InputError(f"role '{role}': must be one of {', '.join(ROLES)}")
+        if password is not None and len(password) < 8:
+            raise InputError(f"user '{name.strip()}': password shorter than 8 characters")
         with self.write() as tx:
-            user = tx.ensure_user(name, role)
-            user.role = role
-            if password is not None:
-                if len(password) < 8:
-                    raise InputError(f"user '{user.name}': password shorter than 8 characters")
-                user.password_hash = hash_password(password)
+            tx.adopt_users(by)
+            name = check_name(name, "user")
+            row = tx.session.execute(select(User).where(User.name == name)).scalar_one_or_none()
+            stored = None if password is None else hash_password(password)
+            if row is None:
+                row = User(name=name, role=role, password_hash=stored, created_at=utc_now())
+                tx.session.add(row)
+                payload: dict[str, Any] = {"user": name, "role": role}
+                payload["password"] = password_digest(stored)
+                tx.append(Kind.USER_ADDED, actor=by, actor_kind=Actor.HUMAN, payload=payload)
+            else:
+                if row.role != role:
+                    tx.append(
+                        Kind.USER_ROLE_CHANGED,
+                        actor=by,
+                        actor_kind=Actor.HUMAN,
+                        payload={"user": name, "role": role, "previous": row.role},
+                    )
+                    row.role = role
+                if stored is not None:
+                    tx.append(
+                        Kind.USER_PASSWORD_CHANGED,
+                        actor=by,
+                        actor_kind=Actor.HUMAN,
+                        payload={"user": name, "password": password_digest(stored)},
+                    )
+                    row.password_hash = stored
+            tx.session.flush()
+            appended = list(tx.appended)
+        return [EventRow.from_orm(ev) for ev in appended]
+
+    def adopt_users(self, *, by: str = "bgart") -> list[str]:
+        """Put the users a ledger made before users were chained has, as they stand now, on
+        the chain (one ``users.adopted`` event); the users adopted (none: nothing to do)."""
+        with self.write() as tx:
+            return tx.adopt_users(by)
 
     def user(self, name: str) -> User | None:
         if isinstance(name, str):

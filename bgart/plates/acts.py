@@ -401,6 +401,11 @@ def record_final(
     name = filename or f"final image for shot {shot}"
     arr = as_array(final_image, "RGB", name)
     stored = store_pixels(project, "final", arr, original)  # one PNG, whichever act it becomes
+    codec = contrib.codec_of(original)
+
+    def apply(before: np.ndarray, raster: Raster, final_rgb: np.ndarray) -> Applied:
+        return contrib.lossy_final(before, raster, final_rgb, codec)
+
     first = _first_import(
         project,
         shot,
@@ -421,7 +426,7 @@ def record_final(
         name,
         arr,
         stored,
-        apply=contrib.final,
+        apply=apply,
         source="final",
         filename=filename,
         active_seconds=active_seconds,

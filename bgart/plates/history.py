@@ -159,7 +159,15 @@ class PlateHistory:
                 "layout_sha256": layout_sha,
                 "models": sorted({ev.actor for ev in candidates + inpaints}),
                 "events": len(relevant),
-                "contribution_definition": contrib.DEFINITION_VERSION,
+                # the definition the version was made under (a v1 ledger's plates say 1)
+                "contribution_definition": max(
+                    (
+                        contrib.definition_version(ev.payload)
+                        for ev in relevant
+                        if ev.kind in VERSION_KINDS
+                    ),
+                    default=contrib.DEFINITION_VERSION,
+                ),
             }
         )
         figs["mask_area_share"] = figs["mask_area_px"] / figs["pixels"] if figs["pixels"] else 0.0

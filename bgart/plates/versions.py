@@ -107,6 +107,9 @@ def new_version(
     if image_sha is None:
         image_sha = project.blobs.put(encode_png(image), "png")
     if raster_sha is None:
+        if raster.base is None and contrib.DEFINITION_VERSION >= 2:
+            # a first version (or a chosen candidate): its pixels are its base values
+            raster = raster.with_base(image)
         raster_sha = project.blobs.put(raster.to_bytes(), "raster")
     number = base.number + 1 if base else 1
     full_payload = {
@@ -196,6 +199,10 @@ def apply_edit(
         if human:
             tx.ensure_user(human)
         applied = apply(state.image, state.raster, arr)
+        inputs = {
+            role: project.blobs.put(encode_png(np.ascontiguousarray(img)), "png")
+            for role, img in applied.inputs.items()
+        }
         ev = new_version(
             project,
             tx,
@@ -207,8 +214,8 @@ def apply_edit(
             base=cur,
             image=applied.image,
             raster=applied.raster,
-            payload=payload,
-            blobs=blobs,
+            payload={**payload, **applied.params},
+            blobs={**blobs, **inputs},
             stats=applied.stats,
             source_candidate=cur.source_candidate,
             idem_key=idem_key,

@@ -31,8 +31,18 @@ from bgart.provenance.kernel import (
     _one_pass,
     _Pass,
 )
-from bgart.provenance.raster import AI_GEN, HUMAN_BASE, TOUCHED, U8, BoolArr, Raster
-from bgart.provenance.tone import _fit_curve, _sample_stride
+from bgart.provenance.noise import Codec, noise_floor
+from bgart.provenance.raster import (
+    AI_GEN,
+    DEFINITION_VERSION,
+    DEFINITION_VERSIONS,
+    HUMAN_BASE,
+    TOUCHED,
+    U8,
+    BoolArr,
+    Raster,
+)
+from bgart.provenance.tone import Curve, _fit_curve, _sample_stride
 
 MASK_THRESHOLD = 128  # soft masks are binarised at 50 %
 
@@ -44,6 +54,10 @@ class Applied:
     image: U8  # (height, width, 3)
     raster: Raster
     stats: dict[str, int] = field(default_factory=dict)
+    # v2: images the edit was computed from besides the event's own (stored as blobs of
+    # these roles), and payload fields it was computed with, for replay
+    inputs: dict[str, U8] = field(default_factory=dict)
+    params: dict[str, Any] = field(default_factory=dict)
 
 
 def _check_same_size(before: U8, other: NDArray[Any], what: str) -> None:
@@ -72,7 +86,14 @@ def imported(width: int, height: int, origin: str) -> Raster:
     raise ValueError(f"unknown plate origin '{origin}'")
 
 
-def paint(before: U8, raster: Raster, layer: U8, *, tone_test: bool = True) -> Applied:
+def paint(
+    before: U8,
+    raster: Raster,
+    layer: U8,
+    *,
+    tone_test: bool = True,
+    version: int = DEFINITION_VERSION,
+) -> Applied:
     """``human.painted``: an RGBA layer laid over the plate.
 
     Where the stroke visibly changes the pixel (ΔE76 > 2.3) and the change is not a global
@@ -81,28 +102,74 @@ def paint(before: U8, raster: Raster, layer: U8, *, tone_test: bool = True) -> A
     clears ADJUSTED. Pixels whose change *is* explained by a tone curve are marked ADJUSTED
     and earn no credit.
     """
-    return apply([Edit(EditKind.PAINT, before, raster, layer, tone_test=tone_test)])[0]
+    edit = Edit(EditKind.PAINT, before, raster, layer, tone_test=tone_test, version=version)
+    return apply([edit])[0]
 
 
-def final(before: U8, raster: Raster, final_rgb: U8, *, tone_test: bool = True) -> Applied:
-    """``human.painted`` from a whole repainted plate: an opaque layer over every pixel."""
-    return apply([Edit(EditKind.FINAL, before, raster, final_rgb, tone_test=tone_test)])[0]
+def final(
+    before: U8,
+    raster: Raster,
+    final_rgb: U8,
+    *,
+    tone_test: bool = True,
+    version: int = DEFINITION_VERSION,
+    noise: Noise | None = None,
+) -> Applied:
+    """``human.painted`` from a whole repainted plate: an opaque layer over every pixel.
+
+    v2, ``noise``: the file was lossy (or colour-managed); the plate before and its base
+    values as that file's codec renders them, and the noise floor below which a difference
+    from them is the codec's, not the artist's (:mod:`bgart.provenance.noise`)."""
+    edit = Edit(
+        EditKind.FINAL, before, raster, final_rgb, tone_test=tone_test, version=version, noise=noise
+    )
+    applied = apply([edit])[0]
+    if noise is not None:
+        applied.inputs = {"ref_before": noise.ref, "ref_base": noise.ref_base}
+        applied.params = {"noise_floor": noise.floor}
+    return applied
 
 
-def inpaint(before: U8, raster: Raster, result: U8, mask: BoolArr) -> Applied:
+def lossy_final(before: U8, raster: Raster, final_rgb: U8, codec: Codec | None) -> Applied:
+    """``human.painted`` from a whole plate handed in as a file whose ``codec`` adds noise
+    (:func:`~bgart.provenance.noise.codec_of`; None: lossless, the plain :func:`final`)."""
+    if codec is None:
+        return final(before, raster, final_rgb)
+    base = raster.base if raster.base is not None else before
+    ref = codec.render(before, final_rgb)
+    noise = Noise(ref, codec.render(base, final_rgb), noise_floor(final_rgb, ref))
+    return final(before, raster, final_rgb, noise=noise)
+
+
+def inpaint(
+    before: U8, raster: Raster, result: U8, mask: BoolArr, *, version: int = DEFINITION_VERSION
+) -> Applied:
     """``ai.inpainted``: the model's result pasted into the plate inside ``mask`` only.
 
     Outside the mask the plate keeps its pixels exactly (an inpainting pipeline re-encodes the
     whole image, which would otherwise shift every pixel a little). Inside the mask, pixels
     whose colour visibly changed become AI_INPAINT with h := 0 and lose ADJUSTED.
     """
-    return apply([Edit(EditKind.INPAINT, before, raster, result, mask)])[0]
+    return apply([Edit(EditKind.INPAINT, before, raster, result, mask, version=version)])[0]
 
 
-def adjust(before: U8, raster: Raster, adjusted: U8) -> Applied:
+def adjust(
+    before: U8, raster: Raster, adjusted: U8, *, version: int = DEFINITION_VERSION
+) -> Applied:
     """``human.adjusted``: a technical edit (levels, colour). Visibly changed pixels are
     marked ADJUSTED; authorship (class and h) is unchanged."""
-    return apply([Edit(EditKind.ADJUST, before, raster, adjusted)])[0]
+    return apply([Edit(EditKind.ADJUST, before, raster, adjusted, version=version)])[0]
+
+
+@dataclass(eq=False)
+class Noise:
+    """v2: what a lossy import's own codec does to the plate (see
+    :mod:`bgart.provenance.noise`): ``ref`` the plate before, ``ref_base`` its base values,
+    each as the file's codec renders them, and ``floor`` the ΔE76 noise floor."""
+
+    ref: U8
+    ref_base: U8
+    floor: float
 
 
 @dataclass(eq=False)
@@ -115,6 +182,8 @@ class Edit:
     image: NDArray[np.uint8]  # RGBA layer; final plate, inpaint result or adjusted plate
     mask: BoolArr | None = None  # inpaint: where the result is pasted
     tone_test: bool = True
+    version: int = DEFINITION_VERSION  # the contribution definition it is made under
+    noise: Noise | None = None  # v2 final from a lossy file
 
 
 # keyed by the edit's kind: an EditKind, or its plain string value (equal and same hash)
@@ -124,7 +193,14 @@ _EDIT_MODES: dict[str, int] = {
     EditKind.INPAINT: _INPAINT,
     EditKind.ADJUST: _ADJUST,
 }
-_STAT_INDEX = {"changed_px": 0, "visible_px": 1, "credited_px": 2, "explained_px": 3, "area_px": 4}
+_STAT_INDEX = {
+    "changed_px": 0,
+    "visible_px": 1,
+    "credited_px": 2,
+    "explained_px": 3,
+    "area_px": 4,
+    "restored_px": 5,
+}
 _PAINT_STATS = ("area_px", "changed_px", "visible_px", "credited_px", "explained_px")
 _EDIT_STATS: dict[str, tuple[str, ...]] = {
     EditKind.PAINT: _PAINT_STATS,
@@ -160,8 +236,8 @@ def _coverage(edit: Edit) -> tuple[NDArray[np.uint8], U8 | None]:
 
 
 def _sample_curve(
-    before: U8, colour: NDArray[np.uint8], alpha: NDArray[np.uint8] | None
-) -> tuple[U8, BoolArr] | None:
+    before: U8, colour: NDArray[np.uint8], alpha: NDArray[np.uint8] | None, version: int = 1
+) -> Curve | None:
     """The tone curve of an event, from a sample composited on its own (before the pass)."""
     h, w = before.shape[:2]
     n = h * w
@@ -178,7 +254,7 @@ def _sample_curve(
     a = _composite_planar(b, c, al)
     if np.count_nonzero((a[0] != b[0]) | (a[1] != b[1]) | (a[2] != b[2])) * 8 < m:
         return None
-    return _fit_curve(b, a)
+    return _fit_curve(b, a, clip=version >= 2)
 
 
 def apply(edits: Sequence[Edit]) -> list[Applied]:
@@ -193,18 +269,21 @@ def apply(edits: Sequence[Edit]) -> list[Applied]:
     """
     results: list[Applied | None] = [None] * len(edits)
     groups: dict[tuple[Any, ...], list[tuple[int, Edit, NDArray[np.uint8], U8 | None]]] = {}
-    curves: dict[int, tuple[U8, BoolArr]] = {}
+    curves: dict[int, Curve] = {}
     for i, edit in enumerate(edits):
+        if edit.version not in DEFINITION_VERSIONS:
+            raise ValueError(f"contribution definition version {edit.version} is unknown")
         colour, alpha = _coverage(edit)
         curve = None
         if edit.kind in (EditKind.PAINT, EditKind.FINAL) and edit.tone_test:
-            curve = _sample_curve(edit.before, colour, alpha)
+            curve = _sample_curve(edit.before, colour, alpha, edit.version)
         key: tuple[Any, ...]
-        if curve is not None:  # its own curve: a pass of its own
-            curves[i] = curve
-            key = ("curve", i)
+        if curve is not None or edit.noise is not None:  # a pass of its own
+            if curve is not None:
+                curves[i] = curve
+            key = ("own", i)
         else:
-            key = (_EDIT_MODES[edit.kind], alpha is None, colour.shape[-1])
+            key = (_EDIT_MODES[edit.kind], alpha is None, colour.shape[-1], edit.version)
         groups.setdefault(key, []).append((i, edit, colour, alpha))
     for members in groups.values():
         curve = curves.get(members[0][0])
@@ -215,14 +294,25 @@ def apply(edits: Sequence[Edit]) -> list[Applied]:
 
 def _apply_pass(
     members: list[tuple[int, Edit, NDArray[np.uint8], U8 | None]],
-    curve: tuple[U8, BoolArr] | None,
+    curve: Curve | None,
 ) -> list[Applied]:
     """One kernel pass over edits of one kind (their pixels end to end when several)."""
     edits = [m[1] for m in members]
     shapes = [e.before.shape[:2] for e in edits]
+    v2 = edits[0].version >= 2
     if len(edits) == 1:
         _i, edit, colour, alpha = members[0]
-        flat = _one_pass(edit.before, colour, alpha, edit.raster.copy())
+        raster = edit.raster.copy()
+        if v2 and raster.base is None:  # a v1 plate's first v2 edit: its values as they are
+            raster = raster.with_base(edit.before)
+        if not v2:
+            raster.base = None
+        flat = _one_pass(edit.before, colour, alpha, raster)
+        if edit.noise is not None:
+            n = shapes[0][0] * shapes[0][1]
+            flat.ref = np.ascontiguousarray(edit.noise.ref, np.uint8).reshape(n, 3)
+            flat.ref_base = np.ascontiguousarray(edit.noise.ref_base, np.uint8).reshape(n, 3)
+            flat.floor2 = np.float32(edit.noise.floor) * np.float32(edit.noise.floor)
     else:  # each input flattened and laid end to end (copies: the edits' own are left as is)
         bounds = np.zeros(len(shapes) + 1, np.intp)
         np.cumsum([h * w for h, w in shapes], out=bounds[1:])
@@ -243,6 +333,17 @@ def _apply_pass(
             ),
             bounds,
         )
+        if v2:  # each one's base values (a v1 plate's: its values as they are)
+            rasters = [
+                e.raster if e.raster.base is not None else e.raster.with_base(e.before)
+                for e in edits
+            ]
+            assert flat.planes is not None  # set just above
+            cls, human, _flags = flat.planes
+            flat.planes = (cls, human, joined([r.flags for r in rasters], np.uint8))
+            bases = [r.base for r in rasters]
+            assert all(b is not None for b in bases)  # with_base gave each one its base
+            flat.base = joined([b for b in bases if b is not None], np.uint8).reshape(n, 3)
     after, stats, _ = _kernel(flat, mode=_EDIT_MODES[edits[0].kind], curve=curve)
     assert flat.planes is not None
     applied = []
@@ -256,7 +357,12 @@ def _apply_pass(
         stats_k = {name: values[_STAT_INDEX[name]] for name in _EDIT_STATS[edit.kind]}
         if edit.kind == EditKind.INPAINT:
             stats_k["mask_px"] = stats_k.pop("area_px")
-        raster = Raster(cls[s:e].reshape(h, w), human[s:e].reshape(h, w), flags[s:e].reshape(h, w))
+        if v2 and edit.kind in (EditKind.PAINT, EditKind.FINAL):
+            stats_k["restored_px"] = values[_STAT_INDEX["restored_px"]]
+        base = None if flat.base is None else flat.base[s:e].reshape(h, w, 3)
+        raster = Raster(
+            cls[s:e].reshape(h, w), human[s:e].reshape(h, w), flags[s:e].reshape(h, w), base
+        )
         applied.append(Applied(after[s:e].reshape(h, w, 3), raster, stats_k))
     return applied
 
@@ -328,20 +434,46 @@ class EditSpec:
         return (self.image,) if self.mask is None else (self.mask, self.image)
 
     def first_version(self, read: Read, payload: PayloadLike) -> Applied:
-        """The version an origin makes: its image, the raster of its kind, no figures.
-        ValueError when the payload cannot make a raster (an unknown plate origin)."""
+        """The version an origin makes: its image, the raster of its kind (with the image
+        as its base values under v2), no figures. ValueError when the payload cannot make a
+        raster (an unknown plate origin)."""
         if self.origin is None:
             raise ValueError(f"a {self.kind} edit changes a version: it makes no first one")
         image = self.image.load(read)
-        return Applied(image, self.origin(image.shape[1], image.shape[0], payload), {})
+        raster = self.origin(image.shape[1], image.shape[0], payload)
+        if definition_version(payload) >= 2:
+            raster = raster.with_base(image)
+        return Applied(image, raster, {})
 
-    def edit(self, before: U8, raster: Raster, read: Read, *, tone_test: bool = True) -> Edit:
+    def edit(
+        self,
+        before: U8,
+        raster: Raster,
+        read: Read,
+        *,
+        tone_test: bool = True,
+        payload: PayloadLike | None = None,
+    ) -> Edit:
         """The :class:`Edit` that makes this event's version from the version it edits
-        (``before``, ``raster``), for :func:`apply`."""
+        (``before``, ``raster``), for :func:`apply`, under the definition version the
+        event's ``payload`` records (1 when it records none)."""
         if self.origin is not None:
             raise ValueError(f"a {self.kind} edit makes a first version: it edits none")
         mask = None if self.mask is None else self.mask.load(read)
-        return Edit(self.kind, before, raster, self.image.load(read), mask, tone_test)
+        version = 1 if payload is None else definition_version(payload)
+        noise = None
+        floor = None if payload is None else _payload_field(payload, "noise_floor")
+        if version >= 2 and isinstance(floor, int | float) and not isinstance(floor, bool):
+            noise = Noise(read("ref_before", "RGB"), read("ref_base", "RGB"), float(floor))
+        image = self.image.load(read)
+        return Edit(self.kind, before, raster, image, mask, tone_test, version, noise)
+
+
+def definition_version(payload: PayloadLike) -> int:
+    """The contribution definition an event was made under (``contribution`` in its
+    payload; 1 for events that record none, as the first ledgers did not)."""
+    value = _payload_field(payload, "contribution")
+    return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else 1
 
 
 def _generated_raster(width: int, height: int, _payload: PayloadLike) -> Raster:

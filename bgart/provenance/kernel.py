@@ -23,8 +23,17 @@ from numpy.typing import NDArray
 
 from bgart.provenance.colour import _TH2, _de2
 from bgart.provenance.parallel import _chunk_count, _for_chunks
-from bgart.provenance.raster import ADJUSTED, AI_INPAINT, F32, TOUCHED, U8, BoolArr, Raster
-from bgart.provenance.tone import _explains
+from bgart.provenance.raster import (
+    ADJUSTED,
+    AI_INPAINT,
+    BASE_PAINTED,
+    F32,
+    TOUCHED,
+    U8,
+    BoolArr,
+    Raster,
+)
+from bgart.provenance.tone import Curve, _explains
 
 
 def _div255(v: NDArray[np.uint16]) -> NDArray[np.uint16]:
@@ -66,7 +75,7 @@ def _composite_planar(b: U8, c: U8, al: U8 | None) -> U8:
 
 
 _PAINT, _INPAINT, _ADJUST, _NONE = range(4)
-_N_STATS = 5  # changed, visible, credited, explained, area
+_N_STATS = 6  # changed, visible, credited, explained, area, restored (v2)
 
 
 @dataclass
@@ -79,6 +88,13 @@ class _Pass:
     alpha: U8 | None  # (n,), None = opaque
     planes: tuple[U8, F32, U8] | None  # the raster's cls, human, flags (n,), updated in place
     bounds: NDArray[np.intp]
+    # Definition v2 (None: v1): the raster's base values (n, 3), updated in place; and for an
+    # import whose file is lossy, the plate before and its base as that file's codec renders
+    # them (n, 3) with the noise floor (squared ΔE) below which a change is the codec's.
+    base: U8 | None = None
+    ref: U8 | None = None
+    ref_base: U8 | None = None
+    floor2: np.float32 | None = None
 
 
 def _one_pass(
@@ -88,6 +104,7 @@ def _one_pass(
     (``raster``, updated in place through them, None for none)."""
     h, w = before.shape[:2]
     n = h * w
+    base = None if raster is None or raster.base is None else raster.base.reshape(n, 3)
     return _Pass(
         np.ascontiguousarray(before, np.uint8).reshape(n, 3),
         np.ascontiguousarray(colour, np.uint8).reshape(n, colour.shape[-1]),
@@ -96,11 +113,12 @@ def _one_pass(
         if raster is None
         else (raster.cls.reshape(n), raster.human.reshape(n), raster.flags.reshape(n)),
         np.array([0, n], np.intp),
+        base,
     )
 
 
 def _kernel(
-    job_in: _Pass, mode: int, curve: tuple[U8, BoolArr] | None = None, want_visible: bool = False
+    job_in: _Pass, mode: int, curve: Curve | None = None, want_visible: bool = False
 ) -> tuple[U8, NDArray[np.int64], BoolArr | None]:
     """The fused per-pixel pass: composite, visible-change test and raster update.
 
@@ -110,6 +128,7 @@ def _kernel(
     (edits, 5), visible mask (n,) if asked for).
     """
     B, C, A, bounds = job_in.before, job_in.colour, job_in.alpha, job_in.bounds
+    BASE, REF, REF_BASE, FLOOR2 = job_in.base, job_in.ref, job_in.ref_base, job_in.floor2
     n = B.shape[0]
     after = np.empty((n, 3), np.uint8)
     after_bytes = after.reshape(3 * n)
@@ -156,6 +175,9 @@ def _kernel(
         else:  # np.take is several times faster than fancy indexing here
             bb, oo = np.take(bp, idx, axis=1), np.take(op, idx, axis=1)
         vis = _de2(bb, oo) > _TH2
+        if REF is not None and FLOOR2 is not None:  # v2, a lossy file: the codec's noise
+            rr = np.ascontiguousarray(REF[s:e][idx].T)
+            vis &= _de2(rr, oo) > FLOOR2
         vidx = idx[vis]
         row[:, 1] = per_edit(vidx)
         if vidx.size == 0:
@@ -165,24 +187,68 @@ def _kernel(
         if job_in.planes is None:
             return
         if mode == _PAINT:
+            ex = None
             if curve is not None:
-                ex = _explains(curve, np.compress(vis, bb, axis=1), np.compress(vis, oo, axis=1))
+                ex = _explains(
+                    curve,
+                    np.compress(vis, bb, axis=1),
+                    np.compress(vis, oo, axis=1),
+                )
                 flg_f[s + vidx[ex]] |= ADJUSTED
                 row[:, 3] = per_edit(vidx[ex])
-                vidx = vidx[~ex]
-            row[:, 2] = per_edit(vidx)
-            _credit(hum_f[s:e], flg_f[s:e], vidx, al)
+                if BASE is not None:  # v2: an adjusted base value stays the base's
+                    _carry_base(
+                        hum_f, flg_f, BASE, s + vidx[ex], np.compress(vis, oo, axis=1)[:, ex]
+                    )
+            cidx = vidx if ex is None else vidx[~ex]
+            row[:, 2] = per_edit(cidx)
+            _credit(hum_f[s:e], flg_f[s:e], cidx, al)
+            if BASE is not None and cidx.size:  # v2: back within sight of the base: its
+                ov = np.compress(vis, oo, axis=1)
+                if ex is not None:
+                    ov = ov[:, ~ex]
+                back = _near(BASE, REF_BASE, FLOOR2, s + cidx, ov)
+                ridx = s + cidx[back]
+                row[:, 5] = per_edit(cidx[back])
+                hum_f[ridx] = np.where(flg_f[ridx] & BASE_PAINTED, np.float32(1), np.float32(0))
+                flg_f[ridx] &= ~np.uint8(ADJUSTED)
         elif mode == _INPAINT:
             g = slice(s, e) if vidx.size == m else s + vidx
             cls_f[g] = AI_INPAINT
             hum_f[g] = 0.0
             flg_f[g] &= ~np.uint8(ADJUSTED)
+            if BASE is not None:  # v2: the model's value is the pixel's new base
+                flg_f[g] &= ~np.uint8(BASE_PAINTED)
+                BASE[s + vidx] = np.compress(vis, oo, axis=1).T
         elif mode == _ADJUST:
             g = slice(s, e) if vidx.size == m else s + vidx
             flg_f[g] |= ADJUSTED
+            if BASE is not None:
+                _carry_base(hum_f, flg_f, BASE, s + vidx, np.compress(vis, oo, axis=1))
 
     _for_chunks(n, job)
     return after, stats.sum(axis=0), visible
+
+
+def _near(
+    base: U8, ref_base: U8 | None, floor2: np.float32 | None, where: NDArray[np.intp], after: U8
+) -> BoolArr:
+    """v2: which of the pixels ``where`` (values ``after``, planar) are within sight of their
+    base value: ΔE76 ≤ 2.3, or, for a lossy file, within its noise floor of the base as the
+    file's codec renders it."""
+    near = ~(_de2(np.ascontiguousarray(base[where].T), after) > _TH2)
+    if ref_base is not None and floor2 is not None:
+        near |= ~(_de2(np.ascontiguousarray(ref_base[where].T), after) > floor2)
+    return near
+
+
+def _carry_base(hum: F32, flg: U8, base: U8, where: NDArray[np.intp], after: U8) -> None:
+    """v2: pixels ``where`` took a technical adjustment (values ``after``, planar); those
+    still showing their base author's work (h equal to that author's h) carry the adjusted
+    value as their base, so a later return to it is that author's again."""
+    h_base = np.where(flg[where] & BASE_PAINTED, np.float32(1), np.float32(0))
+    at_base = hum[where] == h_base
+    base[where[at_base]] = after[:, at_base].T
 
 
 def _credit(hum: F32, flg: U8, idx: NDArray[np.intp], al: U8 | None) -> None:

@@ -7,7 +7,11 @@ Every plate version carries a :class:`Raster` with, per pixel,
 * ``human`` – the human paint weight h ∈ [0, 1] laid over that base;
 * ``flags`` – ``TOUCHED`` (a human visibly painted it at some point in this version's
   lineage, even if later overwritten) and ``ADJUSTED`` (its current colour carries a
-  technical adjustment: levels, colour balance, …).
+  technical adjustment: levels, colour balance, …); v2 adds ``BASE_PAINTED`` (the base value
+  below is a painter's, e.g. a hand-painted import: returning to it gives h = 1);
+* ``base`` – definition v2 only: per pixel, the RGB value its base author left there (what
+  the last AI act made, or the imported first version). A later act whose result is within
+  the visible-change threshold of it gives the pixel back to that author.
 
 This module holds the raster type, its serialisation and its figures (:func:`figures`); the
 edits that compute a raster from the pixels are in :mod:`bgart.provenance.edits`. The
@@ -27,7 +31,8 @@ from numpy.typing import NDArray
 
 from bgart.deflate import zlib_stream
 
-DEFINITION_VERSION = 1  # recorded in every event that changes a raster
+DEFINITION_VERSION = 2  # recorded in every event that changes a raster (payload "contribution")
+DEFINITION_VERSIONS = (1, 2)  # the versions replay knows: each event is replayed under its own
 
 HUMAN_BASE = 0
 AI_GEN = 1
@@ -36,6 +41,7 @@ CLASS_NAMES = {HUMAN_BASE: "human_base", AI_GEN: "ai_gen", AI_INPAINT: "ai_inpai
 
 TOUCHED = 1
 ADJUSTED = 2
+BASE_PAINTED = 4  # v2: the pixel's base value (``Raster.base``) is human paint (h_base = 1)
 
 U8 = NDArray[np.uint8]
 F32 = NDArray[np.float32]
@@ -53,7 +59,7 @@ def same_pixels(a: NDArray[Any], b: NDArray[Any]) -> bool:
     return bool(np.array_equal(a, b))
 
 
-_RASTER_SIZES: dict[bytes, tuple[int, int]] = {}  # raster header -> (width, height)
+_RASTER_SIZES: dict[bytes, tuple[int, int, int]] = {}  # raster header -> (w, h, planes)
 
 
 @dataclass(eq=False)
@@ -63,6 +69,7 @@ class Raster:
     cls: U8
     human: F32
     flags: U8
+    base: U8 | None = None  # (height, width, 3) RGB, definition v2; None in v1 rasters
 
     @classmethod
     def filled(
@@ -83,22 +90,38 @@ class Raster:
         return int(self.cls.shape[0])
 
     def copy(self) -> Raster:
-        return Raster(self.cls.copy(), self.human.copy(), self.flags.copy())
+        base = None if self.base is None else self.base.copy()
+        return Raster(self.cls.copy(), self.human.copy(), self.flags.copy(), base)
+
+    def with_base(self, image: U8) -> Raster:
+        """This raster (v2) with ``image`` as every pixel's base value; pixels whose h ≥ 0.5
+        get BASE_PAINTED (a hand-painted import: h = 1; an AI plate: h = 0)."""
+        flags = self.flags.copy()
+        flags[self.human >= 0.5] |= BASE_PAINTED
+        base = np.ascontiguousarray(image[..., :3], np.uint8).copy()
+        return Raster(self.cls.copy(), self.human.copy(), flags, base)
 
     def equals(self, other: Raster) -> bool:
         """Bit for bit (a float that differs only in its last bit differs)."""
+        if (self.base is None) != (other.base is None):
+            return False
         return (
             same_pixels(self.cls, other.cls)
             and same_pixels(self.human.view(np.uint32), other.human.view(np.uint32))
             and same_pixels(self.flags, other.flags)
+            and (self.base is None or other.base is None or same_pixels(self.base, other.base))
         )
 
     def difference(self, other: Raster) -> str:
         """A short description of where two rasters differ ('' when equal)."""
         if self.cls.shape != other.cls.shape:
             return f"size {self.width}x{self.height} vs {other.width}x{other.height}"
-        for name in ("cls", "human", "flags"):
+        if (self.base is None) != (other.base is None):
+            return "one raster has base values (definition v2), the other none"
+        for name in ("cls", "human", "flags", "base"):
             a, b = getattr(self, name), getattr(other, name)
+            if a is None or b is None:
+                continue
             diff = a != b
             if diff.any():
                 y, x = np.argwhere(diff)[0]
@@ -109,20 +132,25 @@ class Raster:
     _MAGIC = b"BGRASTER"
 
     def to_bytes(self) -> bytes:
+        planes = ["cls:u1", "human:<f4", "flags:u1"]
+        if self.base is not None:  # v2: the base values, three planes R, G, B
+            planes += ["base_r:u1", "base_g:u1", "base_b:u1"]
         header = json.dumps(
             {
-                "v": 1,
+                "v": 1 if self.base is None else 2,
                 "width": self.width,
                 "height": self.height,
-                "planes": ["cls:u1", "human:<f4", "flags:u1"],
+                "planes": planes,
             },
             sort_keys=True,
         ).encode()
         n = self.cls.size
-        body = np.empty(6 * n, np.uint8)  # cls, human (<f4), flags, filled in one pass each
-        body[:n] = self.cls.reshape(n)
+        body = np.empty((6 if self.base is None else 9) * n, np.uint8)
+        body[:n] = self.cls.reshape(n)  # cls, human (<f4), flags, filled in one pass each
         body[n : 5 * n].view("<f4")[:] = self.human.reshape(n)
-        body[5 * n :] = self.flags.reshape(n)
+        body[5 * n : 6 * n] = self.flags.reshape(n)
+        if self.base is not None:  # planar: a paint act leaves these bytes (and pieces) alone
+            body[6 * n :].reshape(3, n)[:] = self.base.reshape(n, 3).T
         return self._MAGIC + struct.pack("<I", len(header)) + header + zlib_stream(body.data)
 
     @classmethod
@@ -142,17 +170,20 @@ class Raster:
             size = _RASTER_SIZES.get(header_bytes)
             if size is None:  # a plate's versions share a header: parsed once
                 header = json.loads(header_bytes)
-                size = int(header["width"]), int(header["height"])
+                size = int(header["width"]), int(header["height"]), len(header["planes"])
+                if size[2] not in (3, 6):
+                    raise ValueError(f"{size[2]} planes")
                 if len(_RASTER_SIZES) > 4096:
                     _RASTER_SIZES.clear()
                 _RASTER_SIZES[header_bytes] = size
-            w, h = size
+            w, h, planes = size
             if w <= 0 or h <= 0:
                 raise ValueError(f"raster size {w}x{h}")
             n = w * h
+            per_px = 6 if planes == 3 else 9
             # At most one byte more than the planes need: a corrupt size cannot inflate more.
             inflate = zlib.decompressobj()
-            body = inflate.decompress(memoryview(data)[start + hlen :], 6 * n + 1)
+            body = inflate.decompress(memoryview(data)[start + hlen :], per_px * n + 1)
             if not inflate.eof:
                 raise ValueError("raster body cut short or too long")
         except (
@@ -164,12 +195,17 @@ class Raster:
             RecursionError,
         ) as exc:
             raise ValueError(f"not a readable bgart raster ({exc})") from None
-        if len(body) != 6 * n:
+        if len(body) != per_px * n:
             raise ValueError("raster body has the wrong size")
+        base = None
+        if per_px == 9:
+            base = np.frombuffer(body, np.uint8, 3 * n, 6 * n).reshape(3, n).T.reshape(h, w, 3)
+            base = np.ascontiguousarray(base)
         return cls(
             cls=np.frombuffer(body, np.uint8, n, 0).reshape(h, w).copy(),
             human=np.frombuffer(body, "<f4", n, n).astype(np.float32).reshape(h, w),
             flags=np.frombuffer(body, np.uint8, n, 5 * n).reshape(h, w).copy(),
+            base=base,
         )
 
 

@@ -16,13 +16,18 @@ from bgart.provenance.raster import U8, BoolArr
 _KNOT_STEP = 16
 _SAMPLE_MAX = 500_000
 _MIN_SLOPE, _MAX_SLOPE = 0.25, 4.0
+_MONOTONE_SLACK = 8  # v2: levels a curve may fall back (medians, rounding) and stay monotone
 
 
 def _sample_stride(n: int) -> int:
     return max(1, -(-n // _SAMPLE_MAX))
 
 
-def tone_curve(before: U8, after: U8) -> tuple[U8, BoolArr] | None:
+Curve = tuple[U8, BoolArr] | tuple[U8, BoolArr, BoolArr]
+"""A fitted tone curve: (prediction, explains) tables (3, 256); v2 adds where clipping may."""
+
+
+def tone_curve(before: U8, after: U8) -> Curve | None:
     """Fit the global per-channel tone curve mapping ``before`` to ``after``.
 
     Per channel, the plate is sampled (at most 500 000 pixels, on a fixed stride) and split
@@ -51,12 +56,18 @@ _MIN_MOVED_SPAN = 48
 _MIN_MOVED_SHARE = 0.25
 
 
-def _fit_curve(b: U8, a: U8) -> tuple[U8, BoolArr] | None:
-    """The tone curve from planar (3, m) samples before/after (see :func:`tone_curve`)."""
+def _fit_curve(b: U8, a: U8, clip: bool = False) -> Curve | None:
+    """The tone curve from planar (3, m) samples before/after (see :func:`tone_curve`).
+
+    ``clip`` (definition v2): a flat segment whose ends are both predicted at 0 or both at
+    255 explains its inputs too: levels or contrast that clip (e.g. 20–235) flatten the
+    picture there, as a fill would, but at the ends of the range only."""
     m = b.shape[1]
     min_pop = max(16, m // 1000)
     pred = np.empty((3, 256), np.uint8)
     ok = np.zeros((3, 256), bool)
+    clip_ok = np.zeros((3, 256), bool)  # v2: input levels an adjustment clipped
+    clip_pred = np.zeros((3, 256), np.uint8)  # and the value (0 or 255) it clipped them to
     identity = True
     any_broad = False
     levels = np.arange(256)
@@ -104,24 +115,59 @@ def _fit_curve(b: U8, a: U8) -> tuple[U8, BoolArr] | None:
         curve[: xs[0]] += (levels[: xs[0]] - xs[0]) * lo_slope
         curve[xs[-1] + 1 :] += (levels[xs[-1] + 1 :] - xs[-1]) * hi_slope
         pred[ch] = np.clip(np.rint(curve), 0, 255).astype(np.uint8)
+        p16 = pred[ch].astype(np.int16)
+        falls = int((np.maximum.accumulate(p16) - p16).max())
+        rises = int((p16 - np.minimum.accumulate(p16)).max())
+        # v2: only a monotone channel (levels, curves) may clip; any other keeps v1's rule
+        may_clip = clip and min(falls, rises) <= _MONOTONE_SLACK
+        normal = [
+            _MIN_SLOPE <= abs(1.0 + (ds[i + 1] - ds[i]) / (xs[i + 1] - xs[i])) <= _MAX_SLOPE
+            for i in range(len(xs) - 1)
+        ]
         for i in range(len(xs) - 1):
-            slope = 1.0 + (ds[i + 1] - ds[i]) / (xs[i + 1] - xs[i])
-            if _MIN_SLOPE <= abs(slope) <= _MAX_SLOPE:
+            if normal[i]:
                 start = 0 if i == 0 else xs[i]
                 stop = 256 if i == len(xs) - 2 else xs[i + 1] + 1
                 ok[ch, start:stop] = True
+        if may_clip and sum(normal) >= 2:
+            # v2: input levels that (nearly) all went to 0 or to 255 are clipped by the
+            # adjustment: levels 20–235 sends everything below 20 to 0. A fill over part
+            # of the plate sends only part of each level there.
+            for out, col in ((0, 255 - levels), (255, 510 - levels)):
+                hits = hist[levels, col]
+                clipped_levels = (rows >= 4) & (hits * 10 >= rows * 9)
+                clip_pred[ch, clipped_levels] = out
+                clip_ok[ch, clipped_levels] = True
     if identity or not any_broad or not ok.any(axis=1).all():
         return None  # nothing can be explained (all three channels must be): all is paint
-    return pred, ok
+    if not clip:
+        return pred, ok
+    if clip_ok.any():
+        # Clipping is read only on top of a curve that explains most of what changed: a
+        # fill over one side of a plate sends whole levels to one value too, when the
+        # picture's levels lie on one side (a gradient), but explains nothing else.
+        changed = np.flatnonzero((a != b).any(axis=0))
+        if changed.size and _explains((pred, ok), b[:, changed], a[:, changed]).mean() >= 0.5:
+            pred = np.where(clip_ok, clip_pred, pred).astype(np.uint8)
+            ok = ok | clip_ok
+        else:
+            clip_ok[:] = False
+    return pred, ok, clip_ok
 
 
 _CURVE_TOLERANCE = 3  # levels per channel: the fitted curve is piecewise linear, integer
+_CLIP_TOLERANCE = 16  # v2: levels between a clipped value (0 or 255) and the curve's
 
 
-def _explains(curve: tuple[U8, BoolArr], b: U8, a: U8) -> BoolArr:
+def _explains(curve: Curve, b: U8, a: U8) -> BoolArr:
     """For planar pixels (3, m): is ``a`` the tone curve applied to ``b``, within 3 levels
-    on every channel, with all three channels inside an explaining segment?"""
-    pred_tab, ok_tab = curve
+    on every channel, with all three channels inside an explaining segment?
+
+    A v2 curve (three tables) also lets a channel at 0 or 255 count as explained when a
+    monotone curve predicts within 16 levels of it: the fitted curve is piecewise linear
+    between medians and rounds off the corner where levels or contrast start to clip."""
+    pred_tab, ok_tab = curve[0], curve[1]
+    clip_tab = curve[2] if len(curve) > 2 else None
     ok = np.take(ok_tab[0], b[0])
     ok &= np.take(ok_tab[1], b[1])
     ok &= np.take(ok_tab[2], b[2])
@@ -135,6 +181,10 @@ def _explains(curve: tuple[U8, BoolArr], b: U8, a: U8) -> BoolArr:
         err = np.take(pred_tab[c], b[c]).astype(np.int16)
         err -= a[c]
         np.abs(err, out=err)
-        close &= err <= _CURVE_TOLERANCE
+        if clip_tab is not None:
+            at_end = ((a[c] == 0) | (a[c] == 255)) & np.take(clip_tab[c], b[c])
+            close &= (err <= _CURVE_TOLERANCE) | (at_end & (err <= _CLIP_TOLERANCE))
+        else:
+            close &= err <= _CURVE_TOLERANCE
     ok[idx] = close
     return ok

@@ -35,7 +35,7 @@ from typing import Any, Protocol
 from bgart.canonical import canonical_json
 from bgart.errors import BgartError, InputError, OutputError
 from bgart.events import Kind
-from bgart.fsutil import atomic_write_bytes, file_lock, sha256_file
+from bgart.fsutil import atomic_write_bytes, file_lock, read_bounded_text, sha256_file
 from bgart.generation import Engine, Generated, OutOfMemory
 from bgart.inputs import ImageInput, RenderRequest, Shot, ShotList, compose, load_shot_list
 from bgart.runs import distributed
@@ -194,10 +194,19 @@ def plan_shot(
     return ShotPlan(shot, shot_folder(project_root, shot.id), seeds, layout_sha, photo_sha, key)
 
 
+#: The largest done.json/failed.json read: a key and a few file hashes (a few hundred bytes).
+MAX_MARKER_BYTES = 1024 * 1024
+
+
 def read_marker(path: Path) -> dict[str, Any] | None:
+    """A shot folder's done/failed marker, or None when it is missing or unusable. Read
+    bounded, regular files only: a marker that is a FIFO, a device or over 1 MiB is not a
+    marker (the shot is rendered again and the marker rewritten), never a hang."""
+    if not path.is_file():  # missing, a folder, or not a regular file: checked again on read
+        return None
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+        data = json.loads(read_bounded_text(path, str(path), MAX_MARKER_BYTES))
+    except (InputError, ValueError):
         return None
     return data if isinstance(data, dict) else None
 
@@ -366,7 +375,7 @@ def render_shots(
 ) -> None:
     """Render the plans in order. With ``overlap``, shot k is written and recorded on a
     thread while shot k+1 renders (:mod:`bgart.runs.write_behind`): same files, same events."""
-    state = EngineState()
+    state = EngineState(sticky=False)  # low-memory mode for the shot that needs it only
     lock = threading.Lock()  # the reporter is told things from both threads, one at a time
 
     def report(fn: Callable[..., None], *args: Any) -> None:

@@ -124,15 +124,28 @@ class Renderer(Protocol):
 
 @dataclass
 class EngineState:
-    """What the fallback has done to an engine: low-memory mode, once on, stays on (for the
-    rest of a batch, or of a UI process)."""
+    """What the fallback has done to an engine. ``sticky`` (the artists' room): low-memory
+    mode, once on, stays on for the process. Not sticky (``bgart batch``): it applies to the
+    shot that needed it, and the next shot starts with the whole model on the GPU again (a
+    1024x4096 pan should not slow down the 300 ordinary shots after it)."""
 
     low_memory: bool = False
+    sticky: bool = True
 
 
 def _enter_low_memory(engine: Renderer, state: EngineState) -> None:
     engine.enable_low_memory()
     state.low_memory = True
+
+
+def _leave_low_memory(engine: Renderer, state: EngineState) -> None:
+    """End of a shot that needed low-memory mode, unless the state is sticky."""
+    if state.sticky or not state.low_memory:
+        return
+    leave = getattr(engine, "disable_low_memory", None)  # engines without it stay low
+    if leave is not None:
+        leave()
+        state.low_memory = False
 
 
 def generate_with_fallback(
@@ -146,7 +159,22 @@ def generate_with_fallback(
     """One batched call for all variations; on out-of-memory, retry with model offload +
     VAE tiling (kept on: ``state``), then one variation at a time. Returns the plates and
     how they were retried (None: they were not). Raises OutOfMemory when nothing fits;
-    ``say`` tells each retry, starting with ``label`` (the shot, the output)."""
+    ``say`` tells each retry, starting with ``label`` (the shot, the output). A state that
+    is not sticky leaves low-memory mode when the call ends, however it ends."""
+    try:
+        return _generate_falling_back(engine, req, progress, say, label, state)
+    finally:
+        _leave_low_memory(engine, state)
+
+
+def _generate_falling_back(
+    engine: Renderer,
+    req: GenerationRequest,
+    progress: Progress | None,
+    say: Say,
+    label: str,
+    state: EngineState,
+) -> tuple[list[Generated], str | None]:
     retried = None
     if not state.low_memory:
         try:
@@ -171,9 +199,13 @@ def inpaint_with_fallback(
     engine: Renderer, req: InpaintRequest, progress: Progress | None, state: EngineState
 ) -> Generated:
     """An inpaint; on out-of-memory, tried once more with model offload + VAE tiling (kept
-    on: ``state``). Raises OutOfMemory when it does not fit even so."""
+    on: ``state``, when sticky). Raises OutOfMemory when it does not fit even so."""
     try:
         return engine.inpaint(req, progress)
     except OutOfMemory:
-        _enter_low_memory(engine, state)
+        pass  # the engine released the failed call's memory before raising
+    _enter_low_memory(engine, state)
+    try:
         return engine.inpaint(req, progress)
+    finally:
+        _leave_low_memory(engine, state)

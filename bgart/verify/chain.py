@@ -17,6 +17,7 @@ chain is checked (see docs/contribution.md for what each check catches).
 from __future__ import annotations
 
 import gc
+import json
 import multiprocessing
 import os
 from collections.abc import Callable, Collection, Sequence
@@ -24,16 +25,19 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from bgart.errors import InputError, LedgerIntegrityError
-from bgart.events import FIGURE_KINDS, REVIEW_KINDS, VERSION_KINDS, Kind
+from bgart.events import FIGURE_KINDS, REVIEW_KINDS, USER_KINDS, VERSION_KINDS, Kind
 from bgart.ledger import (
     Candidate,
     ChainChecker,
     ChainHead,
+    Event,
     EventRow,
     Plate,
     PlateVersion,
     Project,
     Shot,
+    User,
+    UserBook,
 )
 from bgart.verify.replay import PlateKey, Replayer, Size, check_blobs
 
@@ -45,6 +49,8 @@ class VerifyReport:
     versions: int = 0
     head_hash: str = ""
     replayed: int = 0  # plate events whose raster was recomputed in this run
+    first_hash: str | None = None  # event #1's hash: which ledger this is
+    unchained_users: list[str] = field(default_factory=list)  # legacy users not on the chain
 
 
 @dataclass
@@ -66,6 +72,7 @@ def verify_project(
     progress: Callable[[int], None] | None = None,
     since: tuple[int, str] | None = None,
     workers: int | None = None,
+    skip_verified: bool = True,
 ) -> VerifyReport:
     """Recompute the chain, every blob hash and every plate version from the blobs.
 
@@ -74,8 +81,8 @@ def verify_project(
     the chain must still contain it. ``shots``: recompute rasters of these shots only (the
     chain, the blobs and the version numbering are still checked everywhere). ``since``:
     (seq, hash) of a head an earlier full run verified (bgart.verify.verified): the event at
-    that seq
-    must still have that hash, and rasters are recomputed only after it. ``workers``:
+    that seq must still have that hash, and (unless ``skip_verified`` is False) rasters are
+    recomputed only after it. ``workers``:
     processes for hashing blobs and replaying plates (default: one per CPU, up to 8, once
     there is enough to do; 1: everything in this process). Blobs no replay needs are hashed
     while the chain is checked; plates are independent, so they are replayed side by side.
@@ -99,18 +106,21 @@ def verify_project(
     if anchor is not None and len(anchor) < 12:
         raise InputError("anchor: give at least 12 hex digits of a head hash")
     stop: LedgerIntegrityError | None = None  # the loop's failure, reported after the replays
+    users = UserBook()
     try:
         try:
             for raw in project.ledger.iter_rows(upto=head.seq):
                 ev = checker.check(raw)
                 anchored = anchored or ev.hash.startswith(anchor or "")
-                done_before = since is not None and ev.seq <= since[0]
+                done_before = skip_verified and since is not None and ev.seq <= since[0]
                 if since is not None and ev.seq == since[0] and ev.hash != since[1]:
                     raise LedgerIntegrityError(
                         f"{ev.label}: its hash is {ev.hash[:16]}…, but this machine verified "
-                        f"{since[1][:16]}… for it earlier: the history was rewritten since (or "
-                        "this is another copy of the ledger; --fresh replays it all)"
+                        f"{since[1][:16]}… for it earlier: the history was rewritten since "
+                        "(likely cause: tampering, an event edited and the chain re-hashed)"
                     )
+                if ev.kind in USER_KINDS:
+                    users.apply(ev.kind, ev.payload, ev.seq)
                 on_plate = ev.plate is not None and ev.shot is not None
                 recompute = (
                     on_plate
@@ -170,16 +180,44 @@ def verify_project(
     if since is not None and report.events < since[0]:
         raise LedgerIntegrityError(
             f"the ledger ends at event #{report.events}, but this machine verified it up to "
-            f"#{since[0]} earlier: events were removed (--fresh replays what is left)"
+            f"#{since[0]} earlier: events were removed (likely cause: tampering)"
         )
     if not anchored:
         raise LedgerIntegrityError(f"no event has hash {anchor}… (the chain was rewritten)")
     assert tables is not None  # the loop went through
     tables.finish()
+    report.unchained_users = _check_users(
+        project, users, upto=checker.expected_seq - 1, strict=checker.users_chained
+    )
+    report.first_hash = checker.first_hash
     report.blobs = len(checked_blobs)
     report.versions = sum(len(p.versions) for p in plates.values())
     report.head_hash = checker.prev_hash
     return report
+
+
+def _check_users(project: Project, book: UserBook, *, upto: int, strict: bool) -> list[str]:
+    """The users table must match the user events (see bgart.ledger.users); returns the
+    users of a legacy ledger that the chain does not hold yet (before ``users.adopted``)."""
+    from sqlalchemy import select
+
+    with project.ledger.read() as s:
+        rows: list[tuple[str, str, str | None]] = [
+            (name, role, pw)
+            for name, role, pw in s.execute(select(User.name, User.role, User.password_hash))
+        ]
+        # A user added since this run's head: its row is here, its event beyond the head.
+        for kind, payload, seq in s.execute(
+            select(Event.kind, Event.payload, Event.seq)
+            .where(Event.seq > upto, Event.kind.in_([str(k) for k in USER_KINDS]))
+            .order_by(Event.seq)
+        ):
+            book.apply(kind, json.loads(payload), seq)
+    strict = strict or book.adopted is not None
+    problem = book.problem(rows, strict=strict)
+    if problem is not None:
+        raise LedgerIntegrityError(problem)
+    return [] if strict else book.unexplained(rows)
 
 
 def _replay_workers(requested: int | None) -> int:

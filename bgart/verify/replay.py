@@ -500,4 +500,4 @@ def _recompute(
     else:
         before = blobs.array(img_sha, "RGB", f"version {number} image")
         raster = blobs.raster(ras_sha, f"version {number}")
-    return entry.edit(before, raster, blob)
+    return entry.edit(before, raster, blob, payload=ev.payload)  # under its own definition

@@ -39,6 +39,7 @@ from bgart.credits import (
     NOT_RECORDED,
     TABLES,
     CreditReport,
+    Headings,
     Thresholds,
     build_report,
     episode_of,
@@ -261,23 +262,29 @@ def test_episode_and_production_summaries(report: CreditReport) -> None:
     assert report.summaries() == [prod, ep1, ep2]
 
 
-def test_credit_lines_name_people_with_measured_shares(report: CreditReport) -> None:
+def test_credit_lines_read_as_an_anime_end_roll(report: CreditReport) -> None:
+    """Role headings as an end roll writes them (美術監督 for the approver, 背景レタッチ, AI背景生成
+    with the model), painters by painted pixels, no percentages, each name and model once."""
     ep1 = report.episodes[0]
-    assert ep1.credit_line == (
-        "背景 / Background art: layout Sato Yuki, Tanaka Haruto; prompt Mori Ren; "
-        "candidate choice Mori Ren; retouch 山田 花子 (10%), Ito Aoi (5%); "
-        f"AI inpaint direction Mori Ren; approval {DIRECTOR}; AI: {MODEL}, {INPAINT_MODEL}"
-    )
-    assert ep1.credit_en.startswith("Background art: layout Sato Yuki")
     assert ep1.credit_ja == (
-        "背景　レイアウト：Sato Yuki、Tanaka Haruto／プロンプト：Mori Ren／候補選択：Mori Ren／"
-        f"レタッチ：山田 花子（10%）、Ito Aoi（5%）／AI修正指示：Mori Ren／承認：{DIRECTOR}／"
-        f"AI：{MODEL}, {INPAINT_MODEL}"
+        f"美術監督：{DIRECTOR}／背景レタッチ：山田 花子、Ito Aoi／"
+        "レイアウト：Sato Yuki、Tanaka Haruto／AI背景プロンプト：Mori Ren／"
+        f"AI背景選定：Mori Ren／AI背景修正指示：Mori Ren／AI背景生成：{MODEL}、{INPAINT_MODEL}"
     )
+    assert ep1.credit_en == (
+        f"Art Director: {DIRECTOR}; Background Retouch: 山田 花子, Ito Aoi; "
+        "Layout: Sato Yuki, Tanaka Haruto; AI Background Prompts: Mori Ren; "
+        "AI Background Selection: Mori Ren; AI Inpaint Direction: Mori Ren; "
+        f"AI Background Generation: {MODEL}, {INPAINT_MODEL}"
+    )
+    assert ep1.credit_line.startswith(f"美術監督 / Art Director：{DIRECTOR}／背景レタッチ / ")
     for s in [report.production_summary, *report.episodes]:
         for line in (s.credit_en, s.credit_ja, s.credit_line):
-            assert "AI (+Human)" not in line and "(+Human)" not in line
-    assert "Kobayashi Mei (33%)" in report.production_summary.credit_line
+            assert "AI (+Human)" not in line and "%" not in line and "承認" not in line
+            assert "背景　" not in line
+    production = report.production_summary.credit_ja
+    assert "背景レタッチ：Kobayashi Mei、山田 花子、Ito Aoi" in production
+    assert production.endswith(f"AI背景生成：{MODEL}、{INPAINT_MODEL}")
 
 
 def test_report_is_deterministic_but_for_its_timestamp(
@@ -329,11 +336,13 @@ def test_open_rejected_and_reverted_plates(tmp_path: Path) -> None:
     (ep,) = rep.episodes
     assert (ep.plates, ep.accepted, ep.open, ep.rejected) == (3, 1, 1, 1)
     assert ep.pixels == PIXELS and ep.grade_distribution["F"] == 1
+    # Ito's stroke was undone: no roll credit, but the history still lists Ito.
     assert ep.credit_en == (
-        f"Background art: layout Sato Yuki; prompt Aoi; retouch Ito (0%); approval {DIRECTOR}; "
-        f"AI: {MODEL}"
+        f"Art Director: {DIRECTOR}; Layout: Sato Yuki; AI Background Prompts: Aoi; "
+        f"AI Background Generation: {MODEL}"
     )
     assert ep.people[0].name == "Ito" and ep.people[0].painted_px == 0.0
+    assert ep.people[0].roles == ["retouch"]
     html = render_html(rep)
     assert "1 open and 1 rejected plate(s)" in html and "too dark" in html
     proj.close()
@@ -382,7 +391,12 @@ def test_layout_credit_names_only_the_layout_the_plate_used(tmp_path: Path) -> N
         "EP03_C006": ([], None),
     }
     line = rep.episodes[0].credit_line
-    assert "layout Assistant Abe, Sato Yuki, Tanaka Haruto;" in line
+    assert "レイアウト / Layout：Assistant Abe、Sato Yuki、Tanaka Haruto／" in line
+    # The hand-painted plate is credited to its painter as background art, not retouch.
+    (mei,) = [c for c in rep.plates[5].contributors if c.name == "Kobayashi Mei"]
+    assert mei.roles == ["background"] and mei.human_paint_share == 1.0
+    assert rep.episodes[0].credit_ja.startswith(f"美術監督：{DIRECTOR}／背景：Kobayashi Mei／")
+    assert "背景レタッチ" not in rep.episodes[0].credit_ja
     for name in ("Intruder Ken", "Late Lou", "Unused Uma"):
         assert name not in line and name not in people_in(rep.plates), name
     proj.close()
@@ -427,10 +441,12 @@ def test_plate_credit_line_names_selection_adjustment_and_approval(tmp_path: Pat
     rep = build_report(proj, catalog=lock_catalog(proj), thumbnails=False)
     en, ja, _ = plate_credit_lines(rep.plates[0])
     assert en == (
-        "Background art: candidate choice Picker Pat; levels/colour Grader Gus; "
-        f"approval {DIRECTOR}; AI: {MODEL}"
+        f"Art Director: {DIRECTOR}; Background Finishing: Grader Gus; "
+        f"AI Background Selection: Picker Pat; AI Background Generation: {MODEL}"
     )
-    assert ja == f"背景　候補選択：Picker Pat／色調整：Grader Gus／承認：{DIRECTOR}／AI：{MODEL}"
+    assert ja == (
+        f"美術監督：{DIRECTOR}／背景仕上げ：Grader Gus／AI背景選定：Picker Pat／AI背景生成：{MODEL}"
+    )
     assert rep.episodes[0].credit_en == en
     proj.close()
 
@@ -535,7 +551,8 @@ def test_html_is_one_self_contained_file_naming_everyone(
     assert len(people_in(report.plates)) == 7
     srcs = re.findall(r'(?:src|href)="([^"]*)"', html)
     assert srcs and all(s.startswith("data:image/") for s in srcs)
-    assert "<link" not in html and "@import" not in html and "url(" not in html
+    assert "<link" not in html and "@import" not in html
+    assert all(u.startswith('"data:') for u in re.findall(r"url\(([^)]{0,8})", html))
     assert len(re.findall(r'src="data:image/png', html)) == 2 * len(report.plates)
     assert len(re.findall(r'src="data:image/jpeg', html)) == len(report.plates)
     assert "How contribution is measured" in html and "ΔE76" in html
@@ -555,11 +572,17 @@ def test_pdf_pages_and_text(
     pages = _pdf_pages(files["credits.pdf"])
     # production + 2 episode summaries, the plate overview, one page per plate, definition
     assert len(pages) == 3 + 1 + 3 + 1
-    assert PRODUCTION in pages[0] and "Kobayashi Mei (33%)" in pages[0]
+    assert PRODUCTION in pages[0] and "背景レタッチ：Kobayashi Mei" in pages[0]
     assert "Episode EP01" in pages[1] and "Episode EP02" in pages[2]
     assert all(s in pages[3] for s in ("EP01_C001", "EP01_C002", "EP02_C001"))
     for page, p in zip(pages[4:7], report.plates, strict=True):
         assert p.shot in page and p.image_sha256[:24] in page.replace(" ", "")
+        # a plate's block stays on its page, its credit lines included, each line once
+        assert "CREDIT LINES FOR THIS PLATE" in page and page.count("Art Director:") == 1
+    # no name is broken across lines of a table or of the roll
+    lines = PdfReader(io.BytesIO(files["credits.pdf"].read_bytes())).pages[5].extract_text()
+    held = [line for line in lines.splitlines() if "山田" in line or "花子" in line]
+    assert held and all("山田 花子" in line for line in held), held
     assert "山田" in pages[5] and "Ito Aoi" in pages[5] and "Mori Ren" in pages[5]
     assert "How contribution is measured" in pages[7] and "90%" in pages[7]
     assert all(f"/ {len(pages)}" in page for page in pages)  # page footer
@@ -583,7 +606,7 @@ def test_empty_project_still_writes_headers_and_says_so(tmp_path: Path) -> None:
     proj = Project.init(tmp_path / "empty", production="Nothing Yet")
     rep = build_report(proj, catalog=lock_catalog(proj), now=FIXED)
     assert rep.plates == [] and rep.summaries() == [rep.production_summary]
-    assert rep.production_summary.credit_en == "Background art: no human contributor recorded"
+    assert rep.production_summary.credit_en == "no human contributor recorded"
     written = write_reports(rep, tmp_path / "out", ["csv", "html"])
     for table in ("plates", "contributors", "people"):
         path = tmp_path / "out" / f"credits_{table}.csv"
@@ -605,3 +628,37 @@ def test_report_files_stay_in_the_report_folder_whatever_the_episode_is_called(
     base = "credits-EP01" if episode == "EP01" else f"credits-{safe_name(episode)}"
     assert all(p.name.startswith((f"{base}.", f"{base}_")) for p in written), written
     assert [p.name for p in tmp_path.rglob("*") if p.is_file() and p.parent != out] == []
+
+
+def test_roll_headings_come_from_bgart_toml(tmp_path: Path) -> None:
+    """A production names its roles its own way; an unknown role is refused by name."""
+    proj = Project.init(tmp_path / "p", production="Small")
+    workflow.record_generated(proj, "EP05_C001", png(ai_image(81), record(81)), record(81))
+    workflow.record_paint(proj, "EP05_C001", opaque_layer(slice(0, 8), (255, 0, 255)), "Ito")
+    workflow.accept(proj, "EP05_C001", DIRECTOR)
+    proj.close()
+    toml = tmp_path / "p" / "bgart.toml"
+    base = toml.read_text(encoding="utf-8")
+    toml.write_text(
+        base + '\n[credits.headings]\nretouch = "背景仕上げ"\napproval = "美術"\n'
+        '[credits.headings_en]\nretouch = "Background Finish"\n',
+        encoding="utf-8",
+    )
+    proj = Project.open(tmp_path / "p")
+    rep = build_report(proj, catalog=lock_catalog(proj), thumbnails=False)
+    (ep,) = rep.episodes
+    assert ep.credit_ja == f"美術：{DIRECTOR}／背景仕上げ：Ito／AI背景生成：{MODEL}"
+    assert ep.credit_en.startswith(f"Art Director: {DIRECTOR}; Background Finish: Ito;")
+    en, _, _ = plate_credit_lines(rep.plates[0], Headings.of_report(rep.headings))
+    assert en == ep.credit_en
+    assert read_json_text(render_json(rep)).headings == rep.headings
+    proj.close()
+    toml.write_text(base + '\n[credits.headings]\nstoryboard = "絵コンテ"\n', encoding="utf-8")
+    proj = Project.open(tmp_path / "p")
+    with pytest.raises(InputError, match=r"\[credits.headings\] storyboard: not a role"):
+        build_report(proj, catalog=lock_catalog(proj), thumbnails=False)
+    proj.close()
+
+
+def read_json_text(text: str) -> CreditReport:
+    return CreditReport.from_dict(json.loads(text))

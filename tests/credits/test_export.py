@@ -174,6 +174,9 @@ def test_manifest_states_the_history_and_figures(
     assert actions[1]["parameters"]["org.bgart.revision"] == REVISION
     assert actions[1]["parameters"]["org.bgart.licence"] == LICENCE
     assert kinds[2:] == ["c2pa.opened", "c2pa.drawing", "c2pa.drawing", "c2pa.edited"]
+    # the active manifest states the retouched plate as a whole: a composite with AI media
+    assert actions[2]["digitalSourceType"] == COMPOSITE_WITH_TRAINED_ALGORITHMIC_MEDIA
+    assert creds["actions"][0]["digitalSourceType"] == COMPOSITE_WITH_TRAINED_ALGORITHMIC_MEDIA
     paint_a, paint_b, inpaint = actions[3:]
     assert paint_a["digitalSourceType"] == HUMAN_EDITS
     assert paint_a["parameters"]["org.bgart.person"] == "山田 花子"
@@ -195,7 +198,8 @@ def test_manifest_states_the_history_and_figures(
     assert figures["grade"] == "D" and figures["approver"] == DIRECTOR
     assert [r["artist"] for r in figures["retouch"]] == ["山田 花子", "Ito Aoi"]
     assert figures["production"] == PRODUCTION
-    assert "retouch 山田 花子 (20%), Ito Aoi (10%)" in figures["credit_line"]
+    assert "Background Retouch: 山田 花子, Ito Aoi;" in figures["credit_line"]
+    assert "背景レタッチ：山田 花子、Ito Aoi／" in figures["credit_line_ja"]
 
     plain = read_credentials(exported["EP01_C001"].png)  # type: ignore[arg-type]
     plain_kinds = [a["action"] for a in _actions(plain)]
@@ -463,7 +467,7 @@ def test_cli_credits_all_then_verify(tmp_path: Path, capsys: pytest.CaptureFixtu
     assert [p.suffix for p in paths].count(".png") == 3
     assert [p.suffix for p in paths].count(".psd") == 3
     assert "NOT on the public C2PA trust list" in printed.err
-    assert "retouch Kobayashi Mei (33%)" in printed.err
+    assert "背景レタッチ / Background Retouch：Kobayashi Mei、" in printed.err
 
     png = tmp_path / "show" / "exports" / "EP01" / "EP01_C002.png"
     assert main(["credits", "verify", str(png)]) == 0
@@ -483,7 +487,8 @@ def test_cli_credits_all_then_verify(tmp_path: Path, capsys: pytest.CaptureFixtu
     bad = tmp_path / "bad.png"
     bad.write_bytes(flip_one_pixel_byte(png.read_bytes()))
     assert main(["credits", "verify", str(bad)]) == 1
-    assert "NOT VALID" in capsys.readouterr().out
+    (verdict,) = capsys.readouterr().out.strip().splitlines()  # no forged figures under it
+    assert verdict.startswith(f"{bad}: NOT VALID: ")
 
     assert main(["credits", "init-signing", "--project", str(tmp_path / "show")]) == 2
     assert "already exists" in capsys.readouterr().err

@@ -519,8 +519,8 @@ def test_regenerate_compares_with_the_plate_as_it_was_before_writing(
     [
         ("{folder}", "C001", "{folder}: not a bgart project (no bgart.toml"),
         ("{missing}", "C001", "{missing}: not a bgart project"),
-        ("{project}", " ", "shot: must not be empty"),
-        ("{project}", "C\x01", "shot 'C\\x01': contains control characters"),
+        ("{project}", " ", "--shot ' ': not a usable shot id"),
+        ("{project}", "C\x01", "not a usable shot id"),
         ("{nodb}", "C001", "{nodb}/bgart.db: the ledger database is missing"),
     ],
 )

@@ -43,7 +43,13 @@ from typing import Any
 
 from bgart import __version__
 from bgart.errors import InputError
-from bgart.events import EVENTS, Kind
+from bgart.events import (
+    COMPOSITE_WITH_TRAINED_ALGORITHMIC_MEDIA,
+    DIGITAL_CREATION,
+    EVENTS,
+    TRAINED_ALGORITHMIC_MEDIA,
+    Kind,
+)
 
 ACTIONS_LABEL = "c2pa.actions.v2"
 CONTRIBUTION_LABEL = "org.bgart.contribution"
@@ -355,8 +361,35 @@ def ai_plate_actions(m: PlateManifest) -> list[dict[str, Any]]:
     ]
 
 
+def _share(m: PlateManifest, *keys: str) -> float | None:
+    values = [m.contribution.get(k) for k in keys]
+    if any(isinstance(v, bool) or not isinstance(v, int | float) for v in values):
+        return None
+    return float(sum(values))  # type: ignore[arg-type]
+
+
+def plate_source_type(m: PlateManifest) -> str:
+    """The IPTC digital source type of the plate as a whole (C2PA 2.1 actions,
+    ``digitalSourceType``): AI pixels and human pixels both in the final plate →
+    compositeWithTrainedAlgorithmicMedia; AI pixels only → trainedAlgorithmicMedia; no AI
+    pixel → digitalCreation. From the measured figures when the manifest has them, else
+    from the acts (a paint session over an AI plate, an inpaint over a human one)."""
+    ai = _share(m, "ai_gen_share", "ai_inpaint_share")
+    human = _share(m, "human_paint_share", "human_base_share")
+    if ai is None or human is None:
+        ai_origin = isinstance(m.origin, AiPlate)
+        ai = float(ai_origin or any(isinstance(e, Inpaint) for e in m.edits))
+        human = float(not ai_origin or any(isinstance(e, PaintSession) for e in m.edits))
+    if ai > 0 and human > 0:
+        return COMPOSITE_WITH_TRAINED_ALGORITHMIC_MEDIA
+    if ai > 0:
+        return TRAINED_ALGORITHMIC_MEDIA
+    return DIGITAL_CREATION
+
+
 def edit_actions(m: PlateManifest) -> list[dict[str, Any]]:
-    """``c2pa.opened`` (the origin as parent) then one action per edit, in order."""
+    """``c2pa.opened`` (the origin as parent, carrying the plate's digital source type as a
+    whole: :func:`plate_source_type`) then one action per edit, in order."""
     origin = m.origin
     opened = (
         f"Opened the AI plate from {origin.model} for retouching"
@@ -366,6 +399,7 @@ def edit_actions(m: PlateManifest) -> list[dict[str, Any]]:
     actions = [
         _action(
             "c2pa.opened",
+            source_type=plate_source_type(m),
             agent=_bgart_agent(),
             description=opened,
             parameters={"ingredientIds": [m.origin_label], "org.bgart.role": "opened"},

@@ -17,6 +17,8 @@ from bgart.credits.c2pa.manifest import ACTIONS_LABEL, CONTRIBUTION_LABEL, CREAT
 from bgart.credits.c2pa.native import _c2pa, _context, _label, _read_source
 from bgart.credits.c2pa.text import _items, _mapping, _text
 from bgart.errors import InputError
+from bgart.fsutil import MAX_TEXT_BYTES, read_bounded
+from bgart.images import MAX_FILE_BYTES
 
 #: Validation codes that mean "intact, but the signer is not on a trust list we were given".
 UNTRUSTED_CODES = frozenset({"signingCredential.untrusted"})
@@ -56,8 +58,9 @@ def _anchors(trust_anchors: Path | bytes | str | None) -> bytes | None:
     elif isinstance(trust_anchors, str) and "-----BEGIN" in trust_anchors:
         pem, label = trust_anchors.encode("ascii"), "trust anchors"
     else:
-        pem = _read_source(Path(trust_anchors), "trust anchor")
         label = str(trust_anchors)
+        # a certificate bundle is kilobytes: /dev/zero or a FIFO is refused by name
+        pem = read_bounded(trust_anchors, label, MAX_TEXT_BYTES, kind="trust anchor file")
     from cryptography import x509
 
     try:
@@ -113,6 +116,8 @@ def _codes(results: dict[str, Any], kind: str) -> list[dict[str, Any]]:
 
 
 def _read_store(png: Path | bytes, trust_anchors: Path | bytes | str | None) -> dict | None:
+    if not isinstance(png, bytes | bytearray):  # a path from outside: bounded, regular only
+        png = read_bounded(png, str(png), MAX_FILE_BYTES, kind="PNG file")
     data = _read_source(png, "PNG")
     c2pa = _c2pa()
     reader = c2pa.Reader.try_create(

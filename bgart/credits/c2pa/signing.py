@@ -56,11 +56,41 @@ class LoadedSigner:
     subject: str  # the leaf's subject, RFC 4514
 
 
-def _name(common_name: str, organisation: str) -> x509.Name:
+#: RFC 5280 upper bounds (ub-common-name, ub-organization-name), counted in characters.
+NAME_LIMIT = 64
+
+
+def fit_attribute(text: str, limit: int = NAME_LIMIT) -> str:
+    """``text`` cut to ``limit`` characters, on a character boundary, never mid-character.
+
+    The cryptography package counts an attribute's length in UTF-8 bytes for its check,
+    so the cut keeps it within ``limit`` bytes too (a kanji is 3 bytes); an ellipsis marks
+    a cut. The full title goes in the manifest and the reports, never only in the cert."""
+    text = " ".join(text.split())
+    if len(text.encode("utf-8")) <= limit:
+        return text
+    mark = "…"
+    room = limit - len(mark.encode("utf-8"))
+    out: list[str] = []
+    used = 0
+    for ch in text:
+        size = len(ch.encode("utf-8"))
+        if used + size > room:
+            break
+        out.append(ch)
+        used += size
+    return "".join(out).rstrip() + mark
+
+
+def _name(organisation: str, suffix: str) -> x509.Name:
+    """Common name ``<organisation> <suffix>``: the organisation is cut, the suffix kept."""
+    room = NAME_LIMIT - len(suffix.encode("utf-8")) - 1
     return x509.Name(
         [
-            x509.NameAttribute(NameOID.COMMON_NAME, common_name),
-            x509.NameAttribute(NameOID.ORGANIZATION_NAME, organisation),
+            x509.NameAttribute(
+                NameOID.COMMON_NAME, f"{fit_attribute(organisation, room)} {suffix}"
+            ),
+            x509.NameAttribute(NameOID.ORGANIZATION_NAME, fit_attribute(organisation)),
         ]
     )
 
@@ -89,7 +119,7 @@ def make_test_chain(
     start = now - dt.timedelta(minutes=5)  # tolerate small clock skew between machines
 
     root_key = ec.generate_private_key(ec.SECP256R1())
-    root_name = _name(f"{organisation} bgart test root CA (not publicly trusted)", organisation)
+    root_name = _name(organisation, "bgart test root CA (not publicly trusted)")
     root = (
         x509.CertificateBuilder()
         .subject_name(root_name)
@@ -110,7 +140,7 @@ def make_test_chain(
     leaf_key = ec.generate_private_key(ec.SECP256R1())
     leaf = (
         x509.CertificateBuilder()
-        .subject_name(_name(f"{organisation} bgart signer", organisation))
+        .subject_name(_name(organisation, "bgart signer"))
         .issuer_name(root_name)
         .public_key(leaf_key.public_key())
         .serial_number(x509.random_serial_number())

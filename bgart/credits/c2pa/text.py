@@ -6,6 +6,7 @@ import json
 from typing import Any
 
 from bgart.credits.c2pa.manifest import CONTRIBUTION_LABEL
+from bgart.credits.grade import pct
 
 # A manifest read from any file may hold any JSON where bgart writes numbers, mappings and
 # lists (a validly signed file from another tool, or a crafted one): the text below checks
@@ -38,7 +39,7 @@ def _text(value: Any) -> str:
 
 def _pct(value: Any) -> str:
     number = _number(value)
-    return f"{number * 100:.1f}%" if number is not None else _text(value)
+    return pct(number) if number is not None else _text(value)
 
 
 def _whole(value: Any) -> str:
