@@ -159,7 +159,7 @@ class PlateImported(VersionFields):
 
 
 class HumanPainted(VersionFields):
-    source: str  # "brush" | "layer" | "final"
+    source: str  # "brush" | "layer" | "final" | "psd" (a layer of a layered PSD final)
     filename: str | None = None
 
 

@@ -61,6 +61,12 @@ class Settings(BaseSettings):
     # autotuning): the byte-identical claims hold on CUDA only with it (docs/gpu.md)
     deterministic: bool = False
     fuse_qkv: bool = False  # fused attention projections (CUDA only)
+    # speed levers, off by default, recorded when on, refused where they cannot run
+    # (bgart.generation.levers, docs/gpu.md "Speed levers")
+    attention: str = "default"  # SDPA kernel: default | math | efficient | flash | fa3 | cudnn
+    fp8: bool = False  # torchao float8 UNet/ControlNet linears (compute capability >= 8.9)
+    deepcache: int = 0  # DeepCache interval (2..10; 0 off): changes pixels
+    cuda_graphs: bool = False  # with compile: the compiled sizes replayed as CUDA graphs
     channels_last: bool = True
     # bgart batch: write and record shot k on a thread while shot k+1 renders (the GPU
     # would otherwise idle while PNGs are deflated); off: one after the other.

@@ -1,19 +1,22 @@
-"""The whole production path through the real `bgart` command line, as separate processes:
+"""The whole production path through the real `bgart` command line:
 
 init → batch from a shot list → outside paint imported → director review → credits (all
 formats) → the signed plate verifies. What a production manager runs for an episode.
+
+The steps run through the real entry point (``bgart.cli.main``) in this process; the two
+verifies at the end run in a fresh process, which sees only what the steps left on disk.
 """
 
 from __future__ import annotations
 
 import json
 import os
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
+from helpers.cli import run_in_process
+from helpers.reliability import CliResult, run_cli_many
 from PIL import Image, ImageDraw
 
 pytestmark = pytest.mark.slow
@@ -21,21 +24,12 @@ pytestmark = pytest.mark.slow
 SHOTS = ["EP01_C001", "EP01_C002"]
 
 
-def bgart(
-    args: list[str], env: dict[str, str], stdin: str | None = None
-) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "bgart.cli", *args],
-        capture_output=True,
-        text=True,
-        input=stdin,
-        env={**os.environ, **env},
-        timeout=300,
-    )
+def bgart(args: list[str], env: dict[str, str], stdin: str = "") -> CliResult:
+    return run_in_process(args, env, stdin=stdin)
 
 
-def ok(result: subprocess.CompletedProcess[str]) -> str:
-    assert result.returncode == 0, f"{result.args}\n{result.stdout}\n{result.stderr}"
+def ok(result: CliResult) -> str:
+    assert result.returncode == 0, result.show()
     return result.stdout + result.stderr
 
 
@@ -127,7 +121,13 @@ def test_episode_from_shot_list_to_signed_credits(tiny_env: dict[str, str], tmp_
     for name in ("Sato Yuki", "Tanaka Haruto", "Kobayashi Mei", "Kei Director", "tiny-sd15"):
         assert name in html, name
 
-    ok(bgart(["ledger", "verify", "-p", str(project)], env))
     signed = project / "exports" / "EP01" / "EP01_C001.png"
-    shown = ok(bgart(["credits", "verify", str(signed)], env))
+    fresh = {**env, "BGART_CACHE_DIR": os.environ["BGART_CACHE_DIR"]}  # not ~/.cache
+    jobs = [
+        {"args": ["ledger", "verify", "-p", str(project)], "env": fresh},
+        {"args": ["credits", "verify", str(signed)], "env": fresh},
+    ]
+    verified, shown_res = run_cli_many(jobs, tmp_path / "verify")  # one fresh process
+    ok(verified)
+    shown = ok(shown_res)
     assert "valid C2PA manifest" in shown and "Kobayashi Mei" in shown

@@ -1,6 +1,7 @@
 """The golden project (tests/golden/project, made by tests/golden/make_golden.py with the code of
 its day) must keep verifying, give the same credit figures and regenerate its plates byte for
-byte, whatever the code's layout becomes. Only the CLI is used: it is what users see."""
+byte, whatever the code's layout becomes. Only the CLI is used: it is what users see (its
+entry point; the first verify and the regenerations run in fresh processes)."""
 
 from __future__ import annotations
 
@@ -15,6 +16,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from helpers.cli import run_in_process
+from helpers.reliability import CliResult, run_cli_many
 
 ROOT = Path(__file__).resolve().parents[1]
 GOLDEN = ROOT / "tests" / "golden" / "project"
@@ -41,6 +44,12 @@ def _bgart(*args: str, env: dict[str, str] | None = None) -> subprocess.Complete
         cwd=ROOT,
         timeout=600,
     )
+
+
+def _kept_env() -> dict[str, str]:
+    """What a fresh process keeps from this one (clean_env drops BGART_*): the session's
+    throwaway cache, so `ledger verify` remembers nothing under ~/.cache."""
+    return {k: os.environ[k] for k in ("BGART_CACHE_DIR",) if k in os.environ}
 
 
 @pytest.fixture
@@ -74,7 +83,7 @@ def test_golden_ledger_still_names_a_tampered_event(golden: Path) -> None:
     con.execute("UPDATE events SET actor = 'Somebody Else' WHERE seq = 12")
     con.commit()
     con.close()
-    done = _bgart("ledger", "verify", "--project", str(golden))
+    done = run_in_process(["ledger", "verify", "--project", str(golden)])
     assert done.returncode == 3, done.stdout + done.stderr
     assert "12" in done.stdout + done.stderr
 
@@ -84,8 +93,8 @@ def test_golden_credit_figures_are_reproduced_exactly(
 ) -> None:
     out = tmp_path / "report"
     # the models' licence and revision come from the weights.lock it was made with
-    done = _bgart(
-        "credits", "--project", str(golden), "--format", "json,csv", "--out", str(out), env=tiny_env
+    done = run_in_process(
+        ["credits", "--project", str(golden), "--format", "json,csv", "--out", str(out)], tiny_env
     )
     assert done.returncode == 0, done.stdout + done.stderr
     then = json.loads((GOLDEN / "exports" / "credits" / "credits.json").read_text("utf-8"))
@@ -114,22 +123,34 @@ def _stable_rows(path: Path) -> list[dict[str, str]]:
     ]
 
 
+@pytest.fixture(scope="module")
+def regenerated(
+    tmp_path_factory: pytest.TempPathFactory, tiny_env: dict[str, str]
+) -> dict[str, tuple[CliResult, Path, Path]]:
+    """`bgart regenerate --check` of each golden plate, all in one fresh process (one torch
+    import for the four): shot -> (result, plate, regenerated file)."""
+    folder = tmp_path_factory.mktemp("golden-regenerate")
+    golden = folder / "golden"
+    shutil.copytree(GOLDEN, golden)
+    jobs, files = [], []
+    for shot in sorted(LAYOUTS):
+        layout = ROOT / "examples" / "layouts" / LAYOUTS[shot]
+        plate = golden / "shots" / shot / "v1.png"
+        again = folder / f"{shot}.png"
+        args = ["regenerate", str(plate), "--layout", str(layout), "--out", str(again), "--check"]
+        jobs.append({"args": args, "env": tiny_env, "cwd": str(ROOT)})
+        files.append((plate, again))
+    results = run_cli_many(jobs, folder / "driver", env=_kept_env())
+    return {
+        shot: (res, plate, again)
+        for shot, res, (plate, again) in zip(sorted(LAYOUTS), results, files, strict=True)
+    }
+
+
 @pytest.mark.parametrize("shot", sorted(LAYOUTS))
 def test_golden_plates_regenerate_byte_identical(
-    golden: Path, tmp_path: Path, shot: str, tiny_env: dict[str, str]
+    regenerated: dict[str, tuple[CliResult, Path, Path]], shot: str
 ) -> None:
-    layout = ROOT / "examples" / "layouts" / LAYOUTS[shot]
-    plate = golden / "shots" / shot / "v1.png"
-    again = tmp_path / f"{shot}.png"
-    done = _bgart(
-        "regenerate",
-        str(plate),
-        "--layout",
-        str(layout),
-        "--out",
-        str(again),
-        "--check",
-        env=tiny_env,
-    )
-    assert done.returncode == 0, done.stdout + done.stderr
+    done, plate, again = regenerated[shot]
+    assert done.returncode == 0, done.show()
     assert again.read_bytes() == plate.read_bytes()

@@ -214,7 +214,7 @@ class Studio:
                 workflow.record_layout(
                     self.project,
                     shot.id,
-                    shot.layout.read_bytes(),
+                    read_user_file(shot.layout, str(shot.layout)),
                     shot.layout_artist,
                     filename=rel,
                 )

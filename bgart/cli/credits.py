@@ -236,8 +236,14 @@ def verify_command(
             "--trust", help="Extra trust anchor(s), PEM (e.g. <project>/signing/root_ca.pem)."
         ),
     ] = None,
+    project: ProjectOpt = None,
 ) -> None:
     """Validate a PNG's C2PA manifest and print the credits it states (from the file alone).
+
+    A copy without a manifest (re-saved, converted to JPEG, resized) is looked up by its
+    invisible watermark among the project's exports (``--project``, else the configured or
+    current project); when found, the export's manifest is verified and printed, said as
+    such, and the exit status is still 1 (the copy itself carries no signature).
 
     Exit 0 when the signature and content hashes are intact (and, with ``--trust``, the signer
     chains to that root), 1 otherwise: also when only the signing certificate has expired
@@ -247,6 +253,10 @@ def verify_command(
     from bgart.credits import format_credits, format_retouch_shares, verify_png
 
     result = verify_png(file, trust_anchors=trust)
+    if not result.credentials:  # no manifest (or none readable): try the soft binding
+        print(f"{file}: NOT VALID: " + "; ".join(result.problems))
+        _recover(file, project, trust)
+        raise typer.Exit(1)
     creds = result.credentials
     # With --trust the question is "did the holder of this root sign it?": an intact
     # signature by anybody else is a failure, not the usual note about bgart's test CA.
@@ -287,3 +297,39 @@ def verify_command(
         print(f"  note: {note}")
     if not result.ok or foreign:
         raise typer.Exit(1)
+
+
+def _recover(file: Path, project: Path | None, trust: Path | None) -> None:
+    """Say which export of the project a manifest-less copy was made from, by its watermark."""
+    from bgart.credits import find_export, format_credits, verify_png
+    from bgart.errors import BgartError
+    from bgart.fsutil import read_bounded
+    from bgart.images import MAX_FILE_BYTES
+
+    try:
+        data = read_bounded(file, str(file), MAX_FILE_BYTES, kind="image file")
+        with _open(project) as proj:
+            match = find_export(proj, data)
+    except (BgartError, OSError) as exc:  # also Pillow's "cannot identify image file"
+        print(f"  not looked up by watermark: {exc}")
+        return
+    if match is None:
+        print(
+            "  no export of this project carries its watermark (it was not exported by this "
+            "project, or the copy was changed too much, or the plate was under 256x256 pixels)"
+        )
+        return
+    withdrawn = match.export.parent.name == "withdrawn"
+    print(
+        f"{file}: FOUND BY WATERMARK: this file has no Content Credentials of its own, but its "
+        f"invisible watermark ({48 - match.bit_errors} of 48 bits agree) is the one declared "
+        f"by the export {match.export}"
+        + (" (withdrawn: that plate is no longer accepted)" if withdrawn else "")
+        + ". The credentials below are that export's; they do not vouch for this copy's pixels."
+    )
+    found = verify_png(match.export, trust_anchors=trust)
+    if not (found.ok or found.expired):
+        print(f"{match.export}: NOT VALID: " + "; ".join(found.problems))
+        return
+    print(f"{match.export}: valid C2PA manifest (signature and content hashes intact)")
+    print(format_credits(found.credentials))

@@ -315,14 +315,30 @@ def import_paint_command(
 @_user_errors
 def import_final_command(
     shot: Annotated[str, typer.Argument(help="Shot code")],
-    final: Annotated[Path, typer.Argument(help="The whole repainted plate")],
+    final: Annotated[Path, typer.Argument(help="The whole repainted plate, or a layered PSD")],
     artist: ArtistOpt,
     project: ProjectOpt = None,
     plate: PlateOpt = workflow.PLATE,
     seconds: Annotated[float, typer.Option("--seconds", help="Active painting time")] = 0.0,
 ) -> None:
-    """Record a whole repainted plate: visibly changed pixels are credited to the artist."""
-    _import(project, shot, plate, artist, seconds, final, "RGB", workflow.record_final)
+    """Record a whole repainted plate: visibly changed pixels are credited to the artist.
+
+    A layered PSD: its bottom layer is the plate, and each visible layer above it is
+    recorded as its artist's paint layer (a layer named "@name ..." is that person's, else
+    its group's "@name", else --artist's). Blend modes normal, multiply, screen, overlay."""
+    data = read_user_file(final)
+    if workflow.is_psd(data):
+        shot, plate = check_name(shot, "shot"), check_name(plate, "plate")
+        with _open(project) as proj:
+            recs = workflow.record_layered_final(
+                proj, shot, data, artist, seconds, plate=plate, filename=_file_name(final)
+            )
+            if not recs:
+                typer.echo(f"{final}: the same as plate '{plate}' of shot {shot}; nothing recorded")
+            for rec in recs:
+                _print_recorded(proj, shot, plate, rec)
+        return
+    _import(project, shot, plate, artist, seconds, final, "RGB", workflow.record_final, data=data)
 
 
 def _import(
@@ -334,6 +350,7 @@ def _import(
     path: Path,
     mode: str,
     record: Callable[..., workflow.Recorded],
+    data: bytes | None = None,
     **extra: Any,
 ) -> None:
     """Record an artist's file with ``record`` (record_paint or record_final), keeping the
@@ -341,7 +358,8 @@ def _import(
     shot, plate = check_name(shot, "shot"), check_name(plate, "plate")
     artist = check_name(artist, "artist")
     with _open(project) as proj:
-        data = read_user_file(path)  # read once: the original kept is what was decoded
+        if data is None:  # read once: the original kept is what was decoded
+            data = read_user_file(path)
         img = open_image(data, mode=mode, name=str(path))
         rec = record(
             proj,

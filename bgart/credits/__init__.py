@@ -34,6 +34,7 @@ from bgart.credits.export import (
     SUMS_FILE,
     ExportedPlate,
     export_plates,
+    find_export,
     signing_identity,
 )
 from bgart.credits.grade import Thresholds, grade
@@ -75,6 +76,7 @@ __all__ = [
     "episode_of",
     "export_plates",
     "export_psd",
+    "find_export",
     "flatten",
     "format_credits",
     "format_retouch_shares",

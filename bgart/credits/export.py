@@ -23,10 +23,13 @@ is embedded without them (with bgart's record of the layout) and the plate's not
 
 The PSD holds the AI plate at the bottom and one layer per edit of the plate's lineage, named
 after who made it (``AI – <model>``, ``AI inpaint – <model> (mask by <artist>)``,
-``Retouch – <artist>``, ``Levels/colour – <artist>``). A layer holds exactly the pixels its
-edit changed, fully opaque, and is transparent everywhere else (the layer's own transparency
-channel, no user mask, no plate pixels underneath), so the stack composes to the accepted
-plate bit for bit.
+``Retouch – <artist>``, ``Adjustment – Levels/colour – <artist>``), in the order the acts
+happened. A brush session's layer is the artist's own paint layer (their colours at their
+stroke alpha, so a semi-transparent stroke stays semi-transparent); any other edit's layer
+holds exactly the pixels it changed, opaque. Everywhere else a layer is transparent (its own
+transparency channel, no user mask, no plate pixels underneath). An edit that left no pixel
+gets no layer. The document's stored composite is the signed PNG's pixels (the accepted
+plate plus its invisible watermark, see :mod:`bgart.credits.c2pa.softbinding`).
 """
 
 from __future__ import annotations
@@ -54,11 +57,17 @@ from bgart.credits.c2pa import (
     LayoutIngredient,
     PaintSession,
     PlateManifest,
+    StoreMatch,
     TimeStampError,
+    can_watermark,
     check_time_stamp_authority,
+    embed_png,
+    find_in_store,
     init_signing,
+    read_credentials,
     sign_png,
     verify_png,
+    watermark_value,
 )
 from bgart.credits.grade import pct
 from bgart.credits.lineage import Replay, generated_event, replay_plate
@@ -66,6 +75,7 @@ from bgart.credits.lines import Headings, plate_credit_lines
 from bgart.credits.model import NOT_RECORDED, CreditReport, ModelUse, PlateCredit
 from bgart.credits.psd import (
     PsdLayer,
+    adjustment_layer_name,
     ai_layer_name,
     export_psd,
     inpaint_layer_name,
@@ -204,17 +214,30 @@ def plate_layers(project: Project, p: PlateCredit, rep: Replay) -> list[PsdLayer
         before = rep.history.state(step.base_version).image
         after = rep.history.state(step.version).image
         changed = (before != after).any(axis=2)
-        # Only the changed pixels, opaque; everything else transparent and zero, so the
-        # layer carries no copy of the plate behind its transparency.
-        rgba = np.dstack([after, np.full(changed.shape, 255, np.uint8)])
-        rgba[~changed] = 0
+        if step.kind is EditKind.PAINT and step.event.blobs.get("layer"):
+            # The artist's own paint layer: their colour at their stroke alpha (what the
+            # plate shows is that layer laid over the pixels below, as in the PSD).
+            rgba = np.array(
+                open_image(
+                    project.blobs.get(step.event.blobs["layer"]),
+                    mode="RGBA",
+                    name=f"{step.event.label} layer",
+                )
+            )
+        else:
+            # Only the changed pixels, opaque.
+            rgba = np.dstack([after, np.full(changed.shape, 255, np.uint8)])
+            rgba[..., 3][~changed] = 0
+        rgba[rgba[..., 3] == 0] = 0  # no copy of anything behind the transparency
+        if not rgba[..., 3].any():
+            continue  # an edit that left no pixel: no empty layer
         layer = spec(step.event.kind).psd
         if layer is LayerKind.INPAINT:
             name = inpaint_layer_name(step.model or "AI", step.person)
         elif layer is LayerKind.RETOUCH:
             name = retouch_layer_name(step.person)
         elif layer is LayerKind.ADJUST:
-            name = f"Levels/colour – {step.person}"
+            name = adjustment_layer_name(step.person)
         else:  # a revert is no step (the lineage follows it), nor is anything else
             raise AssertionError(f"{step.event.label}: no PSD layer for {step.event.kind}")
         seen[name] = seen.get(name, 0) + 1
@@ -355,7 +378,7 @@ def plate_manifest(
             seed=int(seeds[index]) if len(seeds) > index else None,
             when=gen.created_at,
         )
-    people = [n for n in (p.prompt_author, p.chosen_by, p.approver) if n]
+    people = [n for n in (p.prompt_author, p.chosen_by) if n and n != NOT_RECORDED]
     return PlateManifest(
         title=f"{file_stem(p.shot, p.plate)}.png",
         production=report.production,
@@ -365,6 +388,7 @@ def plate_manifest(
         edits=edits,
         contribution=contribution_figures(p, report),
         people=people,
+        approver=p.approver or None,
     )
 
 
@@ -457,14 +481,33 @@ def export_plates(
             raise BgartError(f"{p.key}: the ledger changed since the report was built")
         rep = replay_plate(history, state)
         item = ExportedPlate(p.episode, p.shot, p.plate, None, None, [])
+        pixels, watermark = project.blobs.get(p.image_sha256), None
+        if png and signer is not None and can_watermark(p.width, p.height):
+            # soft binding: the watermark goes in first, the PNG is signed over it
+            value = watermark_value(report.production, p.key, p.image_sha256)
+            marked = embed_png(pixels, value)
+            if marked is None:
+                item.notes.append(
+                    f"{p.key}: no invisible watermark (soft binding): it would not survive "
+                    "a re-save on this plate (too little texture); a copy that loses the "
+                    "manifest cannot be traced back"
+                )
+            else:
+                pixels, watermark = marked, value
         if psd:
             layers = plate_layers(project, p, rep)
-            item.psd = export_psd(folder / f"{stem}.psd", layers, (p.width, p.height))
+            item.psd = export_psd(
+                folder / f"{stem}.psd",
+                layers,
+                (p.width, p.height),
+                composite=open_image(pixels, mode="RGB", name=f"{p.key} plate"),
+            )
         if png and signer is not None:
             manifest = plate_manifest(project, p, rep, report)
+            manifest.soft_binding = watermark
             dst = folder / f"{stem}.png"
             item.notes += sign_png(
-                project.blobs.get(p.image_sha256),
+                pixels,
                 dst,
                 manifest,
                 signer[0],
@@ -480,6 +523,28 @@ def export_plates(
         done.append(item)
     _write_sums(done)
     return done
+
+
+def find_export(project: Project, copy: bytes) -> StoreMatch | None:
+    """The signed export in ``<project>/exports/`` whose watermark ``copy`` carries (a copy
+    that lost its manifest: re-saved, converted to JPEG, resized), or None.
+
+    Only exports whose own manifest reads and declares a watermark are candidates; withdrawn
+    exports are candidates too (the caller says so).
+    """
+    candidates: list[tuple[Path, str, tuple[int, int]]] = []
+    root = project.exports_dir
+    for path in sorted(root.glob("*/*.png")) + sorted(root.glob("*/withdrawn/*.png")):
+        try:
+            creds = read_credentials(path)
+            with Image.open(path) as im:
+                size = im.size
+        except (InputError, OSError):
+            continue
+        value = creds.get("soft_binding")
+        if isinstance(value, str):
+            candidates.append((path, value, size))
+    return find_in_store(copy, candidates)
 
 
 def _stale_exports(

@@ -65,6 +65,39 @@ def grade_rules(t: Thresholds) -> dict[str, str]:
     }
 
 
+#: The external labels each grade corresponds to: the IPTC Digital Source Type term (IPTC
+#: NewsCodes digitalsourcetype, 2024; the term C2PA ``digitalSourceType`` takes) and the level
+#: of the AI Content Declaration 1.0.0 (declare-ai.org: None, Non-Creative, Creative, Total).
+#: A and E depend on the plate: A is "None" when no AI was used at all and "Creative" for an
+#: AI plate repainted over every pixel (its composition came from the model); E is a
+#: composite when a human painted pixels, and all AI pixels (made under human direction:
+#: prompt, masks, levels) when nobody did.
+EXTERNAL_LABELS: dict[str, tuple[str, str]] = {
+    "A": ("digitalCreation", "None (no AI used) / Creative (AI plate fully repainted)"),
+    "B": ("compositeWithTrainedAlgorithmicMedia", "Creative"),
+    "C": ("compositeWithTrainedAlgorithmicMedia", "Creative"),
+    "D": ("compositeWithTrainedAlgorithmicMedia", "Creative"),
+    "E": (
+        "compositeWithTrainedAlgorithmicMedia (human paint > 0%) / trainedAlgorithmicMedia "
+        "(direction only)",
+        "Creative (human paint > 0%) / Total (direction only)",
+    ),
+    "F": ("trainedAlgorithmicMedia", "Total"),
+}
+
+
+def external_labels(letter: str, *, ai_used: bool, human_paint: float) -> tuple[str, str]:
+    """The IPTC digital source type term and the AI Content Declaration level of one plate
+    with grade ``letter`` (see :data:`EXTERNAL_LABELS`)."""
+    if letter == "A":
+        return "digitalCreation", ("Creative" if ai_used else "None")
+    if letter == "E" and human_paint <= 0.0:
+        return "trainedAlgorithmicMedia", "Total"
+    if letter == "E":
+        return "compositeWithTrainedAlgorithmicMedia", "Creative"
+    return EXTERNAL_LABELS.get(letter, ("–", "–"))
+
+
 def grade(figs: Mapping[str, Any], t: Thresholds, *, modified: bool) -> tuple[str, str]:
     """The grade A–F of a plate's figures and the rule that gave it.
 

@@ -15,7 +15,7 @@ from typing import Any
 
 from bgart import provenance as contrib
 from bgart.credits.fonts import FAMILY, font_face_css
-from bgart.credits.grade import pct
+from bgart.credits.grade import EXTERNAL_LABELS, external_labels, pct
 from bgart.credits.lines import Headings, plate_credit_lines
 from bgart.credits.model import (
     GRADES,
@@ -288,7 +288,7 @@ def _plate_html(report: CreditReport, p: PlateCredit) -> str:
         ("Episode / version", f"{_e(p.episode)} · v{p.version} · {p.width}×{p.height} px"),
         ("Status", _status(p.status)),
         ("Approved by", approval),
-        ("Grade", f"{_grade(p.grade)} {_e(p.grade_reason)}"),
+        ("Grade", f"{_grade(p.grade)} {_e(p.grade_reason)}" + _labels(p)),
         ("Layout", _names(p.layout_artists) or NOT_RECORDED),
         ("Prompt author", _n(p.prompt_author or NOT_RECORDED)),
         ("Prompt", _e(p.prompt or NOT_RECORDED)),
@@ -361,11 +361,28 @@ def _plate_html(report: CreditReport, p: PlateCredit) -> str:
     )
 
 
+def _labels(p: PlateCredit) -> str:
+    iptc, declared = external_labels(
+        p.grade, ai_used=bool(p.models), human_paint=p.human_paint_share
+    )
+    return (
+        f'<br><span class="meta">IPTC digital source type: {_e(iptc)} · AI Content '
+        f"Declaration: {_e(declared)}</span>"
+    )
+
+
 def _definition_html(report: CreditReport) -> str:
     d = report.definition
     items = "".join(f"<li>{_e(line)}</li>" for line in d.text)
     grades = "".join(
-        f"<tr><td>{_grade(g)}</td><td>{_e(rule)}</td></tr>" for g, rule in d.grade_rules.items()
+        f"<tr><td>{_grade(g)}</td><td>{_e(rule)}</td>"
+        f"<td>{_e(EXTERNAL_LABELS.get(g, ('–', '–'))[0])}</td>"
+        f"<td>{_e(EXTERNAL_LABELS.get(g, ('–', '–'))[1])}</td></tr>"
+        for g, rule in d.grade_rules.items()
+    )
+    head = (
+        "<thead><tr><th>Grade</th><th>Rule</th><th>IPTC digital source type</th>"
+        "<th>AI Content Declaration level</th></tr></thead>"
     )
     return (
         '<section class="page"><h2>How contribution is measured</h2>'
@@ -373,7 +390,10 @@ def _definition_html(report: CreditReport) -> str:
         f"<h3>Grades (thresholds: B ≥ {pct(d.grade_b, 0)}, C ≥ {pct(d.grade_c, 0)}, "
         f"D ≥ {pct(d.grade_d, 0)} human paint)</h3>"
         "<p class=note>The first rule that holds gives the grade, from A down to F.</p>"
-        f"<table><tbody>{grades}</tbody></table>"
+        f"<table>{head}<tbody>{grades}</tbody></table>"
+        "<p class=note>IPTC: the NewsCodes Digital Source Type vocabulary (2024), the term a "
+        "C2PA <code>digitalSourceType</code> carries. AI Content Declaration: declare-ai.org "
+        "1.0.0 (None, Non-Creative, Creative, Total).</p>"
         f'<p class="meta">Definition version {d.version}; ΔE76 threshold {d.delta_e}. '
         f"Ledger: {report.ledger_events} events, head <code>{_e(report.ledger_head)}</code>. "
         f"Check with <code>bgart ledger verify --anchor {_e(report.ledger_head[:16])}</code>. "

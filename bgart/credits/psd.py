@@ -15,6 +15,7 @@ import io
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from PIL import Image
@@ -44,6 +45,12 @@ def inpaint_layer_name(model: str, mask_author: str) -> str:
 
 def retouch_layer_name(artist: str) -> str:
     return f"Retouch – {artist}"
+
+
+def adjustment_layer_name(artist: str) -> str:
+    """A levels/colour pass, labelled as an adjustment. psd-tools cannot write a live
+    adjustment layer, so the layer holds the adjusted pixels (baked), named as such."""
+    return f"Adjustment – Levels/colour – {artist}"
 
 
 def _layer_name(name: str) -> str:
@@ -89,8 +96,19 @@ def flatten(layers: Sequence[PsdLayer], size: tuple[int, int] | None = None) -> 
     return Image.fromarray(np.concatenate([rgb, a8], axis=2), "RGBA")
 
 
-def export_psd(dst: Path, layers: Sequence[PsdLayer], size: tuple[int, int]) -> Path:
+def export_psd(
+    dst: Path,
+    layers: Sequence[PsdLayer],
+    size: tuple[int, int],
+    *,
+    composite: Image.Image | None = None,
+) -> Path:
     """Write a layered 8-bit RGB PSD to ``dst`` atomically (temp file, then rename).
+
+    The stored composite (what a reader shows without re-rendering the layers, and
+    ``PSDImage.composite()`` returns) is ``composite`` when given (the exported PNG's
+    pixels, so the two files agree exactly), else :func:`flatten` of the layers as
+    psd-tools renders it.
 
     ``layers`` go bottom first. Each layer's alpha is stored as the layer's own transparency
     (channel -1), so a layer holds only its visible pixels: no user mask over an opaque
@@ -114,6 +132,8 @@ def export_psd(dst: Path, layers: Sequence[PsdLayer], size: tuple[int, int]) -> 
         pixel_layer.visible = layer.visible
         psd.append(pixel_layer)
 
+    if composite is not None:
+        _store_composite(psd, composite, size)
     buf = io.BytesIO()
     psd.save(buf)
     dst = Path(dst)
@@ -122,3 +142,22 @@ def export_psd(dst: Path, layers: Sequence[PsdLayer], size: tuple[int, int]) -> 
     except OSError as exc:
         raise InputError(f"{dst}: cannot write ({exc.strerror})") from None
     return dst
+
+
+def _store_composite(psd: Any, image: Image.Image, size: tuple[int, int]) -> None:
+    """Make ``psd.save`` store ``image`` as the merged image instead of its own render."""
+    from psd_tools.api import numpy_io
+
+    if image.size != size:
+        raise InputError(f"composite: size {image.size} does not match the document {size}")
+    px = np.asarray(image.convert("RGBA"), dtype=np.float64) / 255.0
+    color, alpha = px[..., :3], px[..., 3:]
+
+    def store() -> None:
+        psd._record.image_data.set_data(
+            numpy_io.encode_image_data(psd, color, alpha), psd._record.header
+        )
+
+    # psd-tools renders the layers into the merged image section on save
+    # (``_update_preview``); the document states the exported pixels instead.
+    psd._update_preview = store

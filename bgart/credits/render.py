@@ -24,9 +24,9 @@ from pathlib import Path
 
 from bgart.credits.html_page import render_html, render_pdf
 from bgart.credits.model import CreditReport
-from bgart.credits.tables import COLUMNS, CSV_TABLES, TABLES, render_csv
+from bgart.credits.tables import COLUMNS, CSV_TABLES, MAX_REPORT_BYTES, TABLES, render_csv
 from bgart.errors import InputError
-from bgart.fsutil import atomic_write_bytes, safe_name
+from bgart.fsutil import atomic_write_bytes, read_bounded_text, safe_name
 
 REPORT_FORMATS = ("csv", "json", "html", "pdf")
 
@@ -53,9 +53,11 @@ def render_json(report: CreditReport) -> str:
 
 
 def read_json(path: Path) -> CreditReport:
+    # bounded: a report path may come from a user (``/dev/zero``, a FIFO, a huge file)
+    text = read_bounded_text(path, str(path), MAX_REPORT_BYTES, kind="credit report")
     try:
-        return CreditReport.from_dict(json.loads(Path(path).read_text(encoding="utf-8")))
-    except (OSError, ValueError, TypeError, KeyError) as exc:
+        return CreditReport.from_dict(json.loads(text))
+    except (ValueError, TypeError, KeyError, RecursionError) as exc:
         raise InputError(f"{path}: not a bgart credit report ({exc})") from None
 
 

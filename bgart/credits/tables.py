@@ -22,6 +22,7 @@ from bgart.credits.grade import pct
 from bgart.credits.lines import Headings, plate_credit_lines
 from bgart.credits.model import GRADES, NOT_RECORDED, CreditReport, ScopeSummary
 from bgart.errors import InputError
+from bgart.fsutil import MIB, read_bounded_text
 
 CSV_TABLES = ("plates", "contributors", "people", "summary", "definition")
 
@@ -394,16 +395,20 @@ FLOAT_COLUMNS = frozenset(
 )
 
 
+MAX_REPORT_BYTES = 64 * MIB  # a credit report read back (JSON, CSV): far above any production
+
+
 def read_csv(path: Path) -> list[dict[str, Any]]:
     """Rows of a CSV written here, numbers read back as numbers (an empty number is None).
 
     The ``value`` column of the definition table stays text. The ``'`` that
     :func:`render_csv` puts before text starting like a formula is taken off again.
     """
+    # bounded: a CSV path may come from a user (``/dev/zero``, a FIFO, a huge file)
+    text = read_bounded_text(path, str(path), MAX_REPORT_BYTES, kind="CSV file")
     try:
-        with open(path, encoding="utf-8-sig", newline="") as fh:
-            rows = list(csv.DictReader(fh))
-    except (OSError, UnicodeDecodeError, csv.Error) as exc:
+        rows = list(csv.DictReader(io.StringIO(text, newline="")))
+    except csv.Error as exc:
         raise InputError(f"{path}: cannot read CSV ({exc})") from None
     return [{k: _parse(k, v) for k, v in row.items()} for row in rows]
 

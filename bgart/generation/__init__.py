@@ -2,10 +2,12 @@
 
 :mod:`~bgart.generation.engine` (the only module that imports diffusers) turns an engine
 request into images and their :class:`~bgart.generation.record.GenerationRecord` (everything
-needed to regenerate them byte for byte); :mod:`~bgart.generation.device` picks cuda, mps or
-cpu and the dtype; :mod:`~bgart.generation.weights` pins, pulls and verifies model files
-(weights.lock); :mod:`~bgart.generation.tiny_models` builds tiny random-weight models for tests
-and the demo. Generation never reads or writes the ledger.
+needed to regenerate them byte for byte); :mod:`~bgart.generation.replay` runs a record
+again; :mod:`~bgart.generation.levers` holds the GPU speed and determinism levers;
+:mod:`~bgart.generation.device` picks cuda, mps or cpu and the dtype;
+:mod:`~bgart.generation.weights` pins, pulls and verifies model files (weights.lock);
+:mod:`~bgart.generation.tiny_models` builds tiny random-weight models for tests and the demo.
+Generation never reads or writes the ledger.
 """
 
 # The package's public surface: code outside bgart.generation imports these names from here,
@@ -43,9 +45,8 @@ if TYPE_CHECKING:
         InpaintRequest,
         OutOfMemory,
         Progress,
-        check_record,
-        regenerate,
     )
+    from bgart.generation.replay import check_record, regenerate
     from bgart.generation.tiny_models import (
         TINY_NOTE,
         build_tiny_models,
@@ -60,8 +61,8 @@ _LAZY = {
     "InpaintRequest": "engine",
     "OutOfMemory": "engine",
     "Progress": "engine",
-    "check_record": "engine",
-    "regenerate": "engine",
+    "check_record": "replay",
+    "regenerate": "replay",
     "TINY_NOTE": "tiny_models",
     "build_tiny_models": "tiny_models",
 }

@@ -13,10 +13,9 @@ import gc
 import hashlib
 import io
 import logging
-import math
 import os
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -29,11 +28,18 @@ from bgart.errors import BgartError, InputError, WeightsError
 from bgart.generation.device import DeviceChoice, pick_device
 from bgart.generation.levers import (
     CompilePlan,
+    SpeedLevers,
+    activate_fa3,
+    apply_deepcache,
     apply_deterministic,
+    apply_fp8,
+    attention_context,
     compile_nets,
     compile_plan,
     environment,
     module_placement,
+    refuse_unsupported,
+    speed_levers,
 )
 from bgart.generation.record import GenerationRecord, png_bytes
 from bgart.generation.weights import WeightsLock, _expected, _read_pin, ensure_ready
@@ -144,7 +150,6 @@ def image_sha256(img: Image.Image) -> str:
 # mid-render), but it maps a negative seed onto a large positive one (-1 and 2**64-1 give
 # the same image): two recorded seeds for one image. Seeds are whole numbers from 0.
 SEED_MIN, SEED_MAX = 0, 2**64 - 1
-MAX_CPU_THREADS = 1024
 
 
 def check_seeds(seeds: Sequence[object], label: str = "seed") -> None:
@@ -154,37 +159,6 @@ def check_seeds(seeds: Sequence[object], label: str = "seed") -> None:
             raise InputError(
                 f"{label} {seed!r}: out of range (a seed is a whole number {SEED_MIN}..{SEED_MAX})"
             )
-
-
-def check_record(record: GenerationRecord) -> None:
-    """The parts of a record (read from a PNG: input like any other) that only matter when
-    it is run again: seeds, scheduler, finite numbers, the CPU thread count it was made
-    with. Checked before a model loads, so a bad record costs nothing."""
-    check_seeds(record.seeds, "generation record: seed")
-    if record.scheduler not in SCHEDULERS:
-        raise InputError(
-            f"generation record: scheduler '{record.scheduler}': not one of {', '.join(SCHEDULERS)}"
-        )
-    for name in ("guidance", "controlnet_scale", "strength"):
-        value = getattr(record, name)
-        if value is not None and not (isinstance(value, int | float) and math.isfinite(value)):
-            raise InputError(
-                f"generation record: field '{name}' is {value!r}, expected a finite number"
-            )
-    if not isinstance(record.extra, dict):
-        raise InputError(
-            f"generation record: field 'extra' is {record.extra!r}, expected a mapping"
-        )
-    threads = record.extra.get("cpu_threads")
-    if threads is not None and (
-        isinstance(threads, bool)
-        or not isinstance(threads, int)
-        or not 1 <= threads <= MAX_CPU_THREADS
-    ):
-        raise InputError(
-            f"generation record: extra 'cpu_threads' is {threads!r}, expected a "
-            f"whole number 1..{MAX_CPU_THREADS}"
-        )
 
 
 def _check_size(width: int, height: int) -> None:
@@ -219,9 +193,18 @@ class Engine:
         # to offload to, so it does nothing there.
         self._offload_setting = bool(settings.offload) and choice.accelerator
         self._low_memory = self._offload_setting
-        self._tiling_override: bool | None = None  # regenerate: the record's VAE tiling
+        self._tiling_override: bool | None = None  # vae_tiling_as: a record's VAE tiling
         self._compiled: CompilePlan | None = None
         self._environment: dict[str, str] | None = None
+        self._speed = speed_levers(settings)
+        capability = (
+            torch.cuda.get_device_capability(choice.index or 0)
+            if choice.device == "cuda" and self._speed != SpeedLevers()
+            else None  # asked only when a lever needs it (an engine can be built GPU-less)
+        )
+        refuse_unsupported(
+            self._speed, choice.device, capability, compile=bool(settings.compile)
+        )  # before anything is applied: a refused lever leaves the pipeline as it was
         if settings.deterministic:
             apply_deterministic(choice.device)
         self._base = self._prepare(pipe)
@@ -283,6 +266,8 @@ class Engine:
             self._speed_levers(pipe)
         elif self.settings.compile or self.settings.fuse_qkv:
             log.info("compile/fuse_qkv apply on CUDA only; running eager on %s", self.choice.device)
+        if self._speed.deepcache:  # any device with the DeepCache package
+            apply_deepcache(pipe, self._speed.deepcache)
         return pipe
 
     def _place(self, pipe: Any) -> None:
@@ -306,6 +291,10 @@ class Engine:
                 net.to(memory_format=torch.channels_last)
         if self.settings.fuse_qkv:
             pipe.fuse_qkv_projections()
+        if self._speed.fp8:  # quantized before compile, as torchao's guide does
+            apply_fp8(pipe)
+        if self._speed.attention == "fa3":
+            activate_fa3()
         if self.settings.compile:
             cache = Path(self.settings.model_store) / ".inductor-cache"
             os.environ.setdefault("TORCHINDUCTOR_CACHE_DIR", str(cache))
@@ -354,6 +343,26 @@ class Engine:
     @property
     def low_memory(self) -> bool:
         return self._low_memory
+
+    @property
+    def speed_levers(self) -> SpeedLevers:
+        """The optional speed levers this engine runs with (from its settings)."""
+        return self._speed
+
+    @property
+    def model_files(self) -> dict[str, str]:
+        """sha256 of each verified weight file (empty for :meth:`from_pipeline`)."""
+        return dict(self._files)
+
+    @contextlib.contextmanager
+    def vae_tiling_as(self, tiling: bool) -> Iterator[None]:
+        """VAE tiling on or off for the calls inside, whatever the settings say: a record
+        made with (or without) tiling is run again the same way (tiling changes pixels)."""
+        self._tiling_override = tiling
+        try:
+            yield
+        finally:
+            self._tiling_override = None
 
     def enable_low_memory(self) -> None:
         """Model CPU offload (to this process's device) + VAE tiling, for GPUs too small
@@ -409,7 +418,7 @@ class Engine:
                 "channels_last": bool(self.settings.channels_last),
                 "tf32": bool(torch.backends.cuda.matmul.allow_tf32),
             }
-        return out
+        return out | self._speed.record()
 
     def _tiling(self, width: int, height: int) -> bool:
         if self._tiling_override is not None:
@@ -455,7 +464,11 @@ class Engine:
         start = time.perf_counter()
         failure = None
         try:
-            with torch.inference_mode(), self._compile_stance(width, height):
+            with (
+                torch.inference_mode(),
+                self._compile_stance(width, height),
+                attention_context(self._speed.attention),
+            ):
                 images = pipe(**kwargs, output_type="pil").images
         except torch.OutOfMemoryError as exc:
             failure = f"out of GPU memory on {self.choice.describe()}: {_first_line(exc)}"
@@ -683,83 +696,6 @@ def _load_pipeline(
     if tok is None or len(tok) <= 2:  # a missing vocabulary fails silently
         raise WeightsError(f"model '{model}': tokenizer in {base_dir} is missing")
     return pipe
-
-
-def regenerate(
-    engine: Engine,
-    record: GenerationRecord,
-    *,
-    layout: Image.Image | None = None,
-    photo: Image.Image | None = None,
-    init: Image.Image | None = None,
-    mask: Image.Image | None = None,
-) -> Generated:
-    """Run ``record`` again. Inputs must be the ones it names (checked by hash)."""
-    if record.model != engine.model:
-        raise InputError(
-            f"record was made with model '{record.model}', engine has '{engine.model}'"
-        )
-    changed = [k for k, v in record.model_files.items() if engine._files.get(k) != v]
-    if changed:
-        raise WeightsError(f"record was made with other weights: {', '.join(changed)} differ")
-    check_record(record)
-    threads = record.extra.get("cpu_threads")
-    if threads and engine.choice.device == "cpu":
-        torch.set_num_threads(threads)
-    levers = record.extra.get("levers")
-    tiling = bool(levers.get("vae_tiling")) if isinstance(levers, dict) else False
-    engine._tiling_override = tiling  # VAE tiling changes pixels: as the record says
-    try:
-        return _regenerate(engine, record, layout, photo, init, mask)
-    finally:
-        engine._tiling_override = None
-
-
-def _regenerate(
-    engine: Engine,
-    record: GenerationRecord,
-    layout: Image.Image | None,
-    photo: Image.Image | None,
-    init: Image.Image | None,
-    mask: Image.Image | None,
-) -> Generated:
-    if record.mode == "inpaint":
-        if init is None or mask is None:
-            raise InputError("regenerating an inpaint needs the original image and mask")
-        return engine.inpaint(
-            InpaintRequest(
-                image=init,
-                mask=mask,
-                prompt=record.prompt,
-                negative=record.negative,
-                seed=record.seed,
-                steps=record.steps,
-                guidance=record.guidance,
-                strength=record.strength or 1.0,
-                scheduler=record.scheduler,
-                preset=record.preset,
-            )
-        )
-    req = GenerationRequest(
-        prompt=record.prompt,
-        negative=record.negative,
-        width=record.width,
-        height=record.height,
-        seeds=record.seeds,
-        layout=layout if record.controlnet else None,
-        photo=photo,
-        steps=record.steps,
-        guidance=record.guidance,
-        controlnet_scale=record.controlnet_scale,
-        strength=record.strength or 0.6,
-        scheduler=record.scheduler,
-        preset=record.preset,
-        layout_sha256=record.layout_sha256,
-        photo_sha256=record.photo_sha256,
-    )
-    if record.controlnet and layout is None:
-        raise InputError("regenerating this record needs its layout image")
-    return engine.generate(req)[record.batch_index]
 
 
 def _first_line(exc: BaseException) -> str:

@@ -7,11 +7,15 @@ derive from can be read and tested without a GPU:
   (``fullgraph=True``, ``dynamic=False``, each module its own code object and so its own
   recompile budget, plate sizes outside the compiled set run eager on purpose);
 * :func:`apply_deterministic`: everything CUDA needs for run-to-run identical kernels;
-* :func:`environment`: GPU model, driver, CUDA, torch and diffusers versions, for the ledger.
+* :func:`environment`: GPU model, driver, CUDA, torch and diffusers versions, for the ledger;
+* :class:`SpeedLevers`: the optional speed levers (SDPA kernel choice, FlashAttention-3, fp8
+  via torchao, DeepCache, CUDA graphs), each off by default, refused on a device that cannot
+  run it (:func:`refuse_unsupported`) and stated in the record when on.
 """
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import inspect
 import logging
@@ -94,6 +98,10 @@ def compile_plan(settings: Any) -> CompilePlan:
         # max-autotune picks kernels by timing them: two runs may pick two kernels.
         log.info("deterministic: compile mode %s replaced by 'default'", mode)
         mode = "default"
+    if getattr(settings, "cuda_graphs", False) and mode not in ("reduce-overhead", "max-autotune"):
+        # the modes that capture CUDA graphs; reduce-overhead does not autotune, so it
+        # also holds in deterministic mode
+        mode = "reduce-overhead"
     sizes = parse_sizes(settings.compile_sizes, (settings.width, settings.height))
     return CompilePlan(mode, sizes, settings.compile_regional)
 
@@ -253,3 +261,172 @@ def module_placement(modules: Iterable[tuple[str, Any]]) -> dict[str, tuple[str,
         device = str(target) if target is not None else "/".join(sorted(devices))
         out[name] = ("/".join(sorted(dtypes)) if len(dtypes) == 1 else "mixed", device)
     return out
+
+
+# ---- speed levers beyond compile: each optional, off by default, recorded when on ----------
+# ``attention``: which scaled-dot-product kernel runs, through torch.nn.attention.sdpa_kernel
+# around every call ("fa3": FlashAttention-3, Hopper only, activated once per process).
+ATTENTION_BACKENDS = ("default", "math", "efficient", "flash", "fa3", "cudnn")
+_CUDA_ONLY_ATTENTION = ("efficient", "flash", "fa3", "cudnn")
+FP8_CAPABILITY: tuple[int, int] = (8, 9)  # float8 tensor cores: Ada (8.9) and Hopper (9.0) on
+FA3_CAPABILITY: tuple[int, int] = (9, 0)  # FlashAttention-3 is written for Hopper
+
+
+@dataclass(frozen=True)
+class SpeedLevers:
+    """The optional levers of the settings (docs/gpu.md, "Speed levers"). Each changes which
+    kernels run, so each is stated in the record when it is not the default, and
+    ``bench/gpu_speed.py`` measures each against diffusers' default in one run."""
+
+    attention: str = "default"
+    fp8: bool = False  # torchao float8 weights and activations in the UNet/ControlNet linears
+    deepcache: int = 0  # DeepCache interval: the deep UNet features reused for N-1 of N steps
+    cuda_graphs: bool = False  # compiled sizes replayed as CUDA graphs (compile mode)
+
+    @staticmethod
+    def record_keys() -> tuple[str, ...]:
+        """The names the record states these levers under."""
+        return ("attention", "fp8", "deepcache", "cuda_graphs")
+
+    def record(self) -> dict[str, Any]:
+        """What a record states: the levers that are on (none with the defaults, so plates
+        made without them keep their bytes)."""
+        out: dict[str, Any] = {}
+        if self.attention != "default":
+            out["attention"] = self.attention
+        if self.fp8:
+            out["fp8"] = True
+        if self.deepcache:
+            out["deepcache"] = self.deepcache
+        if self.cuda_graphs:
+            out["cuda_graphs"] = True
+        return out
+
+
+def speed_levers(settings: Any) -> SpeedLevers:
+    """The levers the settings ask for; a value no lever takes is refused by name."""
+    attention = str(settings.attention).strip().lower()
+    if attention not in ATTENTION_BACKENDS:
+        raise InputError(
+            f"setting 'attention': '{settings.attention}' is not one of "
+            f"{', '.join(ATTENTION_BACKENDS)}"
+        )
+    deepcache = settings.deepcache
+    if (
+        isinstance(deepcache, bool)
+        or not isinstance(deepcache, int)
+        or deepcache in (1,)
+        or not (0 <= deepcache <= 10)
+    ):
+        raise InputError(f"setting 'deepcache': {deepcache!r}; 0 (off) or a cache interval 2..10")
+    return SpeedLevers(attention, bool(settings.fp8), deepcache, bool(settings.cuda_graphs))
+
+
+def _have(module: str) -> bool:
+    import importlib.util
+
+    return importlib.util.find_spec(module) is not None
+
+
+def refuse_unsupported(
+    levers: SpeedLevers,
+    device: str,
+    capability: tuple[int, int] | None,
+    *,
+    compile: bool,
+) -> None:
+    """Refuse, one line naming the setting, a lever this device or install cannot run:
+    never a silent fallback to kernels other than the record would say."""
+    where = f"this engine runs on {device}"
+    cap: tuple[int, int] = capability if capability is not None else (0, 0)
+    if capability is not None:
+        where += f" (compute capability {capability[0]}.{capability[1]})"
+    if levers.attention in _CUDA_ONLY_ATTENTION and device != "cuda":
+        raise InputError(f"setting 'attention': '{levers.attention}' runs on CUDA only; {where}")
+    if levers.attention == "fa3" and cap < FA3_CAPABILITY:
+        raise InputError(f"setting 'attention': 'fa3' needs a Hopper GPU (9.0 or later); {where}")
+    if levers.fp8:
+        if device != "cuda" or cap < FP8_CAPABILITY:
+            raise InputError(
+                "setting 'fp8': needs an NVIDIA GPU with float8 tensor cores (compute "
+                f"capability 8.9 or later: Ada, Hopper); {where}"
+            )
+        if not _have("torchao"):
+            raise InputError("setting 'fp8': needs torchao (pip install torchao)")
+    if levers.cuda_graphs:
+        if device != "cuda":
+            raise InputError(f"setting 'cuda_graphs': CUDA graphs need CUDA; {where}")
+        if not compile:
+            raise InputError(
+                "setting 'cuda_graphs': needs compile = true (torch.compile captures the "
+                "graphs, for the compiled sizes only)"
+            )
+    if levers.deepcache:
+        if compile:
+            raise InputError(
+                "setting 'deepcache': not with compile = true (its step counter is Python "
+                "state a full-graph compile cannot hold)"
+            )
+        if not _have("DeepCache"):
+            raise InputError(
+                "setting 'deepcache': needs the DeepCache package (pip install DeepCache)"
+            )
+
+
+def attention_context(name: str) -> contextlib.AbstractContextManager[Any]:
+    """The SDPA kernel choice for one call (``default``: torch picks, as diffusers does)."""
+    if name == "default":
+        return contextlib.nullcontext()
+    from torch.nn.attention import SDPBackend, sdpa_kernel
+
+    backend = {
+        "math": SDPBackend.MATH,
+        "efficient": SDPBackend.EFFICIENT_ATTENTION,
+        "flash": SDPBackend.FLASH_ATTENTION,
+        "fa3": SDPBackend.FLASH_ATTENTION,  # served by FA3 once activate_fa3() ran
+        "cudnn": SDPBackend.CUDNN_ATTENTION,
+    }[name]
+    return sdpa_kernel([backend])
+
+
+def activate_fa3() -> None:
+    """Route torch's flash-attention backend to FlashAttention-3 (process-wide)."""
+    from torch.nn import attention
+
+    activate = getattr(attention, "activate_flash_attention_impl", None)
+    if activate is None:
+        raise InputError(
+            f"setting 'attention': 'fa3' needs torch 2.9 or later, not {torch.__version__}"
+        )
+    try:
+        activate("FA3")
+    except (ValueError, RuntimeError, ImportError) as exc:
+        raise InputError(f"setting 'attention': 'fa3' is not available here ({exc})") from None
+
+
+def apply_fp8(pipe: Any) -> list[str]:
+    """float8 weights with dynamic float8 activations (torchao) in the UNet's and the
+    ControlNet's linear layers; applied before compile, as torchao's guide does."""
+    from torchao.quantization import (  # type: ignore[import-not-found]
+        Float8DynamicActivationFloat8WeightConfig,
+        quantize_,
+    )
+
+    done = []
+    for name in ("unet", "controlnet"):
+        net = getattr(pipe, name, None)
+        if net is not None:
+            quantize_(net, Float8DynamicActivationFloat8WeightConfig())
+            done.append(name)
+    return done
+
+
+def apply_deepcache(pipe: Any, interval: int) -> Any:
+    """DeepCache on ``pipe``'s UNet (its package wraps the UNet's blocks): the deep features
+    are computed every ``interval`` steps and reused in between. Changes pixels."""
+    from DeepCache import DeepCacheSDHelper  # type: ignore[import-not-found]
+
+    helper = DeepCacheSDHelper(pipe=pipe)
+    helper.set_params(cache_interval=interval, cache_branch_id=0)
+    helper.enable()
+    return helper

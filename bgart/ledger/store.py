@@ -300,7 +300,9 @@ class Project:
     def open(cls, root: Path | str) -> Project:
         """Open an existing project; a folder without ``bgart.toml`` is refused by name."""
         root = Path(root).expanduser().resolve()
-        if not (root / PROJECT_FILE).is_file():
+        # only a missing bgart.toml is "no bgart.toml": a FIFO, a device or a folder by that
+        # name is named for what it is by the bounded read in load_settings
+        if not os.path.lexists(root / PROJECT_FILE):
             raise InputError(
                 f"{root}: not a bgart project (no {PROJECT_FILE}; create one with "
                 f"`bgart init {root}`)"

@@ -24,7 +24,9 @@ from bgart.plates.acts import (
     undo,
 )
 from bgart.plates.history import PlateHistory
+from bgart.plates.layered import record_layered_final
 from bgart.plates.pixels import PlateState, decode_blob
+from bgart.plates.psd import is_psd, read_layered
 from bgart.plates.queries import (
     SHOT_STATUSES,
     heatmap,
@@ -51,16 +53,19 @@ __all__ = [
     "decode_blob",
     "encode_png",
     "heatmap",
+    "is_psd",
     "plate_figures",
     "plate_names",
     "plate_state",
     "plate_versions",
+    "read_layered",
     "record_adjust",
     "record_base",
     "record_final",
     "record_generated",
     "record_generated_cli",
     "record_inpaint",
+    "record_layered_final",
     "record_layout",
     "record_paint",
     "reject",

@@ -401,7 +401,8 @@ def record_final(
     name = filename or f"final image for shot {shot}"
     arr = as_array(final_image, "RGB", name)
     stored = store_pixels(project, "final", arr, original)  # one PNG, whichever act it becomes
-    codec = contrib.codec_of(original)
+    # a layered PSD's pixels are composed by bgart from its layers: no codec noise
+    codec = None if original is not None and original[:4] == b"8BPS" else contrib.codec_of(original)
 
     def apply(before: np.ndarray, raster: Raster, final_rgb: np.ndarray) -> Applied:
         return contrib.lossy_final(before, raster, final_rgb, codec)

@@ -21,7 +21,8 @@ import numpy as np
 from numpy.typing import NDArray
 
 from bgart.events import EditKind, Payload
-from bgart.provenance.colour import _planar
+from bgart.provenance.colour import _TH2, _de2, _planar
+from bgart.provenance.globaladj import fit_global
 from bgart.provenance.kernel import (
     _ADJUST,
     _INPAINT,
@@ -42,7 +43,7 @@ from bgart.provenance.raster import (
     BoolArr,
     Raster,
 )
-from bgart.provenance.tone import Curve, _fit_curve, _sample_stride
+from bgart.provenance.tone import Curve, _explains, _fit_curve, _sample_stride
 
 MASK_THRESHOLD = 128  # soft masks are binarised at 50 %
 
@@ -236,9 +237,16 @@ def _coverage(edit: Edit) -> tuple[NDArray[np.uint8], U8 | None]:
 
 
 def _sample_curve(
-    before: U8, colour: NDArray[np.uint8], alpha: NDArray[np.uint8] | None, version: int = 1
+    before: U8,
+    colour: NDArray[np.uint8],
+    alpha: NDArray[np.uint8] | None,
+    version: int = 1,
+    base: U8 | None = None,
 ) -> Curve | None:
-    """The tone curve of an event, from a sample composited on its own (before the pass)."""
+    """The tone curve of an event, from a sample composited on its own (before the pass).
+
+    v2, ``base``: the plate's base values; pixels the event brings visibly back to them are
+    returns (given back whatever the curve says), so they are left out of the fit."""
     h, w = before.shape[:2]
     n = h * w
     stride = _sample_stride(n)
@@ -254,7 +262,23 @@ def _sample_curve(
     a = _composite_planar(b, c, al)
     if np.count_nonzero((a[0] != b[0]) | (a[1] != b[1]) | (a[2] != b[2])) * 8 < m:
         return None
-    return _fit_curve(b, a, clip=version >= 2)
+    where = np.arange(0, n, stride)
+    if version >= 2 and base is not None:
+        bs = _planar(np.ascontiguousarray(base).reshape(n, 3)[::stride])
+        keep = ~((_de2(a, bs) <= _TH2) & (_de2(b, bs) > _TH2))
+        if not keep.all():
+            b, a, where = b[:, keep], a[:, keep], where[keep]
+    curve = _fit_curve(b, a, clip=version >= 2)
+    if version < 2:
+        return curve
+    # v2: a global gradient map or vignette, where it explains more than the tone curve
+    other = fit_global(b, a, where, w, h)
+    if other is None or curve is None:
+        return curve if other is None else other
+    changed = np.flatnonzero((a != b).any(axis=0))
+    bc, ac, wc = b[:, changed], a[:, changed], where[changed]
+    better = other.explains(bc, ac, wc).sum() > _explains(curve, bc, ac).sum()
+    return other if better else curve
 
 
 def apply(edits: Sequence[Edit]) -> list[Applied]:
@@ -276,7 +300,7 @@ def apply(edits: Sequence[Edit]) -> list[Applied]:
         colour, alpha = _coverage(edit)
         curve = None
         if edit.kind in (EditKind.PAINT, EditKind.FINAL) and edit.tone_test:
-            curve = _sample_curve(edit.before, colour, alpha, edit.version)
+            curve = _sample_curve(edit.before, colour, alpha, edit.version, edit.raster.base)
         key: tuple[Any, ...]
         if curve is not None or edit.noise is not None:  # a pass of its own
             if curve is not None:

@@ -193,13 +193,20 @@ def _kernel(
                     curve,
                     np.compress(vis, bb, axis=1),
                     np.compress(vis, oo, axis=1),
+                    s + vidx,
                 )
-                flg_f[s + vidx[ex]] |= ADJUSTED
-                row[:, 3] = per_edit(vidx[ex])
+                eidx, eov = vidx[ex], np.compress(vis, oo, axis=1)[:, ex]
+                if BASE is not None and eidx.size:  # v2: an adjustment back to the base
+                    back = _near(BASE, REF_BASE, FLOOR2, s + eidx, eov)  # value: a return
+                    ridx = s + eidx[back]
+                    row[:, 5] += per_edit(eidx[back])
+                    hum_f[ridx] = np.where(flg_f[ridx] & BASE_PAINTED, np.float32(1), 0)
+                    flg_f[ridx] &= ~np.uint8(ADJUSTED)
+                    eidx, eov = eidx[~back], eov[:, ~back]
+                flg_f[s + eidx] |= ADJUSTED
+                row[:, 3] = per_edit(eidx)
                 if BASE is not None:  # v2: an adjusted base value stays the base's
-                    _carry_base(
-                        hum_f, flg_f, BASE, s + vidx[ex], np.compress(vis, oo, axis=1)[:, ex]
-                    )
+                    _carry_base(hum_f, flg_f, BASE, s + eidx, eov)
             cidx = vidx if ex is None else vidx[~ex]
             row[:, 2] = per_edit(cidx)
             _credit(hum_f[s:e], flg_f[s:e], cidx, al)
@@ -209,7 +216,7 @@ def _kernel(
                     ov = ov[:, ~ex]
                 back = _near(BASE, REF_BASE, FLOOR2, s + cidx, ov)
                 ridx = s + cidx[back]
-                row[:, 5] = per_edit(cidx[back])
+                row[:, 5] += per_edit(cidx[back])
                 hum_f[ridx] = np.where(flg_f[ridx] & BASE_PAINTED, np.float32(1), np.float32(0))
                 flg_f[ridx] &= ~np.uint8(ADJUSTED)
         elif mode == _INPAINT:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 from bgart.provenance.colour import _planar
+from bgart.provenance.globaladj import GlobalAdjustment, GradientMap, Vignette
 from bgart.provenance.raster import U8, BoolArr
 
 _KNOT_STEP = 16
@@ -23,8 +24,9 @@ def _sample_stride(n: int) -> int:
     return max(1, -(-n // _SAMPLE_MAX))
 
 
-Curve = tuple[U8, BoolArr] | tuple[U8, BoolArr, BoolArr]
-"""A fitted tone curve: (prediction, explains) tables (3, 256); v2 adds where clipping may."""
+Curve = tuple[U8, BoolArr] | tuple[U8, BoolArr, BoolArr] | GlobalAdjustment
+"""A fitted tone curve: (prediction, explains) tables (3, 256); v2 adds where clipping may,
+or (v2) a gradient map or a vignette (:mod:`bgart.provenance.globaladj`)."""
 
 
 def tone_curve(before: U8, after: U8) -> Curve | None:
@@ -159,13 +161,18 @@ _CURVE_TOLERANCE = 3  # levels per channel: the fitted curve is piecewise linear
 _CLIP_TOLERANCE = 16  # v2: levels between a clipped value (0 or 255) and the curve's
 
 
-def _explains(curve: Curve, b: U8, a: U8) -> BoolArr:
+def _explains(curve: Curve, b: U8, a: U8, where: np.ndarray | None = None) -> BoolArr:
     """For planar pixels (3, m): is ``a`` the tone curve applied to ``b``, within 3 levels
     on every channel, with all three channels inside an explaining segment?
 
     A v2 curve (three tables) also lets a channel at 0 or 255 count as explained when a
     monotone curve predicts within 16 levels of it: the fitted curve is piecewise linear
-    between medians and rounds off the corner where levels or contrast start to clip."""
+    between medians and rounds off the corner where levels or contrast start to clip.
+
+    A gradient map or a vignette explains by its own rule (``where``: the pixels' indices
+    in the plate, which a vignette needs)."""
+    if isinstance(curve, (GradientMap, Vignette)):
+        return curve.explains(b, a, where)
     pred_tab, ok_tab = curve[0], curve[1]
     clip_tab = curve[2] if len(curve) > 2 else None
     ok = np.take(ok_tab[0], b[0])
@@ -183,7 +190,11 @@ def _explains(curve: Curve, b: U8, a: U8) -> BoolArr:
         np.abs(err, out=err)
         if clip_tab is not None:
             at_end = ((a[c] == 0) | (a[c] == 255)) & np.take(clip_tab[c], b[c])
-            close &= (err <= _CURVE_TOLERANCE) | (at_end & (err <= _CLIP_TOLERANCE))
+            # an input at 0 or 255 may have been clipped by an earlier adjustment: undoing
+            # it may bring it back anywhere between the curve's value and that end
+            pred = np.take(pred_tab[c], b[c])
+            unclip = ((b[c] == 255) & (a[c] >= pred)) | ((b[c] == 0) & (a[c] <= pred))
+            close &= (err <= _CURVE_TOLERANCE) | (at_end & (err <= _CLIP_TOLERANCE)) | unclip
         else:
             close &= err <= _CURVE_TOLERANCE
     ok[idx] = close

@@ -13,9 +13,12 @@ credited to the shot's layout artist, one ``ai.generated`` per variation).
 Resume: a shot is *done* when ``done.json`` exists, names the same inputs (prompt, preset
 values, size, seeds, layout and photo hashes, model, steps) and every PNG it lists still has
 its hash. Anything else is rendered again from scratch: its marker goes first, then its old
-files, and since rendering is deterministic the rewritten PNGs are the same bytes. Every file
-is written atomically (temp + fsync + rename) and the ledger recording is idempotent, so a
-run killed at any moment and run again ends with the same files and the same events as an
+files. On the CPU (and on CUDA in deterministic mode) the rewritten PNGs are the same bytes.
+Elsewhere a re-render may differ by kernel choice alone (autotuned kernels, atomics): a
+variation whose recipe the ledger already holds for the shot is written as the recorded
+bytes, never as a second ``ai.generated`` event (:func:`settled_pngs`). Every file is
+written atomically (temp + fsync + rename) and the ledger recording is idempotent, so a run
+killed at any moment and run again ends with the same files and the same events as an
 uninterrupted run.
 """
 
@@ -37,6 +40,7 @@ from bgart.errors import BgartError, InputError, OutputError
 from bgart.events import Kind
 from bgart.fsutil import atomic_write_bytes, file_lock, read_bounded_text, sha256_file
 from bgart.generation import Engine, Generated, OutOfMemory
+from bgart.images import read_user_file
 from bgart.inputs import ImageInput, RenderRequest, Shot, ShotList, compose, load_shot_list
 from bgart.runs import distributed
 from bgart.runs.contact_sheet import SheetShot, write_contact_sheet
@@ -254,7 +258,7 @@ def shot_request(plan: ShotPlan, shot_list: ShotList, steps: int | None) -> Rend
     """The shot's render request, its layout read again (and refused if it changed since
     the shot was planned: the done key names the layout's hash)."""
     shot = plan.shot
-    layout = ImageInput(shot.layout.read_bytes(), str(shot.layout))
+    layout = ImageInput(read_user_file(shot.layout, str(shot.layout)), str(shot.layout))
     if layout.sha256 != plan.layout_sha256:
         raise InputError(
             f"{shot_list.label}:{shot.line}: field 'layout': {shot.layout} "
@@ -262,7 +266,7 @@ def shot_request(plan: ShotPlan, shot_list: ShotList, steps: int | None) -> Rend
         )
     photo = None
     if shot.photo is not None:
-        photo = ImageInput(shot.photo.read_bytes(), str(shot.photo))
+        photo = ImageInput(read_user_file(shot.photo, str(shot.photo)), str(shot.photo))
     return RenderRequest(
         prompt=shot.prompt,
         layout=layout,
@@ -326,14 +330,14 @@ def write_shot(project: Any, rendered: RenderedShot, shot_list: ShotList) -> Sho
     plan, results = rendered.plan, rendered.results
     hashes: dict[str, str] = {}
     writing: Path | None = None  # named in the error: a full disk's OSError names no file
+    pngs = settled_pngs(project, plan.shot.id, results)
     try:
-        for path, result in zip(plan.files, results, strict=True):
-            data = result.png()
+        for path, data in zip(plan.files, pngs, strict=True):
             writing = path
             atomic_write_bytes(path, data)
             hashes[path.name] = hashlib.sha256(data).hexdigest()
         writing = None
-        record_shot(project, plan.shot, shot_list, rendered.layout_bytes, results)
+        record_shot(project, plan.shot, shot_list, rendered.layout_bytes, results, pngs)
         writing = plan.folder / DONE
         marker = {
             "shot": plan.shot.id,
@@ -408,20 +412,59 @@ def _json_bytes(data: dict[str, Any]) -> bytes:
 
 
 # ---- the ledger ---------------------------------------------------------------------------
+def _recipe_key(record: dict[str, Any]) -> str:
+    """A record's recipe as text: everything but the run's measurements (seconds, and the
+    machine, which the PNG leaves out too)."""
+    recipe = {k: v for k, v in record.items() if k not in ("seconds", "environment")}
+    return canonical_json(recipe)
+
+
+def settled_pngs(project: Any, shot_id: str, results: Sequence[Generated]) -> list[bytes]:
+    """The PNG bytes to write for each result: the bytes the ledger already recorded for
+    this shot under the same recipe, else the new render's.
+
+    A re-render on CUDA outside deterministic mode can differ from the first render by
+    kernel choice alone (autotuning, atomics) while its recipe (prompt, seeds, batch index,
+    model files, levers…) is the same. Recording it would add a second ``ai.generated``
+    event, a second candidate, for what is one plate; writing the recorded bytes instead
+    keeps the files and the ledger as an uninterrupted run left them. A recorded blob that
+    is missing or altered is not reused (the new render is recorded then)."""
+    recorded: dict[str, str] = {}
+    for ev in project.ledger.events(shot=shot_id, kinds=(Kind.AI_GENERATED,)):
+        record, sha = ev.payload.get("record"), ev.blobs.get("image")
+        if isinstance(record, dict) and sha:
+            recorded.setdefault(_recipe_key(record), sha)
+    out = []
+    for result in results:
+        data = result.png()
+        sha = recorded.get(_recipe_key(json.loads(result.record.to_json())))
+        if sha is not None and sha != hashlib.sha256(data).hexdigest():
+            kept, _problem = project.blobs.read_checked(sha, "png")
+            data = kept if kept is not None else data
+        out.append(data)
+    return out
+
+
 def record_shot(
-    project: Any, shot: Shot, shot_list: ShotList, layout_bytes: bytes, results: Sequence[Generated]
+    project: Any,
+    shot: Shot,
+    shot_list: ShotList,
+    layout_bytes: bytes,
+    results: Sequence[Generated],
+    pngs: Sequence[bytes] | None = None,
 ) -> None:
     """Record the shot's layout (``layout.imported``, credited to its layout artist) and each
     variation (``ai.generated``, the first one becoming the plate), with their blobs.
 
     Idempotent: workflow keys each event on the shot and the blob's sha256, so a resumed
-    batch that renders the same bytes again adds no event.
+    batch that writes the same bytes again (:func:`settled_pngs`) adds no event.
     """
     from bgart.plates import acts as workflow
 
     _record_layout(project, shot, shot_list, layout_bytes)
-    for result in results:
-        workflow.record_generated(project, shot.id, result.png(), result.record)
+    datas = list(pngs) if pngs is not None else [r.png() for r in results]
+    for result, data in zip(results, datas, strict=True):
+        workflow.record_generated(project, shot.id, data, result.record)
 
 
 def _record_layout(project: Any, shot: Shot, shot_list: ShotList, layout_bytes: bytes) -> None:
@@ -447,7 +490,8 @@ def record_corrected_artists(
     for plan in plans:
         sha, artist = current.get(plan.shot.id, (None, None))
         if sha == plan.layout_sha256 and artist != plan.shot.layout_artist.strip():
-            _record_layout(project, plan.shot, shot_list, plan.shot.layout.read_bytes())
+            layout = read_user_file(plan.shot.layout, str(plan.shot.layout))
+            _record_layout(project, plan.shot, shot_list, layout)
             changed.append(plan.shot.id)
     return changed
 

@@ -29,9 +29,11 @@ from pathlib import Path
 from typing import Any
 
 from bgart.errors import InputError, LedgerIntegrityError
-from bgart.fsutil import atomic_write_text
+from bgart.fsutil import MIB, atomic_write_text, read_bounded_text
 from bgart.ledger import Project, utc_now
 from bgart.provenance import DEFINITION_VERSION
+
+MAX_RECORD_BYTES = 4 * MIB  # a few hundred bytes, plus one entry per accepted rewrite
 
 
 @dataclass(frozen=True)
@@ -66,9 +68,12 @@ def record_path(project: Project) -> Path:
 
 
 def load(project: Project) -> VerifiedPrefix | None:
-    """The record, or None when there is none or it is unreadable."""
+    """The record, or None when there is none or it is unreadable.
+
+    Read bounded: a record swapped for ``/dev/zero``, a FIFO or a huge file is unreadable
+    (as a deleted one is), never a hang or a MemoryError."""
     try:
-        data = json.loads(record_path(project).read_text(encoding="utf-8"))
+        data = json.loads(read_bounded_text(record_path(project), max_bytes=MAX_RECORD_BYTES))
         history = data.get("history") or []
         prefix = VerifiedPrefix(
             seq=int(data["seq"]),
@@ -78,7 +83,7 @@ def load(project: Project) -> VerifiedPrefix | None:
             first=None if data.get("first") is None else str(data["first"]),
             history=[h for h in history if isinstance(h, dict)],
         )
-    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+    except (InputError, ValueError, KeyError, TypeError, AttributeError, RecursionError):
         return None
     if prefix.seq < 1 or len(prefix.hash) != 64:
         return None

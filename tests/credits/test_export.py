@@ -15,6 +15,7 @@ from http.server import BaseHTTPRequestHandler, HTTPServer
 from pathlib import Path
 from typing import ClassVar
 
+import c2pa
 import numpy as np
 import pytest
 from helpers.credits import (
@@ -206,6 +207,23 @@ def test_manifest_states_the_history_and_figures(
     assert plain_kinds == ["c2pa.created", "c2pa.created"]
     assert plain["contribution"]["grade"] == "F"
     assert plain["contribution"]["prompt_author"] == "not recorded"
+
+
+def test_assertions_bgart_makes_are_created_assertions(
+    exported: dict[str, ExportedPlate],
+) -> None:
+    """C2PA 2.1: assertions the claim generator makes itself are created assertions; gathered
+    ones are for assertions taken from elsewhere. (c2pa-rs itself files the ingredient,
+    thumbnail and schema.org CreativeWork assertions among the gathered ones.)"""
+    path = exported["EP01_C002"].png
+    assert path is not None
+    with open(path, "rb") as fh, c2pa.Reader("image/png", fh) as reader:
+        detail = json.loads(reader.detailed_json())
+    claim = detail["manifests"][detail["active_manifest"]]["claim"]
+    created = {a["url"].rsplit("/", 1)[-1] for a in claim["created_assertions"]}
+    gathered = {a["url"].rsplit("/", 1)[-1] for a in claim.get("gathered_assertions", [])}
+    for label in ("c2pa.actions.v2", "org.bgart.contribution"):
+        assert label in created and label not in gathered, (label, created, gathered)
 
 
 # --- layered PSDs --------------------------------------------------------------------------
@@ -593,7 +611,11 @@ def test_imported_plate_with_an_ai_inpaint_is_signed_naming_the_model(tmp_path: 
     assert inpaint["parameters"]["org.bgart.person"] == "Mask Max"
     assert creds["contribution"]["ai_inpaint_share"] == pytest.approx(0.25)
     assert INPAINT_MODEL in creds["contribution"]["models"]
-    assert creds["authors"] == ["Painter Pia", "Mask Max", DIRECTOR]
+    assert creds["authors"] == ["Painter Pia"]  # the approver and mask director: their roles
+    assert creds["contributors"] == [
+        {"name": "Mask Max", "role": "AI inpaint direction"},
+        {"name": DIRECTOR, "role": "approver"},
+    ]
     proj.close()
 
 

@@ -15,8 +15,9 @@ import sqlite3
 from pathlib import Path
 
 import pytest
+from helpers.cli import run_in_process
 from helpers.history import build_history, expect_failure, row, sql
-from helpers.reliability import ROOT, assert_clean_error, run_cli
+from helpers.reliability import ROOT, assert_clean_error
 
 from bgart.errors import LedgerIntegrityError
 from bgart.events import Kind
@@ -108,10 +109,10 @@ def test_a_role_edit_fails_the_cli_verify_with_one_line(tmp_path: Path) -> None:
     root = tmp_path / "show"
     with Project.init(root) as project:
         build_history(project)
-    assert run_cli(["ledger", "verify", "-p", str(root)]).returncode == 0
+    assert run_in_process(["ledger", "verify", "-p", str(root)]).returncode == 0
     with sqlite3.connect(root / "bgart.db") as con:
         con.execute("UPDATE users SET role = 'admin' WHERE name = 'alice'")
-    res = run_cli(["ledger", "verify", "-p", str(root)])
+    res = run_in_process(["ledger", "verify", "-p", str(root)])
     assert res.returncode == 3
     assert_clean_error(res, "user 'alice'", "role admin")
 
@@ -189,18 +190,18 @@ def test_the_golden_project_verifies_and_adopts_its_users(tmp_path: Path) -> Non
     adopted (`bgart users adopt`), a role raised by a database edit fails."""
     root = tmp_path / "golden"
     shutil.copytree(GOLDEN, root)
-    res = run_cli(["ledger", "verify", "--no-rasters", "-p", str(root)])
+    res = run_in_process(["ledger", "verify", "--no-rasters", "-p", str(root)])
     assert res.returncode == 0 and "ledger ok: 25 events" in res.stdout, res.show()
     with sqlite3.connect(root / "bgart.db") as con:
         con.execute("UPDATE users SET role = 'admin' WHERE name = 'Kei Director'")
-    res = run_cli(["ledger", "verify", "--no-rasters", "-p", str(root)])
+    res = run_in_process(["ledger", "verify", "--no-rasters", "-p", str(root)])
     assert res.returncode == 0 and "Kei Director (admin)" in res.stdout, res.show()
     with sqlite3.connect(root / "bgart.db") as con:
         con.execute("UPDATE users SET role = 'artist' WHERE name = 'Kei Director'")
-    res = run_cli(["users", "adopt", "--by", "lead", "-p", str(root)])
+    res = run_in_process(["users", "adopt", "--by", "lead", "-p", str(root)])
     assert res.returncode == 0, res.show()
     with sqlite3.connect(root / "bgart.db") as con:
         con.execute("UPDATE users SET role = 'admin' WHERE name = 'Kei Director'")
-    res = run_cli(["ledger", "verify", "--no-rasters", "-p", str(root)])
+    res = run_in_process(["ledger", "verify", "--no-rasters", "-p", str(root)])
     assert res.returncode == 3
     assert_clean_error(res, "user 'Kei Director'", "role admin")

@@ -3,39 +3,23 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from helpers.reliability import CORPUS_SCRIPT, clean_env, load_corpus_module
+from helpers.reliability import load_corpus_module
 
 
 @pytest.fixture(scope="session")
 def corpus(
     tmp_path_factory: pytest.TempPathFactory, tiny_root: Path, tiny_store: Path
 ) -> Iterator[tuple[Path, list[Any]]]:
-    """The whole corpus (weights group included), made by the generator script as a
-    separate process, once per session: (root, cases)."""
+    """The whole corpus (weights group included), made once per session by the generator
+    script's own function, in this process (a fresh Python costs seconds of torch import):
+    (root, cases), the cases as listed in its manifest."""
     dest = tmp_path_factory.mktemp("corpus")
-    res = subprocess.run(
-        [
-            sys.executable,
-            str(CORPUS_SCRIPT),
-            str(dest),
-            "--lock",
-            str(tiny_root / "weights.lock"),
-            "--store",
-            str(tiny_store),
-        ],
-        capture_output=True,
-        text=True,
-        env=clean_env(),
-        timeout=300,
-    )
-    assert res.returncode == 0, res.stdout + res.stderr
     module = load_corpus_module()
+    module.make_corpus(dest, lock=tiny_root / "weights.lock", store=tiny_store)
     cases = [module.Case(**c) for c in json.loads((dest / "manifest.json").read_text())]
     yield dest, cases

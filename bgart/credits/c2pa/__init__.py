@@ -6,6 +6,8 @@
 * :mod:`~bgart.credits.c2pa.read`: reading the credentials back and verifying them;
 * :mod:`~bgart.credits.c2pa.text`: the credits a manifest states, as text;
 * :mod:`~bgart.credits.c2pa.signing`: the local signing identity (certificates and key);
+* :mod:`~bgart.credits.c2pa.softbinding`: the invisible watermark (soft binding) and finding
+  an export again from a copy that lost its manifest;
 * :mod:`~bgart.credits.c2pa.native`: the c2pa native library and the bytes handed to it.
 
 Code outside this package imports these names from here. The digital source type URIs are
@@ -39,6 +41,14 @@ from bgart.credits.c2pa.signing import (
     load_signer,
     make_test_chain,
 )
+from bgart.credits.c2pa.softbinding import (
+    SOFT_BINDING_LABEL,
+    StoreMatch,
+    can_watermark,
+    embed_png,
+    find_in_store,
+    watermark_value,
+)
 from bgart.credits.c2pa.text import format_credits, format_retouch_shares
 from bgart.events import (
     COMPOSITE_WITH_TRAINED_ALGORITHMIC_MEDIA,
@@ -59,6 +69,7 @@ __all__ = [
     "LEAF_DAYS",
     "NOT_TRUSTED_NOTE",
     "ROOT_FILE",
+    "SOFT_BINDING_LABEL",
     "TRAINED_ALGORITHMIC_MEDIA",
     "Adjustment",
     "AiPlate",
@@ -69,9 +80,13 @@ __all__ = [
     "LoadedSigner",
     "PaintSession",
     "PlateManifest",
+    "StoreMatch",
     "TimeStampError",
     "VerifyResult",
+    "can_watermark",
     "check_time_stamp_authority",
+    "embed_png",
+    "find_in_store",
     "format_credits",
     "format_retouch_shares",
     "init_signing",
@@ -82,4 +97,5 @@ __all__ = [
     "read_credentials",
     "sign_png",
     "verify_png",
+    "watermark_value",
 ]

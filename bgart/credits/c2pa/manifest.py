@@ -42,6 +42,7 @@ from pathlib import Path
 from typing import Any
 
 from bgart import __version__
+from bgart.credits.c2pa.softbinding import assertion as soft_binding_assertion
 from bgart.errors import InputError
 from bgart.events import (
     COMPOSITE_WITH_TRAINED_ALGORITHMIC_MEDIA,
@@ -137,7 +138,8 @@ class PlateManifest:
     The plate starts either from ``ai_plate`` or from a human ``base`` (exactly one).
     ``contribution`` holds the figures (``*_share`` values in 0..1, ``grade``, ``people``,
     ``raster_sha256``...) and must be JSON-serialisable. ``people`` adds credited names not
-    implied by the edits (art director, approver).
+    implied by the edits (prompt author, who chose the candidate): contributors, not authors.
+    ``approver`` is the person who accepted the plate, credited as approver.
     """
 
     title: str
@@ -148,6 +150,10 @@ class PlateManifest:
     contribution: dict[str, Any] = field(default_factory=dict)
     people: list[str] = field(default_factory=list)
     base: HumanBase | None = None
+    #: The invisible watermark embedded in the exported pixels (hex), declared as a
+    #: ``c2pa.soft-binding`` assertion of the active manifest; None when there is none.
+    soft_binding: str | None = None
+    approver: str | None = None
 
     @property
     def retouched(self) -> bool:
@@ -168,16 +174,31 @@ class PlateManifest:
         return "ai_plate" if self.ai_plate is not None else "base"
 
     def credited_people(self) -> list[str]:
-        """Named people, first appearance first, each once."""
+        """The authors: people who made pixels of the plate (layout, imported base, brush
+        sessions), first appearance first, each once."""
         names: list[str] = []
         if self.layout is not None:
             names.append(self.layout.author)
         if self.base is not None:
             names.append(self.base.artist)
-        for edit in self.edits:
-            names.append(edit.mask_author if isinstance(edit, Inpaint) else edit.artist)
-        names.extend(self.people)
+        names += [e.artist for e in self.edits if isinstance(e, PaintSession)]
         return list(dict.fromkeys(n for n in names if n and n.strip()))
+
+    def contributors(self) -> list[tuple[str, str]]:
+        """(name, role) of everyone else named: inpaint direction, levels/colour, the
+        ``people`` given, and the approver last; not authors of the pixels."""
+        authors = set(self.credited_people())
+        named: list[tuple[str, str]] = []
+        for edit in self.edits:
+            if isinstance(edit, Inpaint):
+                named.append((edit.mask_author, "AI inpaint direction"))
+            elif isinstance(edit, Adjustment):
+                named.append((edit.artist, "levels/colour"))
+        named += [(n, "contributor") for n in self.people]
+        out = [(n, r) for n, r in dict.fromkeys(named) if n and n.strip() and n not in authors]
+        if self.approver and self.approver.strip():
+            out.append((self.approver, "approver"))
+        return out
 
 
 def _when(value: When) -> str | None:
@@ -270,22 +291,33 @@ def _event_action(
     )
 
 
-def _creative_work(names: Sequence[str]) -> dict[str, Any]:
-    return {
-        "label": CREATIVE_WORK_LABEL,
-        "data": {
-            "@context": "https://schema.org",
-            "@type": "CreativeWork",
-            "author": [{"@type": "Person", "name": n} for n in names],
-        },
-    }
+def _creative_work(names: Sequence[str], others: Sequence[tuple[str, str]]) -> dict[str, Any]:
+    """schema.org CreativeWork: the authors, and everyone else as a ``contributor`` in a
+    schema.org ``Role`` (``roleName`` approver, AI inpaint direction...), so the approver
+    is credited as approver, not as an author."""
+    data: dict[str, Any] = {"@context": "https://schema.org", "@type": "CreativeWork"}
+    if names:
+        data["author"] = [{"@type": "Person", "name": n} for n in names]
+    if others:
+        data["contributor"] = [
+            {"@type": "Role", "roleName": role, "contributor": {"@type": "Person", "name": n}}
+            for n, role in others
+        ]
+    # c2pa-rs files a schema.org CreativeWork among the gathered assertions whatever it is
+    # asked; the actions and figures are created assertions (see _definition).
+    return {"label": CREATIVE_WORK_LABEL, "data": data}
 
 
 def _definition(title: str, actions: list[dict[str, Any]], extra: list[dict[str, Any]]) -> dict:
     return {
         "claim_generator_info": [_bgart_agent()],
         "title": title,
-        "assertions": [{"label": ACTIONS_LABEL, "data": {"actions": actions}}, *extra],
+        # bgart makes these assertions itself: created assertions (C2PA 2.1 §10.3.2), not
+        # gathered ones (which are for assertions taken from elsewhere)
+        "assertions": [
+            {"label": ACTIONS_LABEL, "created": True, "data": {"actions": actions}},
+            *extra,
+        ],
     }
 
 
@@ -305,7 +337,7 @@ def layout_definition(layout: LayoutIngredient, *, dropped: str | None = None) -
         },
         when=layout.when,
     )
-    return _definition(layout.title, [action], [_creative_work([layout.author])])
+    return _definition(layout.title, [action], [_creative_work([layout.author], [])])
 
 
 _BASE_TEXT = {
@@ -461,10 +493,12 @@ def _final_extras(m: PlateManifest) -> list[dict[str, Any]]:
         json.dumps(figures, allow_nan=False)
     except (TypeError, ValueError) as exc:
         raise InputError(f"contribution figures: not JSON-serialisable ({exc})") from None
-    extras = [{"label": CONTRIBUTION_LABEL, "data": figures}]
-    people = m.credited_people()
-    if people:
-        extras.append(_creative_work(people))
+    extras = [{"label": CONTRIBUTION_LABEL, "created": True, "data": figures}]
+    people, others = m.credited_people(), m.contributors()
+    if people or others:
+        extras.append(_creative_work(people, others))
+    if m.soft_binding is not None:
+        extras.append(soft_binding_assertion(m.soft_binding))
     return extras
 
 

@@ -15,6 +15,7 @@ from typing import Any
 
 from bgart.credits.c2pa.manifest import ACTIONS_LABEL, CONTRIBUTION_LABEL, CREATIVE_WORK_LABEL
 from bgart.credits.c2pa.native import _c2pa, _context, _label, _read_source
+from bgart.credits.c2pa.softbinding import SOFT_BINDING_LABEL, stated_value
 from bgart.credits.c2pa.text import _items, _mapping, _text
 from bgart.errors import InputError
 from bgart.fsutil import MAX_TEXT_BYTES, read_bounded
@@ -89,6 +90,21 @@ def _authors(manifest: dict[str, Any]) -> list[str]:
     if not isinstance(authors, list):
         authors = [authors]
     return [_text(a.get("name", "")) if isinstance(a, dict) else _text(a) for a in authors]
+
+
+def _contributors(manifest: dict[str, Any]) -> list[dict[str, str]]:
+    """``{"name", "role"}`` of the CreativeWork's contributors (schema.org ``Role``s)."""
+    data = _assertion(manifest, CREATIVE_WORK_LABEL)
+    found = data.get("contributor", []) if isinstance(data, dict) else []
+    out = []
+    for item in found if isinstance(found, list) else [found]:
+        if not isinstance(item, dict):
+            out.append({"name": _text(item), "role": "contributor"})
+            continue
+        person = item.get("contributor", item)
+        name = person.get("name", "") if isinstance(person, dict) else person
+        out.append({"name": _text(name), "role": _text(item.get("roleName", "contributor"))})
+    return out
 
 
 def _history(store: dict[str, Any], label: str, seen: set[str]) -> list[dict[str, Any]]:
@@ -212,6 +228,8 @@ def _credentials(store: dict[str, Any]) -> dict[str, Any]:
         ],
         "contribution": _assertion(manifest, CONTRIBUTION_LABEL),
         "authors": _authors(manifest),
+        "contributors": _contributors(manifest),
+        "soft_binding": stated_value(_assertion(manifest, SOFT_BINDING_LABEL)),
         "signer": manifest.get("signature_info", {}),
         "history": _history(store, active, set()) if active else [],
         "validation_state": store.get("validation_state"),

@@ -142,7 +142,17 @@ def format_credits(credentials: dict[str, Any]) -> str:
                 lines.append(f"  {line}")
     people = _items(credentials.get("authors"))
     if people:
-        lines.append(f"  People: {', '.join(_text(n) for n in people)}")
+        lines.append(f"  Authors: {', '.join(_text(n) for n in people)}")
+    others = [_mapping(c) for c in _items(credentials.get("contributors"))]
+    named = [c for c in others if c.get("role") != "approver"]
+    if named:
+        lines.append(
+            "  Also credited: "
+            + ", ".join(f"{_text(c.get('name'))} ({_text(c.get('role'))})" for c in named)
+        )
+    for c in others:
+        if c.get("role") == "approver":
+            lines.append(f"  Approved by: {_text(c.get('name'))}")
     shares = [(k, v) for k, v in figures.items() if k.endswith("_share")]
     if shares:
         lines.append(

@@ -95,7 +95,7 @@ def _manifest(tmp: Path, *, retouched: bool) -> PlateManifest:
             "people": ["Aoi Sato", "Ren Mori", "山田 花子"] if retouched else ["Aoi Sato"],
             "raster_sha256": "ab" * 32,
         },
-        people=["Kei Art-Director"],
+        approver="Kei Art-Director",
     )
 
 
@@ -208,7 +208,10 @@ def test_plain_plate_reads_back(signed, identity) -> None:
     ]
     assert creds["contribution"]["grade"] == "F"
     assert creds["contribution"]["raster_sha256"] == "ab" * 32
-    assert creds["authors"] == ["Aoi Sato", "Kei Art-Director"]
+    # the approver is credited as approver, not as an author of the pixels
+    assert creds["authors"] == ["Aoi Sato"]
+    assert creds["contributors"] == [{"name": "Kei Art-Director", "role": "approver"}]
+    assert "  Approved by: Kei Art-Director" in format_credits(creds)
     assert creds["signer"]["common_name"] == "Studio Test bgart signer"
     # The layout has its own signed manifest: created by a human, digitalCreation.
     layout_entry = creds["history"][0]
@@ -262,7 +265,12 @@ def test_retouched_plate_reads_back(signed) -> None:
         ("c2pa.created", TRAINED_ALGORITHMIC_MEDIA)
     ]
     assert creds["contribution"]["human_paint_share"] == 0.25
-    assert creds["authors"] == ["Aoi Sato", "Ren Mori", "山田 花子", "Kei Art-Director"]
+    # the mask director and the approver are named in their roles, not as authors
+    assert creds["authors"] == ["Aoi Sato", "山田 花子"]
+    assert creds["contributors"] == [
+        {"name": "Ren Mori", "role": "AI inpaint direction"},
+        {"name": "Kei Art-Director", "role": "approver"},
+    ]
     assert verify_png(signed["retouched"]).ok
 
     text = format_credits(creds)

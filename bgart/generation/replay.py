@@ -1,0 +1,156 @@
+"""Running a record again: a plate's :class:`~bgart.generation.record.GenerationRecord`
+back into the engine request that made it.
+
+The seam: :mod:`bgart.generation.engine` turns requests into images and records; this module
+goes the other way, from a record (read from a PNG or the ledger: input like any other) to a
+checked request, with the machine set as the record says (CPU thread count, VAE tiling).
+``bgart regenerate`` and the golden test go through :func:`regenerate`; the CLI calls
+:func:`check_record` before a model loads, so a bad record costs nothing.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from PIL import Image
+
+from bgart.errors import InputError, WeightsError
+from bgart.generation.engine import (
+    SCHEDULERS,
+    Engine,
+    Generated,
+    GenerationRequest,
+    InpaintRequest,
+    check_seeds,
+)
+from bgart.generation.levers import SpeedLevers
+from bgart.generation.record import GenerationRecord
+
+MAX_CPU_THREADS = 1024
+"""The largest ``cpu_threads`` a record may ask for (a record is input)."""
+
+
+def check_record(record: GenerationRecord) -> None:
+    """The parts of a record (read from a PNG: input like any other) that only matter when
+    it is run again: seeds, scheduler, finite numbers, the CPU thread count it was made
+    with. Checked before a model loads, so a bad record costs nothing."""
+    check_seeds(record.seeds, "generation record: seed")
+    if record.scheduler not in SCHEDULERS:
+        raise InputError(
+            f"generation record: scheduler '{record.scheduler}': not one of {', '.join(SCHEDULERS)}"
+        )
+    for name in ("guidance", "controlnet_scale", "strength"):
+        value = getattr(record, name)
+        if value is not None and not (isinstance(value, int | float) and math.isfinite(value)):
+            raise InputError(
+                f"generation record: field '{name}' is {value!r}, expected a finite number"
+            )
+    if not isinstance(record.extra, dict):
+        raise InputError(
+            f"generation record: field 'extra' is {record.extra!r}, expected a mapping"
+        )
+    threads = record.extra.get("cpu_threads")
+    if threads is not None and (
+        isinstance(threads, bool)
+        or not isinstance(threads, int)
+        or not 1 <= threads <= MAX_CPU_THREADS
+    ):
+        raise InputError(
+            f"generation record: extra 'cpu_threads' is {threads!r}, expected a "
+            f"whole number 1..{MAX_CPU_THREADS}"
+        )
+
+
+def regenerate(
+    engine: Engine,
+    record: GenerationRecord,
+    *,
+    layout: Image.Image | None = None,
+    photo: Image.Image | None = None,
+    init: Image.Image | None = None,
+    mask: Image.Image | None = None,
+) -> Generated:
+    """Run ``record`` again. Inputs must be the ones it names (checked by hash)."""
+    if record.model != engine.model:
+        raise InputError(
+            f"record was made with model '{record.model}', engine has '{engine.model}'"
+        )
+    files = engine.model_files
+    changed = [k for k, v in record.model_files.items() if files.get(k) != v]
+    if changed:
+        raise WeightsError(f"record was made with other weights: {', '.join(changed)} differ")
+    check_record(record)
+    levers = record.extra.get("levers")
+    levers = levers if isinstance(levers, dict) else {}
+    _same_speed_levers(engine, levers)  # before anything about the engine is changed
+    threads = record.extra.get("cpu_threads")
+    if threads and engine.choice.device == "cpu":
+        torch.set_num_threads(threads)
+    tiling = bool(levers.get("vae_tiling"))
+    with engine.vae_tiling_as(tiling):  # VAE tiling changes pixels: as the record says
+        return _regenerate(engine, record, layout, photo, init, mask)
+
+
+def _same_speed_levers(engine: Engine, levers: dict[str, object]) -> None:
+    """The speed levers (SDPA kernel, fp8, DeepCache, CUDA graphs) come from the engine's
+    settings, not the record: refuse a replay whose levers differ from the record's, which
+    would make other pixels and call them the record's."""
+    wanted = {k: levers[k] for k in SpeedLevers().record_keys() if k in levers}
+    have = engine.speed_levers.record()
+    if wanted != have:
+
+        def show(d: dict[str, object]) -> str:
+            return ", ".join(f"{k}={v!r}" for k, v in sorted(d.items())) or "none"
+
+        raise InputError(
+            f"record was made with speed levers {show(wanted)}; this engine runs with "
+            f"{show(have)}: set the same settings to regenerate it"
+        )
+
+
+def _regenerate(
+    engine: Engine,
+    record: GenerationRecord,
+    layout: Image.Image | None,
+    photo: Image.Image | None,
+    init: Image.Image | None,
+    mask: Image.Image | None,
+) -> Generated:
+    if record.mode == "inpaint":
+        if init is None or mask is None:
+            raise InputError("regenerating an inpaint needs the original image and mask")
+        return engine.inpaint(
+            InpaintRequest(
+                image=init,
+                mask=mask,
+                prompt=record.prompt,
+                negative=record.negative,
+                seed=record.seed,
+                steps=record.steps,
+                guidance=record.guidance,
+                strength=record.strength or 1.0,
+                scheduler=record.scheduler,
+                preset=record.preset,
+            )
+        )
+    req = GenerationRequest(
+        prompt=record.prompt,
+        negative=record.negative,
+        width=record.width,
+        height=record.height,
+        seeds=record.seeds,
+        layout=layout if record.controlnet else None,
+        photo=photo,
+        steps=record.steps,
+        guidance=record.guidance,
+        controlnet_scale=record.controlnet_scale,
+        strength=record.strength or 0.6,
+        scheduler=record.scheduler,
+        preset=record.preset,
+        layout_sha256=record.layout_sha256,
+        photo_sha256=record.photo_sha256,
+    )
+    if record.controlnet and layout is None:
+        raise InputError("regenerating this record needs its layout image")
+    return engine.generate(req)[record.batch_index]
