@@ -53,3 +53,38 @@ def expect_failure(project: Project, pattern: str) -> str:
     with pytest.raises(LedgerIntegrityError, match=pattern) as info:
         verify_project(project)
     return str(info.value)
+
+
+def rehash_chain(project: Project, start: int = 1, prev: str | None = None) -> str:
+    """Re-hash every event from ``start`` on, as a forger who knows the hash rule would
+    (``prev``: the hash the rewritten chain starts from; default: the one before ``start``,
+    or the ledger's genesis). Sets the chain head; returns the new head hash."""
+    import json
+
+    from bgart.ledger import GENESIS_HASH, event_body, event_hash
+
+    if prev is None:
+        prev = row(project, start - 1)["hash"] if start > 1 else GENESIS_HASH
+    with project.ledger.engine.connect() as conn:
+        last = conn.exec_driver_sql("SELECT max(seq) FROM events").scalar_one()
+    seq = start
+    while seq <= last:
+        r = row(project, seq)
+        body = event_body(
+            **{k: r[k] for k in ("seq", "id", "kind", "shot", "plate", "actor", "actor_kind")},
+            created_at=r["created_at"],
+            payload=json.loads(r["payload"]),
+            blobs=json.loads(r["blobs"]),
+            idem_key=r["idem_key"],
+        )
+        digest = event_hash(prev, body)
+        sql(
+            project,
+            "UPDATE events SET prev_hash = :p, hash = :h WHERE seq = :s",
+            p=prev,
+            h=digest,
+            s=seq,
+        )
+        prev, seq = digest, seq + 1
+    sql(project, "UPDATE chain_head SET seq = :s, hash = :h", s=seq - 1, h=prev)
+    return prev

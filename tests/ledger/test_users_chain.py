@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 from helpers.cli import run_in_process
-from helpers.history import build_history, expect_failure, row, sql
+from helpers.history import build_history, expect_failure, rehash_chain, row, sql
 from helpers.reliability import ROOT, assert_clean_error
 
 from bgart.errors import LedgerIntegrityError
@@ -25,8 +25,6 @@ from bgart.ledger import (
     GENESIS_HASH,
     LEGACY_GENESIS_HASH,
     Project,
-    event_body,
-    event_hash,
     hash_password,
 )
 from bgart.verify import verify_project
@@ -123,28 +121,7 @@ def test_a_role_edit_fails_the_cli_verify_with_one_line(tmp_path: Path) -> None:
 def _make_legacy(project: Project) -> None:
     """Turn a ledger into one made before users were chained: its chain starts from the old
     genesis and its users table holds a director with a password and no user event."""
-    seq, prev = 1, LEGACY_GENESIS_HASH
-    with project.ledger.engine.connect() as conn:
-        last = conn.exec_driver_sql("SELECT max(seq) FROM events").scalar_one()
-    while seq <= last:
-        r = row(project, seq)
-        body = event_body(
-            **{k: r[k] for k in ("seq", "id", "kind", "shot", "plate", "actor", "actor_kind")},
-            created_at=r["created_at"],
-            payload=json.loads(r["payload"]),
-            blobs=json.loads(r["blobs"]),
-            idem_key=r["idem_key"],
-        )
-        digest = event_hash(prev, body)
-        sql(
-            project,
-            "UPDATE events SET prev_hash = :p, hash = :h WHERE seq = :s",
-            p=prev,
-            h=digest,
-            s=seq,
-        )
-        prev, seq = digest, seq + 1
-    sql(project, "UPDATE chain_head SET hash = :h", h=prev)
+    rehash_chain(project, 1, LEGACY_GENESIS_HASH)
     sql(
         project,
         "INSERT INTO users (name, role, password_hash, created_at) "

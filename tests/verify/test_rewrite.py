@@ -15,11 +15,11 @@ from pathlib import Path
 
 import pytest
 import typer
-from helpers.history import build_history, row, sql
+from helpers.history import build_history, rehash_chain, row, sql
 from typer.testing import CliRunner
 
 from bgart.cli.project import init_command, ledger_app
-from bgart.ledger import GENESIS_HASH, Project, event_body, event_hash
+from bgart.ledger import Project
 
 app = typer.Typer()
 app.command("init")(init_command)
@@ -40,37 +40,11 @@ def root(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return root
 
 
-def _rehash_from(project: Project, start: int) -> None:
-    prev = row(project, start - 1)["hash"] if start > 1 else GENESIS_HASH
-    seq = start
-    with project.ledger.engine.connect() as conn:
-        last = conn.exec_driver_sql("SELECT max(seq) FROM events").scalar_one()
-    while seq <= last:
-        r = row(project, seq)
-        body = event_body(
-            **{k: r[k] for k in ("seq", "id", "kind", "shot", "plate", "actor", "actor_kind")},
-            created_at=r["created_at"],
-            payload=json.loads(r["payload"]),
-            blobs=json.loads(r["blobs"]),
-            idem_key=r["idem_key"],
-        )
-        digest = event_hash(prev, body)
-        sql(
-            project,
-            "UPDATE events SET prev_hash = :p, hash = :h WHERE seq = :s",
-            p=prev,
-            h=digest,
-            s=seq,
-        )
-        prev, seq = digest, seq + 1
-    sql(project, "UPDATE chain_head SET seq = :s, hash = :h", s=seq - 1, h=prev)
-
-
 def _rewrite(root: Path, seq: int, actor: str = "mallory") -> None:
     """A consistent rewrite: one event's actor changed, the chain re-hashed after it."""
     with Project.open(root) as project:
         sql(project, "UPDATE events SET actor = :a WHERE seq = :s", a=actor, s=seq)
-        _rehash_from(project, seq)
+        rehash_chain(project, seq)
 
 
 def _head(root: Path) -> str:

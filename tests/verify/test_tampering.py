@@ -11,13 +11,13 @@ import zlib
 from typing import Any
 
 import pytest
-from helpers.history import H, W, build_history, expect_failure, row, sql
+from helpers.history import H, W, build_history, expect_failure, rehash_chain, row, sql
 from helpers.images import generated_png, noise_plate, stroke_layer
 
 from bgart import plates as wf
 from bgart.canonical import canonical_json
 from bgart.errors import LedgerIntegrityError
-from bgart.ledger import GENESIS_HASH, Project, event_body, event_hash
+from bgart.ledger import Project
 from bgart.provenance import Raster
 from bgart.verify import replay, verify_project
 
@@ -200,7 +200,7 @@ def _forge_raster(project: Project, seq: int) -> None:
         r=blobs["raster"],
         s=seq,
     )
-    _rehash_from(project, seq)
+    rehash_chain(project, seq)
 
 
 def test_a_forged_raster_with_a_rebuilt_chain_is_caught(project: Project) -> None:
@@ -222,7 +222,7 @@ def test_a_model_passed_off_as_a_person_with_a_rebuilt_chain_is_caught(project: 
     seq = seqs["inpaint"]
     assert row(project, seq)["kind"] == "ai.inpainted"
     sql(project, "UPDATE events SET actor = 'Kimura', actor_kind = 'human' WHERE seq = :s", s=seq)
-    _rehash_from(project, seq)
+    rehash_chain(project, seq)
     message = (
         rf"event #{seq} \(id \w+, ai.inpainted\): ai.inpainted is an act of a model "
         r"\(actor kind 'ai'\), not 'human' \(forged, or not written by bgart\)"
@@ -230,40 +230,6 @@ def test_a_model_passed_off_as_a_person_with_a_rebuilt_chain_is_caught(project: 
     with pytest.raises(LedgerIntegrityError, match=message):
         project.ledger.verify_chain()
     expect_failure(project, message)
-
-
-def _rehash_from(project: Project, start: int) -> None:
-    prev = row(project, start - 1)["hash"] if start > 1 else GENESIS_HASH
-    seq = start
-    while True:
-        try:
-            r = row(project, seq)
-        except Exception:
-            break
-        body = event_body(
-            seq=seq,
-            id=r["id"],
-            kind=r["kind"],
-            shot=r["shot"],
-            plate=r["plate"],
-            actor=r["actor"],
-            actor_kind=r["actor_kind"],
-            created_at=r["created_at"],
-            payload=json.loads(r["payload"]),
-            blobs=json.loads(r["blobs"]),
-            idem_key=r["idem_key"],
-        )
-        digest = event_hash(prev, body)
-        sql(
-            project,
-            "UPDATE events SET prev_hash = :p, hash = :h WHERE seq = :s",
-            p=prev,
-            h=digest,
-            s=seq,
-        )
-        prev = digest
-        seq += 1
-    sql(project, "UPDATE chain_head SET seq = :s, hash = :h", s=seq - 1, h=prev)
 
 
 def test_a_verified_prefix_skips_only_its_own_rasters(project: Project) -> None:
@@ -529,7 +495,7 @@ def test_an_edit_without_its_recorded_figures_is_caught(project: Project) -> Non
     payload = json.loads(row(project, seq)["payload"])
     del payload["stats"]
     sql(project, "UPDATE events SET payload = :p WHERE seq = :s", p=canonical_json(payload), s=seq)
-    _rehash_from(project, seq)
+    rehash_chain(project, seq)
     assert project.ledger.verify_chain()
     for kwargs in ({"workers": 1}, {"workers": 2}, {"rasters": False}):
         with pytest.raises(LedgerIntegrityError, match=rf"event #{seq} .*recorded figures missing"):
@@ -598,7 +564,7 @@ def test_an_unreadable_raster_blob_names_its_event(
     )
     blobs["raster"] = bad
     sql(project, "UPDATE events SET blobs = :b WHERE seq = :s", b=canonical_json(blobs), s=seq)
-    _rehash_from(project, seq)
+    rehash_chain(project, seq)
     for workers in (1, 2):
         with pytest.raises(LedgerIntegrityError, match=rf"event #{seq} .*raster blob unreadable"):
             verify_project(project, workers=workers)
