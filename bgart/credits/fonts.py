@@ -17,7 +17,7 @@ import logging
 from functools import lru_cache
 from pathlib import Path
 
-from bgart.errors import BgartError
+from bgart.fonts import cjk_font_path
 
 #: The CSS family name of the embedded font (first in the report's font-family list).
 FAMILY = "bgart Noto Sans CJK JP"
@@ -26,15 +26,8 @@ POSTSCRIPT_NAME = "NotoSansCJKjp-Regular"
 
 
 def font_path() -> Path:
-    """The shipped Noto Sans CJK JP Regular font file."""
-    try:
-        import noto_cjk_sans_jp_regular as noto
-    except ImportError:
-        raise BgartError(
-            "the package noto-cjk-sans-jp-regular is not installed (a bgart dependency: "
-            "the credit reports embed its font); reinstall bgart"
-        ) from None
-    return Path(str(noto.FONT_PATH))
+    """The shipped Noto Sans CJK JP Regular font file (see :mod:`bgart.fonts`)."""
+    return cjk_font_path()
 
 
 @lru_cache(maxsize=8)

@@ -27,7 +27,8 @@ from pathlib import Path
 
 from PIL import Image, ImageDraw, ImageFont
 
-from bgart.errors import InputError
+from bgart.errors import BgartError, InputError
+from bgart.fonts import cjk_font_path
 from bgart.fsutil import atomic_write_bytes
 from bgart.images import open_image
 
@@ -160,8 +161,9 @@ def render_html(
 
 
 # ---- PNG ------------------------------------------------------------------------------------
-# Fonts with Japanese glyphs, the first one found is used: Pillow's own font has none, so a
-# Japanese prompt, note or artist name would print as empty boxes (the HTML sheet is fine).
+# Fonts with Japanese glyphs, after the one bgart ships (bgart.fonts), the first one found is
+# used: Pillow's own font has none, so a Japanese prompt, note or artist name would print as
+# empty boxes (the HTML sheet is fine).
 CJK_FONTS = (
     "/usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc",  # Debian/Ubuntu fonts-noto-cjk
     "/usr/share/fonts/noto-cjk/NotoSansCJK-Regular.ttc",  # Arch
@@ -174,6 +176,10 @@ CJK_FONTS = (
 
 @functools.lru_cache(maxsize=8)
 def _font(size: int) -> ImageFont.FreeTypeFont | ImageFont.ImageFont:
+    try:  # the font bgart ships first: the same letters on every machine
+        return ImageFont.truetype(str(cjk_font_path()), size=size)
+    except (BgartError, OSError):
+        pass
     for path in CJK_FONTS:
         try:
             return ImageFont.truetype(path, size=size)  # a .ttc: its first face (JP for Noto)
