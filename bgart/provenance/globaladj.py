@@ -9,9 +9,10 @@ Neither is a per-channel tone curve (:mod:`bgart.provenance.tone`), so that test
   toward white, with g = 1 at the centre and never rising outward.
 
 Each is fitted from the same sample as the tone curve (:func:`fit_global`), and only when
-the tone curve explains nothing. A fit counts only when it is *broad and explains*: at least
-25 % of the sample changed (a vignette: 12.5 %), and the fitted map explains at least half
-of the changed pixels within 4 levels per channel. Like the tone curve it must keep the
+the tone curve explains less. A fit counts only when it is *broad and explains*: at least
+50 % of the sample changed (a vignette: 12.5 %, with the corners changed and the centre
+not), and the fitted map explains at least half of the changed pixels within 4 levels per
+channel. Like the tone curve it must keep the
 picture's structure: a gradient map explains a luminance level only where its output
 luminance moves with the input (|slope| in [0.25, 4] over ±8 levels; a flat fill, which is
 a "gradient map" to one colour, has slope 0 and stays paint), and a vignette only where its
@@ -28,7 +29,7 @@ import numpy as np
 from bgart.provenance.raster import U8, BoolArr
 
 _TOLERANCE = 4  # levels per channel between a pixel and the fitted map
-_MIN_CHANGED_MAP = 0.25  # share of the sample a gradient map must change
+_MIN_CHANGED_MAP = 0.5  # share of the sample a gradient map must change
 _MIN_CHANGED_VIGNETTE = 0.125  # and a vignette (it may leave the middle alone)
 _MIN_EXPLAINED = 0.5  # share of the changed pixels the fit must explain
 _UNIFORM = 0.8  # share of a luma level / a ring the fit must explain to count there
@@ -92,9 +93,17 @@ def fit_global(b: U8, a: U8, where: np.ndarray, width: int, height: int) -> Glob
     candidates: list[GlobalAdjustment] = []
     if n_changed >= _MIN_CHANGED_MAP * m:
         candidates += [g for w in _LUMA.values() if (g := _fit_map(b, a, w)) is not None]
-    candidates += [
-        v for white in (False, True) if (v := _fit_vignette(b, a, where, width, height, white))
-    ]
+    r = _radius(where, width, height)
+    corners, centre = r >= 1.1, r < 0.25
+    # cheap gate (verify replays every paint): a vignette changes (nearly) all of the
+    # corners and (nearly) none of the centre
+    near_corners = corners.any() and changed[corners].mean() >= 0.75
+    if near_corners and centre.any() and changed[centre].mean() <= 0.25:
+        candidates += [
+            v
+            for white in (False, True)
+            if (v := _fit_vignette(b, a, where, width, height, white)) is not None
+        ]
     bc, ac, wc = b[:, changed], a[:, changed], where[changed]
     best, best_share = None, _MIN_EXPLAINED
     for cand in candidates:
@@ -127,6 +136,12 @@ def _fit_map(b: U8, a: U8, weights: tuple[int, int, int]) -> GradientMap | None:
     populated = np.flatnonzero(rows >= 4)
     if not _many_levels(y):
         return None  # too few luma levels to tell a map from a recolouring of some flats
+    # cheap gate: the per-level mean colour must already fit most pixels (a map sends each
+    # level to one colour; paint over part of the plate does not)
+    mean = np.stack([np.bincount(y, weights=a[ch], minlength=256) for ch in range(3)])
+    mean /= np.maximum(rows, 1)
+    if (np.abs(mean[:, y] - a) <= 2 * _TOLERANCE).all(axis=0).mean() < _MIN_EXPLAINED:
+        return None
     lut = np.empty((3, 256), np.uint8)
     half = (rows + 1) // 2
     for ch in range(3):
