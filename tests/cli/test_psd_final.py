@@ -12,25 +12,19 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import typer
-from helpers.images import generated_png, natural_plate
+from helpers.cli import ai_plate_project, ledger_cli
+from helpers.images import natural_plate
 from PIL import Image
 from psd_tools import PSDImage
 from psd_tools.api.layers import Group, PixelLayer
 from psd_tools.constants import BlendMode
-from typer.testing import CliRunner
 
 from bgart import plates as wf
-from bgart.cli.project import init_command, ledger_app
 from bgart.ledger import Project
 from bgart.verify import verify_project
 
 W, H = 160, 120
 SHOT = "ep18_c002"
-app = typer.Typer()
-app.command("init")(init_command)
-app.add_typer(ledger_app, name="ledger")
-runner = CliRunner()
 
 Quarter = tuple[int, int, int, int]  # left, top, right, bottom
 TOP_LEFT: Quarter = (0, 0, W // 2, H // 2)
@@ -39,24 +33,15 @@ BOTTOM_LEFT: Quarter = (0, H // 2, W // 2, H)
 
 
 def _cli(*args: str, ok: bool = True) -> str:
-    result = runner.invoke(app, list(args))
-    if ok:
-        assert result.exit_code == 0, result.stdout + result.stderr
-    else:
-        assert result.exit_code != 0, result.stdout
+    result = ledger_cli(*args, ok=ok)
     return result.stdout + result.stderr
 
 
 @pytest.fixture
 def show(tmp_path: Path) -> tuple[Path, np.ndarray]:
     """A project with one AI plate."""
-    root = tmp_path / "show"
-    _cli("init", str(root), "--production", "Issue 18")
     plate = natural_plate(W, H, seed=7)
-    with Project.open(root) as project:
-        png, rec = generated_png(plate)
-        wf.record_generated(project, SHOT, png, rec, "aki")
-    return root, plate
+    return ai_plate_project(tmp_path / "show", SHOT, plate), plate
 
 
 def _layer(

@@ -13,6 +13,7 @@ import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -52,3 +53,35 @@ def run_in_process(
                 rc = exc.code if isinstance(exc.code, int) else 1
         seconds = time.perf_counter() - start
     return CliResult(list(args), rc, out.getvalue(), err.getvalue(), seconds)
+
+
+def ledger_cli(*args: str, ok: bool = True) -> Any:
+    """``bgart init`` / ``bgart ledger …`` through typer's test runner (the commands' own
+    functions, no entry-point wrapper), asserting success (``ok``) or failure; the result."""
+    import typer
+    from typer.testing import CliRunner
+
+    from bgart.cli.project import init_command, ledger_app
+
+    app = typer.Typer()
+    app.command("init")(init_command)
+    app.add_typer(ledger_app, name="ledger")
+    result = CliRunner().invoke(app, list(args))
+    if ok:
+        assert result.exit_code == 0, result.stdout + result.stderr
+    else:
+        assert result.exit_code != 0, result.stdout
+    return result
+
+
+def ai_plate_project(root: Path, shot: str, plate: Any) -> Path:
+    """A new project at ``root`` whose shot holds one AI plate with the pixels ``plate``."""
+    from bgart import plates
+    from bgart.ledger import Project
+    from helpers.images import generated_png
+
+    ledger_cli("init", str(root), "--production", "Issue 18")
+    with Project.open(root) as project:
+        png, rec = generated_png(plate)
+        plates.record_generated(project, shot, png, rec, "aki")
+    return root

@@ -12,43 +12,30 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import typer
+from helpers.cli import ai_plate_project, ledger_cli
 from helpers.images import generated_png, natural_plate, stroke_layer
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from PIL import Image
-from typer.testing import CliRunner
 
 from bgart import plates as wf
 from bgart import provenance as c
-from bgart.cli.project import init_command, ledger_app
 from bgart.ledger import Project
 from bgart.verify import verify_project
 
 W, H = 160, 120
 SHOT = "ep18_c001"
-app = typer.Typer()
-app.command("init")(init_command)
-app.add_typer(ledger_app, name="ledger")
-runner = CliRunner()
 
 
 def _cli(*args: str) -> str:
-    result = runner.invoke(app, list(args))
-    assert result.exit_code == 0, result.stdout + result.stderr
-    return result.stdout
+    return ledger_cli(*args).stdout
 
 
 @pytest.fixture
 def show(tmp_path: Path) -> tuple[Path, np.ndarray]:
     """A project with one AI plate (a natural-looking picture with grain)."""
-    root = tmp_path / "show"
-    _cli("init", str(root), "--production", "Issue 18")
     plate = natural_plate(W, H, seed=4)
-    with Project.open(root) as project:
-        png, rec = generated_png(plate)
-        wf.record_generated(project, SHOT, png, rec, "aki")
-    return root, plate
+    return ai_plate_project(tmp_path / "show", SHOT, plate), plate
 
 
 def _save(tmp: Path, name: str, arr: np.ndarray, fmt: str, **options: object) -> Path:
