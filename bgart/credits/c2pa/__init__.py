@@ -8,6 +8,7 @@
 * :mod:`~bgart.credits.c2pa.signing`: the local signing identity (certificates and key);
 * :mod:`~bgart.credits.c2pa.softbinding`: the invisible watermark (soft binding) and finding
   an export again from a copy that lost its manifest;
+* :mod:`~bgart.credits.c2pa.regions`: the rectangles covering where a person's paint remains;
 * :mod:`~bgart.credits.c2pa.native`: the c2pa native library and the bytes handed to it.
 
 Code outside this package imports these names from here. The digital source type URIs are
@@ -18,6 +19,7 @@ from bgart.credits.c2pa.manifest import (
     CONTRIBUTION_LABEL,
     Adjustment,
     AiPlate,
+    Credited,
     Edit,
     HumanBase,
     Inpaint,
@@ -73,6 +75,7 @@ __all__ = [
     "TRAINED_ALGORITHMIC_MEDIA",
     "Adjustment",
     "AiPlate",
+    "Credited",
     "Edit",
     "HumanBase",
     "Inpaint",

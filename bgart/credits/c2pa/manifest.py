@@ -3,8 +3,8 @@
 A plate's history becomes a chain of up to three signed manifests, each a real ingredient
 of the next, so any C2PA viewer can walk it:
 
-1. the **layout** (when given): ``c2pa.created`` + ``digitalCreation``, a CreativeWork naming
-   the layout artist. If the layout file already carries Content Credentials that validate,
+1. the **layout** (when given): ``c2pa.created`` + ``digitalCreation``, ``org.bgart.people``
+   naming the layout artist. If the layout file already carries Content Credentials that validate,
    they are kept as they are instead; credentials that do not validate (or cannot be read)
    are removed from the embedded copy, which then gets bgart's own layout manifest saying
    so (:mod:`bgart.credits.c2pa.sign`).
@@ -16,17 +16,20 @@ of the next, so any C2PA viewer can walk it:
 3. the **retouched plate** (only when there were edits): ``c2pa.opened`` with the signed
    origin as ``parentOf``, then, in order, each AI inpaint as ``c2pa.edited`` +
    ``compositeWithTrainedAlgorithmicMedia`` (mask bounding box in ``changes``), each paint
-   session as ``c2pa.drawing`` + ``humanEdits`` naming the artist, each levels/colour pass as
+   session as ``c2pa.drawing`` + ``humanEdits`` naming the artist, with its share of the plate
+   (``org.bgart.share``, ``org.bgart.pixels``) and, in ``changes``, rectangles covering where
+   its paint remains (:mod:`bgart.credits.c2pa.regions`), each levels/colour pass as
    ``c2pa.color_adjustments``.
 
 The action names and digital source types of these acts come from the table of event kinds
 (:data:`bgart.events.EVENTS`: ``c2pa_action``, ``source_type``).
 
 The last manifest (the one embedded as active in the exported PNG) also carries the
-measured figures in the custom assertion ``org.bgart.contribution`` and a schema.org
-CreativeWork listing the credited people. (c2pa 2.x marks CreativeWork as deprecated in favour
-of CAWG identity assertions, which need a separate identity credential; c2pa-rs 0.91 still
-writes and validates it.)
+measured figures in the custom assertion ``org.bgart.contribution`` and the credited people
+with their roles in ``org.bgart.people`` (in place of the schema.org CreativeWork C2PA 2.x
+deprecates; CAWG identity assertions per person are out of c2pa-python 0.38.1's reach, see
+docs/credits.md). Every assertion bgart adds, and the ingredients and thumbnails c2pa-rs adds
+for it, are created assertions (:data:`bgart.credits.c2pa.native.CREATED_LABELS`).
 
 Every action carries machine-readable ``org.bgart.*`` parameters (role, person, model...) so
 :func:`bgart.credits.c2pa.text.format_credits` can print the credits from the file alone.
@@ -42,6 +45,7 @@ from pathlib import Path
 from typing import Any
 
 from bgart import __version__
+from bgart.credits.c2pa.regions import Rect, cover_rects, region
 from bgart.credits.c2pa.softbinding import assertion as soft_binding_assertion
 from bgart.errors import InputError
 from bgart.events import (
@@ -54,6 +58,15 @@ from bgart.events import (
 
 ACTIONS_LABEL = "c2pa.actions.v2"
 CONTRIBUTION_LABEL = "org.bgart.contribution"
+#: Who is credited how (authors with their roles, contributors, the approver): bgart's own
+#: assertion, in place of the schema.org CreativeWork that C2PA 2.x deprecates (see
+#: :func:`_people`). Exports made before it carry a CreativeWork, which the reader still reads.
+PEOPLE_LABEL = "org.bgart.people"
+#: The CAWG metadata assertion (CAWG Metadata Assertion 1.0): the authors as Dublin Core
+#: ``dc:creator``, the other people credited for the pixels as ``dc:contributor``, readable
+#: by any C2PA tool that knows the standard vocabulary (roles are in ``org.bgart.people``).
+CAWG_METADATA_LABEL = "cawg.metadata"
+DUBLIN_CORE = "http://purl.org/dc/elements/1.1/"
 CREATIVE_WORK_LABEL = "stds.schema-org.CreativeWork"
 
 ImageSource = bytes | Path
@@ -61,6 +74,30 @@ When = dt.datetime | str | None
 
 
 # --------------------------------------------------------------------------- the history
+
+
+@dataclass(frozen=True)
+class Credited:
+    """A human act's part of the final plate: its ``share`` of the plate's pixels (its part
+    of the human paint, as the report states it), the ``pixels`` it is credited on and
+    rectangles (x, y, width, height) covering every one of them."""
+
+    share: float
+    pixels: int
+    regions: tuple[Rect, ...] = ()
+
+    @classmethod
+    def from_mask(cls, mask: Any, share: float) -> Credited:
+        """From the pixels the act is credited on in the final plate (a bool numpy array)
+        and its share."""
+        import numpy as np
+
+        credited = np.asarray(mask, bool)
+        return cls(
+            share=float(share),
+            pixels=int(np.count_nonzero(credited)),
+            regions=tuple(cover_rects(credited)),
+        )
 
 
 @dataclass(frozen=True)
@@ -106,6 +143,9 @@ class PaintSession:
     bbox: tuple[int, int, int, int] | None = None
     seconds: float | None = None
     when: When = None
+    #: What of this session remains in the final plate; its regions replace ``bbox`` (the
+    #: area the strokes touched) in the action's ``changes`` when given.
+    credited: Credited | None = None
 
 
 @dataclass(frozen=True)
@@ -126,6 +166,8 @@ class HumanBase:
     image: ImageSource | None = None
     title: str = "imported plate"
     when: When = None
+    #: What of the base's own paint remains in the final plate (a hand-painted base).
+    credited: Credited | None = None
 
 
 Edit = Inpaint | PaintSession | Adjustment
@@ -176,13 +218,23 @@ class PlateManifest:
     def credited_people(self) -> list[str]:
         """The authors: people who made pixels of the plate (layout, imported base, brush
         sessions), first appearance first, each once."""
-        names: list[str] = []
+        return list(self.author_roles())
+
+    def author_roles(self) -> dict[str, list[str]]:
+        """Each author (first appearance first) and their roles: ``layout``, ``background
+        art`` (a hand-painted base), ``base`` (another imported base), ``retouch``."""
+        named: list[tuple[str, str]] = []
         if self.layout is not None:
-            names.append(self.layout.author)
+            named.append((self.layout.author, "layout"))
         if self.base is not None:
-            names.append(self.base.artist)
-        names += [e.artist for e in self.edits if isinstance(e, PaintSession)]
-        return list(dict.fromkeys(n for n in names if n and n.strip()))
+            role = "background art" if self.base.origin == "hand-painted" else "base"
+            named.append((self.base.artist, role))
+        named += [(e.artist, "retouch") for e in self.edits if isinstance(e, PaintSession)]
+        out: dict[str, list[str]] = {}
+        for name, role in named:
+            if name and name.strip() and role not in out.setdefault(name, []):
+                out[name].append(role)
+        return out
 
     def contributors(self) -> list[tuple[str, str]]:
         """(name, role) of everyone else named: inpaint direction, levels/colour, the
@@ -219,27 +271,35 @@ def _bgart_agent() -> dict[str, str]:
     return _agent("bgart", __version__)
 
 
-def _region(bbox: Sequence[int], description: str) -> dict[str, Any]:
+def _region(bbox: Sequence[int], description: str, role: str | None = None) -> dict[str, Any]:
     x, y, w, h = (int(v) for v in bbox)
     if w <= 0 or h <= 0 or x < 0 or y < 0:
         raise InputError(
             f"bbox {tuple(bbox)}: expected (x, y, width, height) with width, height > 0"
         )
-    return {
-        "region": [
-            {
-                "type": "spatial",
-                "shape": {
-                    "type": "rectangle",
-                    "unit": "pixel",
-                    "origin": {"x": x, "y": y},
-                    "width": w,
-                    "height": h,
-                },
-            }
-        ],
-        "description": description,
-    }
+    return region((x, y, w, h), description, role=role)
+
+
+#: The role a region where a person's paint remains would take (C2PA 2.1 region roles). Not
+#: written: c2pa-rs 0.91.3 (c2pa-python 0.38.1) cannot read a ``role`` back from the CBOR it
+#: writes ("invalid type: string "c2pa.edited", expected enum Role") and refuses to sign.
+EDITED_ROLE: str | None = None
+
+
+def _credit_parameters(credited: Credited | None) -> dict[str, Any]:
+    """``org.bgart.share`` / ``org.bgart.pixels`` of a human act (C2PA actions have no
+    field for an act's share of the asset, so they are namespaced parameters)."""
+    if credited is None:
+        return {}
+    return {"org.bgart.share": credited.share, "org.bgart.pixels": credited.pixels}
+
+
+def _credit_changes(credited: Credited | None, artist: str) -> list[dict[str, Any]] | None:
+    """The act's regions of interest: where the person's paint remains in the plate."""
+    if credited is None or not credited.regions:
+        return None
+    text = f"paint by {artist} that remains in the plate"
+    return [_region(r, text, EDITED_ROLE) for r in credited.regions]
 
 
 def _action(
@@ -291,29 +351,41 @@ def _event_action(
     )
 
 
-def _creative_work(names: Sequence[str], others: Sequence[tuple[str, str]]) -> dict[str, Any]:
-    """schema.org CreativeWork: the authors, and everyone else as a ``contributor`` in a
-    schema.org ``Role`` (``roleName`` approver, AI inpaint direction...), so the approver
-    is credited as approver, not as an author."""
-    data: dict[str, Any] = {"@context": "https://schema.org", "@type": "CreativeWork"}
-    if names:
-        data["author"] = [{"@type": "Person", "name": n} for n in names]
-    if others:
-        data["contributor"] = [
-            {"@type": "Role", "roleName": role, "contributor": {"@type": "Person", "name": n}}
-            for n, role in others
-        ]
-    # c2pa-rs files a schema.org CreativeWork among the gathered assertions whatever it is
-    # asked; the actions and figures are created assertions (see _definition).
-    return {"label": CREATIVE_WORK_LABEL, "data": data}
+def _people(
+    authors: dict[str, list[str]], others: Sequence[tuple[str, str]]
+) -> list[dict[str, Any]]:
+    """``org.bgart.people``: the authors with their roles, and everyone else with theirs
+    (``AI inpaint direction``, ``levels/colour``, ``contributor``, ``approver``), so the
+    approver is credited as approver, not as an author.
+
+    C2PA 2.x deprecates ``stds.schema-org.CreativeWork`` for authorship in favour of CAWG
+    identity assertions, which c2pa-python 0.38.1 cannot make per person (docs/credits.md,
+    "Who is named how"); the names here are stated by bgart's signer, as the actions'
+    ``org.bgart.person`` are.
+    """
+    data: dict[str, Any] = {
+        "authors": [{"name": n, "roles": roles} for n, roles in authors.items()],
+        "contributors": [{"name": n, "role": role} for n, role in others],
+    }
+    out = [{"label": PEOPLE_LABEL, "created": True, "data": data}]
+    # the approver accepted the plate: neither its creator nor a contributor to its pixels
+    helped = list(dict.fromkeys(n for n, role in others if role != "approver"))
+    metadata: dict[str, Any] = {"@context": {"dc": DUBLIN_CORE}}
+    if authors:
+        metadata["dc:creator"] = list(authors)
+    if helped:
+        metadata["dc:contributor"] = helped
+    if len(metadata) > 1:
+        out.append({"label": CAWG_METADATA_LABEL, "created": True, "data": metadata})
+    return out
 
 
 def _definition(title: str, actions: list[dict[str, Any]], extra: list[dict[str, Any]]) -> dict:
     return {
         "claim_generator_info": [_bgart_agent()],
         "title": title,
-        # bgart makes these assertions itself: created assertions (C2PA 2.1 §10.3.2), not
-        # gathered ones (which are for assertions taken from elsewhere)
+        # bgart makes these assertions itself: created assertions (C2PA 2.x claim field
+        # created_assertions), not gathered ones (assertions taken from elsewhere)
         "assertions": [
             {"label": ACTIONS_LABEL, "created": True, "data": {"actions": actions}},
             *extra,
@@ -337,7 +409,7 @@ def layout_definition(layout: LayoutIngredient, *, dropped: str | None = None) -
         },
         when=layout.when,
     )
-    return _definition(layout.title, [action], [_creative_work([layout.author], [])])
+    return _definition(layout.title, [action], _people({layout.author: ["layout"]}, []))
 
 
 _BASE_TEXT = {
@@ -347,12 +419,15 @@ _BASE_TEXT = {
 }
 
 
-def origin_actions(m: PlateManifest) -> list[dict[str, Any]]:
-    """The ``c2pa.created`` action of the plate's origin: the AI plate or the human base."""
+def origin_actions(m: PlateManifest, *, final: bool = False) -> list[dict[str, Any]]:
+    """The ``c2pa.created`` action of the plate's origin: the AI plate or the human base.
+    ``final`` (the origin is the exported plate itself): a human base's action also states
+    its share and regions."""
     origin = m.origin
     if isinstance(origin, AiPlate):
         return ai_plate_actions(m)
     text = _BASE_TEXT.get(origin.origin, "Plate imported by {artist}").format(artist=origin.artist)
+    credited = origin.credited if final else None
     return [
         _event_action(
             Kind.PLATE_IMPORTED,
@@ -362,7 +437,9 @@ def origin_actions(m: PlateManifest) -> list[dict[str, Any]]:
                 "org.bgart.role": "human_base",
                 "org.bgart.person": origin.artist,
                 "org.bgart.origin": origin.origin,
+                **_credit_parameters(credited),
             },
+            changes=_credit_changes(credited, origin.artist),
             when=origin.when,
         )
     ]
@@ -428,13 +505,21 @@ def edit_actions(m: PlateManifest) -> list[dict[str, Any]]:
         if isinstance(origin, AiPlate)
         else f"Opened the plate imported by {origin.artist} for retouching"
     )
+    base = origin.credited if isinstance(origin, HumanBase) else None
+    base_artist = origin.artist if isinstance(origin, HumanBase) else ""
     actions = [
         _action(
             "c2pa.opened",
             source_type=plate_source_type(m),
             agent=_bgart_agent(),
             description=opened,
-            parameters={"ingredientIds": [m.origin_label], "org.bgart.role": "opened"},
+            parameters={
+                "ingredientIds": [m.origin_label],
+                "org.bgart.role": "opened",
+                **({"org.bgart.person": base_artist} if base else {}),
+                **_credit_parameters(base),
+            },
+            changes=_credit_changes(base, base_artist),
         )
     ]
     for edit in m.edits:
@@ -456,6 +541,10 @@ def edit_actions(m: PlateManifest) -> list[dict[str, Any]]:
                 )
             )
         elif isinstance(edit, PaintSession):
+            if edit.credited is not None:
+                changes = _credit_changes(edit.credited, edit.artist)
+            else:
+                changes = [_region(edit.bbox, f"painted by {edit.artist}")] if edit.bbox else None
             actions.append(
                 _event_action(
                     Kind.HUMAN_PAINTED,
@@ -465,10 +554,9 @@ def edit_actions(m: PlateManifest) -> list[dict[str, Any]]:
                         "org.bgart.role": "paint",
                         "org.bgart.person": edit.artist,
                         "org.bgart.active_seconds": edit.seconds,
+                        **_credit_parameters(edit.credited),
                     },
-                    changes=(
-                        [_region(edit.bbox, f"painted by {edit.artist}")] if edit.bbox else None
-                    ),
+                    changes=changes,
                     when=edit.when,
                 )
             )
@@ -494,9 +582,9 @@ def _final_extras(m: PlateManifest) -> list[dict[str, Any]]:
     except (TypeError, ValueError) as exc:
         raise InputError(f"contribution figures: not JSON-serialisable ({exc})") from None
     extras = [{"label": CONTRIBUTION_LABEL, "created": True, "data": figures}]
-    people, others = m.credited_people(), m.contributors()
-    if people or others:
-        extras.append(_creative_work(people, others))
+    authors, others = m.author_roles(), m.contributors()
+    if authors or others:
+        extras += _people(authors, others)
     if m.soft_binding is not None:
         extras.append(soft_binding_assertion(m.soft_binding))
     return extras
@@ -505,7 +593,9 @@ def _final_extras(m: PlateManifest) -> list[dict[str, Any]]:
 def origin_definition(m: PlateManifest, *, final: bool) -> dict[str, Any]:
     """Manifest definition for the plate's origin (AI plate or human base); ``final`` adds
     figures and credited people."""
-    return _definition(m.origin.title, origin_actions(m), _final_extras(m) if final else [])
+    return _definition(
+        m.origin.title, origin_actions(m, final=final), _final_extras(m) if final else []
+    )
 
 
 def plate_definition(m: PlateManifest) -> dict[str, Any]:

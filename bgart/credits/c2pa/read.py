@@ -13,7 +13,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from bgart.credits.c2pa.manifest import ACTIONS_LABEL, CONTRIBUTION_LABEL, CREATIVE_WORK_LABEL
+from bgart.credits.c2pa.manifest import (
+    ACTIONS_LABEL,
+    CONTRIBUTION_LABEL,
+    CREATIVE_WORK_LABEL,
+    PEOPLE_LABEL,
+)
 from bgart.credits.c2pa.native import _c2pa, _context, _label, _read_source
 from bgart.credits.c2pa.softbinding import SOFT_BINDING_LABEL, stated_value
 from bgart.credits.c2pa.text import _items, _mapping, _text
@@ -84,16 +89,48 @@ def _actions(manifest: dict[str, Any]) -> list[dict[str, Any]]:
     return [a for a in actions if isinstance(a, dict)] if isinstance(actions, list) else []
 
 
+def _people(manifest: dict[str, Any]) -> dict[str, Any] | None:
+    """``org.bgart.people`` of the manifest (None when it has none: an export made before it,
+    or another tool's manifest)."""
+    data = _assertion(manifest, PEOPLE_LABEL)
+    return data if isinstance(data, dict) else None
+
+
 def _authors(manifest: dict[str, Any]) -> list[str]:
-    data = _assertion(manifest, CREATIVE_WORK_LABEL)
+    people = _people(manifest)
+    if people is not None:
+        return [
+            _text(a.get("name", "")) if isinstance(a, dict) else _text(a)
+            for a in _items(people.get("authors"))
+        ]
+    data = _assertion(manifest, CREATIVE_WORK_LABEL)  # exports made before org.bgart.people
     authors = data.get("author", []) if isinstance(data, dict) else []
     if not isinstance(authors, list):
         authors = [authors]
     return [_text(a.get("name", "")) if isinstance(a, dict) else _text(a) for a in authors]
 
 
+def _author_roles(manifest: dict[str, Any]) -> list[dict[str, Any]]:
+    """``{"name", "roles"}`` of each author ``org.bgart.people`` names ([] without it)."""
+    people = _people(manifest)
+    return [
+        {"name": _text(a.get("name", "")), "roles": [_text(r) for r in _items(a.get("roles"))]}
+        for a in _items(people.get("authors") if people else None)
+        if isinstance(a, dict)
+    ]
+
+
 def _contributors(manifest: dict[str, Any]) -> list[dict[str, str]]:
-    """``{"name", "role"}`` of the CreativeWork's contributors (schema.org ``Role``s)."""
+    """``{"name", "role"}`` of the contributors (``org.bgart.people``, else the
+    CreativeWork's schema.org ``Role``s)."""
+    people = _people(manifest)
+    if people is not None:
+        return [
+            {"name": _text(c.get("name", "")), "role": _text(c.get("role", "contributor"))}
+            if isinstance(c, dict)
+            else {"name": _text(c), "role": "contributor"}
+            for c in _items(people.get("contributors"))
+        ]
     data = _assertion(manifest, CREATIVE_WORK_LABEL)
     found = data.get("contributor", []) if isinstance(data, dict) else []
     out = []
@@ -228,6 +265,7 @@ def _credentials(store: dict[str, Any]) -> dict[str, Any]:
         ],
         "contribution": _assertion(manifest, CONTRIBUTION_LABEL),
         "authors": _authors(manifest),
+        "author_roles": _author_roles(manifest),
         "contributors": _contributors(manifest),
         "soft_binding": stated_value(_assertion(manifest, SOFT_BINDING_LABEL)),
         "signer": manifest.get("signature_info", {}),

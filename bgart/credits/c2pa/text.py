@@ -60,6 +60,39 @@ def _bbox_text(action: dict[str, Any]) -> str:
     return ""
 
 
+def _rect_text(shape: dict[str, Any]) -> str:
+    origin = _mapping(shape.get("origin"))
+    return (
+        f"x={_whole(origin.get('x', 0))} y={_whole(origin.get('y', 0))} "
+        f"{_whole(shape.get('width', 0))}x{_whole(shape.get('height', 0))} px"
+    )
+
+
+#: Rectangles printed per act; the rest are counted.
+SHOWN_RECTS = 4
+
+
+def _credit_text(action: dict[str, Any]) -> str:
+    """``, 25.3% of the plate in 2 areas (x=… y=… W×H px; …)`` from a human act's
+    ``org.bgart.share`` and the rectangles of its ``changes``; "" without a share."""
+    params = _mapping(action.get("parameters"))
+    if "org.bgart.share" not in params:
+        return ""
+    rects = [
+        _rect_text(shape)
+        for change in _items(action.get("changes"))
+        for rng in _items(_mapping(change).get("region"))
+        if (shape := _mapping(_mapping(rng).get("shape"))).get("type") == "rectangle"
+    ]
+    text = f", {_pct(params['org.bgart.share'])} of the plate"
+    if not rects:
+        return text + " (none of it remains)"
+    shown = "; ".join(rects[:SHOWN_RECTS])
+    if len(rects) > SHOWN_RECTS:
+        shown += f"; {len(rects) - SHOWN_RECTS} more"
+    return text + f" in {len(rects)} area{'s' if len(rects) > 1 else ''} ({shown})"
+
+
 def _action_line(action: dict[str, Any]) -> str | None:
     params = _mapping(action.get("parameters"))
     role = params.get("org.bgart.role")
@@ -81,7 +114,9 @@ def _action_line(action: dict[str, Any]) -> str | None:
         )
     if role == "human_base":
         origin = _text(params.get("org.bgart.origin", "imported"))
-        return f"Base: {origin} plate imported by {person} (human-made, no AI)"
+        return (
+            f"Base: {origin} plate imported by {person} (human-made, no AI){_credit_text(action)}"
+        )
     if role == "inpaint":
         return f"AI inpaint: {model}, mask drawn by {person}{_bbox_text(action)}"
     if role == "paint":
@@ -94,11 +129,15 @@ def _action_line(action: dict[str, Any]) -> str | None:
             if secs is not None
             else ""
         )
+        if "org.bgart.share" in params:
+            return f"Retouch: {person} (hand-painted{extra}){_credit_text(action)}"
         return f"Retouch: {person} (hand-painted{extra}){_bbox_text(action)}"
     if role == "adjust":
         return f"Levels/colour: {person} (technical edit, not counted as authorship)"
     if role == "opened":
-        return None
+        if "org.bgart.share" not in params:
+            return None
+        return f"Base paint by {person} kept in the retouched plate{_credit_text(action)}"
     # Foreign manifests (a layout from another tool): say what C2PA says.
     text = _text(action.get("description") or action.get("action", ""))
     source = _text(action.get("digitalSourceType", "")).rsplit("/", 1)[-1]
@@ -141,8 +180,18 @@ def format_credits(credentials: dict[str, Any]) -> str:
             if line:
                 lines.append(f"  {line}")
     people = _items(credentials.get("authors"))
+    roles = {
+        _text(a.get("name")): ", ".join(_text(r) for r in _items(a.get("roles")))
+        for a in _items(credentials.get("author_roles"))
+        if isinstance(a, dict)
+    }
     if people:
-        lines.append(f"  Authors: {', '.join(_text(n) for n in people)}")
+        lines.append(
+            "  Authors: "
+            + ", ".join(
+                _text(n) + (f" ({roles[_text(n)]})" if roles.get(_text(n)) else "") for n in people
+            )
+        )
     others = [_mapping(c) for c in _items(credentials.get("contributors"))]
     named = [c for c in others if c.get("role") != "approver"]
     if named:
