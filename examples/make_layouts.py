@@ -636,6 +636,9 @@ SCENES: dict[str, tuple[Callable[[], Image.Image], str]] = {
     "interior": (interior, "png"),
     "countryside": (countryside, "jpg"),
     "riverside_pan": (riverside_pan, "png"),
+    # delivery-size examples (examples/shots_delivery.csv): a 16:9 TV cut and a 6:1 pan
+    "street_hd": (lambda: street(1280, 720), "png"),
+    "riverside_pan_6to1": (lambda: riverside_pan(2304, 384), "png"),
 }
 
 
