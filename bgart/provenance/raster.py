@@ -22,14 +22,13 @@ from __future__ import annotations
 
 import json
 import struct
-import zlib
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
 
-from bgart.deflate import zlib_stream
+from bgart.deflate import INFLATE_ERRORS, decompressobj, zlib_stream
 
 DEFINITION_VERSION = 2  # recorded in every event that changes a raster (payload "contribution")
 DEFINITION_VERSIONS = (1, 2)  # the versions replay knows: each event is replayed under its own
@@ -145,13 +144,16 @@ class Raster:
             sort_keys=True,
         ).encode()
         n = self.cls.size
-        body = np.empty((6 if self.base is None else 9) * n, np.uint8)
-        body[:n] = self.cls.reshape(n)  # cls, human (<f4), flags, filled in one pass each
-        body[n : 5 * n].view("<f4")[:] = self.human.reshape(n)
-        body[5 * n : 6 * n] = self.flags.reshape(n)
-        if self.base is not None:  # planar: a paint act leaves these bytes (and pieces) alone
-            body[6 * n :].reshape(3, n)[:] = self.base.reshape(n, 3).T
-        return self._MAGIC + struct.pack("<I", len(header)) + header + zlib_stream(body.data)
+        # The planes one after the other, deflated without joining them (see zlib_stream):
+        # cls, human (<f4), flags, then base planar (a paint act leaves those bytes alone).
+        planes_data: list[Any] = [
+            np.ascontiguousarray(self.cls).reshape(n),
+            np.ascontiguousarray(self.human, "<f4").reshape(n).view(np.uint8),
+            np.ascontiguousarray(self.flags).reshape(n),
+        ]
+        if self.base is not None:
+            planes_data.append(np.ascontiguousarray(self.base.reshape(n, 3).T))
+        return self._MAGIC + struct.pack("<I", len(header)) + header + zlib_stream(planes_data)
 
     @classmethod
     def from_bytes(cls, data: bytes) -> Raster:
@@ -182,13 +184,13 @@ class Raster:
             n = w * h
             per_px = 6 if planes == 3 else 9
             # At most one byte more than the planes need: a corrupt size cannot inflate more.
-            inflate = zlib.decompressobj()
+            inflate = decompressobj(len(data))
             body = inflate.decompress(memoryview(data)[start + hlen :], per_px * n + 1)
             if not inflate.eof:
                 raise ValueError("raster body cut short or too long")
         except (
             struct.error,
-            zlib.error,
+            *INFLATE_ERRORS,
             KeyError,
             TypeError,
             OverflowError,

@@ -56,13 +56,14 @@ def test_the_bytes_depend_on_the_data_alone(monkeypatch: pytest.MonkeyPatch) -> 
 def test_only_changed_pieces_are_deflated_again(monkeypatch: pytest.MonkeyPatch) -> None:
     before = bytearray(_data(8 * P, seed=1))
     deflated: list[int] = []
-    real = zlib.compressobj
+    lib = deflate.ENCODERS[deflate.encoder()]
+    real = lib.compressobj
 
     def counting(*args: object) -> object:
         deflated.append(1)
         return real(*args)  # type: ignore[arg-type]
 
-    monkeypatch.setattr(deflate.zlib, "compressobj", counting)
+    monkeypatch.setattr(lib, "compressobj", counting)
     deflate.zlib_stream(before)
     assert len(deflated) == 8
     after = bytearray(before)
@@ -132,3 +133,47 @@ def test_a_forked_child_deflates_even_if_the_parent_held_the_lock() -> None:
 
     with deflate._lock:  # as if another thread were mid-deflate at the fork
         check_in_fork(fresh_and_whole, "the deflate lock", timeout=30)
+
+
+@pytest.mark.parametrize("name", sorted(deflate.ENCODERS))
+def test_every_encoder_writes_streams_any_zlib_reader_reads(name: str) -> None:
+    """A ledger holds blobs written by either encoder (older versions wrote zlib's): the
+    readers are plain zlib and Pillow, so both must decode to the same pixels and raster."""
+    previous = deflate.use_encoder(name)
+    try:
+        rng = np.random.default_rng(3)
+        data = _data(5 * P + 11)
+        assert zlib.decompress(deflate.zlib_stream(data)) == data
+        arr = rng.integers(0, 256, (300, 700, 3), dtype=np.uint8)
+        png = encode_png(arr)
+        with Image.open(io.BytesIO(png)) as img:
+            assert np.array_equal(np.asarray(img), arr)
+        raster = Raster.filled(700, 300, 1).with_base(arr)
+        raster.human[10:50, 20:90] = 0.75
+        assert Raster.from_bytes(raster.to_bytes()).equals(raster)
+    finally:
+        deflate.use_encoder(previous)
+
+
+def test_an_unknown_encoder_is_refused_by_name() -> None:
+    with pytest.raises(ValueError, match="'lzma' is not available"):
+        deflate.use_encoder("lzma")
+    assert deflate.encoder() in deflate.ENCODERS
+
+
+def test_isal_is_the_default_where_installed() -> None:
+    pytest.importorskip("isal")
+    assert deflate.encoder() == "isal"
+
+
+def test_a_damaged_big_raster_is_refused_as_unreadable() -> None:
+    """Big rasters are inflated by ISA-L where installed: its errors read as zlib's do."""
+    rng = np.random.default_rng(5)
+    raster = Raster.filled(1200, 900, 1).with_base(rng.integers(0, 256, (900, 1200, 3), np.uint8))
+    data = bytearray(raster.to_bytes())
+    assert len(data) > 1 << 20
+    data[len(data) // 2 : len(data) // 2 + 64] = bytes(range(64))
+    with pytest.raises(ValueError, match="raster"):
+        Raster.from_bytes(bytes(data))
+    with pytest.raises(ValueError, match="raster"):
+        Raster.from_bytes(bytes(data[: len(data) // 3]))
