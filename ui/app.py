@@ -8,7 +8,6 @@ line and as a toast, and leaves the other components as they were.
 
 import functools
 import logging
-import time
 from collections.abc import Callable
 from typing import Any
 
@@ -16,52 +15,22 @@ import gradio as gr
 
 from bgart.errors import BgartError, StaleVersionError
 
+from .canvas import Canvas, CanvasLayer, payload_js, project_key, read_payload
+from .compare import CompareTab
+from .files import ExternalEditors
 from .handlers import (
     STATUS_CHOICES,
     ShotView,
     Studio,
     describe_figures,
 )
+from .recipe import candidate_gallery
+from .review import RetakeNotes, ReviewDesk
+from .variants import variant_controls
 
 log = logging.getLogger("bgart.ui")
 
-PAINT_COLOURS: list[str | tuple[str, float]] = [
-    "#1f1f1f",
-    "#f5f1e8",
-    "#c0392b",
-    "#d98c2b",
-    "#e8d25a",
-    "#4f8a3c",
-    "#3b6fb6",
-    "#6b4f9e",
-    "#8a5a3c",
-    "#9aa5ad",
-]
-MASK_COLOUR = "#ff00ff"
-# The ImageEditor reports an "input" both for a stroke and for a plate loaded into it. To
-# time real edits only, the page remembers when the pointer last worked on each editor, and
-# an input counts as an edit only if that was a moment ago.
-TRACK_POINTER_JS = """() => {
-  window.bgartPointer = window.bgartPointer || {};
-  if (window.bgartTracking) return;
-  window.bgartTracking = true;
-  for (const kind of ["pointerdown", "pointermove", "pointerup"]) {
-    document.addEventListener(kind, (e) => {
-      const ed = e.target && e.target.closest
-        ? e.target.closest("#paint-editor, #mask-editor") : null;
-      if (ed && (kind !== "pointermove" || e.buttons)) window.bgartPointer[ed.id] = Date.now();
-    }, true);
-  }
-}"""
-USER_EDIT_MS = 5000
 CACHE_CLEANUP = (3600, 24 * 3600)  # hourly, drop the page's image copies older than a day
-
-
-def _user_edit_js(elem_id: str) -> str:
-    return (
-        f"(flag, times) => [(Date.now() - ((window.bgartPointer || {{}})['{elem_id}'] || 0)) "
-        f"< {USER_EDIT_MS}, times]"
-    )
 
 
 CSS = """
@@ -100,6 +69,8 @@ def _guarded(status: gr.components.Component) -> Callable[[Callable[..., Any]], 
 
 def build_app(studio: Studio) -> gr.Blocks:
     """The Blocks app for one project."""
+    canvas_key = project_key(studio.project.root)  # names the browser's drafts
+    max_layer_bytes = studio.settings.max_upload_mb * 1024 * 1024
     with gr.Blocks(
         title=f"bgart · {studio.production}", analytics_enabled=False, delete_cache=CACHE_CLEANUP
     ) as demo:
@@ -121,9 +92,6 @@ def build_app(studio: Studio) -> gr.Blocks:
             shot_state = gr.Markdown(elem_id="shot-status")
         status = gr.Markdown(elem_id="status-line")
 
-        paint_times = gr.State([])  # moments of paint edits (for active time)
-        mask_times = gr.State([])
-        edit_flag = gr.Checkbox(value=False, visible=False)  # set by TRACK_POINTER_JS
         gallery_codes = gr.State([])  # shot codes in the shots gallery, in order
         cand_numbers = gr.State([])  # candidate numbers shown in the variations gallery
         cand_pick = gr.State(None)  # index picked in the variations gallery
@@ -187,6 +155,11 @@ def build_app(studio: Studio) -> gr.Blocks:
                     variations = gr.Slider(
                         1, 8, value=4, step=1, label="Variations", elem_id="variations"
                     )
+                    delivery = gr.Textbox(
+                        label="Delivery size (1920x1080, 1080, none; blank: the shot's)",
+                        value="",
+                        elem_id="delivery",
+                    )
                 prompt = gr.Textbox(
                     label="Prompt (what this cut's background shows)", lines=2, elem_id="prompt"
                 )
@@ -204,54 +177,36 @@ def build_app(studio: Studio) -> gr.Blocks:
                 use_btn = gr.Button("Use the selected variation", elem_id="use-variation")
 
             # ---- retouch -------------------------------------------------------------------
-            with gr.Tab("Retouch", id="retouch", elem_id="tab-retouch"):
-                editor = gr.ImageEditor(
-                    label="Paint over the plate (the brush layer is what you save)",
-                    type="pil",
-                    image_mode="RGBA",
-                    format="png",
-                    sources=(),
-                    transforms=(),
-                    layers=False,
-                    interactive=True,
-                    elem_id="paint-editor",
-                    brush=gr.Brush(colors=PAINT_COLOURS, color_mode="defaults"),
-                )
-                with gr.Row():
+            with gr.Tab("Retouch", id="retouch", elem_id="tab-retouch"), gr.Row():
+                # the painting surface (ui/canvas): plate, paint layer and the AI-fix mask
+                # on one canvas that fills the window; the acts in a narrow column beside it
+                with gr.Column(scale=5, min_width=480):
+                    canvas = Canvas.build()
+                with gr.Column(scale=1, min_width=240, elem_id="retouch-side"):
                     save_btn = gr.Button("Save paint", variant="primary", elem_id="save-paint")
                     submit_btn = gr.Button("Submit for review", elem_id="submit-plate")
-                with gr.Accordion("AI fix: paint a mask, say what goes there", open=False):
-                    mask_editor = gr.ImageEditor(
-                        label="Mask (paint the area the AI should redo)",
-                        type="pil",
-                        image_mode="RGBA",
-                        format="png",
-                        sources=(),
-                        transforms=(),
-                        layers=False,
-                        interactive=True,
-                        elem_id="mask-editor",
-                        brush=gr.Brush(colors=[MASK_COLOUR], color_mode="fixed"),
+                    gr.Markdown(
+                        "**AI fix**: paint the mask layer (M) over the area, say what goes "
+                        "there; your unsaved paint stays on the canvas.",
+                        elem_id="fix-hint",
+                    )
+                    fix_prompt = gr.Textbox(
+                        label="What the AI should paint there", elem_id="fix-prompt"
                     )
                     with gr.Row(equal_height=True):
-                        fix_prompt = gr.Textbox(
-                            label="What the AI should paint there", elem_id="fix-prompt"
-                        )
                         fix_seed = gr.Number(
-                            label="Seed",
-                            value=0,
-                            precision=0,
-                            minimum=0,
-                            elem_id="fix-seed",
-                            scale=0,
+                            label="Seed", value=0, precision=0, minimum=0, elem_id="fix-seed"
                         )
-                        fix_btn = gr.Button("AI fix", elem_id="fix-btn", scale=0)
-                with gr.Accordion("History: go back to a version", open=False), gr.Row():
-                    versions = gr.Dropdown(label="Version", choices=[], elem_id="versions")
-                    undo_btn = gr.Button("Go back to it", elem_id="undo-btn", scale=0)
+                        fix_btn = gr.Button("AI fix", elem_id="fix-btn")
+                    with gr.Accordion("History: go back to a version", open=False):
+                        versions = gr.Dropdown(label="Version", choices=[], elem_id="versions")
+                        undo_btn = gr.Button("Go back to it", elem_id="undo-btn")
+                    notes = RetakeNotes.build()  # submit note, the director's retake marks
+                    outside = ExternalEditors.build()  # PSD/PNG out, final or PSD back
 
             # ---- review --------------------------------------------------------------------
             with gr.Tab("Review", id="review", elem_id="tab-review"):
+                desk = ReviewDesk.build()  # the queue, retake marks (ui/review.py)
                 heat = gr.Checkbox(
                     label="Provenance heat map (green human · blue AI · orange "
                     "inpaint · grey human base)",
@@ -271,6 +226,11 @@ def build_app(studio: Studio) -> gr.Blocks:
                     accept_btn = gr.Button("Accept", variant="primary", elem_id="accept-btn")
                     reject_btn = gr.Button("Reject", variant="stop", elem_id="reject-btn")
                 reviewer_note = gr.Markdown(elem_id="reviewer-note")
+                variant_controls(studio, shot, status)  # time-of-day variants (ui/variants.py)
+
+            # ---- compare (ui/compare.py) ---------------------------------------------------
+            with gr.Tab("Compare", id="compare", elem_id="tab-compare") as compare_tab:
+                compare = CompareTab.build()
 
         # ---- how results become updates --------------------------------------------------
         def gallery(filter_value: str) -> dict[Any, Any]:
@@ -280,9 +240,14 @@ def build_app(studio: Studio) -> gr.Blocks:
                 gallery_codes: [c.code for c in cards],
             }
 
-        def editor_reset(code: str | None) -> dict[Any, Any]:
-            value = studio.editor_value(code) if code else None
-            return {editor: value, mask_editor: value, paint_times: [], mask_times: []}
+        def canvas_show(view: ShotView, clear: tuple[str, ...] = ()) -> dict[Any, Any]:
+            """The shot's current plate onto the canvas, which keeps every unsaved stroke
+            but those of the layers in ``clear`` (just recorded)."""
+            size = (view.width, view.height)
+            return canvas.update(canvas_key, view.code, view.version, size, view.plate, clear)
+
+        def canvas_layer(payload: str, what: str, view: ShotView) -> CanvasLayer:
+            return read_payload(payload, what, max_layer_bytes, expected=view.code)
 
         def plate_views(view: ShotView, heat_on: bool) -> dict[Any, Any]:
             return {
@@ -297,15 +262,16 @@ def build_app(studio: Studio) -> gr.Blocks:
                 review_img: studio.review_image(view.code, heat_on) if view.plate else None,
                 figures: describe_figures(view.figures),
                 shown_version: view.version,
+                **notes.views(studio, view),
+                **desk.views(studio, view),
             }
 
         def after_act(
-            code: str, heat_on: bool, filter_value: str, message: str, reset_editors: bool = True
+            code: str, heat_on: bool, filter_value: str, message: str, clear: tuple[str, ...] = ()
         ) -> dict[Any, Any]:
             view = studio.open_shot(code)
             out = {status: _message(message), **plate_views(view, heat_on), **gallery(filter_value)}
-            if reset_editors:
-                out.update(editor_reset(code))
+            out.update(canvas_show(view, clear))  # a shot's first plate reaches the canvas too
             return out
 
         def stale(
@@ -315,7 +281,7 @@ def build_app(studio: Studio) -> gr.Blocks:
             this one: say so and show the newer version (the comment is kept)."""
             assert code is not None
             gr.Warning(str(exc))
-            out = after_act(code, heat_on, filter_value, "", reset_editors=False)
+            out = after_act(code, heat_on, filter_value, "")
             out[status] = _message(str(exc), ok=False)
             return out
 
@@ -366,17 +332,18 @@ def build_app(studio: Studio) -> gr.Blocks:
             if not code:
                 return {status: gr.skip()}
             view = studio.open_shot(code)
+            recorded = candidate_gallery(studio.project, view.code)
             return {
                 status: _message(f"opened {view.code}"),
                 prompt: view.prompt,
                 preset: view.preset,
                 seed: view.seed,
                 variations: view.variations,
-                cand_gallery: [],
-                cand_numbers: [],
+                cand_gallery: recorded[0],  # every recorded variation (the batch's too)
+                cand_numbers: recorded[1],
                 cand_pick: None,
                 **plate_views(view, heat_on),
-                **editor_reset(code),
+                **canvas_show(view),
             }
 
         @_guarded(status)
@@ -399,6 +366,7 @@ def build_app(studio: Studio) -> gr.Blocks:
             text: str,
             seed_value: float,
             n: float,
+            delivery_text: str,
             heat_on: bool,
             filter_value: str,
             request: gr.Request,
@@ -407,7 +375,16 @@ def build_app(studio: Studio) -> gr.Blocks:
             def step(done: int, total: int) -> None:
                 progress((done, total), desc="denoising", unit="steps")
 
-            cands = studio.generate(request, code, preset_name, text, seed_value, n, progress=step)
+            cands = studio.generate(
+                request,
+                code,
+                preset_name,
+                text,
+                seed_value,
+                n,
+                progress=step,
+                delivery=delivery_text,
+            )
             assert code is not None
             numbers = ", ".join(f"#{c.number}" for c in cands)
             out = after_act(
@@ -415,8 +392,7 @@ def build_app(studio: Studio) -> gr.Blocks:
                 heat_on,
                 filter_value,
                 f"generated {len(cands)} variation(s): candidates {numbers}; click one and use it",
-                reset_editors=False,
-            )  # plate unchanged
+            )  # the canvas keeps its strokes (and gets the shot's first plate)
             out.update(
                 {
                     cand_gallery: [(c.image, f"#{c.number} · seed {c.seed}") for c in cands],
@@ -449,37 +425,56 @@ def build_app(studio: Studio) -> gr.Blocks:
                 "retouch it in the Retouch tab",
             )
 
-        def on_tick(by_user: bool, times: list[float]) -> Any:
-            return [*times, time.time()] if by_user else gr.skip()
+        def canvas_behind(
+            view: ShotView, layer: CanvasLayer, heat_on: bool, filter_value: str
+        ) -> dict[Any, Any] | None:
+            """Strokes made over an older version than the shot's current one are not put
+            on the newer plate unseen: the canvas gets that plate under the strokes (kept),
+            and the artist looks before acting again."""
+            if layer.version == view.version:
+                return None
+            text = (
+                f"your canvas shows v{layer.version} of {view.code}, but v{view.version} was "
+                "saved since: it is under your strokes now; look, then try again"
+            )
+            gr.Warning(text)
+            out = after_act(view.code, heat_on, filter_value, "")
+            out[status] = _message(text, ok=False)
+            return out
 
         @_guarded(status)
         def on_save(
             code: str | None,
-            value: dict[str, Any] | None,
-            times: list[float],
+            payload: str,
             heat_on: bool,
             filter_value: str,
             request: gr.Request,
         ) -> dict[Any, Any]:
-            rec = studio.save_paint(request, code, value, times)
-            assert code is not None
+            view = studio.open_shot(code)
+            layer = canvas_layer(payload, "paint", view)
+            behind = canvas_behind(view, layer, heat_on, filter_value)
+            if behind is not None:
+                return behind
+            rec = studio.save_paint(
+                request, view.code, layer.editor_value(), layer.edit_times(studio.clock())
+            )
             stats = rec.stats
             return after_act(
-                code,
+                view.code,
                 heat_on,
                 filter_value,
                 f"paint saved as v{rec.version}: {stats.get('credited_px', 0)} "
                 f"pixels credited to you",
+                clear=("paint",),
             )
 
         @_guarded(status)
         def on_fix(
             code: str | None,
-            value: dict[str, Any] | None,
+            payload: str,
             text: str,
             seed_value: float,
             preset_name: str | None,
-            times: list[float],
             heat_on: bool,
             filter_value: str,
             request: gr.Request,
@@ -488,16 +483,28 @@ def build_app(studio: Studio) -> gr.Blocks:
             def step(done: int, total: int) -> None:
                 progress((done, total), desc="inpainting", unit="steps")
 
+            view = studio.open_shot(code)
+            layer = canvas_layer(payload, "mask", view)
+            behind = canvas_behind(view, layer, heat_on, filter_value)
+            if behind is not None:
+                return behind
             rec = studio.ai_fix(
-                request, code, value, text, seed_value, preset_name, times, progress=step
+                request,
+                view.code,
+                layer.editor_value(),
+                text,
+                seed_value,
+                preset_name,
+                layer.edit_times(studio.clock()),
+                progress=step,
             )
-            assert code is not None
             return after_act(
-                code,
+                view.code,
                 heat_on,
                 filter_value,
                 f"AI fix saved as v{rec.version}: {rec.stats.get('visible_px', 0)} "
-                "pixels repainted inside your mask",
+                "pixels repainted inside your mask (unsaved paint stays on the canvas)",
+                clear=("mask",),
             )
 
         @_guarded(status)
@@ -523,20 +530,22 @@ def build_app(studio: Studio) -> gr.Blocks:
             heat_on: bool,
             filter_value: str,
             seen: int | None,
+            note: str,
             request: gr.Request,
         ) -> dict[Any, Any]:
             try:
-                rec = studio.submit(request, code, version=seen)
+                rec = studio.submit(request, code, note, version=seen)
             except StaleVersionError as exc:
                 return stale(code, heat_on, filter_value, exc)
             assert code is not None
-            return after_act(
-                code,
-                heat_on,
-                filter_value,
-                f"v{rec.version} submitted for review",
-                reset_editors=False,
+            said = (
+                f"v{rec.version} was already submitted: nothing recorded"
+                if rec.duplicate
+                else f"v{rec.version} submitted for review"
             )
+            out = after_act(code, heat_on, filter_value, said)
+            out[notes.note] = ""  # the note went with it
+            return out
 
         def on_review(decision: str) -> Callable[..., Any]:
             @_guarded(status)
@@ -549,13 +558,14 @@ def build_app(studio: Studio) -> gr.Blocks:
                 request: gr.Request,
             ) -> dict[Any, Any]:
                 try:
-                    studio.review(request, code, decision, text, version=seen)
+                    rec = studio.review(request, code, decision, text, version=seen)
                 except StaleVersionError as exc:
                     return stale(code, heat_on, filter_value, exc)
                 assert code is not None
-                out = after_act(
-                    code, heat_on, filter_value, f"{code} {decision}ed", reset_editors=False
-                )
+                said = f"{code} {decision}ed"
+                if rec.duplicate:  # a second click: the library recorded nothing
+                    said = f"{code} was already {decision}ed in v{rec.version}: nothing recorded"
+                out = after_act(code, heat_on, filter_value, said)
                 out[comment] = ""
                 return out
 
@@ -572,7 +582,8 @@ def build_app(studio: Studio) -> gr.Blocks:
 
         # ---- wiring ----------------------------------------------------------------------
         views = [shot_state, layout_img, plate_img, versions, review_img, figures, shown_version]
-        editors = [editor, mask_editor, paint_times, mask_times]
+        views += [*notes.outputs, *desk.outputs]
+        editors = [canvas.view, canvas.plate]
         listing = [shot_gallery, gallery_codes]
         act_outputs = [status, *views, *editors, *listing]
         common: dict[str, Any] = {"api_visibility": "undocumented"}
@@ -613,7 +624,7 @@ def build_app(studio: Studio) -> gr.Blocks:
         )
         gen_btn.click(
             on_generate,
-            [shot, preset, prompt, seed, variations, heat, status_filter],
+            [shot, preset, prompt, seed, variations, delivery, heat, status_filter],
             [*act_outputs, cand_gallery, cand_numbers, cand_pick],
             show_progress_on=[cand_gallery],
             **gpu,
@@ -622,38 +633,28 @@ def build_app(studio: Studio) -> gr.Blocks:
         use_btn.click(
             on_use, [shot, cand_numbers, cand_pick, heat, status_filter], act_outputs, **quick
         )
-        demo.load(None, None, None, js=TRACK_POINTER_JS)
-        editor.input(
-            on_tick,
-            [edit_flag, paint_times],
-            [paint_times],
-            show_progress="hidden",
-            trigger_mode="multiple",
-            js=_user_edit_js("paint-editor"),
-            **common,
-        )
-        mask_editor.input(
-            on_tick,
-            [edit_flag, mask_times],
-            [mask_times],
-            show_progress="hidden",
-            trigger_mode="multiple",
-            js=_user_edit_js("mask-editor"),
-            **common,
-        )
+        canvas.wire(demo)
         save_btn.click(
-            on_save, [shot, editor, paint_times, heat, status_filter], act_outputs, **quick
+            on_save,
+            [shot, canvas.payload, heat, status_filter],
+            act_outputs,
+            js=payload_js(1, "paint"),
+            **quick,
         )
         fix_btn.click(
             on_fix,
-            [shot, mask_editor, fix_prompt, fix_seed, preset, mask_times, heat, status_filter],
+            [shot, canvas.payload, fix_prompt, fix_seed, preset, heat, status_filter],
             act_outputs,
-            show_progress_on=[mask_editor],
+            js=payload_js(1, "mask"),
+            show_progress_on=[canvas.host],
             **gpu,
         )
         undo_btn.click(on_undo, [shot, versions, heat, status_filter], act_outputs, **quick)
         submit_btn.click(
-            on_submit, [shot, heat, status_filter, shown_version], act_outputs, **quick
+            on_submit,
+            [shot, heat, status_filter, shown_version, notes.note],
+            [*act_outputs, notes.note],
+            **quick,
         )
         accept_btn.click(
             on_review("accept"),
@@ -668,4 +669,30 @@ def build_app(studio: Studio) -> gr.Blocks:
             **quick,
         )
         heat.change(on_heat, [shot, heat], [status, *views], **common)
+        notes.wire(shot)
+        desk.wire(
+            studio,
+            demo=demo,
+            shot=shot,
+            status=status,
+            guard=_guarded(status),
+            after_act=after_act,
+            heat=heat,
+            status_filter=status_filter,
+            act_outputs=act_outputs,
+            seen=shown_version,
+            message=_message,
+        )
+        compare.wire(studio, tab=compare_tab, shot=shot, status=status, guard=_guarded(status))
+        outside.wire(
+            studio,
+            shot=shot,
+            status=status,
+            guard=_guarded(status),
+            after_act=after_act,
+            heat=heat,
+            status_filter=status_filter,
+            act_outputs=act_outputs,
+            message=_message,
+        )
     return demo

@@ -36,6 +36,8 @@ from bgart.fsutil import atomic_write_bytes
 from bgart.images import open_image, read_user_file
 from bgart.ledger import Project
 
+from .recipe import shot_defaults
+
 if TYPE_CHECKING:
     from bgart.generation import Engine
     from bgart.inputs import ImageInput, Shot
@@ -188,6 +190,13 @@ class Studio:
                     )
         return ok
 
+    def locked_for(self, name: str) -> float:
+        """Seconds until ``name`` may try to log in again (0: not locked), for the login
+        page's message (:mod:`bgart.ui.server` shows it instead of "Incorrect Credentials")."""
+        with self._lock:
+            state = self._failures.get((name or "").strip())
+            return max(0.0, state.locked_until - self.clock()) if state is not None else 0.0
+
     def whoami(self, request: Any) -> tuple[str, str]:
         """(user, role) of the request's logged-in user, who must be in the project."""
         name = request_user(request)
@@ -315,10 +324,7 @@ class Studio:
             plate=plate,
             versions=versions,
             figures=figures,
-            prompt=info.prompt if info else "",
-            preset=info.preset if info else self.settings.default_preset,
-            seed=info.first_seed(self.production) if info else self._derived_seed(code),
-            variations=min(MAX_VARIATIONS, info.variations if info else self.settings.variations),
+            **shot_defaults(self, code, info, MAX_VARIATIONS),  # shot list, else the batch's
             width=size[0],
             height=size[1],
         )
@@ -422,11 +428,19 @@ class Studio:
         *,
         steps: int | None = None,
         progress: Progress | None = None,
+        delivery: str | None = None,
     ) -> list[Candidate]:
         """Layout + preset + prompt → ``variations`` candidates, each recorded as
         ``ai.generated`` requested by the user (the first one becomes the plate when the shot
-        has none yet)."""
-        from bgart.inputs import ImageInput, RenderRequest, consecutive_seeds, get_preset
+        has none yet). ``delivery``: the delivery size field (blank: the shot's or the
+        project's; bgart.inputs.delivery), the base pass then at the model's size."""
+        from bgart.inputs import (
+            ImageInput,
+            RenderRequest,
+            base_size_for,
+            consecutive_seeds,
+            get_preset,
+        )
         from bgart.runs import EngineState, generate_with_fallback, plate_request
 
         user, _ = self.whoami(request)
@@ -447,6 +461,9 @@ class Studio:
             raise InputError(f"shot {code}: no layout yet; add one under Shots › New shot")
         layout = ImageInput(layout_bytes, f"layout of shot {code}")
         width, height = self._plate_size(code, layout)
+        size = self._delivery(code, layout, delivery, style.delivery)
+        if size is not None:  # the base pass at the model's size, refined up to the delivery
+            width, height = base_size_for(size, *self._model_sides())
         req = plate_request(
             RenderRequest(
                 prompt=prompt.strip(),
@@ -456,6 +473,7 @@ class Studio:
                 seeds=consecutive_seeds(first, n),
                 preset=style.name,
                 steps=steps or None,  # None (or 0): the preset's
+                delivery=size,
             ),
             style,
         )
@@ -473,6 +491,29 @@ class Studio:
                 )
                 out.append(Candidate(int(rec.candidate or 0), result.image, int(s)))
         return out
+
+    def _delivery(
+        self, code: str, layout: ImageInput, text: str | None, preset_default: str
+    ) -> tuple[int, int] | None:
+        """The delivery size of a render from the artists' room: the field's, else the
+        shot list's (its defaults resolved), else the preset's, else the project's;
+        checked against the layout."""
+        from bgart.inputs import delivery_size, parse_delivery
+
+        info = self.shot_info.get(code)
+        if not (text or "").strip():
+            if info is not None:
+                return info.delivery
+            text, field = preset_default or self.settings.delivery, "default 'delivery'"
+        else:
+            field = "delivery"
+        src = open_image(layout.data, mode=None, name=layout.name).size
+        return delivery_size(parse_delivery(text or "", field), *src, field=field)
+
+    def _model_sides(self) -> tuple[int, int]:
+        """(long, short) side of the model's plate size (the settings' width and height)."""
+        w, h = self.settings.width, self.settings.height
+        return max(w, h), min(w, h)
 
     def _plate_size(self, code: str, layout: ImageInput) -> tuple[int, int]:
         versions = workflow.plate_versions(self.project, code)
@@ -626,15 +667,18 @@ class Studio:
             )
 
     def review_image(self, shot: str | None, heat: bool) -> Image.Image | str | None:
-        """The current plate (as a file, see :meth:`plate_file`), or its provenance heat map
-        (with the shares as a legend)."""
+        """The current plate (as a file, see :meth:`plate_file`), or the plate with its
+        provenance heat map laid over it, full size (the shares are listed beside it, in the
+        figures, not drawn into the image; opacity to taste in the Compare tab)."""
+        from .compare import heat_overlay
+
         code = self._require_shot(shot)
         if not heat:
             return self.plate_file(code)
         with self._lock:
             if not workflow.plate_versions(self.project, code):
                 return None
-            return workflow.heatmap(self.project, code)
+            return heat_overlay(self.project, code, 0.6)[0]
 
     def plate_file(self, shot: str | None) -> str | Image.Image | None:
         """The shot's current plate as a PNG file for the page to show (None: no plate yet;

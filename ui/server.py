@@ -19,6 +19,7 @@ What this module guarantees, whatever the page does:
 
 from __future__ import annotations
 
+import errno
 import ipaddress
 import logging
 import os
@@ -70,6 +71,31 @@ def check_bind(host: str, *, auth: bool) -> None:
         )
 
 
+def check_port(host: str, port: int) -> None:
+    """Refuse a port something already listens on, by name (Gradio would say "Cannot find
+    empty port")."""
+    try:
+        infos = socket.getaddrinfo(host.strip().strip("[]"), port, type=socket.SOCK_STREAM)
+    except OSError as exc:
+        raise InputError(f"--host {host}: cannot resolve it ({exc.strerror or exc})") from None
+    family, kind, proto, _name, address = infos[0]
+    with socket.socket(family, kind, proto) as probe:
+        if os.name != "nt":  # as uvicorn binds: a port left in TIME_WAIT is free
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind(address)
+        except OSError as exc:
+            raise InputError(port_in_use(host, port, exc)) from None
+
+
+def port_in_use(host: str, port: int, exc: OSError | None = None) -> str:
+    why = "already in use" if exc is None or exc.errno == errno.EADDRINUSE else exc.strerror
+    return (
+        f"--port {port}: {host}:{port} is {why} (another bgart ui or program listens "
+        "there); stop it or pick another port, e.g. --port " + str(port + 1)
+    )
+
+
 @dataclass(frozen=True)
 class ServePlan:
     """What :func:`serve` will launch (built and checked before Gradio is imported)."""
@@ -104,6 +130,11 @@ def plan(project_dir: Path | str, host: str = DEFAULT_HOST, port: int = DEFAULT_
             "put the UI behind an HTTPS proxy",
             host,
         )
+    try:
+        check_port(host, int(port))
+    except BaseException:
+        project.close()
+        raise
     blocked = [str(project.root / DB_FILE), str(project.root / PROJECT_FILE)]
     blocked += [str(project.root / f"{DB_FILE}{suffix}") for suffix in ("-wal", "-shm")]
     return ServePlan(
@@ -218,8 +249,21 @@ def serve(
         say(f"bgart ui: project {serve_plan.project.root} on http://{host}:{port}")
     from starlette.middleware import Middleware
 
+    from .login import LoginMessages
+
     studio, demo = build(serve_plan, shots)
     demo.queue(default_concurrency_limit=4)
+    try:
+        return _launch(demo, studio, serve_plan, block, LoginMessages, Middleware)
+    except OSError as exc:  # taken between the check and the launch
+        if "empty port" in str(exc) or exc.errno == errno.EADDRINUSE:
+            raise InputError(port_in_use(host, serve_plan.port)) from None
+        raise
+
+
+def _launch(
+    demo: Any, studio: Studio, serve_plan: ServePlan, block: bool, messages: Any, middleware: Any
+) -> Any:
     return demo.launch(
         server_name=serve_plan.host,
         server_port=serve_plan.port,
@@ -238,5 +282,11 @@ def serve(
         inbrowser=False,
         prevent_thread_lock=not block,
         quiet=False,
-        app_kwargs={"openapi_url": None, "middleware": [Middleware(LoginRequired)]},
+        app_kwargs={
+            "openapi_url": None,
+            "middleware": [
+                middleware(LoginRequired),
+                middleware(messages, locked_for=studio.locked_for),
+            ],
+        },
     )

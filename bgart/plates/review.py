@@ -3,9 +3,25 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import select
+
 from bgart.errors import InputError, StaleVersionError
-from bgart.events import Actor, Kind
-from bgart.ledger import Event, Project
+from bgart.events import (
+    REVIEW_KINDS,
+    Actor,
+    Kind,
+    PayloadError,
+    RetakeMarked,
+    RetakeRegion,
+    Review,
+    parse,
+)
+from bgart.ledger import Event, PlateVersion, Project, WriteTx
+from bgart.plates.queries import shot_status
 from bgart.plates.versions import (
     PLATE,
     REVIEWER_ROLES,
@@ -119,6 +135,9 @@ def _decide(
                 f"shot {shot}: you are looking at v{seen}, but v{cur.number} was saved{who} "
                 f"since; look at v{cur.number} first (nothing was recorded)"
             )
+        again = _same_review(tx, shot, plate, kind, cur, approver)
+        if again is not None:  # a second click on the same decision: nothing new happened
+            return recorded(again, duplicate=True)
         tx.ensure_user(approver)
         ev = tx.append(
             kind,
@@ -129,3 +148,186 @@ def _decide(
             payload={"version": cur.number, "comment": comment},
         )
         return recorded(ev)
+
+
+def _same_review(
+    tx: WriteTx, shot: str, plate: str, kind: str, cur: PlateVersion, actor: str
+) -> Event | None:
+    """The plate's latest review act, when it already is ``actor``'s ``kind`` of version
+    ``cur``: the same person accepting, rejecting or submitting the same version twice in a
+    row is recorded once (a second director's decision is recorded)."""
+    last = tx.session.execute(
+        select(Event)
+        .where(
+            Event.shot == shot,
+            Event.plate == plate,
+            Event.kind.in_([str(k) for k in REVIEW_KINDS]),
+            Event.seq > cur.event_seq,
+        )
+        .order_by(Event.seq.desc())
+        .limit(1)
+    ).scalar_one_or_none()
+    if last is None or last.kind != str(kind) or last.actor != actor:
+        return None
+    return last if last.payload_dict.get("version") == cur.number else None
+
+
+# --- retake marks ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RetakeMark:
+    """A retake mark as the artist sees it: the regions of one ``plate.retake_marked``."""
+
+    seq: int
+    director: str
+    at: str
+    version: int | None
+    comment: str
+    regions: list[RetakeRegion]
+
+
+def mark_retake(
+    project: Project,
+    shot: str,
+    director: str,
+    regions: Sequence[Mapping[str, Any] | RetakeRegion],
+    comment: str = "",
+    *,
+    plate: str = PLATE,
+    version: int | None = None,
+) -> Recorded:
+    """A retake: ``director`` marks regions of the plate's latest version, a comment each
+    (``plate.retake_marked``: no pixel changes), and rejects it (``plate.rejected``, whose
+    comment names the regions), in one write transaction. Returns the rejection; a second
+    retake of a rejected version records its marks only."""
+    name = _reviewer(project, director)
+    shot, plate = check_names(shot, plate)
+    if not regions:
+        raise InputError("retake: mark at least one region on the plate")
+    try:
+        marks = parse(
+            Kind.RETAKE_MARKED,
+            {"regions": [_region_dict(r) for r in regions], "comment": (comment or "").strip()},
+            RetakeMarked,
+        )
+    except PayloadError as exc:
+        raise InputError(f"retake: {exc}") from None
+    with project.ledger.write() as tx:
+        plate_row = tx.plate(shot, plate, create=False)
+        if plate_row is None:
+            raise InputError(f"shot {shot}: no plate '{plate}' to mark")
+        cur = _looked_at(tx, require_version(tx, plate_row, shot, plate), shot, version)
+        for i, region in enumerate(marks.regions, 1):
+            outside = [
+                (x, y)
+                for x, y in region.points
+                if not (0 <= x <= cur.width and 0 <= y <= cur.height)
+            ]
+            if outside:
+                raise InputError(
+                    f"retake region {i}: point {outside[0]} is outside the "
+                    f"{cur.width}x{cur.height} plate"
+                )
+        tx.ensure_user(name)
+        payload = {**marks.to_dict(), "version": cur.number}
+        tx.append(
+            Kind.RETAKE_MARKED,
+            actor=name,
+            actor_kind=Actor.HUMAN,
+            shot=shot,
+            plate=plate,
+            payload=payload,
+        )
+        again = _same_review(tx, shot, plate, Kind.PLATE_REJECTED, cur, name)
+        if again is not None:
+            return recorded(again, duplicate=True)
+        summary = "; ".join(f"{i}: {r.comment.strip()}" for i, r in enumerate(marks.regions, 1))
+        text = f"{marks.comment} (retake: {summary})" if marks.comment else f"retake: {summary}"
+        ev = tx.append(
+            Kind.PLATE_REJECTED,
+            actor=name,
+            actor_kind=Actor.HUMAN,
+            shot=shot,
+            plate=plate,
+            payload={"version": cur.number, "comment": text},
+        )
+        return recorded(ev)
+
+
+def retake_marks(
+    project: Project, shot: str, *, plate: str = PLATE, version: int | None = None
+) -> list[RetakeMark]:
+    """The retake marks of a plate, oldest first (``version``: only those on that version)."""
+    out = []
+    for ev in project.ledger.events(shot=shot, plate=plate, kinds=(Kind.RETAKE_MARKED,)):
+        marks = ev.typed(RetakeMarked)
+        if version is not None and marks.version != version:
+            continue
+        out.append(
+            RetakeMark(ev.seq, ev.actor, ev.created_at, marks.version, marks.comment, marks.regions)
+        )
+    return out
+
+
+def open_retakes(project: Project, shot: str, *, plate: str = PLATE) -> list[RetakeMark]:
+    """The marks the artist still has to answer: those of the latest rejected version, while
+    no newer version has been submitted since (empty once it is accepted or resubmitted)."""
+    events = project.ledger.events(shot=shot, plate=plate)
+    reviews = [ev for ev in events if ev.kind in REVIEW_KINDS]
+    if not reviews or reviews[-1].kind != Kind.PLATE_REJECTED:
+        return []
+    rejected = reviews[-1].typed(Review).version
+    return retake_marks(project, shot, plate=plate, version=rejected)
+
+
+def review_queue(project: Project, *, plate: str = PLATE) -> list[str]:
+    """Shots waiting for a director: their latest version submitted and not yet decided,
+    the longest-waiting first."""
+    waiting: list[tuple[int, str]] = []
+    for ev in project.ledger.events(kinds=(Kind.PLATE_SUBMITTED,)):
+        if ev.plate != plate or ev.shot is None:
+            continue
+        waiting = [w for w in waiting if w[1] != ev.shot]
+        waiting.append((ev.seq, ev.shot))
+    return [
+        code
+        for _seq, code in sorted(waiting)
+        if shot_status(project, code, plate=plate) == "submitted"
+    ]
+
+
+def _reviewer(project: Project, name: str) -> str:
+    name = (name or "").strip()
+    user = project.ledger.user(name)
+    if user is None:
+        raise InputError(
+            f"director '{name}': not a user of this project "
+            "(add one with: bgart users add NAME --role director)"
+        )
+    if user.role not in REVIEWER_ROLES:
+        raise InputError(f"'{name}' ({user.role}): only directors and admins mark retakes")
+    return user.name
+
+
+def _looked_at(tx: WriteTx, cur: PlateVersion, shot: str, seen: int | None) -> PlateVersion:
+    if seen is not None and seen > cur.number:
+        raise InputError(f"shot {shot}: there is no v{seen}; the latest is v{cur.number}")
+    if seen is not None and seen != cur.number:
+        made_by = tx.session.get(Event, cur.event_seq)
+        who = f" by {made_by.actor}" if made_by is not None else ""
+        raise StaleVersionError(
+            f"shot {shot}: you are looking at v{seen}, but v{cur.number} was saved{who} "
+            f"since; look at v{cur.number} first (nothing was recorded)"
+        )
+    return cur
+
+
+def _region_dict(region: Mapping[str, Any] | RetakeRegion) -> dict[str, Any]:
+    if isinstance(region, RetakeRegion):
+        return region.model_dump(mode="json")
+    return {
+        "shape": region.get("shape"),
+        "points": [[float(x), float(y)] for x, y in region.get("points") or []],
+        "comment": str(region.get("comment") or "").strip(),
+    }

@@ -21,8 +21,12 @@ def test_every_package_of_the_tree_is_installed() -> None:
         ".".join(init.parent.relative_to(ROOT).parts)
         for init in (ROOT / "bgart").rglob("__init__.py")
     }
+    on_disk |= {  # ui/ installs as bgart.ui, its subpackages under it
+        ".".join(("bgart", *init.parent.relative_to(ROOT).parts))
+        for init in (ROOT / "ui").rglob("__init__.py")
+    }
     assert on_disk - listed == set(), "add these to [tool.setuptools] packages"
-    assert listed - on_disk == {"bgart.ui"}
+    assert listed - on_disk == set()
 
 
 def test_the_ui_installs_inside_bgart_not_as_a_top_level_ui() -> None:
@@ -32,3 +36,37 @@ def test_the_ui_installs_inside_bgart_not_as_a_top_level_ui() -> None:
     import bgart.ui
 
     assert Path(bgart.ui.__file__).resolve().parent == ROOT / "ui"
+
+
+def test_the_painting_surface_ships_in_the_wheel_so_installing_needs_no_node(
+    tmp_path: Path,
+) -> None:
+    """The canvas's page script and style are package data of bgart.ui.canvas: a wheel built
+    from the tree holds them (built from a copy, so the tree gets no build folders)."""
+    import shutil
+    import subprocess
+    import sys
+    import zipfile
+
+    src = tmp_path / "src"
+    src.mkdir()
+    for name in ("pyproject.toml", "README.md"):
+        shutil.copy2(ROOT / name, src / name)
+    junk = shutil.ignore_patterns("__pycache__", "*.pyc")
+    for folder in ("bgart", "ui"):
+        shutil.copytree(ROOT / folder, src / folder, ignore=junk)
+    out = tmp_path / "wheel"
+    pip_wheel = (sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q")
+    subprocess.run(
+        [*pip_wheel, "-w", str(out), str(src)],
+        check=True,
+        capture_output=True,
+        timeout=300,
+    )
+    (wheel,) = out.glob("bgart-*.whl")
+    names = set(zipfile.ZipFile(wheel).namelist())
+    static = sorted(p.name for p in (ROOT / "ui" / "canvas" / "static").iterdir())
+    assert static == ["canvas.css", "canvas.js"]
+    for name in static:
+        assert f"bgart/ui/canvas/static/{name}" in names
+    assert "bgart/ui/canvas/widgets.py" in names and not any(n.startswith("ui/") for n in names)

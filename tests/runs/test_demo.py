@@ -3,14 +3,19 @@
 from __future__ import annotations
 
 import os
+import re
+import socket
 import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from helpers.cli import run_in_process
 
 
-def test_demo_falls_back_to_the_tiny_model_and_says_so(tmp_path: Path) -> None:
+def test_demo_falls_back_to_the_tiny_model_and_says_so(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     env = {
         **os.environ,
         "HF_HUB_OFFLINE": "1",
@@ -40,6 +45,29 @@ def test_demo_falls_back_to_the_tiny_model_and_says_so(tmp_path: Path) -> None:
             "v2.png",
         ]
     assert (project / "contact" / "shots.html").is_file()
+    # ready for `bgart ui --project demo`: two logins whose passwords were printed once,
+    # and the project's own settings name the tiny model (the UI runs offline without
+    # the switch)
+    passwords = dict(re.findall(r"(demo-\w+)\s+\(\w+\s*\) password: (\S+)", res.stderr))
+    assert sorted(passwords) == ["demo-artist", "demo-director"], res.stderr
+    assert f"bgart ui --project {project}" in res.stderr
+    from bgart.ui.server import plan
+
+    from bgart.ledger import Project
+    from bgart.settings import load_settings
+
+    with Project.open(project) as proj:
+        for name, role in (("demo-director", "director"), ("demo-artist", "artist")):
+            user = proj.ledger.user(name)
+            assert user is not None and user.role == role
+            assert proj.ledger.check_password(name, passwords[name])
+    for key in ("BGART_MODEL", "BGART_MODEL_STORE", "BGART_WEIGHTS_LOCK"):
+        monkeypatch.delenv(key, raising=False)
+    assert load_settings(project).model == "tiny-sd15"
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = int(s.getsockname()[1])
+    plan(project, port=port).project.close()  # `bgart ui` would start: users can log in
     # run again (in this process: the separate process above is the README's command)
     again = run_in_process(
         ["demo", "--out", str(project)],
@@ -48,3 +76,5 @@ def test_demo_falls_back_to_the_tiny_model_and_says_so(tmp_path: Path) -> None:
     )
     assert again.returncode == 0, again.show()
     assert "4 already done, 0 to render" in again.stderr
+    assert "password:" not in again.stderr  # printed once only
+    assert "demo-director and demo-artist already exist" in again.stderr

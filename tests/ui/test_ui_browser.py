@@ -245,10 +245,13 @@ def test_artist_and_director_do_the_whole_loop_in_the_browser(
             steps.shot(page, "variation-chosen")
 
             page.get_by_role("tab", name="Retouch").click()
-            canvas = page.locator("#paint-editor canvas").first
-            canvas.wait_for(state="attached", timeout=15_000)
-            page.wait_for_timeout(1000)  # the plate is drawn into the canvas
-            box = canvas.bounding_box()
+            page.wait_for_function(  # the chosen plate (v2) is on the painting surface
+                "s => { const st = window.bgartCanvas && window.bgartCanvas.state();"
+                " return st && st.shot === s && st.version === 2 && st.width > 0; }",
+                arg=SHOT,
+                timeout=15_000,
+            )
+            box = page.locator("#bgc-view").bounding_box()
             assert box is not None
             cx, cy = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
             page.mouse.move(cx - 50, cy - 12)
