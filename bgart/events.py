@@ -22,9 +22,9 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict, ValidationError, model_validator
 
 
 class Kind(StrEnum):
@@ -45,6 +45,11 @@ class Kind(StrEnum):
     USER_ROLE_CHANGED = "user.role_changed"
     USER_PASSWORD_CHANGED = "user.password_changed"
     USERS_ADOPTED = "users.adopted"
+    AI_VARIANT = "ai.variant"  # a time-of-day variant: a new plate made from another one
+    RETAKE_MARKED = "plate.retake_marked"
+    ARTBOARD_IMPORTED = "artboard.imported"  # a reference image on an art board (美術ボード)
+    PLATE_REUSED = "plate.reused"  # 兼用: the shot takes another cut's accepted plate
+    AI_REFINED = "ai.refined"  # the plate refined/upscaled to a delivery size by the model
 
 
 class Actor(StrEnum):
@@ -63,6 +68,7 @@ class EditKind(StrEnum):
     INPAINT = "inpaint"  # the AI redid a masked area
     ADJUST = "adjust"  # a technical levels/colour edit: no authorship
     COPY = "copy"  # an exact copy of an older version (revert)
+    RESAMPLE = "resample"  # the plate refined to a new size: raster carried, AI changes on top
 
 
 class CreditRole(StrEnum):
@@ -77,6 +83,7 @@ class CreditRole(StrEnum):
     SUBMISSION = "submission"
     APPROVAL = "approval"
     MODEL = "AI model"
+    ART_BOARD = "art board"  # the art director whose board images steered the render
 
 
 class PsdLayer(StrEnum):
@@ -87,6 +94,7 @@ class PsdLayer(StrEnum):
     INPAINT = "inpaint"  # the inpainted pixels on their own layer, named for model and mask author
     RETOUCH = "retouch"  # the changed pixels on a layer named for the artist
     ADJUST = "adjust"  # the changed pixels on a "Levels/colour – artist" layer
+    REFINE = "refine"  # the layers below resampled to the new size, the model's changes above
 
 
 IPTC = "http://cv.iptc.org/newscodes/digitalsourcetype/"
@@ -163,6 +171,26 @@ class HumanPainted(VersionFields):
     filename: str | None = None
 
 
+class AiVariant(AiGenerated):
+    """A variant plate (time of day, colour) the model made from another plate of the shot:
+    ``parent_plate`` at ``parent_version``. Its raster starts from the parent's; pixels the
+    model visibly changed become AI (the edit of an inpaint over the whole plate), the rest
+    keep their author. ``candidate`` is 1: a variant is its plate's one candidate."""
+
+    parent_plate: str
+    parent_version: int
+    time: str | None = None
+
+
+class AiRefined(ModelMade):
+    """The plate refined (upscaled) by the model to ``record``'s width x height, from
+    ``base_version``; ``keep_human_paint``: human-credited pixels were put back from the
+    plain resample after the model ran (bgart.provenance.resample)."""
+
+    requested_by: str | None = None
+    keep_human_paint: bool = True
+
+
 class AiInpainted(ModelMade):
     directed_by: str
     mask_bbox: list[int] | None = None
@@ -181,6 +209,60 @@ class Review(Payload):
 
     version: int | None = None
     comment: str = ""
+
+
+class RetakeRegion(BaseModel):
+    """One marked region of a retake: a rectangle (two corners) or a polygon (three or more
+    points), in plate pixels, with what the director wants changed there."""
+
+    model_config = ConfigDict(extra="allow", frozen=True)
+
+    shape: Literal["rect", "polygon"]
+    points: list[tuple[float, float]]
+    comment: str
+
+    @model_validator(mode="after")
+    def _enough_points(self) -> RetakeRegion:
+        need = 2 if self.shape == "rect" else 3
+        if len(self.points) < need or (self.shape == "rect" and len(self.points) != 2):
+            raise ValueError(f"a {self.shape} takes {'2' if need == 2 else '3 or more'} points")
+        if not self.comment.strip():
+            raise ValueError("each marked region needs a comment")
+        return self
+
+
+class RetakeMarked(Payload):
+    """Retake marks: regions a director drew on a version, a comment each (no pixel changes;
+    shown to the artist, listed in the credits' review history, no credit role)."""
+
+    version: int | None = None
+    regions: list[RetakeRegion]
+    comment: str = ""
+
+
+class ArtboardImported(Payload):
+    """A reference image put on an art board (美術ボード): a location's or a preset's. On no
+    shot and no plate: a plate rendered with it names its sha256 in its generation record
+    (``extra["references"]``), and the credits name this event's actor (the art director)
+    on that plate, as a layout's artist is named."""
+
+    board: str  # "location" | "preset"
+    name: str  # the location or preset name
+    filename: str | None = None
+    width: int
+    height: int
+
+
+class PlateReused(Payload):
+    """兼用: the shot's layout is another cut's (perceptual hash within the production's
+    distance), and the shot takes that cut's accepted plate as it is. It paints no pixels:
+    the shot's credits are the source plate's."""
+
+    plate: str = "main"
+    source_shot: str
+    source_plate: str
+    source_version: int
+    distance: int  # bits of 64 in which the two layouts' dHashes differ
 
 
 class UserFields(Payload):
@@ -320,6 +402,30 @@ EVENTS: Mapping[Kind, EventSpec] = {
             figures=True,
         ),
         EventSpec(
+            Kind.AI_REFINED,
+            Actor.AI,
+            True,
+            _fixed(EditKind.RESAMPLE),
+            AiRefined,
+            "c2pa.edited",
+            COMPOSITE_WITH_TRAINED_ALGORITHMIC_MEDIA,
+            CreditRole.MODEL,
+            PsdLayer.REFINE,
+            figures=True,
+        ),
+        EventSpec(
+            Kind.AI_VARIANT,
+            Actor.AI,
+            True,
+            _fixed(EditKind.INPAINT),  # over the whole parent plate (mask blob: all on)
+            AiVariant,
+            "c2pa.edited",
+            COMPOSITE_WITH_TRAINED_ALGORITHMIC_MEDIA,
+            CreditRole.MODEL,
+            PsdLayer.ORIGIN,
+            figures=True,
+        ),
+        EventSpec(
             Kind.HUMAN_ADJUSTED,
             Actor.HUMAN,
             True,
@@ -420,6 +526,39 @@ EVENTS: Mapping[Kind, EventSpec] = {
             None,
             None,
             None,
+            PsdLayer.NONE,
+        ),
+        EventSpec(
+            Kind.RETAKE_MARKED,
+            Actor.HUMAN,
+            False,
+            _fixed(EditKind.NONE),
+            RetakeMarked,
+            None,
+            None,
+            None,
+            PsdLayer.NONE,
+        ),
+        EventSpec(
+            Kind.ARTBOARD_IMPORTED,
+            Actor.HUMAN,
+            False,
+            _fixed(EditKind.NONE),
+            ArtboardImported,
+            None,
+            None,
+            CreditRole.ART_BOARD,
+            PsdLayer.NONE,
+        ),
+        EventSpec(
+            Kind.PLATE_REUSED,
+            Actor.HUMAN,
+            False,
+            _fixed(EditKind.NONE),
+            PlateReused,
+            None,
+            None,
+            None,  # the credit is the source plate's
             PsdLayer.NONE,
         ),
     )

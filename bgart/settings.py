@@ -9,7 +9,7 @@ from __future__ import annotations
 import tomllib
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from platformdirs import user_cache_dir, user_data_dir
 from pydantic import Field, ValidationError, field_validator
@@ -84,6 +84,18 @@ class Settings(BaseSettings):
     credit_headings: dict[str, str] = Field(default_factory=dict)
     credit_headings_en: dict[str, str] = Field(default_factory=dict)
     max_upload_mb: int = 64
+    # Delivery size of every plate unless a shot or --delivery says otherwise: "WxH", the
+    # short side ("1080") or "" (none: plates at their base size). bgart.inputs.delivery.
+    delivery: str = ""
+    # Art boards (bgart.toml [artboard]; docs/art-direction.md): the IP-Adapter scale of the
+    # board references (a number, "style", "style+layout" or a block table), the drift score
+    # over which a batch flags a plate, the seed policy of a location's shots (per location
+    # in [artboard.seed_policies]) and the layout dHash distance (bits of 64) of a 兼用 cut.
+    artboard_scale: float | str | dict[str, Any] = "style"
+    artboard_drift_threshold: float = Field(default=0.25, ge=0.0, le=2.0)
+    artboard_seed_policy: Literal["per-shot", "shared"] = "per-shot"
+    artboard_seed_policies: dict[str, Literal["per-shot", "shared"]] = Field(default_factory=dict)
+    artboard_reuse_distance: int = Field(default=4, ge=0, le=64)
 
     @field_validator("model_store", "cache_dir", "weights_lock", "prompts_dir", mode="before")
     @classmethod

@@ -23,7 +23,7 @@ from pathlib import Path
 import pytest
 import torch
 
-pytest_plugins = ["fixtures.ledger"]
+pytest_plugins = ["fixtures.ledger", "fixtures.lora"]
 
 TEST_THREADS = 1  # byte-identical CPU results need a fixed thread count
 

@@ -119,6 +119,14 @@ def batch_command(
     steps: Annotated[
         int | None, typer.Option(help="Override every preset's steps (quick drafts).")
     ] = None,
+    reuse: Annotated[
+        bool,
+        typer.Option(
+            "--reuse",
+            help="A cut whose layout is an accepted cut's (兼用) takes that accepted plate, "
+            "credits and all, instead of rendering.",
+        ),
+    ] = False,
 ) -> None:
     """Render every shot of a list into the project: resumable, one model load, multi-GPU.
 
@@ -139,6 +147,7 @@ def batch_command(
         force=force,
         cpu=cpu,
         steps=steps,
+        reuse=reuse,
     )
     secondary = launched_world_size() > 1 and os.environ.get("RANK", "0") != "0"
     try:
@@ -170,6 +179,10 @@ def batch_command(
         )
     for shot_id, reason in summary.failed.items():
         say(f"  FAILED {shot_id}: {reason}")
+    for shot_id, source in summary.artboard.get("reused", {}).items():
+        say(f"  {shot_id}: reuses {source}'s accepted plate (兼用)")
+    for shot_id, flagged in summary.artboard.get("drift_outliers", {}).items():
+        say(f"  DRIFT {shot_id}: {', '.join(flagged)} off its art board (over the threshold)")
     if summary.contact_html is not None:
         say(f"contact sheet: {summary.contact_html}")
         for png in summary.contact_pngs:  # a long list: one line per page, each clickable

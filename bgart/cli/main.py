@@ -41,6 +41,18 @@ def generate(
     model: ModelOpt = None,
     project: ProjectOpt = None,
     shot: Annotated[str | None, typer.Option(help="Record in the project under this shot.")] = None,
+    delivery: Annotated[
+        str | None,
+        typer.Option(help="Delivery size: WxH (1920x1080), the short side (1080) or none."),
+    ] = None,
+    lora: Annotated[
+        str | None,
+        typer.Option(help="Production LoRAs, 'name:0.8;other:0.5' (changes the preset's)."),
+    ] = None,
+    regions: Annotated[
+        Path | None,
+        typer.Option(help="Regional prompts: a regions file (colour map + prompt per colour)."),
+    ] = None,
 ) -> None:
     """Layout sketch + prompt → background plate(s), with the recipe embedded in each PNG."""
     from bgart.errors import InputError
@@ -76,6 +88,9 @@ def generate(
         model=model,
         project=project,
         shot=shot,
+        delivery=delivery,
+        lora=lora,
+        regions=regions,
     )
     with step_progress("steps") as progress:
         tasks: list[TaskID] = []
@@ -217,6 +232,12 @@ def _mount_optional() -> None:
     from bgart.cli.batch import batch_command
 
     app.command("batch")(batch_command)
+    from bgart.cli.variant import variant_command
+
+    app.command("variant")(variant_command)
+    from bgart.cli.refine import refine_command
+
+    app.command("refine")(refine_command)
     from bgart.cli.credits import credits_app
 
     app.add_typer(credits_app, name="credits")
@@ -230,6 +251,12 @@ def _mount_optional() -> None:
     app.command("init")(cli_project.init_command)
     app.command("review")(cli_project.review_command)
     app.add_typer(cli_project.ledger_app, name="ledger")
+    from bgart.cli.lora import lora_app
+
+    app.add_typer(lora_app, name="lora")
+    from bgart.cli.artboard import artboard_app
+
+    app.add_typer(artboard_app, name="artboard")
 
 
 # Newer typer raises its own copy of click's exceptions (typer._click), which click's classes
@@ -272,6 +299,10 @@ def main(argv: list[str] | None = None) -> int:
     """Entry point: user errors print one line; only bugs print a traceback (BGART_DEBUG=1)."""
     _mount_optional()
     try:
+        from bgart.cli.demo import apply_test_model_switch  # BGART_TEST_MODEL=1: offline
+
+        args = list(sys.argv[1:] if argv is None else argv)
+        apply_test_model_switch(next((a for a in args if not a.startswith("-")), None), say)
         rc = app(args=argv, standalone_mode=False)
     except BgartError as exc:
         console.print(f"error: {exc}", markup=False)

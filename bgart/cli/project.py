@@ -22,6 +22,7 @@ from bgart.errors import BgartError, InputError
 from bgart.events import DECISION_KINDS
 from bgart.images import open_image, read_user_file
 from bgart.ledger import Project, check_name, check_utf8, utc_now
+from bgart.runs.artboard import plate_drift
 from bgart.settings import load_settings
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -239,10 +240,12 @@ def show_command(
             for name in plates
             if workflow.plate_versions(proj, shot, plate=name)
         }
+        drift = {name: plate_drift(proj, proj.settings, shot, name) for name in figures}
         if as_json:
             data = {
                 "shot": shot,
                 "plates": figures,
+                "drift": {name: d for name, d in drift.items() if d},  # to its art board
                 "events": [
                     {
                         "seq": ev.seq,
@@ -283,6 +286,9 @@ def show_command(
             )
             if figs["painters"]:
                 typer.echo(f"    painted by {', '.join(figs['painters'])}")
+            if d := drift.get(name):
+                over = " (over the production's threshold)" if d["over"] else ""
+                typer.echo(f"    drift {d['drift']:.3f} from art board {d['board']}{over}")
         typer.echo("  events")
         for ev in events:
             version = ev.payload.get("version")

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 from bgart.credits.model import NOT_RECORDED, ModelUse
 
@@ -55,3 +56,19 @@ class ModelCatalog:
                 "match weights.lock" if not bad else f"differ from weights.lock: {', '.join(bad)}"
             )
         return ModelUse(name, role, revision, licence, weights)
+
+
+def lora_uses(catalog: ModelCatalog, record: Mapping[str, Any]) -> list[ModelUse]:
+    """The production LoRAs a generation record ran with (its ``extra["loras"]``: name, file,
+    sha256, scale), each as the report lists a model: role ``lora``, with the revision and
+    licence weights.lock pins for it and whether the recorded file hash matches the pin."""
+    extra = record.get("extra")
+    items = extra.get("loras") if isinstance(extra, Mapping) else None
+    out: list[ModelUse] = []
+    for item in items if isinstance(items, list) else []:
+        if not isinstance(item, Mapping) or not isinstance(item.get("name"), str):
+            continue
+        name = item["name"]
+        files = {f"{name}/{item.get('file', '')}": str(item.get("sha256", ""))}
+        out.append(catalog.use(name, "lora", files))
+    return out

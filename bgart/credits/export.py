@@ -16,7 +16,8 @@ The PNG carries Content Credentials (:mod:`bgart.credits.c2pa.manifest`): the la
 ingredient, the AI plate (``c2pa.created`` + ``trainedAlgorithmicMedia``) or, for a plate
 that started without AI, its human base (``c2pa.created`` + ``digitalCreation``), ``c2pa.opened``,
 each inpaint (``c2pa.edited`` + ``compositeWithTrainedAlgorithmicMedia``, mask box in
-``changes``), each paint session (``c2pa.drawing`` + ``humanEdits``), and the measured figures
+``changes``), each paint session (``c2pa.drawing`` + ``humanEdits``, with its share and the
+rectangles where its paint remains, from the lineage's per-act split), and the measured figures
 in ``org.bgart.contribution``, the provenance raster's sha256 among them. Each PNG is
 validated right after signing. A layout file whose own Content Credentials do not validate
 is embedded without them (with bgart's record of the layout) and the plate's notes say so.
@@ -51,6 +52,7 @@ from bgart.credits.c2pa import (
     ROOT_FILE,
     Adjustment,
     AiPlate,
+    Credited,
     Edit,
     HumanBase,
     Inpaint,
@@ -70,7 +72,7 @@ from bgart.credits.c2pa import (
     watermark_value,
 )
 from bgart.credits.grade import pct
-from bgart.credits.lineage import Replay, generated_event, replay_plate
+from bgart.credits.lineage import ActShare, Replay, generated_event, replay_plate
 from bgart.credits.lines import Headings, plate_credit_lines
 from bgart.credits.model import NOT_RECORDED, CreditReport, ModelUse, PlateCredit
 from bgart.credits.psd import (
@@ -78,7 +80,10 @@ from bgart.credits.psd import (
     adjustment_layer_name,
     ai_layer_name,
     export_psd,
+    flatten,
     inpaint_layer_name,
+    refine_layer_name,
+    resampled,
     retouch_layer_name,
 )
 from bgart.errors import BgartError, InputError
@@ -213,6 +218,9 @@ def plate_layers(project: Project, p: PlateCredit, rep: Replay) -> list[PsdLayer
     for step in rep.steps:
         before = rep.history.state(step.base_version).image
         after = rep.history.state(step.version).image
+        if step.kind is EditKind.RESAMPLE:  # the layers so far at the refined size
+            layers = resampled(layers, after.shape[1], after.shape[0])
+            before = np.asarray(flatten(layers).convert("RGB"))
         changed = (before != after).any(axis=2)
         if step.kind is EditKind.PAINT and step.event.blobs.get("layer"):
             # The artist's own paint layer: their colour at their stroke alpha (what the
@@ -238,6 +246,8 @@ def plate_layers(project: Project, p: PlateCredit, rep: Replay) -> list[PsdLayer
             name = retouch_layer_name(step.person)
         elif layer is LayerKind.ADJUST:
             name = adjustment_layer_name(step.person)
+        elif layer is LayerKind.REFINE:
+            name = refine_layer_name(step.model or "AI", step.person)
         else:  # a revert is no step (the lineage follows it), nor is anything else
             raise AssertionError(f"{step.event.label}: no PSD layer for {step.event.kind}")
         seen[name] = seen.get(name, 0) + 1
@@ -360,6 +370,7 @@ def plate_manifest(
             image=root_image,
             title=imported.filename or f"{p.shot} imported plate ({origin})",
             when=rep.root.created_at,
+            credited=_credited(rep.base_credited),
         )
     else:
         generated = gen.typed(AiGenerated)
@@ -392,15 +403,21 @@ def plate_manifest(
     )
 
 
+def _credited(act: ActShare | None) -> Credited | None:
+    """An act's share and the rectangles covering where its paint remains."""
+    return None if act is None else Credited.from_mask(act.mask, act.share)
+
+
 def _edits(p: PlateCredit, rep: Replay) -> list[Edit]:
     """The C2PA edits of the plate's lineage, in order."""
     edits: list[Edit] = []
     for step in rep.steps:
         ev = step.event
-        if step.kind is EditKind.INPAINT:
+        if step.kind in (EditKind.INPAINT, EditKind.RESAMPLE):  # a refinement: the whole plate
             if step.bbox is None:
                 continue  # an empty mask changed nothing
-            used = next((m for m in p.models if m.name == step.model and m.role == "inpaint"), None)
+            role = "inpaint" if step.kind is EditKind.INPAINT else "refine"
+            used = next((m for m in p.models if m.name == step.model and m.role == role), None)
             rev = stated_model(used)[0] if used is not None else None
             edits.append(
                 Inpaint(
@@ -418,6 +435,7 @@ def _edits(p: PlateCredit, rep: Replay) -> list[Edit]:
                     bbox=step.bbox,
                     seconds=ev.typed(Payload).active_seconds,
                     when=ev.created_at,
+                    credited=_credited(step.credited),
                 )
             )
         else:
@@ -475,7 +493,7 @@ def export_plates(
     done: list[ExportedPlate] = []
     for p in accepted:
         folder, stem = (out_root / paths[p.key]).parent, (out_root / paths[p.key]).name
-        history = workflow.PlateHistory.load(project, p.shot, p.plate)
+        history = workflow.PlateHistory.load(project, *p.source)  # a 兼用 cut: the source's
         state = history.state(p.version)
         if state.image_sha != p.image_sha256:
             raise BgartError(f"{p.key}: the ledger changed since the report was built")

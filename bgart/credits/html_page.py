@@ -356,6 +356,7 @@ def _plate_html(report: CreditReport, p: PlateCredit) -> str:
         f"{retouch_html}{masks_html}{adjust}"
         "<h3>Everyone on this plate</h3><table><thead><tr><th>Name</th><th>Roles</th>"
         f"<th class=num>Active time</th></tr></thead><tbody>{everyone}</tbody></table>"
+        + _review_history(p)
         + _creditbbox_text(en, ja, "Credit lines for this plate")
         + "</section>"
     )
@@ -470,3 +471,23 @@ def render_pdf(html: str) -> bytes:
     pdf = HTML(string=html, url_fetcher=_data_only_fetcher()).write_pdf()
     assert pdf is not None  # no target given: the PDF comes back as bytes
     return pdf
+
+
+def _review_history(p: PlateCredit) -> str:
+    """The plate's review acts (submissions, retake marks with each region, decisions): a
+    record of direction, with no credit role."""
+    if not p.review_history:
+        return ""
+    rows = "".join(
+        f"<tr><td>{_e(r.at[:16].replace('T', ' '))}</td><td>{_e(r.act)}</td><td>{_n(r.by)}</td>"
+        f"<td>{'v' + str(r.version) if r.version is not None else '–'}</td>"
+        f"<td>{_e(r.comment)}"
+        + "".join(f"<br>{i}. {_e(text)}" for i, text in enumerate(r.regions, 1))
+        + "</td></tr>"
+        for r in p.review_history
+    )
+    return (
+        '<h3>Review history</h3><p class="note">Direction on record; no credit role.</p>'
+        "<table><thead><tr><th>When (UTC)</th><th>Act</th><th>By</th><th>Version</th>"
+        f"<th>Comment / marked regions</th></tr></thead><tbody>{rows}</tbody></table>"
+    )

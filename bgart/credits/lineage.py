@@ -9,7 +9,9 @@ scaled per pixel so the artists' weights add up exactly to the stored raster's h
 artists' shares add up to the plate's ``human_paint_share``.
 
 The :class:`Replay` also lists the lineage's edits (:class:`Step`), which the exports turn
-into PSD layers and C2PA actions.
+into PSD layers and C2PA actions, and the same split per act (``Step.credited``,
+``Replay.base_credited``): what of each paint act remains in the version, which the signed
+PNG states as that act's share and regions. An artist's acts add up to their weight.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from bgart.events import (
     VERSION_KINDS,
     AiGenerated,
     AiInpainted,
+    AiVariant,
     EditKind,
     Kind,
     PlateImported,
@@ -38,6 +41,15 @@ from bgart.events import (
 )
 from bgart.images import open_image
 from bgart.ledger import EventRow, Project
+
+
+@dataclass(frozen=True)
+class ActShare:
+    """What of one act remains in a version: its ``share`` of the plate's pixels (the same
+    number the report gives an artist with this one act) and the pixels it is credited on."""
+
+    share: float
+    mask: np.ndarray  # bool, True where the act keeps some weight
 
 
 @dataclass
@@ -51,6 +63,9 @@ class Step:
     base_version: int
     version: int
     bbox: tuple[int, int, int, int] | None  # x, y, width, height of the credited/masked area
+    #: A paint act's part of the version's human paint (split like the artists' weights: an
+    #: artist's acts add up to their share); None for an inpaint or adjustment.
+    credited: ActShare | None = None
 
 
 @dataclass
@@ -62,6 +77,8 @@ class Replay:
     weights: dict[str, np.ndarray]  # artist -> per-pixel weight, summing to the raster's h
     unattributed: float  # mean of h no artist explains
     history: workflow.PlateHistory  # the plate's history it was read from
+    #: What remains of a hand-painted base's own paint (as above); else None.
+    base_credited: ActShare | None = None
 
 
 def lineage(events: Sequence[EventRow], version: int) -> list[EventRow]:
@@ -112,14 +129,48 @@ def replay_plate(history: workflow.PlateHistory, state: workflow.PlateState) -> 
     project = history.project
     chain = lineage(history.events, state.number)
     root, edits = chain[0], chain[1:]
-    h, w = state.image.shape[:2]
+    h, w = _root_size(history, root, state)  # a refinement changes it on the way
     weights: dict[str, np.ndarray] = {}
+    # the same split per act (the hand-painted base, then each paint step by its index)
+    acts: dict[int, np.ndarray] = {}
     if root.kind == Kind.PLATE_IMPORTED and root.typed(PlateImported).origin == "hand-painted":
         weights[root.actor] = np.ones((h, w), np.float32)
+        acts[-1] = np.ones((h, w), np.float32)
+    if root.kind == Kind.AI_VARIANT:  # the parent's paint the model left stays its painters'
+        weights.update(_inherited(history, root))
     zero = contrib.Raster.filled(w, h, contrib.AI_GEN, 0.0)
     one = contrib.Raster.filled(w, h, contrib.AI_GEN, 1.0)
     steps: list[Step] = []
     for ev in edits:
+        if spec(ev.kind).edit(ev.payload) is EditKind.RESAMPLE:
+            # ai.refined: every split carried to the new size, cleared where the model
+            # visibly changed the plain resample (bgart.provenance.resample)
+            fields = ev.typed(VersionFields)
+            if fields.base_version is None or fields.version is None:
+                raise LedgerIntegrityError(f"{ev.label}: an edit without its version numbers")
+            before = history.state(fields.base_version).image
+            result = _blob(project, ev, "result", "RGB")
+            refined = contrib.resample(before, contrib.Raster.filled(w, h, 1, 1.0), result)
+            cleared = refined.raster.human == 0
+            h, w = result.shape[:2]
+            weights = {k: _carried(v, cleared) for k, v in weights.items()}
+            acts = {k: _carried(v, cleared) for k, v in acts.items()}
+            zero = contrib.Raster.filled(w, h, contrib.AI_GEN, 0.0)
+            one = contrib.Raster.filled(w, h, contrib.AI_GEN, 1.0)
+            requested = ev.payload.get("requested_by") or NOT_RECORDED
+            box = (0, 0, w, h)
+            steps.append(
+                Step(
+                    ev,
+                    EditKind.RESAMPLE,
+                    requested,
+                    ev.actor,
+                    fields.base_version,
+                    fields.version,
+                    box,
+                )
+            )
+            continue
         fields = ev.typed(VersionFields)
         edit = spec(ev.kind).edit(fields)
         if fields.base_version is None or fields.version is None:
@@ -133,10 +184,11 @@ def replay_plate(history: workflow.PlateHistory, state: workflow.PlateState) -> 
             else:
                 a = contrib.paint(before, zero, _blob(project, ev, "layer", "RGBA")).raster.human
             keep = np.float32(1.0) - a
-            for arr in weights.values():
+            for arr in (*weights.values(), *acts.values()):
                 arr *= keep
             weights.setdefault(ev.actor, np.zeros((h, w), np.float32))
             weights[ev.actor] += a
+            acts[len(steps)] = a.astype(np.float32, copy=True)
             bbox = _bbox(a > 0)
             steps.append(Step(ev, edit, ev.actor, None, base, version, bbox))
         elif edit is EditKind.INPAINT:
@@ -144,7 +196,7 @@ def replay_plate(history: workflow.PlateHistory, state: workflow.PlateState) -> 
             mask = contrib.mask_from_image(_blob(project, ev, "mask", "L"))
             result = _blob(project, ev, "result", "RGB")
             cleared = contrib.inpaint(before, one, result, mask).raster.human == 0
-            for arr in weights.values():
+            for arr in (*weights.values(), *acts.values()):
                 arr[cleared] = 0.0
             box = payload.mask_bbox
             if box:
@@ -158,6 +210,7 @@ def replay_plate(history: workflow.PlateHistory, state: workflow.PlateState) -> 
     # Scale the split so it adds up exactly to the stored raster's h (float rounding only).
     target = state.raster.human.astype(np.float64)
     unattributed = 0.0
+    shares: dict[int, ActShare] = {}
     if weights:
         total = np.zeros((h, w), np.float64)
         for arr in weights.values():
@@ -166,15 +219,62 @@ def replay_plate(history: workflow.PlateHistory, state: workflow.PlateState) -> 
             scale = np.where(total > 0, target / total, 0.0)
         for name in list(weights):
             weights[name] = weights[name] * scale
+        for index in list(acts):  # one float64 plane at a time; a bool mask is kept
+            scaled = acts.pop(index) * scale
+            shares[index] = ActShare(float(scaled.sum() / scaled.size), scaled > 0)
         unattributed = float(target[total <= 0].sum() / target.size)
     else:
         unattributed = float(target.sum() / target.size)
-    return Replay(root, steps, weights, unattributed, history)
+    for index, step in enumerate(steps):
+        step.credited = shares.get(index)
+    return Replay(root, steps, weights, unattributed, history, shares.get(-1))
+
+
+def _carried(split: np.ndarray, cleared: np.ndarray) -> np.ndarray:
+    """A per-pixel split carried to the size of ``cleared`` (each pixel its nearest source
+    pixel's, as the raster is) and cleared where the refinement repainted."""
+    height, width = cleared.shape
+    plane = contrib.Raster.filled(split.shape[1], split.shape[0], contrib.AI_GEN)
+    plane.human = split.astype(np.float32)
+    moved = contrib.carry(plane, width, height).human
+    moved[cleared] = 0.0
+    return moved
+
+
+def _root_size(
+    history: workflow.PlateHistory, root: EventRow, state: workflow.PlateState
+) -> tuple[int, int]:
+    """(height, width) of the lineage's first version (the version's own, without a
+    refinement on the way)."""
+    number = root.typed(VersionFields).version
+    if number is None or number == state.number:
+        return int(state.image.shape[0]), int(state.image.shape[1])
+    image = history.state(number).image
+    return int(image.shape[0]), int(image.shape[1])
+
+
+def _inherited(history: workflow.PlateHistory, root: EventRow) -> dict[str, np.ndarray]:
+    """A variant plate's start: the artists' split of its parent version (that plate's own
+    lineage, replayed), cleared where the model visibly changed the parent's pixels."""
+    variant = root.typed(AiVariant)
+    parent = workflow.PlateHistory.load(history.project, history.shot, variant.parent_plate)
+    state = parent.state(variant.parent_version)
+    inherited = replay_plate(parent, state).weights
+    h, w = state.image.shape[:2]
+    one = contrib.Raster.filled(w, h, contrib.AI_GEN, 1.0)
+    result = _blob(history.project, root, "result", "RGB")
+    cleared = contrib.variant(state.image, one, result).raster.human == 0
+    out = {}
+    for name, arr in inherited.items():
+        kept = arr.astype(np.float32, copy=True)
+        kept[cleared] = 0.0
+        out[name] = kept
+    return out
 
 
 def generated_event(events: Sequence[EventRow], root: EventRow) -> EventRow | None:
     """The ai.generated event of the candidate a plate started from (None: no AI base)."""
-    if root.kind == Kind.AI_GENERATED:
+    if root.kind in (Kind.AI_GENERATED, Kind.AI_VARIANT):  # a variant: its own record
         return root
     if root.kind == Kind.VARIATION_SELECTED:
         n = root.typed(VariationSelected).candidate

@@ -28,6 +28,7 @@ from bgart.credits.model import (
     ROLL_HEADINGS_JA,
     ROLL_ORDER,
     Contributor,
+    ModelUse,
     PersonCredit,
     PlateCredit,
 )
@@ -96,6 +97,19 @@ def roll_roles(p: PlateCredit) -> dict[str, set[str]]:
     return {name: roles for name, roles in out.items() if roles}
 
 
+def ai_names(models: Sequence[ModelUse]) -> list[str]:
+    """How the roll names the AI of one plate: each model that made pixels, the generating
+    model with the production LoRAs it ran with (\"anime-sd15 + bg-style\"); ControlNets are
+    in the report's model table, not on the roll."""
+    loras = [m.name for m in models if m.role == "lora"]
+    out = []
+    for m in models:
+        if m.role in ("controlnet", "lora"):
+            continue
+        out.append(" + ".join([m.name, *loras]) if m.role == "generation" and loras else m.name)
+    return out
+
+
 def _models_once(models: Iterable[str]) -> list[str]:
     return list(dict.fromkeys(m for m in models if m))
 
@@ -126,6 +140,7 @@ def credit_lines(
             names = list(dict.fromkeys(p.name for p in pool if role in credited.get(p.name, ())))
         if names:
             blocks.append((role, names))
+    blocks = _same_heading_once(blocks, headings)
     if not any(role != "ai" for role, _ in blocks):
         blocks.insert(0, ("none", []))
     en: list[str] = []
@@ -143,9 +158,26 @@ def credit_lines(
     return "; ".join(en), "／".join(ja), "／".join(both)
 
 
+def _same_heading_once(
+    blocks: list[tuple[str, list[str]]], headings: Headings
+) -> list[tuple[str, list[str]]]:
+    """Roles under one heading (approval and art board are both the art director's, 美術監督)
+    as one block, at the first one's place, each name once."""
+    out: list[tuple[str, list[str]]] = []
+    seen: dict[tuple[str, str], int] = {}
+    for role, names in blocks:
+        key = (headings.ja.get(role, role), headings.en.get(role, role))
+        if role != "ai" and key in seen:
+            first = out[seen[key]]
+            first[1].extend(n for n in names if n not in first[1])
+            continue
+        seen[key] = len(out)
+        out.append((role, list(names)))
+    return out
+
+
 def plate_credit_lines(
     p: PlateCredit, headings: Headings = DEFAULT_HEADINGS
 ) -> tuple[str, str, str]:
     """One plate's end-roll lines (English, Japanese, bilingual)."""
-    models = [m.name for m in p.models if m.role != "controlnet"]
-    return credit_lines(p.contributors, models, roll_roles(p), headings)
+    return credit_lines(p.contributors, ai_names(p.models), roll_roles(p), headings)

@@ -23,6 +23,7 @@ NO_EPISODE = "no-episode"
 #: The report's roles, in the order a person's roles are listed (the JSON's ``roles``).
 ROLE_ORDER = (
     "layout",
+    "art_board",
     "prompt",
     "selection",
     "background",
@@ -34,6 +35,7 @@ ROLE_ORDER = (
 #: How the report's tables name a role (English).
 ROLE_LABELS = {
     "layout": "layout",
+    "art_board": "art board (style references)",
     "prompt": "prompt",
     "selection": "candidate choice",
     "background": "background art (hand-painted plate)",
@@ -45,6 +47,7 @@ ROLE_LABELS = {
 #: The end roll's order: the art director first, then the painters, then the AI side.
 ROLL_ORDER = (
     "approval",
+    "art_board",
     "background",
     "retouch",
     "layout",
@@ -59,6 +62,7 @@ ROLL_ORDER = (
 #: The approver is credited under their production role (the art director approves plates).
 ROLL_HEADINGS_JA = {
     "approval": "美術監督",
+    "art_board": "美術監督",  # the art board is the art director's: one heading with approval
     "background": "背景",
     "retouch": "背景レタッチ",
     "layout": "レイアウト",
@@ -70,6 +74,7 @@ ROLL_HEADINGS_JA = {
 }
 ROLL_HEADINGS_EN = {
     "approval": "Art Director",
+    "art_board": "Art Director",
     "background": "Background Art",
     "retouch": "Background Retouch",
     "layout": "Layout",
@@ -89,7 +94,7 @@ class ModelUse:
     """An AI model that made pixels of the plate, as weights.lock pins it."""
 
     name: str
-    role: str  # generation | controlnet | inpaint
+    role: str  # generation | controlnet | lora | inpaint
     revision: str  # pinned revision, or why there is none
     licence: str  # licence in weights.lock, or "not recorded"
     weights: str  # do the recorded file hashes match weights.lock?
@@ -109,6 +114,19 @@ class MaskDirection:
     changed_px: int  # pixels whose colour visibly changed (they became AI inpainted)
     active_seconds: float
     at: str
+
+
+@dataclass
+class ReviewEntry:
+    """One review act on the plate, for its history (no credit role): a submission with the
+    artist's note, a director's retake marks (each region with its comment), a decision."""
+
+    at: str
+    act: str  # submitted | retake marks | accepted | rejected
+    by: str
+    version: int | None
+    comment: str
+    regions: list[str] = field(default_factory=list)  # "rect 4,4–30,20: sky too cold"
 
 
 @dataclass
@@ -165,10 +183,20 @@ class PlateCredit:
     grade_reason: str
     events: int
     last_event_hash: str
+    reuses: str | None = None  # 兼用: "<shot>/<plate>" whose accepted plate (and credits) it takes
+    review_history: list[ReviewEntry] = field(default_factory=list)  # no credit role
 
     @property
     def key(self) -> str:
         return f"{self.shot}/{self.plate}"
+
+    @property
+    def source(self) -> tuple[str, str]:
+        """(shot, plate) whose ledger history made the pixels: its own, or the reused one."""
+        if self.reuses:
+            shot, _, plate = self.reuses.partition("/")
+            return shot, plate
+        return self.shot, self.plate
 
     @property
     def accepted(self) -> bool:
@@ -268,6 +296,11 @@ class CreditReport:
     def to_dict(self) -> dict[str, Any]:
         data = dataclasses.asdict(self)
         data.pop("thumbnails")
+        for plate in data["plates"]:  # reports without reused plates keep their form
+            if plate.get("reuses") is None:
+                plate.pop("reuses", None)
+            if not plate.get("review_history"):  # nor do plates without retake marks
+                plate.pop("review_history", None)
         return data
 
     @classmethod
@@ -310,6 +343,7 @@ _NESTED.update(
         (PlateCredit, "models"): ModelUse,
         (PlateCredit, "masks"): MaskDirection,
         (PlateCredit, "contributors"): Contributor,
+        (PlateCredit, "review_history"): ReviewEntry,
         (ScopeSummary, "people"): PersonCredit,
     }
 )

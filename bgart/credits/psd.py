@@ -47,6 +47,26 @@ def retouch_layer_name(artist: str) -> str:
     return f"Retouch – {artist}"
 
 
+def refine_layer_name(model: str, requested_by: str) -> str:
+    return f"AI refine – {model} (requested by {requested_by})"
+
+
+def resampled(layers: Sequence[PsdLayer], width: int, height: int) -> list[PsdLayer]:
+    """``layers`` at ``width`` x ``height`` (a refined plate's size), each pixel its nearest
+    source pixel's: the layers below a refinement, carried as the provenance raster is
+    (:func:`bgart.provenance.carry`), so each artist's layer still covers their pixels."""
+    from bgart.provenance import source_index
+
+    out = []
+    for layer in layers:
+        arr = np.asarray(layer.image)
+        ys = source_index(arr.shape[0], height)
+        xs = source_index(arr.shape[1], width)
+        big = np.ascontiguousarray(arr[ys[:, None], xs[None, :]])
+        out.append(PsdLayer(layer.name, Image.fromarray(big, layer.image.mode), layer.visible))
+    return out
+
+
 def adjustment_layer_name(artist: str) -> str:
     """A levels/colour pass, labelled as an adjustment. psd-tools cannot write a live
     adjustment layer, so the layer holds the adjusted pixels (baked), named as such."""

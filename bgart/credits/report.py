@@ -24,6 +24,7 @@ Totals, rankings and credit lines count accepted plates only; every plate is lis
 
 from __future__ import annotations
 
+import dataclasses
 import io
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
@@ -34,10 +35,10 @@ from PIL import Image
 
 from bgart import plates as workflow
 from bgart import provenance as contrib
-from bgart.credits.catalog import ModelCatalog
+from bgart.credits.catalog import ModelCatalog, lora_uses
 from bgart.credits.grade import Thresholds, definition, grade, visibly_modified
 from bgart.credits.lineage import Replay, generated_event, replay_plate
-from bgart.credits.lines import Headings, credit_lines, roll_roles
+from bgart.credits.lines import Headings, ai_names, credit_lines, roll_roles
 from bgart.credits.model import (
     GRADES,
     REPORT_VERSION,
@@ -48,6 +49,7 @@ from bgart.credits.model import (
     ModelUse,
     PersonCredit,
     PlateCredit,
+    ReviewEntry,
     ScopeSummary,
     episode_of,
     natural_key,
@@ -125,8 +127,14 @@ def build_plate(
             models.append(
                 catalog.use(record["controlnet"], "controlnet", record.get("model_files"))
             )
+        models += lora_uses(catalog, record)
     masks: list[MaskDirection] = []
     for step in rep.steps:
+        if step.kind is EditKind.RESAMPLE and not any(
+            m.name == step.event.actor and m.role == "refine" for m in models
+        ):  # ai.refined: the model that refined the plate to its delivery size
+            record = step.event.payload.get("record") or {}
+            models.append(catalog.use(step.event.actor, "refine", record.get("model_files")))
         if step.kind is not EditKind.INPAINT:
             continue
         ev = step.event
@@ -164,6 +172,8 @@ def build_plate(
 
     for name in figs["layout_artists"]:
         add(name, "layout")
+    for name in workflow.board_artists(project, _reference_shas(record)):
+        add(name, "art_board")  # whose art-board images steered the render
     prompt_author = generated.requested_by if generated is not None else None
     add(prompt_author, "prompt")
     chosen_by = rep.root.actor if spec(rep.root.kind).credit is CreditRole.CHOICE else None
@@ -240,8 +250,47 @@ def build_plate(
         grade_reason=reason,
         events=int(figs["events"]),
         last_event_hash=events[-1].hash,
+        review_history=review_history(events),
     )
     return credit, rep, state
+
+
+_REVIEW_ACTS = {
+    Kind.PLATE_SUBMITTED: "submitted",
+    Kind.RETAKE_MARKED: "retake marks",
+    Kind.PLATE_ACCEPTED: "accepted",
+    Kind.PLATE_REJECTED: "rejected",
+}
+
+
+def review_history(events: Sequence[EventRow]) -> list[ReviewEntry]:
+    """The plate's review acts in order: submissions with their notes, retake marks with
+    each region's comment, decisions (listed for the record; they earn no credit role
+    beyond the approval named above). Only for a plate that had retake marks: the reports
+    of every other plate (and of ledgers written before retake marks) keep their form."""
+    if not any(ev.kind == Kind.RETAKE_MARKED for ev in events):
+        return []
+    out = []
+    for ev in events:
+        act = _REVIEW_ACTS.get(Kind(ev.kind)) if ev.kind in _REVIEW_ACTS else None
+        if act is None:
+            continue
+        p = ev.payload
+        regions = []
+        for r in p.get("regions") or []:
+            corners = " – ".join(f"{x:g},{y:g}" for x, y in r.get("points") or [])
+            regions.append(f"{r.get('shape')} {corners}: {r.get('comment', '')}")
+        out.append(
+            ReviewEntry(
+                at=ev.created_at,
+                act=act,
+                by=ev.actor,
+                version=p.get("version"),
+                comment=str(p.get("comment") or ""),
+                regions=regions,
+            )
+        )
+    return out
 
 
 def _summary(
@@ -305,9 +354,7 @@ def _summary(
         )
         for i, n in enumerate(by_px)
     ]
-    models = sorted(
-        {m.name for p in acc for m in p.models if m.role != "controlnet"}, key=natural_key
-    )
+    models = sorted({n for p in acc for n in ai_names(p.models)}, key=natural_key)
     credited: dict[str, set[str]] = {}
     for p in acc:
         for person, roles in roll_roles(p).items():
@@ -402,8 +449,11 @@ def build_report(
     plates: list[PlateCredit] = []
     thumbs: dict[str, tuple[bytes, bytes]] = {}
     made_under: set[int] = set()
-    for shot, plate in found:
-        credit, rep, state = build_plate(project, shot, plate, thresholds, catalog)
+    for shot, plate in found + _reused(project, found, episode):
+        credit, rep, state = build_plate(
+            project, *_source(project, shot, plate), thresholds, catalog
+        )
+        credit = _as_reused(credit, shot, plate)
         plates.append(credit)
         made_under.update(
             contrib.definition_version(ev.payload)
@@ -431,6 +481,42 @@ def build_report(
         production_summary=_summary("production", project.settings.production, plates, headings),
         headings={"ja": dict(headings.ja), "en": dict(headings.en)},
         thumbnails=thumbs,
+    )
+
+
+def _reference_shas(record: dict[str, Any]) -> list[str]:
+    """The art-board images a generation record names (bgart.generation.adapters)."""
+    refs = (record.get("extra") or {}).get("references") or {}
+    images = refs.get("images") if isinstance(refs, dict) else None
+    return [i["sha256"] for i in images or [] if isinstance(i, dict) and "sha256" in i]
+
+
+def _reused(
+    project: Project, found: list[tuple[str, str]], episode: str | None
+) -> list[tuple[str, str]]:
+    """Cuts that took another cut's accepted plate (兼用) and have no plate of their own."""
+    own = {shot for shot, _plate in found}
+    return [
+        (shot, reuse.plate)
+        for shot, reuse in sorted(workflow.reused_shots(project).items())
+        if shot not in own and (episode is None or episode_of(shot) == episode)
+    ]
+
+
+def _source(project: Project, shot: str, plate: str) -> tuple[str, str]:
+    """The plate a cut's credits are built from: its own, or the one it reuses."""
+    reuse = workflow.reuse_of(project, shot)
+    if reuse is None or workflow.plate_versions(project, shot, plate=plate):
+        return shot, plate
+    return reuse.source_shot, reuse.source_plate
+
+
+def _as_reused(credit: PlateCredit, shot: str, plate: str) -> PlateCredit:
+    """A reused plate's credit: the source plate's, named for the cut that reuses it."""
+    if (credit.shot, credit.plate) == (shot, plate):
+        return credit
+    return dataclasses.replace(
+        credit, shot=shot, plate=plate, episode=episode_of(shot), reuses=credit.key
     )
 
 

@@ -16,6 +16,7 @@ Generation never reads or writes the ledger.
 
 from typing import TYPE_CHECKING
 
+from bgart.generation.lora import LoraUse
 from bgart.generation.record import (
     RECORD_KEY,
     GenerationRecord,
@@ -32,10 +33,20 @@ from bgart.generation.weights import (
     pull_if_missing,
     store_lock,
     verify,
+    write_lock_for_local_models,
 )
 from bgart.lazy import lazy_getattr
 
 if TYPE_CHECKING:
+    from bgart.generation.adapters import (
+        ImageEmbedder,
+        Reference,
+        References,
+        cosine_distance,
+        from_record,
+        recorded_images,
+    )
+    from bgart.generation.delivery import Delivery, RefineRequest, refine, regenerate_refine
     from bgart.generation.engine import (
         SEED_MAX,
         SEED_MIN,
@@ -46,9 +57,19 @@ if TYPE_CHECKING:
         OutOfMemory,
         Progress,
     )
+    from bgart.generation.lora_train import (
+        LORA_FILE,
+        Example,
+        TrainConfig,
+        TrainProgress,
+        TrainResult,
+        train_lora,
+    )
+    from bgart.generation.regions import RegionMap, build_regions, parse_colour
     from bgart.generation.replay import check_record, regenerate
     from bgart.generation.tiny_models import (
         TINY_NOTE,
+        build_tiny_adapter,
         build_tiny_models,
     )
 
@@ -61,10 +82,30 @@ _LAZY = {
     "InpaintRequest": "engine",
     "OutOfMemory": "engine",
     "Progress": "engine",
+    "LORA_FILE": "lora_train",
+    "Example": "lora_train",
+    "TrainConfig": "lora_train",
+    "TrainProgress": "lora_train",
+    "TrainResult": "lora_train",
+    "train_lora": "lora_train",
+    "Delivery": "delivery",
+    "RefineRequest": "delivery",
+    "refine": "delivery",
+    "regenerate_refine": "delivery",
     "check_record": "replay",
     "regenerate": "replay",
+    "RegionMap": "regions",
+    "build_regions": "regions",
+    "parse_colour": "regions",
     "TINY_NOTE": "tiny_models",
     "build_tiny_models": "tiny_models",
+    "build_tiny_adapter": "tiny_models",
+    "ImageEmbedder": "adapters",
+    "Reference": "adapters",
+    "References": "adapters",
+    "cosine_distance": "adapters",
+    "from_record": "adapters",
+    "recorded_images": "adapters",
 }
 
 
@@ -72,29 +113,51 @@ __getattr__ = lazy_getattr(__name__, _LAZY)
 
 
 __all__ = [
+    "LORA_FILE",
     "RECORD_KEY",
     "SEED_MAX",
     "SEED_MIN",
     "TINY_NOTE",
+    "Delivery",
     "Engine",
+    "Example",
     "Generated",
     "GenerationRecord",
     "GenerationRequest",
+    "ImageEmbedder",
     "InpaintRequest",
+    "LoraUse",
     "OutOfMemory",
     "Progress",
+    "Reference",
+    "References",
+    "RefineRequest",
+    "RegionMap",
+    "TrainConfig",
+    "TrainProgress",
+    "TrainResult",
     "WeightsLock",
+    "build_regions",
+    "build_tiny_adapter",
     "build_tiny_models",
     "check_record",
+    "cosine_distance",
     "ensure_ready",
+    "from_record",
     "hub_reachable",
     "lock_back",
     "model_dir",
+    "parse_colour",
     "png_bytes",
     "pull",
     "pull_if_missing",
     "read_record",
+    "recorded_images",
+    "refine",
     "regenerate",
+    "regenerate_refine",
     "store_lock",
+    "train_lora",
     "verify",
+    "write_lock_for_local_models",
 ]

@@ -25,6 +25,7 @@ from PIL import Image
 
 import bgart
 from bgart.errors import BgartError, InputError, WeightsError
+from bgart.generation import adapters
 from bgart.generation.device import DeviceChoice, pick_device
 from bgart.generation.levers import (
     CompilePlan,
@@ -41,7 +42,9 @@ from bgart.generation.levers import (
     refuse_unsupported,
     speed_levers,
 )
+from bgart.generation.lora import Loras, LoraUse
 from bgart.generation.record import GenerationRecord, png_bytes
+from bgart.generation.regions import RegionMap, regional_prompts
 from bgart.generation.weights import WeightsLock, _expected, _read_pin, ensure_ready
 from bgart.settings import Settings
 
@@ -105,6 +108,10 @@ class GenerationRequest:
     preset: str | None = None
     layout_sha256: str | None = None
     photo_sha256: str | None = None
+    loras: Sequence[LoraUse] = ()  # production LoRAs (bgart.generation.lora)
+    references: adapters.References | None = None  # art boards (bgart.generation.adapters)
+    delivery: Any = None  # bgart.generation.delivery.Delivery: refined up to a delivery size
+    regions: RegionMap | None = None  # regional prompts (bgart.generation.regions)
 
 
 @dataclass
@@ -121,6 +128,7 @@ class InpaintRequest:
     strength: float = 0.9
     scheduler: str = "euler"
     preset: str | None = None
+    loras: Sequence[LoraUse] = ()
 
 
 @dataclass
@@ -209,6 +217,7 @@ class Engine:
             apply_deterministic(choice.device)
         self._base = self._prepare(pipe)
         self._pipes: dict[str, Any] = {"layout": self._base}
+        self.loras = Loras(settings, model, architecture, self._base)
         self.gpu_seconds = 0.0
 
     # ---- loading -------------------------------------------------------------------------
@@ -332,7 +341,12 @@ class Engine:
         if mode in ("photo+layout",) and not has_cn:
             raise WeightsError(f"model '{self.model}' has no ControlNet: layouts need one")
         cls = getattr(diffusers, names[mode])
-        extra = {} if xl else dict(safety_checker=None, requires_safety_checker=False)
+        # SDXL: no pipeline watermark (bgart's declared soft binding is added at export)
+        extra = (
+            dict(add_watermarker=False)
+            if xl
+            else dict(safety_checker=None, requires_safety_checker=False)
+        )
         # from_pipe casts the shared components to its `dtype`, float32 unless told: without
         # it one photo call turns the whole model (and every later plate) to float32.
         pipe = cls.from_pipe(self._base, dtype=self.choice.dtype, **extra)
@@ -497,6 +511,10 @@ class Engine:
         levers = self.levers(kw["width"], kw["height"])
         if levers:
             extra["levers"] = levers
+        extra |= self.loras.record()  # {} without LoRA: earlier records keep their bytes
+        extra |= adapters.record_extra(self, req)  # {} without art-board references
+        if getattr(req, "regions", None) is not None:  # omitted when unused: bytes kept
+            extra["regions"] = req.regions.record()
         return GenerationRecord(
             mode=mode,
             model=self.model,
@@ -526,6 +544,10 @@ class Engine:
 
     def generate(self, req: GenerationRequest, progress: Progress | None = None) -> list[Generated]:
         """One batched call: an image per seed in ``req.seeds``."""
+        if req.delivery is not None:  # base pass, then tiled up to the delivery size
+            from bgart.generation.delivery import deliver
+
+            return deliver(self, req, progress)
         _check_size(req.width, req.height)
         if not req.seeds:
             raise InputError("seeds: at least one seed is needed")
@@ -568,7 +590,9 @@ class Engine:
                 strength=req.strength,
                 controlnet_conditioning_scale=req.controlnet_scale,
             )
-        images, seconds = self._run(pipe, kwargs, req.width, req.height)
+        self.loras.activate(req.loras)
+        with adapters.applied(self, pipe, req, kwargs), regional_prompts(pipe, req.regions, n):
+            images, seconds = self._run(pipe, kwargs, req.width, req.height)
         uses_cn = mode in ("layout", "photo+layout")
         return [
             Generated(
@@ -625,6 +649,7 @@ class Engine:
             generator=torch.Generator("cpu").manual_seed(int(req.seed)),
             callback_on_step_end=self._callback(progress, steps_run),
         )
+        self.loras.activate(req.loras)
         images, seconds = self._run(pipe, kwargs, w, h)
         result = Image.composite(images[0].convert("RGB"), image, mask)
         record = self._record(
@@ -674,6 +699,10 @@ def _load_pipeline(
     if entry.variant:
         common["variant"] = entry.variant
     if entry.architecture == "sdxl":
+        # diffusers hides its own DWT-DCT watermark in every SDXL image when the
+        # invisible-watermark package is present (bgart depends on it for its declared soft
+        # binding): that would change pixels undeclared and refuses images under 256 px
+        extra["add_watermarker"] = False
         cls = (
             diffusers.StableDiffusionXLControlNetPipeline
             if extra

@@ -10,12 +10,16 @@ checked request, with the machine set as the record says (CPU thread count, VAE 
 
 from __future__ import annotations
 
+import dataclasses
 import math
+from collections.abc import Mapping
+from typing import TYPE_CHECKING
 
 import torch
 from PIL import Image
 
 from bgart.errors import InputError, WeightsError
+from bgart.generation.adapters import References, from_record, recorded_images
 from bgart.generation.engine import (
     SCHEDULERS,
     Engine,
@@ -25,7 +29,13 @@ from bgart.generation.engine import (
     check_seeds,
 )
 from bgart.generation.levers import SpeedLevers
+from bgart.generation.lora import uses_from_record
 from bgart.generation.record import GenerationRecord
+from bgart.generation.regions import RegionMap
+from bgart.generation.regions import from_record as regions_from_record
+
+if TYPE_CHECKING:
+    from bgart.generation.delivery import Delivery
 
 MAX_CPU_THREADS = 1024
 """The largest ``cpu_threads`` a record may ask for (a record is input)."""
@@ -60,6 +70,8 @@ def check_record(record: GenerationRecord) -> None:
             f"generation record: extra 'cpu_threads' is {threads!r}, expected a "
             f"whole number 1..{MAX_CPU_THREADS}"
         )
+    uses_from_record(record.extra)  # the LoRAs it names, checked before a model loads
+    recorded_images(record.extra)  # and its art-board references
 
 
 def regenerate(
@@ -70,8 +82,15 @@ def regenerate(
     photo: Image.Image | None = None,
     init: Image.Image | None = None,
     mask: Image.Image | None = None,
+    references: Mapping[str, Image.Image] | None = None,
+    delivery: Delivery | None = None,
+    regions_map: bytes | None = None,
 ) -> Generated:
-    """Run ``record`` again. Inputs must be the ones it names (checked by hash)."""
+    """Run ``record`` again (``regions_map``: the file of its regional prompts' colour map).
+    Inputs must be the ones it names (checked by hash);
+    ``references``: its art-board images by the sha256 the record names them by;
+    ``delivery``: a delivery plate's second pass (``Delivery.from_record``, its layout at
+    the delivery size); a ``refine`` record takes its input image as ``init``."""
     if record.model != engine.model:
         raise InputError(
             f"record was made with model '{record.model}', engine has '{engine.model}'"
@@ -89,7 +108,19 @@ def regenerate(
         torch.set_num_threads(threads)
     tiling = bool(levers.get("vae_tiling"))
     with engine.vae_tiling_as(tiling):  # VAE tiling changes pixels: as the record says
-        return _regenerate(engine, record, layout, photo, init, mask)
+        refs = from_record(record.extra, references)
+        if record.mode == "refine":
+            from bgart.generation.delivery import regenerate_refine
+
+            if init is None:
+                raise InputError("regenerating a refine needs the image it refined")
+            return regenerate_refine(engine, record, init, layout)
+        if "delivery" in record.extra and delivery is None:
+            raise InputError("regenerating a delivery plate needs its delivery pass")
+        if delivery is not None:  # the base pass at its size; the delivery pass records its own
+            record = dataclasses.replace(record, width=delivery.base[0], height=delivery.base[1])
+        regions = regions_from_record(record.extra, regions_map, record.width, record.height)
+        return _regenerate(engine, record, layout, photo, init, mask, refs, delivery, regions)
 
 
 def _same_speed_levers(engine: Engine, levers: dict[str, object]) -> None:
@@ -116,6 +147,9 @@ def _regenerate(
     photo: Image.Image | None,
     init: Image.Image | None,
     mask: Image.Image | None,
+    refs: References | None = None,
+    delivery: Delivery | None = None,
+    regions: RegionMap | None = None,
 ) -> Generated:
     if record.mode == "inpaint":
         if init is None or mask is None:
@@ -132,6 +166,7 @@ def _regenerate(
                 strength=record.strength or 1.0,
                 scheduler=record.scheduler,
                 preset=record.preset,
+                loras=uses_from_record(record.extra),
             )
         )
     req = GenerationRequest(
@@ -150,6 +185,10 @@ def _regenerate(
         preset=record.preset,
         layout_sha256=record.layout_sha256,
         photo_sha256=record.photo_sha256,
+        loras=uses_from_record(record.extra),
+        references=refs,
+        delivery=delivery,
+        regions=regions,
     )
     if record.controlnet and layout is None:
         raise InputError("regenerating this record needs its layout image")

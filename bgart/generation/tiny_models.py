@@ -261,3 +261,87 @@ def build_tiny_models(root: Path, arch: str = "sd15", seed: int = 0) -> Path:
         merge=True,
     )
     return lock
+
+
+def _build_ip_adapter(base: Path, out: Path, g: torch.Generator) -> None:
+    """A random IP-Adapter for the tiny UNet at ``base``, in h94/IP-Adapter's layout
+    (``models/ip-adapter_<arch>.safetensors`` + ``models/image_encoder/``) and key names
+    (``image_proj.proj/norm``; ``ip_adapter.<1, 3, 5…>.to_k_ip/to_v_ip``, one pair per
+    cross-attention processor in the UNet's order), loaded by diffusers' own loader."""
+    from diffusers import UNet2DConditionModel
+    from safetensors.torch import save_file
+    from transformers import CLIPVisionConfig, CLIPVisionModelWithProjection
+
+    embed_dim = 32
+    encoder = CLIPVisionModelWithProjection(
+        CLIPVisionConfig(
+            hidden_size=32,
+            projection_dim=embed_dim,
+            image_size=32,
+            patch_size=4,
+            num_hidden_layers=2,
+            num_attention_heads=4,
+            intermediate_size=37,
+        )
+    )
+    encoder.save_pretrained(out / "models" / "image_encoder", safe_serialization=True)
+    unet = UNet2DConditionModel.from_pretrained(base / "unet", local_files_only=True)
+    config: Any = unet.config
+    cross = int(config.cross_attention_dim)
+    channels = list(config.block_out_channels)
+    weights = {
+        "image_proj.proj.weight": torch.randn(cross * 4, embed_dim, generator=g) * 0.2,
+        "image_proj.proj.bias": torch.zeros(cross * 4),
+        "image_proj.norm.weight": torch.ones(cross),
+        "image_proj.norm.bias": torch.zeros(cross),
+    }
+    key = 1
+    for name in unet.attn_processors:
+        if name.endswith("attn1.processor"):
+            continue
+        if name.startswith("mid_block"):
+            hidden = channels[-1]
+        elif name.startswith("up_blocks"):
+            hidden = list(reversed(channels))[int(name[len("up_blocks.")])]
+        else:
+            hidden = channels[int(name[len("down_blocks.")])]
+        for proj in ("to_k_ip", "to_v_ip"):
+            weights[f"ip_adapter.{key}.{proj}.weight"] = (
+                torch.randn(hidden, cross, generator=g) * 0.5
+            )
+        key += 2
+    arch = base.name.removeprefix("tiny-")
+    save_file(weights, str(out / "models" / f"ip-adapter_{arch}.safetensors"))
+
+
+def build_tiny_adapter(root: Path, arch: str = "sd15", seed: int = 0) -> Path:
+    """A tiny random IP-Adapter + CLIP vision encoder for the tiny model of ``arch`` built
+    by :func:`build_tiny_models` under ``root``: pinned in its weights.lock as
+    ``tiny-ip-adapter-<arch>`` (kind ``ip_adapter``) and named by the pipeline's
+    ``ip_adapter`` field. Returns the lock's path."""
+    import tomlkit
+
+    root = Path(root)
+    lock = build_tiny_models(root, arch, seed)
+    name = f"tiny-ip-adapter-{arch}"
+    out = root / "src" / name
+    if not (out / "models" / "image_encoder" / "config.json").exists():
+        torch.manual_seed(seed)
+        _build_ip_adapter(root / "src" / f"tiny-{arch}", out, torch.Generator().manual_seed(seed))
+    write_lock_for_local_models(
+        lock,
+        {
+            name: dict(
+                source=out,
+                kind="ip_adapter",
+                architecture=arch,
+                license="test-only",
+                note=TINY_NOTE,
+            )
+        },
+        merge=True,
+    )
+    doc = tomlkit.parse(lock.read_text(encoding="utf-8"))
+    doc["models"][f"tiny-{arch}"]["ip_adapter"] = name  # type: ignore[index]
+    lock.write_text(tomlkit.dumps(doc), encoding="utf-8")
+    return lock

@@ -31,7 +31,7 @@ PICKLE_SUFFIXES = {".bin", ".ckpt", ".pt", ".pth", ".pkl", ".pickle"}
 PIN_FILE = ".bgart-pin.json"
 CACHE_FILE = ".bgart-verified.json"
 LOCK_FILE = ".bgart-pull.lock"
-KINDS = {"pipeline", "controlnet"}
+KINDS = {"pipeline", "controlnet", "lora", "ip_adapter"}
 ARCHITECTURES = {"sd15", "sdxl"}
 
 Say = Callable[[str], None]
@@ -53,6 +53,7 @@ class ModelEntry:
     revision: str = ""
     license: str = ""
     controlnet: str | None = None
+    ip_adapter: str | None = None  # a pipeline's IP-Adapter for art-board references
     note: str = ""
     variant: str | None = None  # e.g. "fp16": files named *.fp16.safetensors
     files: list[FilePin] = field(default_factory=list)
@@ -134,6 +135,8 @@ class WeightsLock:
                     f"{where}: '{cn.name}' is for {cn.architecture}, "
                     f"'{entry.name}' is {entry.architecture}"
                 )
+        for entry in models.values():
+            _check_ip_adapter_link(path, entry, models)
         return cls(path, models)
 
     def get(self, name: str) -> ModelEntry:
@@ -145,7 +148,28 @@ class WeightsLock:
     def with_controlnet(self, name: str) -> list[str]:
         """``name`` and the ControlNet it renders with (that first), as loading needs both."""
         entry = self.get(name)
-        return ([entry.controlnet] if entry.controlnet else []) + [name]
+        adapter = [entry.ip_adapter] if entry.ip_adapter else []  # art-board references
+        return ([entry.controlnet] if entry.controlnet else []) + adapter + [name]
+
+
+def _check_ip_adapter_link(path: Path, entry: ModelEntry, models: dict[str, ModelEntry]) -> None:
+    """A pipeline's ``ip_adapter`` names an entry of kind ``ip_adapter`` for its architecture."""
+    if entry.ip_adapter is None:
+        return
+    where = f"{path}: model '{entry.name}' field 'ip_adapter'"
+    adapter = models.get(entry.ip_adapter)
+    if adapter is None:
+        raise WeightsError(f"{where}: no model '{entry.ip_adapter}' in the lock")
+    if entry.kind != "pipeline" or adapter.kind != "ip_adapter":
+        raise WeightsError(
+            f"{where}: a pipeline names a model of kind 'ip_adapter' "
+            f"('{entry.name}' is a {entry.kind}, '{adapter.name}' a {adapter.kind})"
+        )
+    if adapter.architecture != entry.architecture:
+        raise WeightsError(
+            f"{where}: '{adapter.name}' is for {adapter.architecture}, "
+            f"'{entry.name}' is {entry.architecture}"
+        )
 
 
 def _parse_entry(path: Path, name: str, raw: dict[str, Any]) -> ModelEntry:
@@ -157,6 +181,7 @@ def _parse_entry(path: Path, name: str, raw: dict[str, Any]) -> ModelEntry:
         "revision",
         "license",
         "controlnet",
+        "ip_adapter",
         "note",
         "variant",
         "files",
@@ -173,7 +198,7 @@ def _parse_entry(path: Path, name: str, raw: dict[str, Any]) -> ModelEntry:
         raise WeightsError(f"{where}: field 'architecture' must be one of {sorted(ARCHITECTURES)}")
     if not raw["repo"].startswith(("hf:", "file://")):
         raise WeightsError(f"{where}: field 'repo' must start with 'hf:' or 'file://'")
-    for key in ("revision", "license", "controlnet", "note", "variant"):
+    for key in ("revision", "license", "controlnet", "ip_adapter", "note", "variant"):
         if key in raw and not isinstance(raw[key], str):
             raise WeightsError(f"{where}: field '{key}' must be text, not {raw[key]!r}")
     if not isinstance(raw.get("files", []), list):
@@ -200,6 +225,8 @@ def _parse_entry(path: Path, name: str, raw: dict[str, Any]) -> ModelEntry:
         raise WeightsError(f"{where}: field 'files' lists no files")
     if raw["kind"] == "controlnet" and raw.get("controlnet"):
         raise WeightsError(f"{where}: a controlnet does not name a controlnet of its own")
+    if raw["kind"] == "lora":
+        _check_lora_entry(where, raw, files)
     return ModelEntry(
         name=name,
         kind=raw["kind"],
@@ -208,10 +235,30 @@ def _parse_entry(path: Path, name: str, raw: dict[str, Any]) -> ModelEntry:
         revision=str(raw.get("revision", "")),
         license=str(raw.get("license", "")),
         controlnet=raw.get("controlnet") or None,
+        ip_adapter=raw.get("ip_adapter") or None,
         note=str(raw.get("note", "")),
         variant=raw.get("variant") or None,
         files=files,
     )
+
+
+def _check_lora_entry(where: str, raw: dict[str, Any], files: list[FilePin]) -> None:
+    """A LoRA is one safetensors file (diffusers' ``load_lora_weights`` takes one file),
+    used with a base model; it names no ControlNet of its own."""
+    if raw.get("controlnet"):
+        raise WeightsError(f"{where}: a lora does not name a controlnet")
+    if len(files) != 1 or not files[0].path.lower().endswith(".safetensors"):
+        listed = ", ".join(f.path for f in files)
+        raise WeightsError(
+            f"{where}: a lora pins exactly one .safetensors file (the LoRA weights), not {listed}"
+        )
+
+
+def lora_file(entry: ModelEntry) -> str:
+    """The path of a LoRA's weights file inside its model folder."""
+    if entry.kind != "lora":
+        raise WeightsError(f"model '{entry.name}' is a {entry.kind}, not a lora")
+    return entry.files[0].path
 
 
 def model_dir(store: Path, name: str) -> Path:
@@ -508,6 +555,8 @@ def _pull(lock: WeightsLock, store: Path, name: str, say: Say) -> Path:
     entry = lock.get(name)
     if entry.controlnet:
         _pull(lock, store, entry.controlnet, say)
+    if entry.ip_adapter:
+        _pull(lock, store, entry.ip_adapter, say)
     folder = model_dir(store, name)
     if folder.exists() and not verify(lock, store, [name]):
         say(f"{name}: already pulled and verified")
@@ -662,6 +711,8 @@ def write_lock_for_local_models(
         )
         if spec.get("controlnet"):
             table["controlnet"] = spec["controlnet"]
+        if spec.get("ip_adapter"):
+            table["ip_adapter"] = spec["ip_adapter"]
         if spec.get("note"):
             table["note"] = spec["note"]
         table["files"] = files

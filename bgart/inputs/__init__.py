@@ -10,12 +10,26 @@ CLI, the batch and the UI fill in. Delivery size, references, LoRA and regions b
 # The package's public surface: code outside bgart.inputs imports these names from here,
 # so the modules inside can be split and renamed without touching it.
 
+from bgart.inputs.delivery import (
+    base_size_for,
+    check_base_within,
+    delivery_size,
+    parse_delivery,
+)
 from bgart.inputs.layout import (
     check_plate_size,
     fit_box,
     load_layout,
     plate_size_for,
     prepare_layout,
+)
+from bgart.inputs.loras import (
+    LORA_NAME,
+    LoraSpec,
+    active_loras,
+    format_loras,
+    merge_loras,
+    parse_loras,
 )
 from bgart.inputs.prompts import (
     DEFAULTS,
@@ -25,6 +39,7 @@ from bgart.inputs.prompts import (
     join_prompt,
     load_presets,
 )
+from bgart.inputs.regions import RegionsInput, load_regions
 from bgart.inputs.request import (
     ImageInput,
     RenderRequest,
@@ -43,25 +58,37 @@ from bgart.inputs.shots import (
 
 __all__ = [
     "DEFAULTS",
+    "LORA_NAME",
     "MAX_SHOT_LIST_BYTES",
     "SHOT_ID",
     "ImageInput",
+    "LoraSpec",
     "Preset",
+    "RegionsInput",
     "RenderRequest",
     "Shot",
     "ShotList",
     "ShotListError",
+    "active_loras",
+    "base_size_for",
+    "check_base_within",
     "check_plate_size",
     "check_shot_id",
     "compose",
     "consecutive_seeds",
+    "delivery_size",
     "derive_seed",
     "fit_box",
+    "format_loras",
     "get_preset",
     "join_prompt",
     "load_layout",
     "load_presets",
+    "load_regions",
     "load_shot_list",
+    "merge_loras",
+    "parse_delivery",
+    "parse_loras",
     "plate_size_for",
     "prepare_layout",
 ]

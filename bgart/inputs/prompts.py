@@ -11,6 +11,8 @@ per-location presets that extend it. A preset file holds these fields, all optio
     guidance = 7.0                # classifier-free guidance, 0..30
     controlnet_scale = 1.0        # how strongly the layout steers, 0..2
     strength = 0.6                # img2img: how far from the input image, 0 < s <= 1
+    loras = { bg-style = 0.8 }    # production LoRAs by weights.lock name (or "a:0.8;b:0.5")
+    delivery = "1080"             # delivery size: WxH, the short side, or "none" (inputs.delivery)
 
 A child overrides its parent's numbers and description; presets without a parent take the
 numbers they don't set from :data:`DEFAULTS`. Errors name the file and the field.
@@ -25,6 +27,8 @@ from typing import Any
 
 from bgart.errors import InputError
 from bgart.fsutil import MAX_TEXT_BYTES, read_bounded_text
+from bgart.inputs.delivery import parse_delivery
+from bgart.inputs.loras import LoraSpec, loras_from_table, merge_loras, parse_loras
 
 SUFFIX = ".toml"
 
@@ -36,6 +40,8 @@ DEFAULTS: dict[str, Any] = {
     "controlnet_scale": 1.0,
     "strength": 0.6,
     "description": "",
+    "loras": (),
+    "delivery": "",  # none here: the production's (bgart.toml `delivery`)
 }
 TEXT_FIELDS = ("positive", "negative")
 FIELDS = (
@@ -46,6 +52,8 @@ FIELDS = (
     "guidance",
     "controlnet_scale",
     "strength",
+    "loras",
+    "delivery",
 )
 
 
@@ -62,6 +70,8 @@ class Preset:
     strength: float
     description: str
     source: Path
+    loras: tuple[LoraSpec, ...] = ()  # with scale-0 entries: a child's "off" (inputs.loras)
+    delivery: str = ""  # the preset's delivery size as written ("": the production's)
 
 
 def _check_str(path: Path, field: str, value: Any) -> str:
@@ -101,9 +111,25 @@ def _validate(path: Path, data: dict[str, Any]) -> dict[str, Any]:
             out[field] = _check_number(path, field, value, 0.0, 2.0)
         elif field == "strength":
             out[field] = _check_number(path, field, value, 0.0, 1.0, lo_open=True)
+        elif field == "loras":
+            out[field] = _check_loras(path, value)
+        elif field == "delivery":
+            out[field] = _check_str(path, field, value)
+            parse_delivery(value, f"{path}: field 'delivery'")  # refused here, by name
     if "extends" in out and not out["extends"].strip():
         raise InputError(f"{path}: field 'extends': must name a preset")
     return out
+
+
+def _check_loras(path: Path, value: Any) -> tuple[LoraSpec, ...]:
+    try:
+        if isinstance(value, str):
+            return parse_loras(value)
+        if isinstance(value, dict):
+            return loras_from_table(value)
+    except InputError as exc:
+        raise InputError(f"{path}: field 'loras': {exc}") from None
+    raise InputError(f"{path}: field 'loras': a table {{ name = scale }} or \"name:scale;…\"")
 
 
 def _read(path: Path) -> dict[str, Any]:
@@ -160,7 +186,9 @@ def _resolve(name: str, files: dict[str, Path], cache: dict[str, Preset]) -> Pre
     for preset_name, data in reversed(chain):
         for field in TEXT_FIELDS:
             merged[field] = join_prompt(merged[field], data.get(field, ""))
-        for field in ("steps", "guidance", "controlnet_scale", "strength", "description"):
+        merged["loras"] = merge_loras(merged["loras"], data.get("loras", ()))
+        numbers = ("steps", "guidance", "controlnet_scale", "strength")
+        for field in (*numbers, "description", "delivery"):
             if field in data:
                 merged[field] = data[field]
         cache[preset_name] = Preset(name=preset_name, source=files[preset_name], **merged)

@@ -17,8 +17,14 @@ import hashlib
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from bgart.errors import InputError
+from bgart.inputs.delivery import check_base_within, check_delivery_size
+from bgart.inputs.loras import LoraSpec, check_specs
+
+if TYPE_CHECKING:
+    from bgart.inputs.regions import RegionsInput
 
 # The seeds a torch generator takes without folding two onto one image
 # (bgart.generation.engine.SEED_MIN / SEED_MAX, which import torch).
@@ -110,6 +116,16 @@ class RenderRequest:
     strength: float | None = None
     controlnet_scale: float | None = None
     scheduler: str | None = None
+    # production LoRAs (bgart.inputs.loras): the shot's, changing the preset's by name
+    loras: tuple[LoraSpec, ...] = ()
+    # art-board references: (board, image), board "location:<name>" or "preset:<name>";
+    # reference_scale: a number, "style", "style+layout" or a block table (None: "style")
+    references: tuple[tuple[str, ImageInput], ...] = ()
+    reference_scale: float | str | dict[str, object] | None = None
+    # the size delivered (bgart.inputs.delivery): width x height is then the base pass
+    delivery: tuple[int, int] | None = None
+    # regional prompts (bgart.inputs.regions): a colour map and each colour's prompt
+    regions: RegionsInput | None = None
 
     def __post_init__(self) -> None:
         _text("prompt", self.prompt, blank=False)
@@ -140,6 +156,28 @@ class RenderRequest:
             _number("controlnet_scale", self.controlnet_scale, 0.0, 2.0)
         if self.scheduler is not None:
             _text("scheduler", self.scheduler, blank=False)
+        if not all(isinstance(s, LoraSpec) for s in self.loras):
+            raise _refuse("loras", f"{self.loras!r} is not a list of LoraSpec")
+        try:
+            object.__setattr__(self, "loras", check_specs(tuple(self.loras)))
+        except InputError as exc:
+            raise _refuse("loras", str(exc)) from None
+        object.__setattr__(self, "references", tuple(self.references))
+        for item in self.references:
+            if not (isinstance(item, tuple) and len(item) == 2 and isinstance(item[1], ImageInput)):
+                raise _refuse("references", f"{item!r} is not a (board, ImageInput) pair")
+            _text("references", item[0], blank=False)
+        if self.delivery is not None:
+            try:
+                w, h = self.delivery
+                check_delivery_size(w, h, "size")
+                check_base_within((w, h), (self.width, self.height), "size")
+            except (InputError, TypeError, ValueError) as exc:
+                raise _refuse("delivery", str(exc)) from None
+        from bgart.inputs.regions import RegionsInput  # (it imports this module)
+
+        if self.regions is not None and not isinstance(self.regions, RegionsInput):
+            raise _refuse("regions", f"{self.regions!r} is not a RegionsInput, or None")
 
     @property
     def variations(self) -> int:

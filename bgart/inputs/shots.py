@@ -11,6 +11,13 @@ folder and may not leave it (the list and its layouts travel together to the ren
 nodes). Blank ``width``/``height`` take the layout's aspect at the project's plate size;
 blank ``variations`` take the project default (4); a blank ``seed`` is derived from the
 production name and the shot id (:func:`derive_seed`), so a re-run renders the same plates.
+An optional ``lora`` column names production LoRAs with scales (``bg-style:0.8;rain:0.5``,
+:mod:`bgart.inputs.loras`); they change the preset's LoRAs by name (0 takes one off).
+An optional ``location`` column names the cut's location: its art board (references) and
+its seed policy (bgart.toml ``[artboard] seed_policy``; "shared" derives one seed per
+location instead of per shot); the contact sheet groups by it (docs/art-direction.md).
+An optional ``regions`` column names a regions file (a colour map and each colour's prompt,
+:mod:`bgart.inputs.regions`), relative to the list's folder.
 
 The YAML form is a list of such mappings, or a mapping with ``shots:`` (the list) and an
 optional ``defaults:`` mapping applied to every shot.
@@ -36,8 +43,11 @@ import yaml
 
 from bgart.errors import InputError
 from bgart.images import open_image, read_user_file
+from bgart.inputs.delivery import resolve_delivery
 from bgart.inputs.layout import check_plate_size, plate_size_for
+from bgart.inputs.loras import LoraSpec, active_loras, format_loras, merge_loras, parse_loras
 from bgart.inputs.prompts import Preset, get_preset
+from bgart.inputs.regions import RegionsInput, load_regions
 from bgart.settings import Settings
 
 REQUIRED = ("shot", "layout", "prompt", "layout_artist")
@@ -53,6 +63,10 @@ FIELDS = (
     "photo",
     "layout_artist",
     "notes",
+    "lora",
+    "location",
+    "regions",
+    "delivery",
 )
 MAX_VARIATIONS = 16
 MAX_SEED = 2**32 - 1
@@ -100,9 +114,20 @@ class Shot:
     layout_artist: str
     notes: str
     line: int
+    loras: tuple[LoraSpec, ...] = ()  # the `lora` column: "name:0.8;other:0.5"
+    location: str = ""  # the `location` column: its art board and seed policy
+    shared_seed: bool = False  # the location's seed policy is "shared": one seed per location
+    regions: RegionsInput | None = None  # the `regions` column's file (bgart.inputs.regions)
+    delivery: tuple[int, int] | None = None  # the `delivery` column (bgart.inputs.delivery)
+
+    def lora_text(self, preset: Preset) -> str:
+        """The LoRAs this shot renders with (its own changing its preset's), as a shot list
+        writes them; '' for none."""
+        return format_loras(active_loras(merge_loras(preset.loras, self.loras)))
 
     def first_seed(self, production: str) -> int:
-        return self.seed if self.seed is not None else derive_seed(production, self.id)
+        key = f"location:{self.location}" if self.shared_seed and self.location else self.id
+        return self.seed if self.seed is not None else derive_seed(production, key)
 
     def seeds(self, production: str) -> list[int]:
         """The seed of each variation: first seed + i."""
@@ -487,6 +512,14 @@ class _Validator:
             )
         variations = self.integer(row, "variations", 1, MAX_VARIATIONS)
         seed = self.integer(row, "seed", 0, MAX_SEED)
+        location = self.location(row)
+        regions = self.regions(row)
+        lora_text, lora_line = self.text(row, "lora")
+        loras: tuple[LoraSpec, ...] = ()
+        try:
+            loras = parse_loras(lora_text)
+        except InputError as exc:
+            self.problems.field(lora_line, "lora", str(exc))
         if len(self.problems.items) > before or layout is None or preset is None:
             return None
         if width is None or height is None:
@@ -495,6 +528,10 @@ class _Validator:
             width, height = plate_size_for(
                 *src, long_side=max(self.settings.width, self.settings.height)
             )
+        resolved = self.delivery(row, layout, (width, height), bool(w_text), preset)
+        if resolved is None:
+            return None
+        delivery, (width, height) = resolved
         return Shot(
             id=shot_id,
             layout=layout,
@@ -508,7 +545,60 @@ class _Validator:
             layout_artist=artist,
             notes=self.text(row, "notes")[0],
             line=row.line,
+            loras=loras,
+            location=location,
+            shared_seed=bool(location) and self._shared_seed(location),
+            regions=regions,
+            delivery=delivery,
         )
+
+    def delivery(
+        self, row: _Row, layout: Path, base: tuple[int, int], base_given: bool, preset: Preset
+    ) -> tuple[tuple[int, int] | None, tuple[int, int]] | None:
+        """The `delivery` column (blank: the preset's, else the settings' default),
+        checked against the layout, and with it the base pass's size; None: refused
+        (reported on its line)."""
+        text, line = self.text(row, "delivery")
+        src = self.images[layout]
+        assert not isinstance(src, str)
+        model = (self.settings.width, self.settings.height)
+        try:
+            wanted = text or preset.delivery or self.settings.delivery
+            return resolve_delivery(wanted, src, base, base_given, model, "value")
+        except InputError as exc:
+            self.problems.field(line, "delivery", str(exc))
+            return None
+
+    def regions(self, row: _Row) -> RegionsInput | None:
+        """The ``regions`` column: a regions file beside the list (bgart.inputs.regions),
+        read and checked now, its problem reported on the row's line."""
+        text, line = self.text(row, "regions")
+        if not text:
+            return None
+        rel = text.replace("\\", "/")
+        full = (self.folder / rel).resolve()
+        if rel.startswith("/") or "\x00" in rel or not full.is_relative_to(self.folder):
+            self.problems.field(line, "regions", f"'{text}' must be a path inside {self.folder}")
+            return None
+        try:
+            return load_regions(full, text)
+        except InputError as exc:
+            self.problems.field(line, "regions", str(exc))
+            return None
+
+    def _shared_seed(self, location: str) -> bool:
+        policies = self.settings.artboard_seed_policies
+        return policies.get(location, self.settings.artboard_seed_policy) == "shared"
+
+    def location(self, row: _Row) -> str:
+        """The ``location`` column: a name the art boards use (one line, at most 64)."""
+        text, line = self.text(row, "location")
+        if len(text) > 64 or any(ord(c) < 32 or ord(c) == 127 or c in "/\\" for c in text):
+            self.problems.field(
+                line, "location", "must be one line of at most 64 characters, no '/'"
+            )
+            return ""
+        return text
 
 
 def load_shot_list(path: Path | str, settings: Settings, label: str | None = None) -> ShotList:

@@ -23,6 +23,18 @@ from bgart.plates.acts import (
     select_variation,
     undo,
 )
+from bgart.plates.artboard import (
+    BoardImage,
+    board_artists,
+    board_images,
+    board_key,
+    boards,
+    read_reference,
+    record_artboard,
+    record_reuse,
+    reuse_of,
+    reused_shots,
+)
 from bgart.plates.history import PlateHistory
 from bgart.plates.layered import record_layered_final
 from bgart.plates.pixels import PlateState, decode_blob
@@ -38,28 +50,52 @@ from bgart.plates.queries import (
     shot_layout,
     shot_status,
 )
-from bgart.plates.review import accept, reject, review, submit
+from bgart.plates.refine import record_refine
+from bgart.plates.review import (
+    RetakeMark,
+    accept,
+    mark_retake,
+    open_retakes,
+    reject,
+    retake_marks,
+    review,
+    review_queue,
+    submit,
+)
+from bgart.plates.variants import TIMES, accepted_version, record_variant
 from bgart.plates.versions import PLATE, REVIEWER_ROLES, Recorded
 
 __all__ = [
     "PLATE",
     "REVIEWER_ROLES",
     "SHOT_STATUSES",
+    "TIMES",
     "VERSION_KINDS",
+    "BoardImage",
     "PlateHistory",
     "PlateState",
     "Recorded",
+    "RetakeMark",
     "accept",
+    "accepted_version",
+    "board_artists",
+    "board_images",
+    "board_key",
+    "boards",
     "decode_blob",
     "encode_png",
     "heatmap",
     "is_psd",
+    "mark_retake",
+    "open_retakes",
     "plate_figures",
     "plate_names",
     "plate_state",
     "plate_versions",
     "read_layered",
+    "read_reference",
     "record_adjust",
+    "record_artboard",
     "record_base",
     "record_final",
     "record_generated",
@@ -68,8 +104,15 @@ __all__ = [
     "record_layered_final",
     "record_layout",
     "record_paint",
+    "record_refine",
+    "record_reuse",
+    "record_variant",
     "reject",
+    "retake_marks",
+    "reuse_of",
+    "reused_shots",
     "review",
+    "review_queue",
     "select_variation",
     "shot_codes",
     "shot_layout",

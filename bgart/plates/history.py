@@ -188,6 +188,10 @@ class PlateHistory:
           a recorded layout with the same pixels, else to the person who imported it as the
           plate. Hand-painted and blank imports name no layout (nothing links them to one).
         """
+        variant = next((ev for ev in self.events if ev.kind == Kind.AI_VARIANT), None)
+        if source_candidate is None and variant is not None:  # the layout its record names
+            sha = variant.typed(AiGenerated).record.get("layout_sha256")
+            return (_layout_artist(self.layouts, sha), sha) if isinstance(sha, str) else ([], None)
         if source_candidate is None:
             return self._imported_layout()
         gen = next(

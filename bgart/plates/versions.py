@@ -104,13 +104,10 @@ def new_version(
     idem_key: str | None = None,
 ) -> Event:
     """Store the new pixels and raster, append the event and the version row."""
-    if image_sha is None:
-        image_sha = project.blobs.put(encode_png(image), "png")
-    if raster_sha is None:
-        if raster.base is None and contrib.DEFINITION_VERSION >= 2:
-            # a first version (or a chosen candidate): its pixels are its base values
-            raster = raster.with_base(image)
-        raster_sha = project.blobs.put(raster.to_bytes(), "raster")
+    if raster_sha is None and raster.base is None and contrib.DEFINITION_VERSION >= 2:
+        # a first version (or a chosen candidate): its pixels are its base values
+        raster = raster.with_base(image)
+    image_sha, raster_sha = _store_version(project, image, raster, image_sha, raster_sha)
     number = base.number + 1 if base else 1
     full_payload = {
         **payload,
@@ -141,6 +138,30 @@ def new_version(
     )
     remember(project, ("plate-state", image_sha, raster_sha), (image, raster))
     return ev
+
+
+def _store_version(
+    project: Project,
+    image: np.ndarray,
+    raster: Raster,
+    image_sha: str | None,
+    raster_sha: str | None,
+) -> tuple[str, str]:
+    """The version's PNG and raster blobs, stored (those not stored yet). Both at once: the
+    PNG is encoded and written on a second thread while the raster is, so one blob's fsync
+    waits while the other is deflated (on a 4K plate each fsync is about 0.1 s)."""
+    if image_sha is not None and raster_sha is not None:
+        return image_sha, raster_sha
+    if image_sha is not None:
+        return image_sha, project.blobs.put(raster.to_bytes(), "raster")
+    if raster_sha is not None:
+        return project.blobs.put(encode_png(image), "png"), raster_sha
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(1, thread_name_prefix="bgart-version-png") as pool:
+        png = pool.submit(lambda: project.blobs.put(encode_png(image), "png"))
+        raster_sha = project.blobs.put(raster.to_bytes(), "raster")
+        return png.result(), raster_sha
 
 
 def check_names(shot: str, plate: str) -> tuple[str, str]:

@@ -30,6 +30,8 @@ from bgart.provenance.edits import (
     lossy_final,
     mask_from_image,
     paint,
+    resample,
+    resample_edit,
 )
 from bgart.provenance.heatmap import HEAT_COLOURS, heatmap
 from bgart.provenance.kernel import composite
@@ -48,6 +50,8 @@ from bgart.provenance.raster import (
     figures,
     same_pixels,
 )
+from bgart.provenance.resample import carry, keep_human, plain_resample, source_index
+from bgart.provenance.variant import variant, whole_mask
 
 __all__ = [
     "ADJUSTED",
@@ -70,6 +74,7 @@ __all__ = [
     "Raster",
     "adjust",
     "apply",
+    "carry",
     "codec_of",
     "composite",
     "definition_version",
@@ -81,11 +86,18 @@ __all__ = [
     "imported",
     "inpaint",
     "keep_freed_memory",
+    "keep_human",
     "lossy_final",
     "mask_from_image",
     "noise_floor",
     "paint",
+    "plain_resample",
+    "resample",
+    "resample_edit",
     "same_pixels",
+    "source_index",
     "use_threads",
+    "variant",
     "visibly_different",
+    "whole_mask",
 ]

@@ -43,6 +43,7 @@ from bgart.provenance.raster import (
     BoolArr,
     Raster,
 )
+from bgart.provenance.resample import carry, check_factor, plain_resample
 from bgart.provenance.tone import Curve, _explains, _fit_curve, _sample_stride
 
 MASK_THRESHOLD = 128  # soft masks are binarised at 50 %
@@ -160,6 +161,37 @@ def adjust(
     """``human.adjusted``: a technical edit (levels, colour). Visibly changed pixels are
     marked ADJUSTED; authorship (class and h) is unchanged."""
     return apply([Edit(EditKind.ADJUST, before, raster, adjusted, version=version)])[0]
+
+
+def resample_edit(
+    before: U8, raster: Raster, refined: U8, *, version: int = DEFINITION_VERSION
+) -> Edit:
+    """The edit of ``ai.refined`` (see :mod:`bgart.provenance.resample`): the raster carried
+    to the refined size, then the refined image laid over the plain resample of ``before``
+    as an inpaint over the whole plate (what it changed visibly is AI, the rest keeps its
+    carried author). An :class:`Edit` of the inpaint kind, so :func:`apply` (and verify)
+    run it with the others."""
+    height, width = refined.shape[:2]
+    try:
+        check_factor((before.shape[1], before.shape[0]), (width, height))
+    except ValueError as exc:
+        raise ValueError(f"refined image: {exc}") from None
+    if version < 2:
+        raise ValueError("a refinement is recorded under contribution definition 2 or later")
+    plain = plain_resample(before, width, height)
+    mask = np.ones((height, width), bool)
+    return Edit(
+        EditKind.INPAINT, plain, carry(raster, width, height), refined, mask, version=version
+    )
+
+
+def resample(
+    before: U8, raster: Raster, refined: U8, *, version: int = DEFINITION_VERSION
+) -> Applied:
+    """``ai.refined``: the plate refined by the model to ``refined``'s size. Figures as an
+    inpaint's: ``mask_px`` (every output pixel), ``changed_px``, ``visible_px`` (the pixels
+    the refinement visibly changed beyond a plain resample)."""
+    return apply([resample_edit(before, raster, refined, version=version)])[0]
 
 
 @dataclass(eq=False)
@@ -485,6 +517,8 @@ class EditSpec:
             raise ValueError(f"a {self.kind} edit makes a first version: it edits none")
         mask = None if self.mask is None else self.mask.load(read)
         version = 1 if payload is None else definition_version(payload)
+        if self.kind == EditKind.RESAMPLE:
+            return resample_edit(before, raster, self.image.load(read), version=version)
         noise = None
         floor = None if payload is None else _payload_field(payload, "noise_floor")
         if version >= 2 and isinstance(floor, int | float) and not isinstance(floor, bool):
@@ -521,6 +555,7 @@ EDITS: Mapping[EditKind, EditSpec] = {
             mask=BlobInput("mask", "L", mask_from_image),
         ),
         EditSpec(EditKind.ADJUST, BlobInput("adjusted", "RGB")),
+        EditSpec(EditKind.RESAMPLE, BlobInput("result", "RGB")),
     )
 }
 """The edits that change pixels, by :class:`~bgart.events.EditKind` (``EditKind.NONE`` and

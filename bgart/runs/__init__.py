@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 from bgart.lazy import lazy_getattr
 
 if TYPE_CHECKING:
+    from bgart.runs.artboard import plate_drift
     from bgart.runs.batch import (
         EXIT_FAILED_SHOTS,
         BatchOptions,
@@ -27,6 +28,7 @@ if TYPE_CHECKING:
     )
     from bgart.runs.distributed import Dist, launched_world_size
     from bgart.runs.generate import GenerateJob, output_paths, run_generate, run_regenerate
+    from bgart.runs.refine import RefineJob, run_refine
     from bgart.runs.render import (
         EngineState,
         Renderer,
@@ -45,12 +47,15 @@ _LAZY = {
     "Reporter": "batch",
     "ShotOutcome": "batch",
     "run_batch": "batch",
+    "plate_drift": "artboard",
     "Dist": "distributed",
     "launched_world_size": "distributed",
     "GenerateJob": "generate",
     "output_paths": "generate",
     "run_generate": "generate",
     "run_regenerate": "generate",
+    "RefineJob": "refine",
+    "run_refine": "refine",
     "EngineState": "render",
     "Renderer": "render",
     "generate_with_fallback": "render",
@@ -72,6 +77,7 @@ __all__ = [
     "EngineState",
     "GenerateJob",
     "QuietReporter",
+    "RefineJob",
     "Renderer",
     "Reporter",
     "ShotOutcome",
@@ -80,9 +86,11 @@ __all__ = [
     "launched_world_size",
     "output_paths",
     "place_photo",
+    "plate_drift",
     "plate_images",
     "plate_request",
     "run_batch",
     "run_generate",
+    "run_refine",
     "run_regenerate",
 ]

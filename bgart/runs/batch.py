@@ -42,7 +42,7 @@ from bgart.fsutil import atomic_write_bytes, file_lock, read_bounded_text, sha25
 from bgart.generation import Engine, Generated, OutOfMemory
 from bgart.images import read_user_file
 from bgart.inputs import ImageInput, RenderRequest, Shot, ShotList, compose, load_shot_list
-from bgart.runs import distributed
+from bgart.runs import artboard, distributed, reuse
 from bgart.runs.contact_sheet import SheetShot, write_contact_sheet
 from bgart.runs.render import EngineState, generate_with_fallback, plate_request
 from bgart.runs.write_behind import WriteBehind
@@ -68,6 +68,7 @@ class BatchOptions:
     cpu: bool = False
     steps: int | None = None  # override every preset's steps (drafts)
     contact_sheet: bool = True
+    reuse: bool = False  # a 兼用 cut takes the accepted plate of its layout (bgart.runs.reuse)
 
 
 class Reporter(Protocol):
@@ -134,6 +135,7 @@ class BatchSummary:
     contact_pngs: list[Path] = field(default_factory=list)  # one, or the pages of a long list
     rank: int = 0
     world: int = 1
+    artboard: dict[str, Any] = field(default_factory=dict)  # 兼用 offers, drift outliers
 
     @property
     def ok(self) -> bool:
@@ -194,6 +196,11 @@ def plan_shot(
         "layout_sha256": layout_sha,
         "photo_sha256": photo_sha,
     }  # not the device or thread count: a done shot stays done on other hardware
+    if loras := shot.lora_text(preset):  # only when used: other shots' keys stay as they were
+        inputs["loras"] = loras
+    inputs |= artboard.plan_inputs(project_root, shot)  # {} without an art board
+    if shot.delivery is not None:  # only when set: keys of shots without one stay as they were
+        inputs["delivery"] = list(shot.delivery)
     key = hashlib.sha256(canonical_json(inputs).encode()).hexdigest()
     return ShotPlan(shot, shot_folder(project_root, shot.id), seeds, layout_sha, photo_sha, key)
 
@@ -276,6 +283,10 @@ def shot_request(plan: ShotPlan, shot_list: ShotList, steps: int | None) -> Rend
         preset=shot.preset,
         photo=photo,
         steps=steps,
+        loras=shot.loras,
+        regions=shot.regions,  # regional prompts (bgart.inputs.regions)
+        delivery=shot.delivery,  # the delivery size (bgart.inputs.delivery)
+        **artboard.request_fields(plan.folder.parents[1], shot),
     )
 
 
@@ -462,6 +473,8 @@ def record_shot(
     from bgart.plates import acts as workflow
 
     _record_layout(project, shot, shot_list, layout_bytes)
+    if shot.regions is not None:  # kept by sha256: regenerating the plates needs the map
+        project.blobs.put(shot.regions.map.data, "png")
     datas = list(pngs) if pngs is not None else [r.png() for r in results]
     for result, data in zip(results, datas, strict=True):
         workflow.record_generated(project, shot.id, data, result.record)
@@ -587,10 +600,12 @@ def _run(
     try:
         guard.enter_context(_one_batch(root, dist))
         settings = load_settings(root, **overrides)
+        guard.enter_context(artboard.using(root, project, settings))
         plans = [
             plan_shot(s, shot_list, root, settings, settings.model, opts.steps) for s in selected
         ]
         pending = [p for p in plans if opts.force or not is_done(p)]
+        pending, notes = reuse.settle(project, pending, opts, settings, say, dist.is_main)
         pending_ids = {p.shot.id for p in pending}
         already = [p.shot.id for p in plans if p.shot.id not in pending_ids]
         if dist.is_main:
@@ -655,6 +670,7 @@ def _run(
             model_loads=loads,
             rank=dist.rank,
             world=dist.world,
+            artboard=artboard.summary(notes, root, shot_list, settings, opts.steps, dist),
         )
         if dist.is_main and opts.contact_sheet:
             summary.contact_html, summary.contact_pngs = write_sheet(
@@ -756,6 +772,7 @@ def write_sheet(
         if temp.fullmatch(stale.name):
             stale.unlink(missing_ok=True)
     entries = sheet_entries(root, shot_list, settings, steps)
+    entries = artboard.with_drift(root, shot_list, settings, entries)  # locations, drift
     title = f"{settings.production} — {shot_list.source.name}"
     subtitle = f"model {settings.model}" + (f", {steps} steps (draft)" if steps else "")
     html_path, png_path = folder / f"{stem}.html", folder / f"{stem}.png"

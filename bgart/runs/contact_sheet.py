@@ -61,6 +61,28 @@ class SheetShot:
     layout_artist: str = ""
     notes: str = ""
     line: int = 0
+    location: str = ""  # the shot list's location: the sheet groups shots by it
+    board: str | None = None  # the art board its drift is measured to (bgart.runs.artboard)
+    drift: list[float | None] = field(default_factory=list)  # per variation
+    drift_threshold: float | None = None  # the production's: a drift over it is flagged
+
+    def drift_caption(self, index: int) -> tuple[str, bool]:
+        """`` · drift 0.123`` for variation ``index`` (0-based), and whether it is over
+        the threshold; ``("", False)`` without a score."""
+        score = self.drift[index] if index < len(self.drift) else None
+        if score is None:
+            return "", False
+        over = self.drift_threshold is not None and score > self.drift_threshold
+        return f" · drift {score:.3f}" + (" ⚠" if over else ""), over
+
+
+def by_location(shots: Sequence[SheetShot]) -> list[SheetShot]:
+    """The shots grouped by location (a group where its location first appears in the
+    list, the list's order within it); unchanged when no shot names a location."""
+    first: dict[str, int] = {}
+    for i, s in enumerate(shots):
+        first.setdefault(s.location, i)
+    return sorted(shots, key=lambda s: first[s.location])
 
 
 def _thumb(source: Path | Image.Image, height: int) -> Image.Image | None:
@@ -94,6 +116,7 @@ h1{font-size:20px;margin:0 0 4px}.sub{color:#a1a1aa;margin:0 0 16px}
 figure img{height:160px;display:block;border:1px solid #3f3f46}
 figcaption{font-size:12px;color:#a1a1aa;font-family:monospace}
 .layout img{background:#fff}.reason{color:#ef4444;max-width:480px;white-space:pre-wrap}
+h2.location{font-size:18px;margin:20px 0 0;color:#fbbf24}.over{color:#ef4444}
 """
 
 
@@ -123,7 +146,10 @@ def render_html(
             f'<li><a href="#{_e(s.id)}">{_e(s.id)}</a>: {_e(s.reason or "")}</li>' for s in failed
         ]
         out.append("</ul></div>")
-    for s in shots:
+    located, ordered = any(s.location for s in shots), by_location(shots)
+    for k, s in enumerate(ordered):
+        if located and (k == 0 or s.location != ordered[k - 1].location):
+            out.append(f'<h2 class="location">{_e(s.location or "(no location)")}</h2>')
         cls = {"done": "done", "failed": "failed"}.get(s.status, "pending")
         out.append(f'<section class="shot {cls}" id="{_e(s.id)}"><div class="meta">')
         out.append(f"<h2>{_e(s.id)}</h2>")
@@ -154,7 +180,10 @@ def render_html(
             if link_base is not None:
                 href = f"{link_base}/shots/{s.id}/{png.name}"
                 img = f'<a href="{_e(href)}">{img}</a>'
-            out.append(f"<figure>{img}<figcaption>v{i} · seed {seed}</figcaption></figure>")
+            drift, over = s.drift_caption(i - 1)
+            flag = ' class="over"' if over else ""
+            cap = f"<figcaption{flag}>v{i} · seed {seed}{_e(drift)}"
+            out.append(f"<figure>{img}{cap}</figcaption></figure>")
         out.append("</div></section>")
     out.append("</body></html>")
     return "\n".join(out) + "\n"
@@ -215,8 +244,14 @@ def _wrap(draw: ImageDraw.ImageDraw, text: str, font: object, width: int, lines:
     return [_clip(draw, line, font, width) for line in out]
 
 
+def _png_drift(s: SheetShot, index: int) -> str:
+    return s.drift_caption(index)[0].replace(" · ", "  ").replace(" ⚠", " (!)")
+
+
 def render_png_pages(shots: Sequence[SheetShot], *, title: str, subtitle: str) -> list[bytes]:
-    """The sheet as PNG pages of at most :data:`PNG_ROWS_PER_PAGE` shots."""
+    """The sheet as PNG pages of at most :data:`PNG_ROWS_PER_PAGE` shots (grouped by
+    location, as the HTML page)."""
+    shots = by_location(shots)
     pages = [shots[i : i + PNG_ROWS_PER_PAGE] for i in range(0, len(shots), PNG_ROWS_PER_PAGE)]
     pages = pages or [[]]
     return [
@@ -241,7 +276,7 @@ def _png_page(
         for i, (png, seed) in enumerate(s.variations, start=1):
             th = _thumb(png, PNG_THUMB_H)
             if th is not None:
-                items.append((th, f"v{i}  seed {seed}"))
+                items.append((th, f"v{i}  seed {seed}" + _png_drift(s, i - 1)))
         rows.append((s, items))
         row_w = pad + meta_w + sum(im.width + pad for im, _ in items) + pad
         width = max(width, row_w + (320 if s.status == "failed" else 0))
@@ -258,7 +293,8 @@ def _png_page(
         colour = {"done": GREEN, "failed": RED}.get(s.status, AMBER)
         draw.text((pad, y), s.id, fill=FG, font=mid)
         draw.text((pad, y + 22), s.status, fill=colour, font=small)
-        draw.text((pad, y + 40), f"{s.preset}  {s.width}x{s.height}", fill=MUTED, font=small)
+        where = f"  @ {s.location}" if s.location else ""
+        draw.text((pad, y + 40), f"{s.preset}  {s.width}x{s.height}{where}", fill=MUTED, font=small)
         for k, line in enumerate(_wrap(draw, s.prompt, small, meta_w - pad, 5)):
             draw.text((pad, y + 60 + 16 * k), line, fill=FG, font=small)
         x = pad + meta_w

@@ -16,12 +16,19 @@ from bgart.images import open_image, read_user_file
 from bgart.inputs import (
     ImageInput,
     RenderRequest,
+    base_size_for,
+    check_base_within,
     check_plate_size,
     consecutive_seeds,
     get_preset,
+    load_regions,
+    parse_loras,
     plate_size_for,
     prepare_layout,
 )
+from bgart.runs.artboard import recorded_references
+from bgart.runs.delivery import base_of, job_delivery, replay_plan
+from bgart.runs.regions import keep_regions_map, recorded_regions_map
 from bgart.runs.render import EngineState, generate_with_fallback, place_photo, plate_request
 from bgart.settings import load_settings
 
@@ -43,6 +50,9 @@ class GenerateJob:
     model: str | None = None
     project: Path | None = None
     shot: str | None = None
+    delivery: str | None = None  # "WxH" / short side / "none"; None: the settings' default
+    lora: str | None = None  # "name:0.8;other:0.5": changes the preset's LoRAs by name
+    regions: Path | None = None  # a regions file: regional prompts (bgart.inputs.regions)
 
 
 def output_paths(out: Path, n: int) -> list[Path]:
@@ -70,16 +80,28 @@ def run_generate(
     layout_img = open_image(layout.data, mode=None, name=layout.name)
     if (job.width is None) != (job.height is None):
         raise InputError("--width and --height go together (or leave both out)")
+    default = preset.delivery or settings.delivery  # the preset's, else bgart.toml's
+    delivery = job_delivery(job.delivery, default, layout_img.size)
     if job.width is None or job.height is None:
         width, height = plate_size_for(
             *layout_img.size, long_side=max(settings.width, settings.height)
         )
+        if delivery is not None:  # the model's size at the delivery's aspect (a pan: wider)
+            width, height = base_size_for(
+                delivery, max(settings.width, settings.height), min(settings.width, settings.height)
+            )
     else:
         width, height = job.width, job.height
     check_plate_size(width, height)
+    if delivery is not None:
+        check_base_within(delivery, (width, height), "--delivery")
     photo = None
     if job.photo is not None:
         photo = ImageInput(_read(job.photo, "--photo"), str(job.photo))
+    try:
+        loras = parse_loras(job.lora or "")
+    except InputError as exc:
+        raise InputError(f"--lora '{job.lora}': {exc}") from None
     render = RenderRequest(
         prompt=job.prompt,
         layout=layout,
@@ -89,6 +111,9 @@ def run_generate(
         preset=preset.name,
         photo=photo,
         steps=job.steps or None,  # 0: the preset's, as before
+        delivery=delivery,
+        loras=loras,
+        regions=load_regions(job.regions, f"--regions {job.regions}") if job.regions else None,
     )
     req = plate_request(render, preset)  # decodes the photo: refused before the model loads
     paths = output_paths(job.out, job.variations)
@@ -99,6 +124,7 @@ def run_generate(
         from bgart.plates import record_generated_cli
 
         record_generated_cli(ledger_target[0], ledger_target[1], layout.data, results)
+        keep_regions_map(ledger_target[0], render.regions)  # regenerate finds it there
     return paths
 
 
@@ -150,7 +176,7 @@ def run_regenerate(
                 f"--layout {layout}: not the layout {plate} was made from (sha256 differs)"
             )
         layout_img = open_image(data, mode=None, name=str(layout))
-        control = prepare_layout(layout_img, record.width, record.height)
+        control = prepare_layout(layout_img, *base_of(record))  # the base pass's size
     photo_img = None
     if record.photo_sha256:
         if photo is None:
@@ -160,14 +186,24 @@ def run_regenerate(
             raise InputError(f"--photo {photo}: not the photo {plate} was made from")
         photo_img = place_photo(
             open_image(data, name=str(photo)),
-            record.width,
-            record.height,
+            *base_of(record),
             layout_img.size if layout_img is not None else None,
         )
     if record.mode == "inpaint":
         raise InputError(f"{plate}: an inpaint; regenerate it from the project ledger")
+    refs = recorded_references(record, project)  # art-board images, from the project
+    regions = recorded_regions_map(record, project)  # a regional prompts' colour map, too
+    delivery = replay_plan(record, layout_img)  # its second pass, checked before the load
     engine = Engine.load(settings, say=say)
-    result = regenerate(engine, record, layout=control, photo=photo_img)
+    result = regenerate(
+        engine,
+        record,
+        layout=control,
+        photo=photo_img,
+        references=refs,
+        delivery=delivery,
+        regions_map=regions,
+    )
     data = result.png()
     _write_outputs([out], [data])
     return data == original

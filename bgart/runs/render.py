@@ -13,9 +13,28 @@ import numpy as np
 from PIL import Image
 
 from bgart.errors import InputError
-from bgart.generation import Generated, GenerationRequest, InpaintRequest, OutOfMemory, Progress
+from bgart.generation import (
+    Generated,
+    GenerationRequest,
+    InpaintRequest,
+    LoraUse,
+    OutOfMemory,
+    Progress,
+)
 from bgart.images import cover_resize, open_image
-from bgart.inputs import Preset, RenderRequest, compose, fit_box, join_prompt, prepare_layout
+from bgart.inputs import (
+    Preset,
+    RenderRequest,
+    active_loras,
+    compose,
+    fit_box,
+    join_prompt,
+    merge_loras,
+    prepare_layout,
+)
+from bgart.runs.artboard import render_references
+from bgart.runs.delivery import delivery_plan
+from bgart.runs.regions import render_regions
 
 Say = Callable[[str], None]
 
@@ -65,6 +84,12 @@ def plate_request(render: RenderRequest, preset: Preset) -> GenerationRequest:
         preset=preset.name,
         layout_sha256=render.layout.sha256,
         photo_sha256=render.photo.sha256 if render.photo is not None else None,
+        loras=tuple(
+            LoraUse(s.name, s.scale) for s in active_loras(merge_loras(preset.loras, render.loras))
+        ),
+        references=render_references(render),  # art boards (bgart.runs.artboard)
+        delivery=delivery_plan(render.delivery, layout),  # bgart.runs.delivery
+        regions=render_regions(render, preset),  # regional prompts (bgart.runs.regions)
         **extra,
     )
 
@@ -198,14 +223,17 @@ def _generate_falling_back(
 def inpaint_with_fallback(
     engine: Renderer, req: InpaintRequest, progress: Progress | None, state: EngineState
 ) -> Generated:
-    """An inpaint; on out-of-memory, tried once more with model offload + VAE tiling (kept
-    on: ``state``, when sticky). Raises OutOfMemory when it does not fit even so."""
+    """An inpaint of the crop around the mask (bgart.runs.crop); on out-of-memory, tried
+    once more with model offload + VAE tiling (kept on: ``state``, when sticky). Raises
+    OutOfMemory when it does not fit even so."""
+    from bgart.runs.crop import inpaint_cropped
+
     try:
-        return engine.inpaint(req, progress)
+        return inpaint_cropped(engine, req, progress)
     except OutOfMemory:
         pass  # the engine released the failed call's memory before raising
     _enter_low_memory(engine, state)
     try:
-        return engine.inpaint(req, progress)
+        return inpaint_cropped(engine, req, progress)
     finally:
         _leave_low_memory(engine, state)

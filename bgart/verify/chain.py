@@ -142,6 +142,10 @@ def verify_project(
                     made = _check_numbering(ev, replay)
                     if made is not None and ev.kind == Kind.PLATE_REVERTED:
                         reverts.append((key, made[0], int(ev.payload["to_version"])))
+                    elif made is not None and ev.kind == Kind.AI_VARIANT:
+                        parent = _variant_parent(ev, plates)  # checked even when not replayed
+                        if recompute:  # its edit starts from the parent plate's version
+                            replayer.add(key, ev, parent)
                     elif made is not None and recompute:
                         base = made[1]
                         stored = None if base is None else (base, *replay.versions[base])
@@ -238,6 +242,28 @@ def _makes_new_version(ev: EventRow) -> bool:
     )
 
 
+def _variant_parent(
+    ev: EventRow, plates: dict[tuple[str, str], _PlateReplay]
+) -> tuple[int, str, str]:
+    """The stored version a variant plate starts from: ``parent_version`` of the shot's plate
+    ``parent_plate``, which must exist before the variant (a variant is its plate's first
+    version, its raster the parent's where the model left the parent's pixels)."""
+    p = ev.payload
+    name, number = p.get("parent_plate"), p.get("parent_version")
+    parent = plates.get((str(ev.shot), str(name)))
+    if (
+        not isinstance(number, int)
+        or p.get("base_version") is not None
+        or parent is None
+        or number not in parent.versions
+        or name == ev.plate
+    ):
+        raise LedgerIntegrityError(
+            f"{ev.label}: its parent, version {number!r} of plate {name!r}, is not in the history"
+        )
+    return (number, *parent.versions[number])
+
+
 def _check_numbering(ev: EventRow, replay: _PlateReplay) -> tuple[int, int | None] | None:
     """Check one plate event against the history of its plate so far (numbers, references,
     a revert's copy); for an event that makes a version, (its number, the number of the
@@ -247,7 +273,7 @@ def _check_numbering(ev: EventRow, replay: _PlateReplay) -> tuple[int, int | Non
         if p.get("candidate") != len(replay.candidates) + 1:
             raise LedgerIntegrityError(f"{ev.label}: candidate number does not follow the history")
         replay.candidates.append((ev.blobs.get("image", ""), ev.seq))
-    if ev.kind in REVIEW_KINDS:
+    if ev.kind in REVIEW_KINDS or ev.kind == Kind.RETAKE_MARKED:  # retake marks: a review's
         if p.get("version") != max(replay.versions, default=None):
             raise LedgerIntegrityError(f"{ev.label}: reviews a version that was not the latest")
         return None

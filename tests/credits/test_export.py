@@ -212,9 +212,9 @@ def test_manifest_states_the_history_and_figures(
 def test_assertions_bgart_makes_are_created_assertions(
     exported: dict[str, ExportedPlate],
 ) -> None:
-    """C2PA 2.1: assertions the claim generator makes itself are created assertions; gathered
-    ones are for assertions taken from elsewhere. (c2pa-rs itself files the ingredient,
-    thumbnail and schema.org CreativeWork assertions among the gathered ones.)"""
+    """C2PA 2.x: assertions the claim generator makes itself are created assertions; gathered
+    ones are for assertions taken from elsewhere. The ingredients and thumbnails c2pa-rs adds
+    are created too (setting ``builder.created_assertion_labels``); nothing is gathered."""
     path = exported["EP01_C002"].png
     assert path is not None
     with open(path, "rb") as fh, c2pa.Reader("image/png", fh) as reader:
@@ -222,8 +222,16 @@ def test_assertions_bgart_makes_are_created_assertions(
     claim = detail["manifests"][detail["active_manifest"]]["claim"]
     created = {a["url"].rsplit("/", 1)[-1] for a in claim["created_assertions"]}
     gathered = {a["url"].rsplit("/", 1)[-1] for a in claim.get("gathered_assertions", [])}
-    for label in ("c2pa.actions.v2", "org.bgart.contribution"):
+    for label in (
+        "c2pa.actions.v2",
+        "org.bgart.contribution",
+        "org.bgart.people",
+        "c2pa.ingredient.v3",
+        "c2pa.thumbnail.claim",
+        "c2pa.thumbnail.ingredient",
+    ):
         assert label in created and label not in gathered, (label, created, gathered)
+    assert not gathered
 
 
 # --- layered PSDs --------------------------------------------------------------------------

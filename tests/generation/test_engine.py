@@ -111,6 +111,17 @@ def test_sdxl_architecture_is_deterministic_and_follows_layout(tiny_engine_xl) -
     assert regenerate(tiny_engine_xl, a.record, layout=_layout()).png() == a.png()
 
 
+def test_sdxl_pipelines_hide_no_watermark_of_their_own(tiny_engine_xl) -> None:  # type: ignore[no-untyped-def]
+    """diffusers would hide a DWT-DCT mark in every SDXL plate of 256 px or more (the
+    invisible-watermark package is installed for bgart's declared soft binding): undeclared
+    pixel changes, so every SDXL pipeline the engine makes is built without one."""
+    _gen(tiny_engine_xl, photo=Image.new("RGB", (W, H)))
+    tiny_engine_xl._pipe("inpaint")
+    pipes = [tiny_engine_xl._base, *tiny_engine_xl._pipes.values()]
+    assert len(pipes) >= 3
+    assert all(getattr(pipe, "watermark", "absent") is None for pipe in pipes)
+
+
 @pytest.mark.parametrize(("w", "h", "field"), [(130, 96, "width 130"), (128, 20, "height 20")])
 def test_bad_sizes_are_named(tiny_engine, w: int, h: int, field: str) -> None:  # type: ignore[no-untyped-def]
     req = GenerationRequest(prompt="x", width=w, height=h, seeds=[1], steps=2)

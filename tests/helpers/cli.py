@@ -36,6 +36,7 @@ def run_in_process(
     from bgart.cli import main
 
     out, err = io.StringIO(), io.StringIO()
+    saved = dict(os.environ)  # a command may set variables itself (BGART_TEST_MODEL does)
     with pytest.MonkeyPatch.context() as patch:
         for key in list(os.environ):
             if key.startswith("BGART_") and key not in _KEPT:
@@ -52,6 +53,8 @@ def run_in_process(
             except SystemExit as exc:
                 rc = exc.code if isinstance(exc.code, int) else 1
         seconds = time.perf_counter() - start
+    os.environ.clear()
+    os.environ.update(saved)
     return CliResult(list(args), rc, out.getvalue(), err.getvalue(), seconds)
 
 

@@ -364,7 +364,7 @@ FORBIDDEN = [
     (r"use_safetensors\s*=\s*False", "non-safetensors weights"),
     (r"weights_only\s*=\s*False", "torch.load of full pickles"),
     (r"yaml\.(unsafe_)?load\s*\((?![^)]*SafeLoader)", "an unsafe YAML loader"),
-    (r"\beval\s*\(|\bexec\s*\(", "eval/exec"),
+    (r"(?<![.\w])eval\s*\(|(?<![.\w])exec\s*\(", "eval/exec"),  # not torch's module.eval()
 ]
 
 
