@@ -55,7 +55,9 @@ def use_tiny_model(settings: Settings, say: Say) -> dict[str, str]:
 TEST_MODEL_ENV = "BGART_TEST_MODEL"
 """Set to 1: every command that runs a model uses the tiny random-weight test model (noise,
 not art), so the README's walk-through runs offline. The one documented switch."""
-MODEL_COMMANDS = frozenset({"batch", "generate", "regenerate", "ui", "demo"})
+MODEL_COMMANDS = frozenset(
+    {"batch", "generate", "regenerate", "ui", "demo", "variant", "refine", "lora"}
+)
 DEMO_USERS = (("demo-director", "director"), ("demo-artist", "artist"))
 
 

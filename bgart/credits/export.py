@@ -322,7 +322,8 @@ def contribution_figures(p: PlateCredit, report: CreditReport) -> dict[str, Any]
         "approved_at": p.approved_at or NOT_RECORDED,
         "active_seconds": p.active_seconds,
         "gpu_seconds": p.gpu_seconds,
-        "models": "; ".join(_model_label(m) for m in p.models) or "none",
+        # each model once (the same model may have made, inpainted and refined the plate)
+        "models": "; ".join(dict.fromkeys(_model_label(m) for m in p.models)) or "none",
         "credit_line": en,
         "credit_line_ja": ja,
         "image_sha256": p.image_sha256,
@@ -426,6 +427,7 @@ def _edits(p: PlateCredit, rep: Replay) -> list[Edit]:
                     bbox=step.bbox,
                     revision=rev,
                     when=ev.created_at,
+                    refine=step.kind is EditKind.RESAMPLE,
                 )
             )
         elif step.kind in (EditKind.PAINT, EditKind.FINAL):

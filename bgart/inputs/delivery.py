@@ -75,7 +75,7 @@ def check_delivery_size(width: int, height: int, field: str = "delivery") -> Non
 
 
 def delivery_size(
-    spec: Delivery, layout_w: int, layout_h: int, field: str = "delivery"
+    spec: Delivery, layout_w: int, layout_h: int, field: str = "delivery", of: str = "layout"
 ) -> tuple[int, int] | None:
     """The delivery size ``spec`` asks for, for a ``layout_w`` x ``layout_h`` layout: a
     short side gets its long side from the layout's aspect; the aspect is checked."""
@@ -91,7 +91,7 @@ def delivery_size(
     ratio = (size[0] / size[1]) / aspect
     if abs(ratio - 1.0) > ASPECT_TOLERANCE:
         raise InputError(
-            f"{field} {size[0]}x{size[1]}: aspect {size[0] / size[1]:.3f}, the layout's is "
+            f"{field} {size[0]}x{size[1]}: aspect {size[0] / size[1]:.3f}, the {of}'s is "
             f"{aspect:.3f} ({layout_w}x{layout_h}); they must agree within 1 %"
         )
     return size

@@ -23,6 +23,7 @@ from PIL import Image
 
 from bgart.errors import InputError
 from bgart.events import REVIEW_KINDS, AiGenerated, Kind, Review
+from bgart.fsutil import atomic_write_bytes
 from bgart.generation import (
     LORA_FILE,
     Example,
@@ -38,7 +39,7 @@ from bgart.images import open_image
 from bgart.inputs import LORA_NAME
 from bgart.ledger import Project
 from bgart.plates import plate_names, plate_versions, shot_codes
-from bgart.settings import PACKAGE_ROOT
+from bgart.settings import PACKAGE_ROOT, PROJECT_FILE
 
 LORA_DIR = "loras"
 Say = Callable[[str], None]
@@ -96,15 +97,30 @@ def _caption(project: Project, shot: str, plate: str) -> str:
     return prompt if isinstance(prompt, str) else ""
 
 
-def _check_lock(project: Project, name: str) -> Path:
-    """The project's weights.lock, where the LoRA will be pinned under ``name``."""
+def project_lock(project: Project, name: str, say: Say = print) -> Path:
+    """The project's weights.lock, where the LoRA will be pinned under ``name``.
+
+    A project still on bgart's packaged lock first gets its own copy (``weights.lock`` in
+    the project, named in its bgart.toml), said plainly: a trained LoRA is the production's,
+    and pinning it in the packaged file would be lost on the next install."""
     lock_path = Path(project.settings.weights_lock)
-    if lock_path.resolve() == (PACKAGE_ROOT / "weights.lock").resolve():
-        raise InputError(
-            f"{project.root}: the project uses bgart's own weights.lock ({lock_path}); a "
-            "trained LoRA is pinned in the project's: copy that file into the project and "
-            'set weights_lock = "weights.lock" in its bgart.toml'
+    packaged = PACKAGE_ROOT / "weights.lock"
+    if lock_path.resolve() == packaged.resolve():
+        own = project.root / "weights.lock"
+        if own.exists():
+            raise InputError(
+                f"{own}: exists, but {project.root / PROJECT_FILE} names bgart's own "
+                f'weights.lock ({lock_path}); set weights_lock = "weights.lock" there if '
+                "that file is the production's"
+            )
+        atomic_write_bytes(own, packaged.read_bytes())
+        _set_project_setting(project.root / PROJECT_FILE, "weights_lock", "weights.lock")
+        project.settings = project.settings.model_copy(update={"weights_lock": own})
+        say(
+            f"NOTE: {project.root} used bgart's own weights.lock; it now has its own copy, "
+            f"{own} (named in {PROJECT_FILE}), where its trained LoRAs are pinned"
         )
+        lock_path = own
     lock = WeightsLock.load(lock_path)
     if name in lock.models:
         raise InputError(
@@ -112,6 +128,16 @@ def _check_lock(project: Project, name: str) -> Path:
             f"from its pinned bytes, so train under a new name (e.g. {name}-v2)"
         )
     return lock_path
+
+
+def _set_project_setting(path: Path, key: str, value: str) -> None:
+    import tomllib
+
+    import tomli_w
+
+    data = tomllib.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
+    data[key] = value
+    atomic_write_bytes(path, tomli_w.dumps(data).encode("utf-8"))
 
 
 def _check_folder(out_file: Path) -> None:
@@ -138,7 +164,7 @@ def train_production_lora(
             "(its weights.lock name)"
         )
     job.config.check()
-    lock_path = _check_lock(project, job.name)
+    lock_path = project_lock(project, job.name, say)
     settings = project.settings
     model = job.model or settings.model
     examples = accepted_examples(project, job.config.resolution)

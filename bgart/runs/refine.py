@@ -22,6 +22,7 @@ from bgart.plates import PLATE, Recorded, plate_state, record_refine, shot_layou
 from bgart.settings import load_settings
 
 Say = Callable[[str], None]
+MAX_REFINE_FACTOR = 16  # as the refine act's provenance allows (provenance.resample)
 
 
 @dataclass(frozen=True)
@@ -37,15 +38,23 @@ class RefineJob:
 
 
 def delivery_size(text: str, plate_size: tuple[int, int]) -> tuple[int, int]:
-    """The size ``--delivery`` names for a plate of ``plate_size`` (a short side alone keeps
-    the plate's aspect, rounded to a multiple of 8)."""
-    size = parse_delivery(text, "--delivery")
-    if size is None:
+    """The size ``--delivery`` names for a plate of ``plate_size``: a short side alone keeps
+    the plate's aspect; sizes follow the delivery rules (multiples of 8, the plate's aspect
+    within 1 %, the area bound) and each side changes at most 16x. Checked before the model
+    runs."""
+    from bgart.inputs.delivery import delivery_size as sized
+
+    spec = parse_delivery(text, "--delivery")
+    if spec is None:
         raise InputError(f"--delivery '{text}': a refinement needs a size (WxH or a short side)")
-    if isinstance(size, int):
-        w, h = plate_size
-        long = round(size * max(w, h) / min(w, h) / 8) * 8
-        size = (long, size) if w >= h else (size, long)
+    w, h = plate_size
+    size = sized(spec, w, h, field="--delivery", of="plate")
+    assert size is not None
+    if max(size[0] / w, size[1] / h) > MAX_REFINE_FACTOR:
+        raise InputError(
+            f"--delivery {size[0]}x{size[1]}: more than {MAX_REFINE_FACTOR}x the plate's "
+            f"{w}x{h}; refine in steps, or render a larger base"
+        )
     return size
 
 

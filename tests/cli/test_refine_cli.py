@@ -68,6 +68,23 @@ def test_refine_without_keeping_the_paint_and_a_bad_size(
         ["refine", "--shot", SHOT, "--delivery", "250x250", "-p", str(painted)], tiny_env
     )
     assert bad.returncode != 0 and "--delivery" in bad.stdout + bad.stderr
+    with Project.open(painted) as project:
+        before = len(project.ledger.events(shot=SHOT))
+        w, h = wf.plate_figures(project, SHOT)["width"], wf.plate_figures(project, SHOT)["height"]
+    wide = f"{w * 2}x{h}"  # the plate's aspect is not kept: refused before the model runs
+    odd = run_in_process(
+        ["refine", "--shot", SHOT, "--delivery", wide, "-p", str(painted)], tiny_env
+    )
+    said = odd.stdout + odd.stderr
+    assert odd.returncode != 0 and f"--delivery {wide}: aspect" in said and "the plate's is" in said
+    assert "refining shot" not in said
+    huge = f"{w * 20}x{h * 20}"
+    far = run_in_process(
+        ["refine", "--shot", SHOT, "--delivery", huge, "-p", str(painted)], tiny_env
+    )
+    assert far.returncode != 0 and "more than 16x the plate's" in far.stdout + far.stderr
+    with Project.open(painted) as project:
+        assert len(project.ledger.events(shot=SHOT)) == before  # nothing recorded
     args = [
         "refine",
         "--shot",

@@ -86,6 +86,8 @@ def test_the_signed_png_states_the_refinement_as_an_ai_edit(tmp_path: Path) -> N
     assert refine["digitalSourceType"] == COMPOSITE_WITH_TRAINED_ALGORITHMIC_MEDIA
     assert refine["parameters"]["org.bgart.model"] == "tiny-refiner"
     assert refine["parameters"]["org.bgart.person"] == "ren"
+    assert refine["parameters"]["org.bgart.role"] == "refine"
+    assert "AI refine" in refine["description"] and "inpaint" not in refine["description"]
     assert creds["contribution"]["human_paint_share"] == pytest.approx(0.25, abs=0.005)
 
 

@@ -145,15 +145,29 @@ def test_cli_refuses_bad_options_and_a_production_with_nothing_accepted(
     assert empty.returncode != 0 and "no accepted plate to train on" in empty.stderr
 
 
-def test_project_on_the_packaged_lock_is_told_how_to_pin(show: dict[str, Any]) -> None:
+def test_project_on_the_packaged_lock_gets_its_own_copy_first(show: dict[str, Any]) -> None:
+    """A fresh `bgart init` project names bgart's packaged lock: training gives it its own
+    copy (named in its bgart.toml, said plainly) and pins there, never in the package."""
+    from bgart.runs.lora_train import project_lock
     from bgart.settings import PACKAGE_ROOT
 
+    packaged = PACKAGE_ROOT / "weights.lock"
+    before = packaged.read_bytes()
+    said: list[str] = []
     with Project.open(show["root"]) as project:
-        project.settings = project.settings.model_copy(
-            update={"weights_lock": PACKAGE_ROOT / "weights.lock"}
-        )
-        with pytest.raises(InputError, match="copy that file into the project"):
-            train_production_lora(project, LoraJob("x"))
+        project.settings = project.settings.model_copy(update={"weights_lock": packaged})
+        lock = project_lock(project, "bg-style", said.append)
+        assert lock == show["root"] / "weights.lock"
+        assert lock.read_bytes() == before and packaged.read_bytes() == before
+        assert project.settings.weights_lock == lock
+    assert any("its own copy" in line for line in said)
+    assert 'weights_lock = "weights.lock"' in (show["root"] / "bgart.toml").read_text()
+    # a second project-local file beside a toml still naming the packaged lock is not
+    # silently overwritten
+    with Project.open(show["root"]) as project:
+        project.settings = project.settings.model_copy(update={"weights_lock": packaged})
+        with pytest.raises(InputError, match="exists"):
+            project_lock(project, "bg-style", said.append)
 
 
 @pytest.mark.slow

@@ -126,13 +126,16 @@ class AiPlate:
 
 @dataclass(frozen=True)
 class Inpaint:
-    """An AI inpaint over a mask a person drew; ``bbox`` = (x, y, width, height) in pixels."""
+    """An AI inpaint over a mask a person drew; ``bbox`` = (x, y, width, height) in pixels.
+    ``refine``: the model refined the whole plate to a delivery size (``ai.refined``),
+    at the request of ``mask_author``."""
 
     model: str
     mask_author: str
     bbox: tuple[int, int, int, int]
     revision: str | None = None
     when: When = None
+    refine: bool = False
 
 
 @dataclass(frozen=True)
@@ -242,8 +245,13 @@ class PlateManifest:
         authors = set(self.credited_people())
         named: list[tuple[str, str]] = []
         for edit in self.edits:
-            if isinstance(edit, Inpaint):
-                named.append((edit.mask_author, "AI inpaint direction"))
+            if isinstance(edit, Inpaint) and edit.mask_author != "not recorded":
+                named.append(
+                    (
+                        edit.mask_author,
+                        "AI refine request" if edit.refine else "AI inpaint direction",
+                    )
+                )
             elif isinstance(edit, Adjustment):
                 named.append((edit.artist, "levels/colour"))
         named += [(n, "contributor") for n in self.people]
@@ -523,7 +531,25 @@ def edit_actions(m: PlateManifest) -> list[dict[str, Any]]:
         )
     ]
     for edit in m.edits:
-        if isinstance(edit, Inpaint):
+        if isinstance(edit, Inpaint) and edit.refine:
+            size = f"{edit.bbox[2]}x{edit.bbox[3]}"
+            actions.append(
+                _event_action(
+                    Kind.AI_REFINED,
+                    agent=_agent(edit.model, edit.revision),
+                    description=f"AI refine to {size} by {edit.model}, "
+                    f"requested by {edit.mask_author}",
+                    parameters={
+                        "org.bgart.role": "refine",
+                        "org.bgart.person": edit.mask_author,
+                        "org.bgart.model": edit.model,
+                        "org.bgart.revision": edit.revision,
+                    },
+                    changes=[_region(edit.bbox, f"refined to {size}")],
+                    when=edit.when,
+                )
+            )
+        elif isinstance(edit, Inpaint):
             text = f"AI inpaint by {edit.model}, mask drawn by {edit.mask_author}"
             actions.append(
                 _event_action(

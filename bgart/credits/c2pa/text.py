@@ -119,6 +119,8 @@ def _action_line(action: dict[str, Any]) -> str | None:
         )
     if role == "inpaint":
         return f"AI inpaint: {model}, mask drawn by {person}{_bbox_text(action)}"
+    if role == "refine":
+        return f"AI refine: {model}, requested by {person}{_bbox_text(action)}"
     if role == "paint":
         secs = params.get("org.bgart.active_seconds")
         number = _number(secs)
