@@ -20,7 +20,7 @@ import numpy as np
 from PIL import Image, ImageDraw
 
 from bgart import plates as workflow
-from bgart.errors import InputError
+from bgart.errors import BgartError, InputError
 
 if TYPE_CHECKING:
     from .handlers import ShotView, Studio
@@ -84,6 +84,21 @@ def queue_text(queue: Sequence[str], current: str | None) -> str:
 
 
 SHAPES = ("box", "outline")  # the region a stroke marks: its bounding box, or its hull
+
+
+def drift_text(studio: Studio, code: str) -> str:
+    """The plate's drift from its art board, for the director (docs/art-direction.md):
+    nothing for a plate made without a board or a model without an image encoder."""
+    from bgart.runs import plate_drift
+
+    try:
+        found = plate_drift(studio.project, studio.settings, code)
+    except (BgartError, OSError) as exc:
+        return f"  \nDrift from the art board: not measured ({exc})"
+    if not found:
+        return ""
+    over = " — **over the production's threshold: check the look**" if found["over"] else ""
+    return f"  \nDrift from the art board ({found['board']}): {found['drift']:.3f}{over}"
 
 
 def stroke_region(
@@ -342,8 +357,11 @@ class ReviewDesk:
 
     def views(self, studio: Studio, view: ShotView) -> dict[Any, Any]:
         plate = studio.plate_file(view.code) if view.version else None
+        queue = queue_text(workflow.review_queue(studio.project), view.code)
+        if view.code and view.version:
+            queue += drift_text(studio, view.code)
         return {
-            self.queue_md: queue_text(workflow.review_queue(studio.project), view.code),
+            self.queue_md: queue,
             self.editor: {"background": plate, "layers": [], "composite": None}
             if plate is not None
             else None,

@@ -243,3 +243,22 @@ def test_a_reused_layout_is_offered_and_taken_with_its_credits(
     assert roll.count("Art Director: Mori Aki") == 1 and roll.count("Mori Aki") == 1, roll
     # the board and reuse events are on the chain like any other: the ledger verifies
     assert "ledger ok:" in bgart(adapter_env, "ledger", "verify", "-p", str(production))
+
+
+def test_the_review_desk_shows_the_drift_from_the_board(
+    production: Path, adapter_env: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The director sees each plate's drift where they review it (the UI's review desk)."""
+    from bgart.ui.handlers import Studio
+    from bgart.ui.review import drift_text
+
+    from bgart.ledger import Project
+
+    for key, value in adapter_env.items():
+        monkeypatch.setenv(key, value)
+    with Project.open(production) as project:
+        studio = Studio(project)
+        shown = drift_text(studio, "EP01_C001")
+        assert "Drift from the art board (location:riverside): 0." in shown
+        assert "over the production's threshold" in shown  # the test sets it to 0.0
+        assert drift_text(studio, "EP01_C002") == ""  # made without a board
