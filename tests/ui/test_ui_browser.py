@@ -9,123 +9,48 @@ brush layer gives. A screenshot of each step lands in the test's tmp dir.
 
 from __future__ import annotations
 
-import os
-import socket
-import subprocess
-import sys
-import time
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote
 
+import helpers.browser as browser_helpers
 import numpy as np
 import pytest
 from bgart.ui.server import UI_DIR
+from helpers.browser import (
+    CHROMIUM,
+    CHROMIUM_ARGS,
+    log_in,
+    require_browser,
+    running_ui,
+    wait_status,
+)
 from helpers.ui import LAYOUT_ARTIST, PASSWORDS, SHOT, make_project, ui_env, write_prompts
 
 from bgart.verify import verify_project
 
 pytestmark = pytest.mark.browser
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-    "--disable-dev-shm-usage",
-]
-START_TIMEOUT = 60.0
-
-
-def _require_browser() -> None:
-    """Skip (or, with BGART_REQUIRE_ALL set, fail) when Chromium or Playwright is missing."""
-    problems = []
-    if not CHROMIUM.exists():
-        problems.append(f"{CHROMIUM} is missing (apt-get install chromium)")
-    try:
-        import playwright.sync_api  # noqa: F401
-    except ImportError:
-        problems.append("the playwright package is missing (pip install playwright)")
-    if problems:
-        reason = "browser test: " + "; ".join(problems)
-        if os.environ.get("BGART_REQUIRE_ALL"):
-            pytest.fail(reason)
-        pytest.skip(reason)
-
 
 def test_a_missing_browser_skips_or_fails_as_asked(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(f"{__name__}.CHROMIUM", Path("/nonexistent/chromium"))
+    monkeypatch.setattr(browser_helpers, "CHROMIUM", Path("/nonexistent/chromium"))
     monkeypatch.delenv("BGART_REQUIRE_ALL", raising=False)
     with pytest.raises(pytest.skip.Exception, match="chromium is missing"):
-        _require_browser()
+        require_browser()
     monkeypatch.setenv("BGART_REQUIRE_ALL", "1")
     with pytest.raises(pytest.fail.Exception, match="chromium is missing"):
-        _require_browser()
-
-
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+        require_browser()
 
 
 @pytest.fixture
 def ui_server(tmp_path: Path, tiny_env: dict[str, str]) -> Iterator[tuple[str, Path]]:
     """`bgart ui` in a subprocess on a free port; yields (url, project folder)."""
-    _require_browser()
+    require_browser()
     project = make_project(tmp_path / "show")
-    env = {**os.environ, **ui_env(tiny_env, write_prompts(tmp_path / "prompts"))}
-    port = _free_port()
-    log_path = tmp_path / "server.log"
-    with open(log_path, "wb") as log:
-        proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "bgart.cli",
-                "ui",
-                "--project",
-                str(project),
-                "--host",
-                "127.0.0.1",
-                "--port",
-                str(port),
-            ],
-            env=env,
-            cwd=tmp_path,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-    url = f"http://127.0.0.1:{port}/"
-    try:
-        deadline = time.monotonic() + START_TIMEOUT
-        while True:
-            if proc.poll() is not None:
-                pytest.fail(f"bgart ui exited ({proc.returncode}):\n{log_path.read_text()}")
-            try:
-                with urllib.request.urlopen(url, timeout=2) as resp:
-                    if resp.status == 200:
-                        break
-            except OSError:
-                pass
-            if time.monotonic() > deadline:
-                pytest.fail(
-                    f"bgart ui did not answer in {START_TIMEOUT} s:\n{log_path.read_text()}"
-                )
-            time.sleep(0.3)
+    env = ui_env(tiny_env, write_prompts(tmp_path / "prompts"))
+    with running_ui(project, env, tmp_path) as url:
         yield url, project
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
 
 
 class Steps:
@@ -143,38 +68,16 @@ class Steps:
         return path
 
 
-def _wait_status(page: Any, text: str, timeout: float = 45_000) -> str:
-    """Wait until the page's status line says ``text``; fail with what it says instead."""
-    try:
-        page.wait_for_function(
-            "t => (document.querySelector('#status-line')?.innerText || '').includes(t)",
-            arg=text,
-            timeout=timeout,
-        )
-    except Exception as exc:
-        said = page.locator("#status-line").inner_text()
-        raise AssertionError(f"status line never said {text!r}; it says {said!r}") from exc
-    return str(page.locator("#status-line").inner_text())
-
-
 def _settle(page: Any) -> None:
     """Let pending updates (the faded 'pending' overlays) finish before a screenshot."""
     page.wait_for_function("() => !document.querySelector('.pending')", timeout=15_000)
     page.wait_for_timeout(300)
 
 
-def _log_in(page: Any, url: str, user: str, password: str) -> None:
-    page.goto(url)
-    page.wait_for_selector("input[type=password]")  # the login form, before filling it
-    page.get_by_label("username").fill(user)
-    page.get_by_label("password").fill(password)
-    page.get_by_role("button", name="Login").click()
-
-
 def _open_shot(page: Any) -> None:
     page.wait_for_selector("#shot-gallery .thumbnail-item", timeout=30_000)
     page.locator("#shot-gallery .thumbnail-item").first.click()
-    _wait_status(page, f"opened {SHOT}")
+    wait_status(page, f"opened {SHOT}")
 
 
 def _check_served_files(page: Any, url: str, project_dir: Path) -> None:
@@ -203,13 +106,12 @@ def test_artist_and_director_do_the_whole_loop_in_the_browser(
 
     url, project_dir = ui_server
     steps = Steps(tmp_path / "screens")
-    started = time.monotonic()
     with sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
         try:
             # ---- the artist ------------------------------------------------------------
             page = browser.new_context(viewport={"width": 1280, "height": 1000}).new_page()
-            _log_in(page, url, "alice", "not her password")
+            log_in(page, url, "alice", "not her password", wait=False)
             page.get_by_text("Incorrect Credentials").wait_for(timeout=15_000)
             steps.shot(page, "wrong-password-refused")
             assert page.locator("input[type=password]").count() == 1  # still at the door
@@ -231,7 +133,7 @@ def test_artist_and_director_do_the_whole_loop_in_the_browser(
             page.get_by_role("tab", name="Generate").click()
             page.locator("#prompt textarea").fill("quiet street at dusk, wet asphalt")
             page.locator("#generate-btn").click()
-            said = _wait_status(page, "generated 2 variation(s)", timeout=60_000)
+            said = wait_status(page, "generated 2 variation(s)", timeout=60_000)
             assert "#1, #2" in said
             page.locator("#candidates .thumbnail-item").nth(1).wait_for()
             _settle(page)
@@ -240,7 +142,7 @@ def test_artist_and_director_do_the_whole_loop_in_the_browser(
 
             page.locator("#candidates .thumbnail-item").nth(1).click()
             page.locator("#use-variation").click()
-            _wait_status(page, "candidate #2 is now the plate")
+            wait_status(page, "candidate #2 is now the plate")
             _settle(page)
             steps.shot(page, "variation-chosen")
 
@@ -262,14 +164,14 @@ def test_artist_and_director_do_the_whole_loop_in_the_browser(
             page.wait_for_timeout(1500)  # the edit is reported; some active time passes
             steps.shot(page, "stroke-painted")
             page.locator("#save-paint").click()
-            _wait_status(page, "paint saved")
+            wait_status(page, "paint saved")
             _settle(page)
             steps.shot(page, "paint-saved")
             assert "in retouch" in page.locator("#shot-status").inner_text()
 
             # ---- the director ----------------------------------------------------------
             page = browser.new_context(viewport={"width": 1280, "height": 1000}).new_page()
-            _log_in(page, url, "dora", PASSWORDS["dora"])
+            log_in(page, url, "dora", PASSWORDS["dora"])
             _open_shot(page)
             page.get_by_role("tab", name="Review").click()
             page.locator("#heat-toggle input").check()
@@ -280,7 +182,7 @@ def test_artist_and_director_do_the_whole_loop_in_the_browser(
             steps.shot(page, "review-heatmap")
             page.locator("#review-comment textarea").fill("good sky, accepted")
             page.locator("#accept-btn").click()
-            _wait_status(page, f"{SHOT} accepted")
+            wait_status(page, f"{SHOT} accepted")
             _settle(page)
             steps.shot(page, "accepted")
             assert "accepted" in page.locator("#shot-status").inner_text()
@@ -291,7 +193,6 @@ def test_artist_and_director_do_the_whole_loop_in_the_browser(
             raise
         finally:
             browser.close()
-    browser_seconds = time.monotonic() - started
 
     # ---- the ledger: each act, by whom ---------------------------------------------------
     from bgart import plates as workflow
@@ -329,4 +230,3 @@ def test_artist_and_director_do_the_whole_loop_in_the_browser(
         assert figs["human_paint_share"] == pytest.approx(expected, rel=1e-6, abs=1e-9)
         assert figs["status"] == "accepted" and figs["approver"] == "dora"
         verify_project(project)
-    assert browser_seconds < 90, f"the browser loop took {browser_seconds:.0f} s"

@@ -8,18 +8,20 @@ Then the ledger holds each act by the right person and verifies.
 
 from __future__ import annotations
 
-import os
-import socket
-import subprocess
-import sys
-import time
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
+from helpers.browser import (
+    CHROMIUM,
+    CHROMIUM_ARGS,
+    log_in,
+    require_browser,
+    running_ui,
+    wait_status,
+)
 from helpers.images import generated_png, make_record, natural_plate
 from helpers.ui import PASSWORDS, PLATE_H, PLATE_W, SHOT, make_project, ui_env, write_prompts
 
@@ -27,37 +29,11 @@ from bgart.verify import verify_project
 
 pytestmark = pytest.mark.browser
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--no-first-run"]
-START_TIMEOUT = 60.0
-UI_COMMAND = (sys.executable, "-m", "bgart.cli", "ui")
-
-
-def _require_browser() -> None:
-    problems = []
-    if not CHROMIUM.exists():
-        problems.append(f"{CHROMIUM} is missing (apt-get install chromium)")
-    try:
-        import playwright.sync_api  # noqa: F401
-    except ImportError:
-        problems.append("the playwright package is missing (pip install playwright)")
-    if problems:
-        reason = "browser test: " + "; ".join(problems)
-        if os.environ.get("BGART_REQUIRE_ALL"):
-            pytest.fail(reason)
-        pytest.skip(reason)
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
 
 @pytest.fixture
 def review_server(tmp_path: Path, tiny_env: dict[str, str]) -> Iterator[tuple[str, Path]]:
     """`bgart ui` in a subprocess on a project whose shot has two recorded variations."""
-    _require_browser()
+    require_browser()
     from bgart import plates as workflow
     from bgart.ledger import Project
 
@@ -69,66 +45,15 @@ def review_server(tmp_path: Path, tiny_env: dict[str, str]) -> Iterator[tuple[st
                 make_record(PLATE_W, PLATE_H, seeds=(seed,), prompt="quiet street"),
             )
             workflow.record_generated(proj, SHOT, png, record, "alice")
-    env = {**os.environ, **ui_env(tiny_env, write_prompts(tmp_path / "prompts"))}
-    port = _free_port()
-    log_path = tmp_path / "server.log"
-    with open(log_path, "wb") as log:
-        proc = subprocess.Popen(
-            [*UI_COMMAND, "--project", str(project), "--port", str(port)],
-            env=env,
-            cwd=tmp_path,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-    url = f"http://127.0.0.1:{port}/"
-    try:
-        deadline = time.monotonic() + START_TIMEOUT
-        while True:
-            if proc.poll() is not None:
-                pytest.fail(f"bgart ui exited ({proc.returncode}):\n{log_path.read_text()}")
-            try:
-                with urllib.request.urlopen(url, timeout=2) as resp:
-                    if resp.status == 200:
-                        break
-            except OSError:
-                pass
-            if time.monotonic() > deadline:
-                pytest.fail(f"bgart ui did not answer:\n{log_path.read_text()}")
-            time.sleep(0.3)
+    env = ui_env(tiny_env, write_prompts(tmp_path / "prompts"))
+    with running_ui(project, env, tmp_path) as url:
         yield url, project
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-
-
-def _wait_status(page: Any, text: str, timeout: float = 30_000) -> None:
-    try:
-        page.wait_for_function(
-            "t => (document.querySelector('#status-line')?.innerText || '').includes(t)",
-            arg=text,
-            timeout=timeout,
-        )
-    except Exception as exc:
-        said = page.locator("#status-line").inner_text()
-        raise AssertionError(f"status line never said {text!r}; it says {said!r}") from exc
-
-
-def _log_in(page: Any, url: str, user: str, password: str) -> None:
-    page.goto(url)
-    page.wait_for_selector("input[type=password]")
-    page.get_by_label("username").fill(user)
-    page.get_by_label("password").fill(password)
-    page.get_by_role("button", name="Login").click()
 
 
 def _open_shot(page: Any) -> None:
     page.wait_for_selector("#shot-gallery .thumbnail-item", timeout=30_000)
     page.locator("#shot-gallery .thumbnail-item").first.click()
-    _wait_status(page, f"opened {SHOT}")
+    wait_status(page, f"opened {SHOT}")
 
 
 def _layered_psd(project_dir: Path, out: Path) -> Path:
@@ -161,7 +86,6 @@ def test_director_queue_retake_psd_round_trip_and_accept(
     url, project_dir = review_server
     shots = tmp_path / "screens"
     shots.mkdir()
-    started = time.monotonic()
     with sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
         try:
@@ -181,14 +105,14 @@ def test_director_queue_retake_psd_round_trip_and_accept(
 
             # ---- the director's queue is empty; the artist submits with a note ------------
             director = browser.new_context(viewport={"width": 1366, "height": 900}).new_page()
-            _log_in(director, url, "dora", PASSWORDS["dora"])
+            log_in(director, url, "dora", PASSWORDS["dora"])
             director.wait_for_selector("#shot-gallery .thumbnail-item", timeout=30_000)
             director.get_by_role("tab", name="Review").click()
             director.locator("#queue-next").click()
-            _wait_status(director, "the review queue is empty")
+            wait_status(director, "the review queue is empty")
 
             artist = browser.new_context(viewport={"width": 1366, "height": 900}).new_page()
-            _log_in(artist, url, "alice", PASSWORDS["alice"])
+            log_in(artist, url, "alice", PASSWORDS["alice"])
             _open_shot(artist)
             # the variations recorded before the UI started are there to pick from
             artist.get_by_role("tab", name="Generate").click()
@@ -197,12 +121,12 @@ def test_director_queue_retake_psd_round_trip_and_accept(
             artist.get_by_role("tab", name="Retouch").click()
             artist.locator("#submit-note textarea").fill("first pass, sky as agreed")
             artist.locator("#submit-plate").click()
-            _wait_status(artist, "v1 submitted for review")
+            wait_status(artist, "v1 submitted for review")
             assert artist.locator("#submit-note textarea").input_value() == ""  # sent with it
 
             # ---- the director: queue, retake mark with a comment --------------------------
             director.locator("#queue-next").click()
-            _wait_status(director, f"opened {SHOT}")
+            wait_status(director, f"opened {SHOT}")
             assert SHOT in director.locator("#review-queue").inner_text()
             director.get_by_text("Retake marks: draw on the plate").click()
             canvas = director.locator("#mark-editor canvas").first
@@ -221,10 +145,10 @@ def test_director_queue_retake_psd_round_trip_and_accept(
             director.locator("#mark-comment textarea").fill("sky too cold here")
             director.locator("#mark-shape").get_by_text("its outline").click()
             director.locator("#mark-add").click()
-            _wait_status(director, "region 1 added")
+            wait_status(director, "region 1 added")
             assert "sky too cold here" in director.locator("#mark-pending").inner_text()
             director.locator("#retake-send").click()
-            _wait_status(director, "retake sent: 1 region(s) marked")
+            wait_status(director, "retake sent: 1 region(s) marked")
             director.screenshot(path=str(shots / "03-retake-sent.png"), full_page=True)
 
             # ---- the artist sees it, paints in an editor, uploads the PSD, resubmits ------
@@ -235,25 +159,25 @@ def test_director_queue_retake_psd_round_trip_and_accept(
             artist.locator("#retake-overlay img").wait_for(timeout=15_000)
             artist.get_by_text("External editor: PSD/PNG out and back").click()
             artist.locator("#download-psd").click()
-            _wait_status(artist, f"{SHOT}_v1.psd ready")
+            wait_status(artist, f"{SHOT}_v1.psd ready")
             psd = _layered_psd(project_dir, tmp_path / "from-krita.psd")
             artist.locator("#upload-final input[type=file]").set_input_files(str(psd))
             artist.wait_for_timeout(1500)  # the upload lands
             artist.locator("#upload-final-btn").click()
-            _wait_status(artist, "upload recorded as v2")
+            wait_status(artist, "upload recorded as v2")
             artist.locator("#submit-note textarea").fill("sky warmed in Krita")
             artist.locator("#submit-plate").click()
-            _wait_status(artist, "v2 submitted for review")
+            wait_status(artist, "v2 submitted for review")
             artist.screenshot(path=str(shots / "04-resubmitted.png"), full_page=True)
 
             # ---- the director accepts from the keyboard; Accept again records nothing -----
             director.locator("#queue-next").click()
-            _wait_status(director, f"opened {SHOT}")
+            wait_status(director, f"opened {SHOT}")
             director.locator("#review-queue").click()  # focus off any text field
             director.keyboard.press("a")
-            _wait_status(director, f"{SHOT} accepted")
+            wait_status(director, f"{SHOT} accepted")
             director.locator("#accept-btn").click()  # a second click
-            _wait_status(director, "already accepted in v2: nothing recorded")
+            wait_status(director, "already accepted in v2: nothing recorded")
 
             # ---- compare: variations, A/B slider, heat overlay with its legend outside ----
             director.get_by_role("tab", name="Compare").click()
@@ -269,7 +193,6 @@ def test_director_queue_retake_psd_round_trip_and_accept(
             raise
         finally:
             browser.close()
-    browser_seconds = time.monotonic() - started
 
     from bgart import plates as workflow
     from bgart.ledger import Project
@@ -296,4 +219,3 @@ def test_director_queue_retake_psd_round_trip_and_accept(
         assert figs["human_paint_share"] == pytest.approx(0.5, abs=0.02)
         assert figs["status"] == "accepted"
         verify_project(project)
-    assert browser_seconds < 120, f"the browser part took {browser_seconds:.0f} s"
