@@ -116,3 +116,18 @@ def log_in(page: Any, url: str, user: str, password: str, *, wait: bool = True) 
     page.get_by_role("button", name="Login").click()
     if wait:
         page.wait_for_selector("#shot-gallery .thumbnail-item", timeout=30_000)
+
+
+def fill_settled(page: Any, selector: str, text: str) -> None:
+    """Fill a field once the page's pending updates are done, and make sure it kept the
+    text: opening a shot fills the recipe fields, and under load that update can land after
+    a fast test's typing."""
+    field = page.locator(selector)
+    for _ in range(3):
+        page.wait_for_function("() => !document.querySelector('.pending')", timeout=30_000)
+        field.fill(text)
+        page.wait_for_timeout(300)
+        page.wait_for_function("() => !document.querySelector('.pending')", timeout=30_000)
+        if field.input_value() == text:
+            return
+    raise AssertionError(f"{selector} did not keep {text!r}; it holds {field.input_value()!r}")

@@ -21,6 +21,7 @@ from bgart.ui.server import UI_DIR
 from helpers.browser import (
     CHROMIUM,
     CHROMIUM_ARGS,
+    fill_settled,
     log_in,
     require_browser,
     running_ui,
@@ -131,7 +132,7 @@ def test_artist_and_director_do_the_whole_loop_in_the_browser(
             steps.shot(page, "shot-opened-layout")
 
             page.get_by_role("tab", name="Generate").click()
-            page.locator("#prompt textarea").fill("quiet street at dusk, wet asphalt")
+            fill_settled(page, "#prompt textarea", "quiet street at dusk, wet asphalt")
             page.locator("#generate-btn").click()
             said = wait_status(page, "generated 2 variation(s)", timeout=60_000)
             assert "#1, #2" in said

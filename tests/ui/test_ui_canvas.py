@@ -23,6 +23,7 @@ from bgart.ui.canvas import read_payload
 from helpers.browser import (
     CHROMIUM,
     CHROMIUM_ARGS,
+    fill_settled,
     log_in,
     require_browser,
     running_ui,
@@ -417,7 +418,7 @@ def test_a_shot_switch_and_a_closed_tab_keep_the_draft_and_undo_stays_with_its_s
             _open(page, SHOT, plate=False)
             assert _state(page)["version"] is None
             page.get_by_role("tab", name="Generate").click()
-            page.locator("#prompt textarea").fill("quiet street at dusk")
+            fill_settled(page, "#prompt textarea", "quiet street at dusk")
             page.locator("#generate-btn").click()
             wait_status(page, "generated 2 variation(s)", timeout=60_000)
             page.get_by_role("tab", name="Retouch").click()
