@@ -125,29 +125,28 @@ def _decide(
         plate_row = tx.plate(shot, plate, create=False)
         if plate_row is None:
             raise InputError(f"shot {shot}: no plate '{plate}' to review")
-        cur = require_version(tx, plate_row, shot, plate)
-        if seen is not None and seen > cur.number:
-            raise InputError(f"shot {shot}: there is no v{seen}; the latest is v{cur.number}")
-        if seen is not None and seen != cur.number:
-            made_by = tx.session.get(Event, cur.event_seq)
-            who = f" by {made_by.actor}" if made_by is not None else ""
-            raise StaleVersionError(
-                f"shot {shot}: you are looking at v{seen}, but v{cur.number} was saved{who} "
-                f"since; look at v{cur.number} first (nothing was recorded)"
-            )
-        again = _same_review(tx, shot, plate, kind, cur, approver)
-        if again is not None:  # a second click on the same decision: nothing new happened
-            return recorded(again, duplicate=True)
-        tx.ensure_user(approver)
-        ev = tx.append(
-            kind,
-            actor=approver,
-            actor_kind=Actor.HUMAN,
-            shot=shot,
-            plate=plate,
-            payload={"version": cur.number, "comment": comment},
-        )
-        return recorded(ev)
+        cur = _looked_at(tx, require_version(tx, plate_row, shot, plate), shot, seen)
+        return _record_decision(tx, shot, plate, kind, cur, approver, comment)
+
+
+def _record_decision(
+    tx: WriteTx, shot: str, plate: str, kind: str, cur: PlateVersion, who: str, comment: str
+) -> Recorded:
+    """Append ``who``'s decision (submit, accept, reject) on ``cur``, unless it repeats
+    their last one on it: a second click on the same decision records nothing new."""
+    again = _same_review(tx, shot, plate, kind, cur, who)
+    if again is not None:
+        return recorded(again, duplicate=True)
+    tx.ensure_user(who)
+    ev = tx.append(
+        kind,
+        actor=who,
+        actor_kind=Actor.HUMAN,
+        shot=shot,
+        plate=plate,
+        payload={"version": cur.number, "comment": comment},
+    )
+    return recorded(ev)
 
 
 def _same_review(
@@ -239,20 +238,9 @@ def mark_retake(
             plate=plate,
             payload=payload,
         )
-        again = _same_review(tx, shot, plate, Kind.PLATE_REJECTED, cur, name)
-        if again is not None:
-            return recorded(again, duplicate=True)
         summary = "; ".join(f"{i}: {r.comment.strip()}" for i, r in enumerate(marks.regions, 1))
         text = f"{marks.comment} (retake: {summary})" if marks.comment else f"retake: {summary}"
-        ev = tx.append(
-            Kind.PLATE_REJECTED,
-            actor=name,
-            actor_kind=Actor.HUMAN,
-            shot=shot,
-            plate=plate,
-            payload={"version": cur.number, "comment": text},
-        )
-        return recorded(ev)
+        return _record_decision(tx, shot, plate, Kind.PLATE_REJECTED, cur, name, text)
 
 
 def retake_marks(
