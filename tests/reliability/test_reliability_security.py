@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from helpers.browser import free_port
 from helpers.cli import run_in_process
 from helpers.reliability import ROOT, assert_clean_error, clean_env, png_bytes_of, run_cli
 from PIL import Image
@@ -174,12 +175,6 @@ def test_bgart_users_add_takes_no_password_on_the_command_line(tmp_path: Path) -
 # --- a real server: login, files, uploads ------------------------------------------------
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     from bgart.ui.server import serve
@@ -188,7 +183,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]
     root = _project(base / "show", upload_mb=1)
     outside = base / "outside.png"
     Image.new("RGB", (64, 64), (200, 200, 200)).save(outside)
-    port = _free_port()
+    port = free_port()
     app, url, _ = serve(root, "127.0.0.1", port, block=False)
     blocks = app.get_blocks()
     try:

@@ -3,23 +3,17 @@ name's login says it is locked (not "Incorrect Credentials"), and a busy port is
 
 from __future__ import annotations
 
-import socket
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from helpers.browser import free_port
 from helpers.cli import run_in_process
 
 from bgart.errors import InputError
 from bgart.ledger import Project
 
 PASSWORD = "login-test-password"
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @pytest.fixture(scope="module")
@@ -29,7 +23,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]
     root = tmp_path_factory.mktemp("ui-login") / "show"
     with Project.init(root, production="Login Show") as project:
         project.ledger.add_user("dora", "director", PASSWORD)
-    port = _free_port()
+    port = free_port()
     app, url, _ = serve(root, "127.0.0.1", port, block=False)
     try:
         yield {"url": url.rstrip("/"), "root": root, "port": port}

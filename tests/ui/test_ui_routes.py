@@ -5,21 +5,15 @@ fetch would send it)."""
 
 from __future__ import annotations
 
-import socket
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from helpers.browser import free_port
 
 from bgart.ledger import Project
 
 PASSWORD = "route-test-password"
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @pytest.fixture(scope="module")
@@ -29,7 +23,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]
     root = tmp_path_factory.mktemp("ui-routes") / "show"
     with Project.init(root, production="Route Show") as project:
         project.ledger.add_user("dora", "director", PASSWORD)
-    port = _free_port()
+    port = free_port()
     app, url, _ = serve(root, "127.0.0.1", port, block=False)
     blocks = app.get_blocks()
     try:
