@@ -33,7 +33,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _common import machine
-from provenance import _clone_blobs, _record
+from provenance import _clone_blobs, _clone_shot, _record
 
 from bgart import plates as wf
 from bgart.generation import png_bytes
@@ -109,12 +109,10 @@ def record_template(project: Project, shot: str) -> list[float]:
 
 
 def clone(project: Project, template: str, n_plates: int) -> None:
-    """The template shot's history on n_plates - 1 more shots, each with its own blobs.
-
-    # Copied from bench/provenance.py build_ledger (with the template as a parameter)."""
+    """The template shot's history on n_plates - 1 more shots, each with its own blobs."""
     from sqlalchemy import select
 
-    from bgart.ledger import Candidate, Plate, PlateVersion, Shot
+    from bgart.ledger import Candidate, PlateVersion
 
     events = project.ledger.events(shot=template)
     with project.ledger.read() as s:
@@ -127,49 +125,7 @@ def clone(project: Project, template: str, n_plates: int) -> None:
         code = f"ep01_c{i:04d}"
         sha_of = _clone_blobs(project, shas, code)
         with project.ledger.write() as tx:
-            shot = Shot(code=code, created_at="2026-01-01T00:00:00Z")
-            tx.session.add(shot)
-            tx.session.flush()
-            plate = Plate(shot_id=shot.id, name="main", created_at=shot.created_at)
-            tx.session.add(plate)
-            tx.session.flush()
-            for ev in events:
-                key = ev.idem_key.replace(f"/{template}/", f"/{code}/") if ev.idem_key else None
-                row = tx.append(
-                    ev.kind,
-                    actor=ev.actor,
-                    actor_kind=ev.actor_kind,
-                    shot=code,
-                    plate=ev.plate,
-                    payload=ev.payload,
-                    blobs={role: sha_of[sha] for role, sha in ev.blobs.items()},
-                    idem_key=key,
-                )
-                if ev.seq in by_seq_v:
-                    v = by_seq_v[ev.seq]
-                    tx.session.add(
-                        PlateVersion(
-                            plate_id=plate.id,
-                            number=v.number,
-                            image_sha=sha_of[v.image_sha],
-                            raster_sha=sha_of[v.raster_sha],
-                            width=v.width,
-                            height=v.height,
-                            event_seq=row.seq,
-                            source_candidate=v.source_candidate,
-                            created_at=row.created_at,
-                        )
-                    )
-                if ev.seq in by_seq_c:
-                    cd = by_seq_c[ev.seq]
-                    tx.session.add(
-                        Candidate(
-                            plate_id=plate.id,
-                            number=cd.number,
-                            image_sha=sha_of[cd.image_sha],
-                            event_seq=row.seq,
-                        )
-                    )
+            _clone_shot(tx, code, template, events, by_seq_v, by_seq_c, sha_of)
 
 
 def _cpu() -> float:

@@ -371,7 +371,7 @@ def build_ledger(project: Project, n_events: int) -> None:
     (the template's pixels in distinct files: verify reads and hashes every one)."""
     from sqlalchemy import select
 
-    from bgart.ledger import Candidate, Plate, PlateVersion, Shot
+    from bgart.ledger import Candidate, PlateVersion
 
     _template(project, "tpl")
     template = project.ledger.events(shot="tpl")
@@ -388,49 +388,65 @@ def build_ledger(project: Project, n_events: int) -> None:
             for i in range(start, min(n_shots, start + per_tx)):
                 code = f"ep01_c{i:05d}"
                 sha_of = _clone_blobs(project, template_shas, code)
-                shot = Shot(code=code, created_at="2026-01-01T00:00:00Z")
-                tx.session.add(shot)
-                tx.session.flush()
-                plate = Plate(shot_id=shot.id, name="main", created_at=shot.created_at)
-                tx.session.add(plate)
-                tx.session.flush()
-                for ev in template:
-                    key = ev.idem_key.replace("/tpl/", f"/{code}/") if ev.idem_key else None
-                    row = tx.append(
-                        ev.kind,
-                        actor=ev.actor,
-                        actor_kind=ev.actor_kind,
-                        shot=code,
-                        plate=ev.plate,
-                        payload=ev.payload,
-                        blobs={role: sha_of[sha] for role, sha in ev.blobs.items()},
-                        idem_key=key,
-                    )
-                    if ev.seq in by_seq_v:
-                        v = by_seq_v[ev.seq]
-                        tx.session.add(
-                            PlateVersion(
-                                plate_id=plate.id,
-                                number=v.number,
-                                image_sha=sha_of[v.image_sha],
-                                raster_sha=sha_of[v.raster_sha],
-                                width=v.width,
-                                height=v.height,
-                                event_seq=row.seq,
-                                source_candidate=v.source_candidate,
-                                created_at=row.created_at,
-                            )
-                        )
-                    if ev.seq in by_seq_c:
-                        cd = by_seq_c[ev.seq]
-                        tx.session.add(
-                            Candidate(
-                                plate_id=plate.id,
-                                number=cd.number,
-                                image_sha=sha_of[cd.image_sha],
-                                event_seq=row.seq,
-                            )
-                        )
+                _clone_shot(tx, code, "tpl", template, by_seq_v, by_seq_c, sha_of)
+
+
+def _clone_shot(
+    tx: Any,
+    code: str,
+    template_code: str,
+    template: list[Any],
+    by_seq_v: dict[int, Any],
+    by_seq_c: dict[int, Any],
+    sha_of: dict[str, str],
+) -> None:
+    """The template shot's events, versions and candidates again as shot ``code`` (its
+    blobs renamed by ``sha_of``), in the write transaction ``tx``."""
+    from bgart.ledger import Candidate, Plate, PlateVersion, Shot
+
+    shot = Shot(code=code, created_at="2026-01-01T00:00:00Z")
+    tx.session.add(shot)
+    tx.session.flush()
+    plate = Plate(shot_id=shot.id, name="main", created_at=shot.created_at)
+    tx.session.add(plate)
+    tx.session.flush()
+    for ev in template:
+        key = ev.idem_key.replace(f"/{template_code}/", f"/{code}/") if ev.idem_key else None
+        row = tx.append(
+            ev.kind,
+            actor=ev.actor,
+            actor_kind=ev.actor_kind,
+            shot=code,
+            plate=ev.plate,
+            payload=ev.payload,
+            blobs={role: sha_of[sha] for role, sha in ev.blobs.items()},
+            idem_key=key,
+        )
+        if ev.seq in by_seq_v:
+            v = by_seq_v[ev.seq]
+            tx.session.add(
+                PlateVersion(
+                    plate_id=plate.id,
+                    number=v.number,
+                    image_sha=sha_of[v.image_sha],
+                    raster_sha=sha_of[v.raster_sha],
+                    width=v.width,
+                    height=v.height,
+                    event_seq=row.seq,
+                    source_candidate=v.source_candidate,
+                    created_at=row.created_at,
+                )
+            )
+        if ev.seq in by_seq_c:
+            cd = by_seq_c[ev.seq]
+            tx.session.add(
+                Candidate(
+                    plate_id=plate.id,
+                    number=cd.number,
+                    image_sha=sha_of[cd.image_sha],
+                    event_seq=row.seq,
+                )
+            )
 
 
 def _read_blob_files(project: Project) -> None:
