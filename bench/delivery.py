@@ -16,6 +16,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import machine, tiny_settings
@@ -46,6 +47,28 @@ def main() -> None:
         for x in range(w // 10, w, max(1, w // 9)):
             draw.line((x, h // 5, x, h), fill="white", width=max(2, w // 600))
         return img
+
+    def refine_steps(z: Any, size: tuple[int, int], window: int) -> Any:
+        """The delivery refinement's sampling steps over latents ``z`` at ``size``, with
+        windows of ``window`` px (the plate's long side: one pass)."""
+        return d._sample(
+            engine,
+            init=z,
+            control=control(*size),
+            width=size[0],
+            height=size[1],
+            prompt="street",
+            negative="",
+            seed=1,
+            steps=args.steps,
+            guidance=7.0,
+            strength=d.REFINE_STRENGTH,
+            scheduler="euler",
+            controlnet_scale=1.0,
+            window=window,
+            overlap=d.default_overlap(args.window),
+            progress=None,
+        )
 
     with tempfile.TemporaryDirectory() as tmp:
         settings = tiny_settings(Path(tmp), width=args.window, height=args.window)
@@ -89,24 +112,7 @@ def main() -> None:
             z = d._encode(engine, big)
             enc = time.process_time() - t
             t = time.process_time()
-            lat = d._sample(
-                engine,
-                init=z,
-                control=control(*size),
-                width=size[0],
-                height=size[1],
-                prompt="street",
-                negative="",
-                seed=1,
-                steps=args.steps,
-                guidance=7.0,
-                strength=d.REFINE_STRENGTH,
-                scheduler="euler",
-                controlnet_scale=1.0,
-                window=args.window,
-                overlap=d.default_overlap(args.window),
-                progress=None,
-            )
+            lat = refine_steps(z, size, args.window)
             sample = time.process_time() - t
             t = time.process_time()
             d._decode(engine, lat)
@@ -134,24 +140,7 @@ def main() -> None:
             times = {}
             for label, window in (("tiled", args.window), ("single", max(size))):
                 t = time.process_time()
-                d._sample(
-                    engine,
-                    init=z,
-                    control=control(*size),
-                    width=size[0],
-                    height=size[1],
-                    prompt="street",
-                    negative="",
-                    seed=1,
-                    steps=args.steps,
-                    guidance=7.0,
-                    strength=d.REFINE_STRENGTH,
-                    scheduler="euler",
-                    controlnet_scale=1.0,
-                    window=window,
-                    overlap=d.default_overlap(args.window),
-                    progress=None,
-                )
+                refine_steps(z, size, window)
                 times[label] = time.process_time() - t
             lat = (size[1] // 8, size[0] // 8)
             n = len(
