@@ -119,24 +119,8 @@ class WeightsLock:
                 raise WeightsError(f"{path}: [models.{name}] must be a table")
             models[name] = _parse_entry(path, name, raw)
         for entry in models.values():
-            if entry.controlnet is None:
-                continue
-            where = f"{path}: model '{entry.name}' field 'controlnet'"
-            cn = models.get(entry.controlnet)
-            if cn is None:
-                raise WeightsError(f"{where}: no model '{entry.controlnet}' in the lock")
-            if entry.kind != "pipeline" or cn.kind != "controlnet":
-                raise WeightsError(
-                    f"{where}: a pipeline names a model of kind 'controlnet' "
-                    f"('{entry.name}' is a {entry.kind}, '{cn.name}' a {cn.kind})"
-                )
-            if cn.architecture != entry.architecture:
-                raise WeightsError(
-                    f"{where}: '{cn.name}' is for {cn.architecture}, "
-                    f"'{entry.name}' is {entry.architecture}"
-                )
-        for entry in models.values():
-            _check_ip_adapter_link(path, entry, models)
+            _check_link(path, entry, models, "controlnet", entry.controlnet)
+            _check_link(path, entry, models, "ip_adapter", entry.ip_adapter)  # art boards
         return cls(path, models)
 
     def get(self, name: str) -> ModelEntry:
@@ -152,22 +136,25 @@ class WeightsLock:
         return ([entry.controlnet] if entry.controlnet else []) + adapter + [name]
 
 
-def _check_ip_adapter_link(path: Path, entry: ModelEntry, models: dict[str, ModelEntry]) -> None:
-    """A pipeline's ``ip_adapter`` names an entry of kind ``ip_adapter`` for its architecture."""
-    if entry.ip_adapter is None:
+def _check_link(
+    path: Path, entry: ModelEntry, models: dict[str, ModelEntry], field: str, linked: str | None
+) -> None:
+    """A pipeline's ``field`` (``controlnet``, ``ip_adapter``) names an entry of that kind
+    for its architecture."""
+    if linked is None:
         return
-    where = f"{path}: model '{entry.name}' field 'ip_adapter'"
-    adapter = models.get(entry.ip_adapter)
-    if adapter is None:
-        raise WeightsError(f"{where}: no model '{entry.ip_adapter}' in the lock")
-    if entry.kind != "pipeline" or adapter.kind != "ip_adapter":
+    where = f"{path}: model '{entry.name}' field '{field}'"
+    other = models.get(linked)
+    if other is None:
+        raise WeightsError(f"{where}: no model '{linked}' in the lock")
+    if entry.kind != "pipeline" or other.kind != field:
         raise WeightsError(
-            f"{where}: a pipeline names a model of kind 'ip_adapter' "
-            f"('{entry.name}' is a {entry.kind}, '{adapter.name}' a {adapter.kind})"
+            f"{where}: a pipeline names a model of kind '{field}' "
+            f"('{entry.name}' is a {entry.kind}, '{other.name}' a {other.kind})"
         )
-    if adapter.architecture != entry.architecture:
+    if other.architecture != entry.architecture:
         raise WeightsError(
-            f"{where}: '{adapter.name}' is for {adapter.architecture}, "
+            f"{where}: '{other.name}' is for {other.architecture}, "
             f"'{entry.name}' is {entry.architecture}"
         )
 
