@@ -65,6 +65,18 @@ def _de2(p: U8, q: U8) -> F32:
     """Squared ΔE76 between planar (3, m) uint8 colours, in float32."""
     d = _lab_f(p)
     d -= _lab_f(q)
+    return _de2_of_diff(d)
+
+
+def _de2_lab(lp: F32, lq: F32) -> F32:
+    """:func:`_de2` from colours already through :func:`_lab_f` (the same float32 result,
+    bit for bit: every step is per pixel), so a caller testing one colour against several
+    converts it once."""
+    return _de2_of_diff(lp - lq)
+
+
+def _de2_of_diff(d: F32) -> F32:
+    """Squared ΔE76 from the difference of two :func:`_lab_f` results (consumed)."""
     fx, fy, fz = d[:, 0], d[:, 1], d[:, 2]
     dl = fy * np.float32(116.0)
     da = fx - fy

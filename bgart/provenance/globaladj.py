@@ -104,7 +104,8 @@ def fit_global(b: U8, a: U8, where: np.ndarray, width: int, height: int) -> Glob
             for white in (False, True)
             if (v := _fit_vignette(b, a, where, width, height, white)) is not None
         ]
-    bc, ac, wc = b[:, changed], a[:, changed], where[changed]
+    moved = np.flatnonzero(changed)  # np.take: several times faster than a mask here
+    bc, ac, wc = np.take(b, moved, axis=1), np.take(a, moved, axis=1), where[moved]
     best, best_share = None, _MIN_EXPLAINED
     for cand in candidates:
         ex = cand.explains(bc, ac, wc)
