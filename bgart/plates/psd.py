@@ -18,6 +18,9 @@ Rules (``docs/contribution.md``, "Layered PSD finals"):
   refused by name, as are clipping layers, vector masks, layer effects, adjustment and fill
   layers, and groups that are not pass-through (or normal around normal layers) at full
   opacity. Layer opacity, fill opacity and a layer mask scale the alpha.
+* The file's own flattened image, when it has one, must show the picture the layers compose
+  to (:func:`_check_shown`): a program that blends otherwise (GIMP 2.10's linear light) is
+  refused rather than credited for a picture nobody saw.
 * **Who painted a layer**: a layer name starting with ``@name`` (e.g. ``@Mika sky glaze``)
   is Mika's; a layer without one takes its group's ``@name``, else the command's
   ``--artist``.
@@ -34,6 +37,7 @@ import numpy as np
 from bgart.errors import InputError
 from bgart.images import MAX_PIXELS
 from bgart.ledger import check_name
+from bgart.provenance import visibly_different
 
 PSD_SIGNATURE = b"8BPS"
 BLEND_MODES = ("normal", "multiply", "screen", "overlay")
@@ -113,6 +117,7 @@ def read_layered(data: bytes, label: str) -> LayeredFinal:
         blended[a == 0] = 0
         layers.append(PsdLayer(layer.name, artist, blend, np.dstack([blended, a])))
         current = _over(current, blended, a)
+    _check_shown(psd, current, layers, bottom.name, label)
     return LayeredFinal(bottom.name, bottom_artist, base, layers, current)
 
 
@@ -223,3 +228,43 @@ def _over(b: np.ndarray, c: np.ndarray, a: np.ndarray) -> np.ndarray:
     a32 = a.astype(np.int32)[..., None]
     out = (b.astype(np.int32) * (255 - a32) + c.astype(np.int32) * a32 + 127) // 255
     return out.astype(np.uint8)
+
+
+def _check_shown(
+    psd: Any, current: np.ndarray, layers: list[PsdLayer], base_name: str, label: str
+) -> None:
+    """Refuse a file whose own flattened image (what the program that wrote it showed)
+    differs visibly from the picture its layers compose to by the rules above.
+
+    The PSD format names a layer's blend mode but not the colour space it is computed in:
+    GIMP 2.10's default layer modes blend and composite in linear light, so a 60 % normal
+    layer it writes as ``norm`` looks up to ~50 levels off in GIMP from Photoshop
+    (or here). Recording such a file would credit a picture nobody saw. A pixel counts when
+    it is more than 2 levels off in a channel (integer rounding: psd-tools truncates, GIMP
+    rounds once in float) and visibly different (ΔE76 > 2.3). A file without real merged
+    data (Photoshop's "maximize compatibility" off) is not checked."""
+    if not psd.has_preview():
+        return
+    img = psd.topil()
+    if img is None:
+        return
+    shown = np.asarray(img.convert("RGBA"))
+    flat = _over(np.full_like(current, 255), shown[..., :3], shown[..., 3])
+    if flat.shape != current.shape:
+        return
+    diff = np.abs(flat.astype(np.int16) - current.astype(np.int16)).max(axis=2)
+    ys, xs = np.nonzero(diff > 2)
+    if not len(ys):
+        return
+    seen = visibly_different(flat[ys, xs], current[ys, xs])
+    if not seen.any():
+        return
+    y, x = int(ys[seen][0]), int(xs[seen][0])
+    under = next((la.name for la in reversed(layers) if la.rgba[y, x, 3]), base_name)
+    raise InputError(
+        f"{label}: the layers compose to a picture visibly different from the file's own "
+        f"flattened image at {int(seen.sum())} pixels (up to {int(diff[ys, xs][seen].max())} "
+        f"levels; the first at x={x}, y={y}, layer '{under}'): the program that wrote it "
+        "blends differently (in GIMP 2.10 set each layer's blend and composite space to RGB "
+        "(perceptual)); or import the flattened picture"
+    )
