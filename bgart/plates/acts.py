@@ -42,6 +42,7 @@ from bgart.plates.versions import (
     PLATE,
     FirstVersion,
     Recorded,
+    Returns,
     apply_edit,
     check_names,
     check_seconds,
@@ -407,6 +408,11 @@ def record_final(
     def apply(before: np.ndarray, raster: Raster, final_rgb: np.ndarray) -> Applied:
         return contrib.lossy_final(before, raster, final_rgb, codec)
 
+    def returns(
+        applied: Applied, before: np.ndarray, final_rgb: np.ndarray, history: list[contrib.Earlier]
+    ) -> Applied:
+        return contrib.restore_earlier(applied, before, final_rgb, history, codec=codec)
+
     first = _first_import(
         project,
         shot,
@@ -432,6 +438,7 @@ def record_final(
         filename=filename,
         active_seconds=active_seconds,
         first=first,
+        earlier=returns,
     )
 
 
@@ -450,10 +457,11 @@ def _painted(
     active_seconds: float,
     idem_key: str | None = None,
     first: FirstVersion | None = None,
+    earlier: Returns | None = None,
 ) -> Recorded:
     """One ``human.painted`` event (a layer or a whole final) with its ``blobs`` (see
-    :func:`store_pixels`). ``first``: what to record instead on a plate with no version (see
-    :func:`apply_edit`)."""
+    :func:`store_pixels`). ``first``: what to record instead on a plate with no version;
+    ``earlier``: a whole final's returns to earlier versions (see :func:`apply_edit`)."""
     return apply_edit(
         project,
         shot,
@@ -471,6 +479,7 @@ def _painted(
         },
         idem_key=idem_key,
         first=first,
+        earlier=earlier,
     )
 
 

@@ -13,11 +13,11 @@ from typing import Any
 import numpy as np
 
 from bgart import provenance as contrib
-from bgart.errors import InputError
+from bgart.errors import InputError, LedgerIntegrityError
 from bgart.events import EVENTS, Actor, Kind
 from bgart.images import encode_png
 from bgart.ledger import Event, EventRow, Plate, PlateVersion, Project, WriteTx, check_name
-from bgart.plates.pixels import PlateState, load_state, remember
+from bgart.plates.pixels import PlateState, decode_blob, load_state, remember
 from bgart.provenance import Applied, Raster
 
 PLATE = "main"
@@ -27,6 +27,11 @@ REVIEWER_ROLES = ("director", "admin")
 FirstVersion = Callable[[WriteTx, Plate], Event]
 """Records a plate's first version inside a write transaction (see
 :func:`bgart.plates.acts.record_base`)."""
+
+Returns = Callable[[Applied, np.ndarray, np.ndarray, list[contrib.Earlier]], Applied]
+"""A whole final's returns to earlier versions: (the final edit applied, the version it
+edits, the final, the earlier versions) -> the edit with the returns (see
+:func:`bgart.provenance.restore_earlier`)."""
 
 
 @dataclass(frozen=True)
@@ -196,10 +201,12 @@ def apply_edit(
     idem_key: str | None = None,
     based_on: int | None = None,
     first: FirstVersion | None = None,
+    earlier: Returns | None = None,
 ) -> Recorded:
     """Apply an edit to the plate's latest version inside one locked transaction
     (``based_on``: refuse unless that is still the latest version; ``first``: record that
-    instead when the plate has no version yet, rather than refusing)."""
+    instead when the plate has no version yet, rather than refusing; ``earlier``: for a whole
+    final, the returns to earlier versions, given the plate's earlier versions)."""
     with project.ledger.write() as tx:
         if idem_key is not None and (ev := tx.find_event(idem_key)) is not None:
             return recorded(ev, duplicate=True)
@@ -220,6 +227,9 @@ def apply_edit(
         if human:
             tx.ensure_user(human)
         applied = apply(state.image, state.raster, arr)
+        if earlier is not None and applied.raster.base is not None:  # definition v2
+            history = earlier_versions(project, tx, plate_row, cur.number)
+            applied = earlier(applied, state.image, arr, history)
         inputs = {
             role: project.blobs.put(encode_png(np.ascontiguousarray(img)), "png")
             for role, img in applied.inputs.items()
@@ -242,6 +252,40 @@ def apply_edit(
             idem_key=idem_key,
         )
         return recorded(ev)
+
+
+def earlier_versions(
+    project: Project, tx: WriteTx, plate: Plate, current: int
+) -> list[contrib.Earlier]:
+    """The versions before ``current`` a final consults (:func:`bgart.provenance.restore_window`),
+    each read from its blobs only when asked (one at a time: a 4K plate's versions are not
+    all held in memory)."""
+    out: list[contrib.Earlier] = []
+    for number in contrib.restore_window(current):
+        pv = tx.version(plate, number)
+        if pv is not None:
+            out.append(_earlier(project, pv))
+    return out
+
+
+def _earlier(project: Project, pv: PlateVersion) -> contrib.Earlier:
+    cached = project.cache.get(("plate-state", pv.image_sha, pv.raster_sha))
+    image_sha, raster_sha = pv.image_sha, pv.raster_sha
+
+    def image() -> np.ndarray:
+        if isinstance(cached, tuple):
+            return cached[0]
+        return decode_blob(project.blobs.get(image_sha), "RGB", f"plate image {image_sha[:12]}")
+
+    def raster() -> Raster:
+        if isinstance(cached, tuple):
+            return cached[1]
+        try:
+            return Raster.from_bytes(project.blobs.get(raster_sha))
+        except ValueError as exc:
+            raise LedgerIntegrityError(f"raster blob {raster_sha}: {exc}") from None
+
+    return contrib.Earlier(pv.number, image, raster)
 
 
 def check_seconds(value: float) -> float:

@@ -51,6 +51,7 @@ from bgart.provenance.raster import (
     same_pixels,
 )
 from bgart.provenance.resample import carry, keep_human, plain_resample, source_index
+from bgart.provenance.restore import RESTORE_WINDOW, Earlier, restore_earlier, restore_window
 from bgart.provenance.variant import variant, whole_mask
 
 __all__ = [
@@ -64,10 +65,12 @@ __all__ = [
     "EDITS",
     "HEAT_COLOURS",
     "HUMAN_BASE",
+    "RESTORE_WINDOW",
     "TOUCHED",
     "Applied",
     "BlobInput",
     "Codec",
+    "Earlier",
     "Edit",
     "EditSpec",
     "Noise",
@@ -94,6 +97,8 @@ __all__ = [
     "plain_resample",
     "resample",
     "resample_edit",
+    "restore_earlier",
+    "restore_window",
     "same_pixels",
     "source_index",
     "use_threads",

@@ -149,7 +149,7 @@ def verify_project(
                     elif made is not None and recompute:
                         base = made[1]
                         stored = None if base is None else (base, *replay.versions[base])
-                        replayer.add(key, ev, stored)
+                        replayer.add(key, ev, stored, _consulted(ev, replay))
                 report.events += 1
                 if progress is not None and report.events % 1000 == 0:
                     progress(report.events)
@@ -262,6 +262,22 @@ def _variant_parent(
             f"{ev.label}: its parent, version {number!r} of plate {name!r}, is not in the history"
         )
     return (number, *parent.versions[number])
+
+
+def _consulted(ev: EventRow, replay: _PlateReplay) -> dict[int, tuple[str, str]] | None:
+    """The blobs of the earlier versions a v2 final consulted (payload ``restore_from``),
+    as this plate's events made them; None for an event that consulted none."""
+    numbers = ev.payload.get("restore_from")
+    if numbers is None:
+        return None
+    if not isinstance(numbers, list):
+        raise LedgerIntegrityError(f"{ev.label}: restore_from is not a list of versions")
+    made = ev.payload.get("version")
+    return {
+        n: replay.versions[n]
+        for n in numbers
+        if isinstance(n, int) and isinstance(made, int) and n < made and n in replay.versions
+    }
 
 
 def _check_numbering(ev: EventRow, replay: _PlateReplay) -> tuple[int, int | None] | None:

@@ -38,7 +38,9 @@ Size = tuple[int, int]  # width, height
 Failure = tuple[int, str]  # (seq of the bad event, message)
 PlateKey = tuple[str, str]  # shot, plate
 Base = tuple[int, str, str] | None  # the stored version an edit starts from: number, blobs
-PlateWork = tuple[PlateKey, list[tuple[EventRow, Base]]]  # a plate's versions to recompute
+# v2 finals: the earlier versions the event consulted (payload restore_from), number -> blobs
+History = dict[int, tuple[str, str]] | None
+PlateWork = tuple[PlateKey, list[tuple[EventRow, Base, History]]]  # versions to recompute
 
 
 @dataclass
@@ -136,7 +138,7 @@ class Replayer:
         self.project = project
         self.workers = workers
         self.hash_blobs = hash_blobs
-        self.pending: dict[PlateKey, list[tuple[EventRow, Base]]] = {}
+        self.pending: dict[PlateKey, list[tuple[EventRow, Base, History]]] = {}
         self.hashes: deque[HashWork] = deque()  # whole chunks of blobs to hash, oldest first
         self.blobs: list[tuple[int, str, str, str]] = []  # the chunk being filled
         self.queued = 0  # work queued, in plate versions (see _HASHES_PER_VERSION)
@@ -144,9 +146,10 @@ class Replayer:
         self.children: list[tuple[BaseProcess, Connection]] = []
         self.results: list[Result] = []
 
-    def add(self, key: PlateKey, ev: EventRow, base: Base) -> None:
-        """Queue the version ``ev`` made for recomputation from the stored version ``base``."""
-        self.pending.setdefault(key, []).append((ev, base))
+    def add(self, key: PlateKey, ev: EventRow, base: Base, history: History = None) -> None:
+        """Queue the version ``ev`` made for recomputation from the stored version ``base``
+        (and, for a final that consulted earlier versions, those versions' blobs)."""
+        self.pending.setdefault(key, []).append((ev, base, history))
         self._queued(1)
 
     def hash(self, ev: EventRow, seen: set[str]) -> None:
@@ -315,11 +318,11 @@ def _replay_task(
         key, items = work
         plate_sizes = sizes.setdefault(key, {})
         last: _Stored | None = None
-        for ev, base in items:
+        for ev, base, history in items:
             try:
                 if hash_blobs:
                     access.fresh = check_blobs(project, ev, seen, keep=True)
-                last = _queue_version(ev, base, last, access, checks)
+                last = _queue_version(ev, base, last, access, checks, history)
                 plate_sizes[last.number] = (int(last.image.shape[1]), int(last.image.shape[0]))
             except LedgerIntegrityError as exc:
                 checks.fail(ev.seq, str(exc))
@@ -356,6 +359,12 @@ class _Blobs:
             self.decoded[key] = decode_blob(self._bytes(sha), mode, what)
         return self.decoded[key]
 
+    def array_once(self, sha: str, mode: str, what: str) -> np.ndarray:
+        """Decoded but not kept: an earlier version a final consulted (a 4K plate's
+        versions are not all held in memory)."""
+        hit = self.decoded.get((sha, mode))
+        return hit if hit is not None else decode_blob(self._bytes(sha), mode, what)
+
     def raster(self, sha: str, what: str) -> Raster:
         try:
             return Raster.from_bytes(self._bytes(sha))
@@ -373,13 +382,21 @@ class _Stored:
 
 
 def _queue_version(
-    ev: EventRow, base: Base, last: _Stored | None, blobs: _Blobs, checks: _Checks
+    ev: EventRow,
+    base: Base,
+    last: _Stored | None,
+    blobs: _Blobs,
+    checks: _Checks,
+    history: History = None,
 ) -> _Stored:
     """Queue the version ``ev`` made for recomputation, from the event's inputs and the
-    stored version ``base`` it started from (``last`` when that is the one decoded last).
-    Returns the stored version ``ev`` made, decoded."""
+    stored version ``base`` it started from (``last`` when that is the one decoded last;
+    ``history``: the earlier versions a final consulted). Returns the stored version ``ev``
+    made, decoded."""
     blobs.decoded.clear()
     expected = _recompute(ev, base, last, blobs)
+    if history is not None and isinstance(expected, contrib.Edit) and expected.kind == "final":
+        expected = _restored(ev, expected, history, blobs)
     # Each version is recomputed from the *stored* version it edits, which is decoded here
     # anyway to be compared with its own recomputation: so versions can be recomputed in any
     # order, many in one pass, and together they still prove the whole chain from the first.
@@ -403,7 +420,8 @@ class _Pending:
 
     ev: EventRow
     stored: _Stored
-    expected: Applied | contrib.Edit  # what it must equal, or the edit that recomputes it
+    # what it must equal, the edit that recomputes it, or why it cannot be recomputed
+    expected: Applied | contrib.Edit | str
 
 
 class _Checks:
@@ -501,3 +519,46 @@ def _recompute(
         before = blobs.array(img_sha, "RGB", f"version {number} image")
         raster = blobs.raster(ras_sha, f"version {number}")
     return entry.edit(before, raster, blob, payload=ev.payload)  # under its own definition
+
+
+def _restored(
+    ev: EventRow, edit: contrib.Edit, history: dict[int, tuple[str, str]], blobs: _Blobs
+) -> Applied | str:
+    """A v2 final that consulted earlier versions (payload ``restore_from``): the edit
+    applied, then the returns to those versions (:func:`bgart.provenance.restore_earlier`,
+    the function the act called), or why it cannot be replayed."""
+    consulted = ev.payload.get("restore_from")
+    if not isinstance(consulted, list) or any(
+        not isinstance(n, int) or isinstance(n, bool) or n not in history for n in consulted
+    ):
+        raise LedgerIntegrityError(f"{ev.label}: restore_from names a version the plate lacks")
+
+    def earlier(number: int) -> contrib.Earlier:
+        image_sha, raster_sha = history[number]
+        return contrib.Earlier(
+            number,
+            lambda: blobs.array_once(image_sha, "RGB", f"version {number} image"),
+            lambda: blobs.raster(raster_sha, f"version {number}"),
+        )
+
+    rendered = None
+    if "restore_ref" in ev.payload:  # a lossy file: an earlier version as its codec renders it
+        if "ref_restore" not in ev.blobs:
+            raise LedgerIntegrityError(f"{ev.label}: no ref_restore blob")
+        number = ev.payload["restore_ref"]
+        image = blobs.array(ev.blobs["ref_restore"], "RGB", f"{ev.label} ref_restore")
+        rendered = (number if isinstance(number, int) else -1, image)
+    try:
+        applied = contrib.apply([edit])[0]
+        noise = edit.noise
+        return contrib.restore_earlier(
+            applied,
+            edit.before,
+            edit.image,
+            [earlier(n) for n in consulted],
+            floor=None if noise is None else noise.floor,
+            ref_before=None if noise is None else noise.ref,
+            rendered=rendered,
+        )
+    except ValueError as exc:
+        return str(exc)

@@ -134,6 +134,161 @@ def test_a_return_to_the_painters_value_after_an_inpaint_is_the_painters(
     _verified(root)
 
 
+_SHARES = (
+    "human_paint_share",
+    "ai_gen_share",
+    "ai_inpaint_share",
+    "human_base_share",
+    "human_touched_share",
+    "adjust_share",
+)
+
+
+def _shares(root: Path) -> dict[str, object]:
+    figs = _figures(root)
+    return {key: figs[key] for key in _SHARES}
+
+
+def _version_png(root: Path, tmp: Path, version: int) -> Path:
+    """Version ``version``'s image as stored in the ledger (its ``image`` blob), as a file."""
+    data = json.loads(_cli("ledger", "show", SHOT, "-p", str(root), "--json"))
+    made = [e for e in data["events"] if e["payload"].get("version") == version]
+    with Project.open(root) as project:
+        png = project.blobs.get(made[0]["blobs"]["image"])
+    path = tmp / f"v{version}.png"
+    path.write_bytes(png)
+    return path
+
+
+def _inpaint_and_adjust(root: Path, box: tuple[slice, slice]) -> None:
+    """An AI inpaint of ``box`` (a flat colour), then levels +12 over the whole plate."""
+    with Project.open(root) as project:
+        mask = np.zeros((H, W), bool)
+        mask[box] = True
+        png, rec = generated_png(np.full((H, W, 3), (10, 10, 120), np.uint8))
+        wf.record_inpaint(project, SHOT, png, mask, rec, "Mika")
+        img = wf.plate_state(project, SHOT).image
+        wf.record_adjust(
+            project, SHOT, np.clip(img.astype(np.int16) + 12, 0, 255).astype(np.uint8), "Ren"
+        )
+
+
+def test_handing_back_version_1_after_paint_inpaint_and_adjust_gives_its_figures(
+    show: tuple[Path, np.ndarray], tmp_path: Path
+) -> None:
+    """AI plate → paint (opaque and a glaze) → AI inpaint → levels → import-final of version
+    1's PNG: version 1's figures exactly (v2 before returns to earlier versions: the
+    inpainted and adjusted pixels handed back read as paint)."""
+    root, _plate = show
+    first = _shares(root)
+    _paint(root, tmp_path, stroke_layer((H, W), (0, 0, W // 2, H // 2), (250, 250, 20)))
+    glaze = stroke_layer((H, W), (W // 2, H // 2, W, H), (20, 90, 250), 128)
+    _paint(root, tmp_path, glaze, "Ren")
+    _inpaint_and_adjust(root, (slice(0, H // 2), slice(0, W // 4)))
+    assert _shares(root) != first
+    _final(root, _version_png(root, tmp_path, 1))
+    assert _shares(root) == first
+    data = json.loads(_cli("ledger", "show", SHOT, "-p", str(root), "--json"))
+    event = data["events"][-1]
+    assert event["payload"]["restore_from"] == [4, 3, 2, 1]  # the versions before 5
+    assert event["payload"]["stats"]["returned_px"] == W * H
+    assert "OK" in _cli("ledger", "verify", "-p", str(root)).upper()
+    _verified(root)
+
+
+@pytest.mark.parametrize(
+    "fmt,options",
+    [
+        ("JPEG", {"quality": 75, "subsampling": 2}),
+        ("JPEG", {"quality": 90, "subsampling": 0}),
+        ("JPEG", {"quality": 95, "subsampling": 2}),
+        ("WEBP", {"quality": 90}),
+    ],
+    ids=["jpeg-75-420", "jpeg-90-444", "jpeg-95-420", "webp-90"],
+)
+def test_handing_back_version_1_as_a_lossy_file_gives_its_figures(
+    show: tuple[Path, np.ndarray], tmp_path: Path, fmt: str, options: dict[str, int]
+) -> None:
+    """The same, version 1 re-saved lossy: the earlier version that matches most pixels is
+    rendered by the file's codec too (blob ref_restore), so its codec noise is not paint."""
+    root, plate = show
+    first = _shares(root)
+    _paint(root, tmp_path, stroke_layer((H, W), (0, 0, W // 2, H // 2), (250, 250, 20)))
+    glaze = stroke_layer((H, W), (W // 2, H // 2, W, H), (20, 90, 250), 128)
+    _paint(root, tmp_path, glaze, "Ren")
+    _inpaint_and_adjust(root, (slice(0, H), slice(0, W // 2)))
+    _final(root, _save(tmp_path, "v1." + fmt.lower(), plate, fmt, **options))
+    assert _shares(root) == first
+    data = json.loads(_cli("ledger", "show", SHOT, "-p", str(root), "--json"))
+    event = data["events"][-1]
+    assert event["payload"]["restore_ref"] == 1 and "ref_restore" in event["blobs"]
+    _verified(root)
+
+
+def test_handing_back_a_glazed_version_gives_its_partial_weights(
+    show: tuple[Path, np.ndarray], tmp_path: Path
+) -> None:
+    """A half-alpha glaze (h = 128/255), covered by an opaque layer, then handed back: the
+    glaze's weight, not h = 1."""
+    root, _plate = show
+    _paint(root, tmp_path, stroke_layer((H, W), (0, 0, W // 2, H), (250, 40, 20), 128))
+    glazed = _shares(root)
+    assert 0.2 < glazed["human_paint_share"] <= 0.5 * 128 / 255  # (where visible)
+    _paint(root, tmp_path, stroke_layer((H, W), (0, 0, W, H - 1), (30, 200, 60)))
+    _final(root, _version_png(root, tmp_path, 2))
+    assert _shares(root) == glazed
+    _verified(root)
+
+
+def test_a_layered_psd_over_the_original_returns_it_and_credits_its_layer(
+    show: tuple[Path, np.ndarray], tmp_path: Path
+) -> None:
+    """A PSD whose bottom layer is the untouched AI original (after a cover and an AI
+    inpaint) and whose one layer above paints a quarter: only that layer is human."""
+    from psd_tools import PSDImage
+    from psd_tools.api.layers import PixelLayer
+
+    root, plate = show
+    _paint(root, tmp_path, stroke_layer((H, W), (0, 0, W, H - 1), (30, 200, 60)))
+    _inpaint_and_adjust(root, (slice(0, H), slice(0, W // 2)))
+    psd = PSDImage.new("RGB", (W, H))
+    psd.append(PixelLayer.frompil(Image.fromarray(plate), psd, "plate"))
+    quarter = np.zeros((H, W // 4, 4), np.uint8)
+    quarter[...] = (250, 40, 200, 255)
+    psd.append(PixelLayer.frompil(Image.fromarray(quarter, "RGBA"), psd, "@Rui", top=0, left=0))
+    path = tmp_path / "over-original.psd"
+    psd.save(str(path))
+    _final(root, path)
+    figs = _figures(root)
+    assert figs["human_paint_share"] == pytest.approx(0.25, abs=0.01)
+    assert figs["ai_inpaint_share"] == 0.0 and figs["adjust_share"] == 0.0
+    assert figs["ai_gen_share"] == pytest.approx(1 - float(figs["human_paint_share"]), abs=1e-9)  # type: ignore[arg-type]
+    _verified(root)
+
+
+def test_a_final_mixing_two_earlier_versions_gives_each_part_its_own(
+    show: tuple[Path, np.ndarray], tmp_path: Path
+) -> None:
+    """Left half from the painted version 2, right half from the inpainted version 3, over a
+    later cover: the paint (a quarter) is the painter's, the right half the model's."""
+    root, _plate = show
+    _paint(root, tmp_path, stroke_layer((H, W), (0, 0, W // 2, H // 2), (250, 250, 20)))
+    with Project.open(root) as project:
+        painted = wf.plate_state(project, SHOT).image.copy()
+        png, rec = generated_png(np.full((H, W, 3), (10, 10, 120), np.uint8))
+        wf.record_inpaint(project, SHOT, png, np.ones((H, W), bool), rec, "Mika")
+        inpainted = wf.plate_state(project, SHOT).image.copy()
+    _paint(root, tmp_path, stroke_layer((H, W), (0, 0, W, H - 1), (30, 200, 60)))
+    mixed = inpainted.copy()
+    mixed[:, : W // 2] = painted[:, : W // 2]
+    _final(root, _save(tmp_path, "mixed.png", mixed, "PNG"))
+    figs = _figures(root)
+    assert figs["human_paint_share"] == 0.25
+    assert figs["ai_gen_share"] == 0.25
+    assert figs["ai_inpaint_share"] == 0.5
+    _verified(root)
+
+
 @pytest.mark.parametrize(
     "adjust",
     [
@@ -160,6 +315,10 @@ def test_a_local_burn_stays_paint(show: tuple[Path, np.ndarray], tmp_path: Path)
     final[: H // 2, : W // 2] = (final[: H // 2, : W // 2] * 0.6).astype(np.uint8)
     _final(root, _save(tmp_path, "burn.png", final, "PNG"))
     assert _human(root) == pytest.approx(0.25, abs=0.01)
+    _final(root, _save(tmp_path, "original.png", plate, "PNG"))  # the burn handed back
+    assert _shares(root)["human_paint_share"] == 0.0  # (before returns to versions: 1–2 %)
+    assert _shares(root)["adjust_share"] == 0.0
+    _verified(root)
 
 
 def test_real_strokes_in_a_jpeg_still_count(show: tuple[Path, np.ndarray], tmp_path: Path) -> None:
@@ -218,6 +377,17 @@ _acts = st.lists(
 )
 
 
+def _final_over(versions: list[c.Applied], final: np.ndarray) -> c.Applied:
+    """``final`` imported over the last of ``versions`` (numbered 1, 2, …) as the plates
+    layer does it: the final edit, then the returns to the earlier versions it consults."""
+    last = versions[-1]
+    earlier = [
+        c.Earlier(k, lambda v=versions[k - 1]: v.image, lambda v=versions[k - 1]: v.raster)
+        for k in c.restore_window(len(versions))
+    ]
+    return c.restore_earlier(c.final(last.image, last.raster, final), last.image, final, earlier)
+
+
 def _replay_acts(plate: np.ndarray, acts: list) -> list[c.Applied]:
     """Apply ``acts`` in memory (v2) to an AI plate: every version, the first included."""
     raster = c.generated(P_W, P_H).with_base(plate)
@@ -231,7 +401,7 @@ def _replay_acts(plate: np.ndarray, acts: list) -> list[c.Applied]:
         elif kind == "final":
             img = cur.image.copy()
             img[y : y + 8, x : x + 8] = colour
-            versions.append(c.final(cur.image, cur.raster, img))
+            versions.append(_final_over(versions, img))
         elif kind == "inpaint":
             mask = np.zeros((P_H, P_W), bool)
             mask[y : y + 8, x : x + 8] = True
@@ -260,20 +430,36 @@ def test_property_shares_sum_to_one(acts: list, seed: int) -> None:
 def test_property_restoring_an_earlier_version_gives_its_figures(
     acts: list, seed: int, pick: int
 ) -> None:
-    """(a) Handing back the AI original, or an earlier version whose human pixels are
-    opaque paint, as a final gives that version's headline figure."""
+    """(a) Handing back any earlier version as a final (through the function the plates
+    layer calls, with the plate's versions) gives exactly that version's figures, whatever
+    came between: paint, glazes of partial alpha, finals, inpaints, adjustments."""
     versions = _replay_acts(natural_plate(P_W, P_H, seed), acts)
-    target = versions[0] if pick == 0 else versions[min(pick, len(versions) - 1)]
-    last = versions[-1]
-    back = c.final(last.image, last.raster, target.image)
-    want = c.figures(target.raster)["human_paint_share"]
-    got = c.figures(back.raster)["human_paint_share"]
-    if pick == 0 and not any(act[0] in ("inpaint", "adjust") for act in acts):
-        assert got == 0.0  # (an inpaint or an adjustment replaces the base value: limits)
-    elif pick > 0:
-        # pixels of partial alpha come back as their visible value: at most what that
-        # value's last painter reached (see docs/contribution.md, limits)
-        assert got >= want - 1e-6 or not np.isclose(target.raster.human, 1.0).all()
+    target = versions[min(pick, len(versions) - 1)]
+    back = _final_over(versions, target.image)
+    assert c.figures(back.raster) == c.figures(target.raster)
+    assert np.array_equal(back.raster.human, target.raster.human)
+
+
+@_settings
+@given(
+    acts=_acts,
+    seed=st.integers(0, 5),
+    left=st.integers(0, 5),
+    right=st.integers(0, 5),
+    cut=st.integers(1, P_W - 1),
+)
+def test_property_a_final_mixing_versions_weighs_each_pixel_by_its_version(
+    acts: list, seed: int, left: int, right: int, cut: int
+) -> None:
+    """Mixed lineages: a final made of the left columns of one version and the rest of
+    another gives each pixel the human weight of the version whose value it shows."""
+    versions = _replay_acts(natural_plate(P_W, P_H, seed), acts)
+    a, b = versions[min(left, len(versions) - 1)], versions[min(right, len(versions) - 1)]
+    mixed = b.image.copy()
+    mixed[:, :cut] = a.image[:, :cut]
+    want = b.raster.human.copy()
+    want[:, :cut] = a.raster.human[:, :cut]
+    assert np.array_equal(_final_over(versions, mixed).raster.human, want)
 
 
 @_settings

@@ -1,0 +1,244 @@
+"""Returns to an earlier version's value (definition v2): a final that hands back what an
+earlier version of the plate showed gives those pixels that version's provenance.
+
+A v2 raster keeps one base value per pixel (the last AI value there), which covers a return
+to the AI's latest value but not to any earlier author's: after an AI inpaint, handing back
+the generated value, or a painter's earlier value, would be credited as fresh paint. So when
+a whole final is imported (``import-final``, lossless or lossy, and a layered PSD's bottom
+layer), each pixel is compared with the same pixel in the plate's earlier versions (at most
+:data:`RESTORE_WINDOW` before the version it edits, and the first), and a pixel that shows an
+earlier version's value takes that version's raster entry: class, h, flags and base value.
+
+Which version a pixel returns to, when several showed its value: the candidates (the
+version edited, then the earlier ones, newest first) are ranked by how many of the final's
+pixels each one matches (within the threshold below), most first, ties to the newest. A
+pixel takes the first candidate in that order that it matches exactly, else the first it
+matches within the visible-change threshold (ΔE76 ≤ 2.3). The version edited keeps what
+the ordinary final edit gave the pixel; a pixel matched to no candidate keeps it too. So a
+final equal to an earlier version gives exactly that version's raster, whatever came between
+(inpaint, adjustment, glaze), and a final mixing versions gives each part its own version's.
+
+A lossy file (:mod:`bgart.provenance.noise`): the threshold is the import's noise floor, the
+version edited also matches its codec rendering (``ref_before``), and so does the earlier
+version matching most pixels, rendered here by the file's codec (input ``ref_restore``,
+payload ``restore_ref``), so a lossy re-save of an earlier version is that version.
+
+The event records the versions consulted (payload ``restore_from``, newest first), so
+``ledger verify`` consults the same ones. Versions are read one at a time through the
+:class:`Earlier` loaders: images once each (two packed bit masks are kept per version), and
+only the rasters of versions that give some pixel its entry; nothing is read when the final
+equals the version it edits.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
+from typing import Any
+
+import numpy as np
+
+from bgart.provenance.colour import _TH2, _de2
+from bgart.provenance.edits import Applied
+from bgart.provenance.noise import Codec
+from bgart.provenance.raster import U8, BoolArr, Raster, same_pixels
+
+RESTORE_WINDOW = 16  # earlier versions consulted besides the plate's first
+_CHUNK = 1 << 18  # pixels per ΔE computation
+
+
+@dataclass(frozen=True)
+class Earlier:
+    """An earlier version of the plate, read only when needed: its ``number`` and loaders of
+    its image (RGB, the plate's size or it is passed over) and its raster."""
+
+    number: int
+    image: Callable[[], U8]
+    raster: Callable[[], Raster]
+
+
+def restore_window(current: int) -> list[int]:
+    """The earlier versions a final over version ``current`` consults, newest first: the
+    :data:`RESTORE_WINDOW` versions before it and version 1."""
+    numbers = list(range(current - 1, max(0, current - 1 - RESTORE_WINDOW), -1))
+    if current > 1 and 1 not in numbers:
+        numbers.append(1)
+    return numbers
+
+
+def _matches(final: U8, other: U8, th2: np.float32) -> tuple[BoolArr, BoolArr]:
+    """Per pixel of flat (n, 3) arrays: equal, and within the squared threshold ``th2``."""
+    exact = final[:, 0] == other[:, 0]
+    exact &= final[:, 1] == other[:, 1]
+    exact &= final[:, 2] == other[:, 2]
+    near = exact.copy()
+    n = exact.size
+    for s in range(0, n, _CHUNK):  # in chunks: ΔE's float temporaries stay small at 4K
+        idx = s + np.flatnonzero(~exact[s : s + _CHUNK])
+        if idx.size:
+            a = np.ascontiguousarray(np.take(final, idx, axis=0).T)
+            b = np.ascontiguousarray(np.take(other, idx, axis=0).T)
+            near[idx] = ~(_de2(a, b) > th2)
+    return exact, near
+
+
+@dataclass
+class _Candidate:
+    """A version a final's pixels may return to: where the final equals its value, and
+    where it is within the threshold (packed bits), and how many pixels are."""
+
+    version: Earlier | None  # None: the version the final edits
+    exact: np.ndarray
+    near: np.ndarray
+    score: int
+
+
+def _candidate(
+    version: Earlier | None, fin: U8, value: U8, th2: np.float32, rendered: U8 | None = None
+) -> _Candidate:
+    """The matches of ``fin`` with a version's ``value`` (flat), or with its rendering by a
+    lossy file's codec (``rendered``; exact or within the noise floor)."""
+    exact, near = _matches(fin, value, th2)
+    if rendered is not None and not np.array_equal(rendered, value):
+        exact_r, near_r = _matches(fin, rendered, th2)
+        exact |= exact_r
+        near |= near_r
+    return _Candidate(version, np.packbits(exact), np.packbits(near), int(near.sum()))
+
+
+def restore_earlier(
+    applied: Applied,
+    before: U8,
+    final_rgb: U8,
+    earlier: Sequence[Earlier],
+    *,
+    floor: float | None = None,
+    codec: Codec | None = None,
+    ref_before: U8 | None = None,
+    rendered: tuple[int, U8] | None = None,
+) -> Applied:
+    """The final edit ``applied`` (the version ``before`` repainted as ``final_rgb``, by
+    :func:`~bgart.provenance.edits.final` or ``lossy_final``, under v2) with the pixels that
+    return to an earlier version's value given that version's raster entry (see the module).
+
+    Adds payload ``restore_from`` (the versions consulted) and the figure ``returned_px``
+    (pixels that took an earlier version's entry) when ``earlier`` is not empty.
+
+    A lossy file: ``floor`` its noise floor and ``ref_before`` the version edited as its
+    codec renders it (defaults: what the lossy final edit recorded); ``codec`` renders the
+    earlier version that matches most pixels too (stored as input ``ref_restore``, payload
+    ``restore_ref``: its number); replay passes that rendering back as ``rendered``."""
+    if not earlier:
+        return applied
+    params = {**applied.params, "restore_from": [e.number for e in earlier]}
+    stats = {**applied.stats, "returned_px": 0}
+    inputs = dict(applied.inputs)
+    if applied.raster.base is None:
+        raise ValueError("a return to an earlier version is measured under definition 2 only")
+    h, w = before.shape[:2]
+    n = h * w
+    fin = np.ascontiguousarray(final_rgb[..., :3], np.uint8).reshape(n, 3)
+    cur = np.ascontiguousarray(before, np.uint8).reshape(n, 3)
+    if floor is None:
+        floor = applied.params.get("noise_floor")
+    if ref_before is None:
+        ref_before = applied.inputs.get("ref_before")
+    th2 = _TH2
+    if isinstance(floor, int | float) and floor * floor > th2:
+        th2 = np.float32(floor) * np.float32(floor)
+    if same_pixels(fin, cur):
+        return replace(applied, params=params, stats=stats)
+    ref = None if ref_before is None else np.ascontiguousarray(ref_before, np.uint8).reshape(n, 3)
+    # candidates: the version edited (index 0), then the earlier ones newest first
+    masks = [_candidate(None, fin, cur, th2, ref)]
+    for version in sorted(earlier, key=lambda e: -e.number):
+        image = version.image()
+        if image.shape[:2] != (h, w):
+            continue  # another size (before a refinement): not a value this plate shows
+        masks.append(
+            _candidate(version, fin, np.ascontiguousarray(image, np.uint8).reshape(n, 3), th2)
+        )
+        del image
+    if rendered is not None or codec is not None:
+        _render_best(masks, fin, final_rgb, th2, codec, rendered, params, inputs)
+    order = sorted(range(len(masks)), key=lambda i: -masks[i].score)  # stable: newest first
+    owner = np.full(n, -1, np.int16)
+    free = np.ones(n, bool)
+    for near in (False, True):  # exact matches first, then within the threshold
+        for i in order:
+            packed = masks[i].near if near else masks[i].exact
+            hit = np.unpackbits(packed, count=n).view(bool)
+            hit &= free
+            owner[hit] = i
+            free &= ~hit
+    returned = owner > 0
+    count = int(np.count_nonzero(returned))
+    stats["returned_px"] = count
+    if count == 0:
+        return replace(applied, params=params, stats=stats, inputs=inputs)
+    raster = applied.raster.copy()
+    assert raster.base is not None
+    planes = (raster.cls.reshape(n), raster.human.reshape(n), raster.flags.reshape(n))
+    base = raster.base.reshape(n, 3)
+    for i in range(1, len(masks)):
+        idx = np.flatnonzero(owner == i)
+        if idx.size == 0:
+            continue
+        version = masks[i].version
+        assert version is not None
+        theirs = version.raster()
+        if theirs.base is None:  # a v1 version: its values as they are (as its next edit)
+            theirs = theirs.with_base(version.image())
+        if theirs.cls.shape != (h, w):
+            raise ValueError(f"version {version.number}: its raster is not the plate's size")
+        assert theirs.base is not None
+        planes[0][idx] = theirs.cls.reshape(n)[idx]
+        planes[1][idx] = theirs.human.reshape(n)[idx]
+        planes[2][idx] = theirs.flags.reshape(n)[idx]
+        base[idx] = theirs.base.reshape(n, 3)[idx]
+        del theirs
+    return replace(applied, raster=raster, params=params, stats=stats, inputs=inputs)
+
+
+def _render_best(
+    masks: list[_Candidate],
+    fin: U8,
+    final_rgb: U8,
+    th2: np.float32,
+    codec: Codec | None,
+    rendered: tuple[int, U8] | None,
+    params: dict[str, Any],
+    inputs: dict[str, U8],
+) -> None:
+    """A lossy final: the earlier version that matches most pixels (ties: the newest), or
+    the one ``rendered`` names, matched again with its rendering by the file's codec too
+    (``masks`` updated in place; the rendering and its number recorded)."""
+    earlier = [(i, m.version) for i, m in enumerate(masks) if m.version is not None]
+    if not earlier:
+        if rendered is not None:
+            raise ValueError(f"restore_ref names version {rendered[0]}, which was not consulted")
+        return
+    if rendered is not None:
+        found = [(i, v) for i, v in earlier if v.number == rendered[0]]
+        if not found:
+            raise ValueError(f"restore_ref names version {rendered[0]}, which was not consulted")
+        best, version = found[0]
+    else:
+        best, version = max(earlier, key=lambda iv: (masks[iv[0]].score, -iv[0]))
+    raw = version.image()
+    if rendered is not None:
+        image = rendered[1]
+    else:
+        assert codec is not None
+        image = codec.render(raw, final_rgb)
+        if same_pixels(image, raw):  # a colour-managed or palette file: the value itself
+            return
+    number = version.number
+    h, w = final_rgb.shape[:2]
+    if image.shape[:2] != (h, w):
+        raise ValueError(f"the rendering of version {number} is not the plate's size")
+    flat = np.ascontiguousarray(image, np.uint8).reshape(h * w, 3)
+    value = np.ascontiguousarray(raw, np.uint8).reshape(h * w, 3)
+    masks[best] = _candidate(version, fin, value, th2, flat)
+    params["restore_ref"] = number
+    inputs["ref_restore"] = np.ascontiguousarray(image, np.uint8)
