@@ -56,6 +56,7 @@ from bgart.credits.c2pa import (
     Edit,
     HumanBase,
     Inpaint,
+    KeptFrom,
     LayoutIngredient,
     PaintSession,
     PlateManifest,
@@ -89,6 +90,7 @@ from bgart.credits.psd import (
 from bgart.errors import BgartError, InputError
 from bgart.events import (
     AiGenerated,
+    AiVariant,
     EditKind,
     Kind,
     LayoutImported,
@@ -401,12 +403,32 @@ def plate_manifest(
         contribution=contribution_figures(p, report),
         people=people,
         approver=p.approver or None,
+        inherited=_inherited(rep),
     )
 
 
 def _credited(act: ActShare | None) -> Credited | None:
     """An act's share and the rectangles covering where its paint remains."""
     return None if act is None else Credited.from_mask(act.mask, act.share)
+
+
+def _inherited(rep: Replay) -> list[PaintSession]:
+    """A variant's paint sessions of its parent plate, with what of each remains."""
+    if not rep.inherited:
+        return []
+    variant = rep.root.typed(AiVariant)
+    return [
+        PaintSession(
+            artist=act.person,
+            seconds=act.event.typed(Payload).active_seconds,
+            when=act.event.created_at,
+            credited=_credited(act.credited),
+            kept_from=KeptFrom(
+                variant.parent_plate, variant.parent_version, act.plate, act.version
+            ),
+        )
+        for act in rep.inherited
+    ]
 
 
 def _edits(p: PlateCredit, rep: Replay) -> list[Edit]:
@@ -428,6 +450,7 @@ def _edits(p: PlateCredit, rep: Replay) -> list[Edit]:
                     revision=rev,
                     when=ev.created_at,
                     refine=step.kind is EditKind.RESAMPLE,
+                    credited=_credited(step.credited),
                 )
             )
         elif step.kind in (EditKind.PAINT, EditKind.FINAL):

@@ -12,12 +12,18 @@ The :class:`Replay` also lists the lineage's edits (:class:`Step`), which the ex
 into PSD layers and C2PA actions, and the same split per act (``Step.credited``,
 ``Replay.base_credited``): what of each paint act remains in the version, which the signed
 PNG states as that act's share and regions. An artist's acts add up to their weight.
+
+The model's acts on the plate (an AI inpaint, a refinement) are split the same way: each
+takes the pixels it visibly changed, later acts take them over as they take a painter's,
+and the split is scaled to the stored raster's inpainted weight, (1 − h) where the class is
+``AI_INPAINT``: the model's acts add up to the plate's ``ai_inpaint_share`` (less any weight
+no act in the lineage explains).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -64,7 +70,22 @@ class Step:
     version: int
     bbox: tuple[int, int, int, int] | None  # x, y, width, height of the credited/masked area
     #: A paint act's part of the version's human paint (split like the artists' weights: an
-    #: artist's acts add up to their share); None for an inpaint or adjustment.
+    #: artist's acts add up to their share); an inpaint's or refinement's part of its
+    #: inpainted pixels (the model's acts add up to ``ai_inpaint_share``); None for an
+    #: adjustment.
+    credited: ActShare | None = None
+
+
+@dataclass
+class InheritedAct:
+    """A paint act a variant plate inherited: made on ``plate`` (the variant's parent, or
+    that plate's own parent) as its version ``version``, its paint kept where the model left
+    the parent's pixels as they were. ``credited``: what of it remains in this version."""
+
+    event: EventRow  # human.painted, or the plate.imported of a hand-painted base
+    person: str
+    plate: str
+    version: int
     credited: ActShare | None = None
 
 
@@ -79,6 +100,9 @@ class Replay:
     history: workflow.PlateHistory  # the plate's history it was read from
     #: What remains of a hand-painted base's own paint (as above); else None.
     base_credited: ActShare | None = None
+    #: A variant's paint acts of its parent plate whose paint it kept (each one's share, as
+    #: a paint step's: with the steps', an artist's acts add up to their weight).
+    inherited: list[InheritedAct] = field(default_factory=list)
 
 
 def lineage(events: Sequence[EventRow], version: int) -> list[EventRow]:
@@ -123,21 +147,34 @@ def _blob(project: Project, ev: EventRow, role: str, mode: str) -> np.ndarray:
     return np.asarray(open_image(project.blobs.get(sha), mode=mode, name=f"{ev.label} {role}"))
 
 
-def replay_plate(history: workflow.PlateHistory, state: workflow.PlateState) -> Replay:
+def replay_plate(
+    history: workflow.PlateHistory,
+    state: workflow.PlateState,
+    planes: dict[int, np.ndarray] | None = None,
+) -> Replay:
     """Replay the lineage of ``state`` (a version of the plate ``history`` holds) to split
-    its human paint among artists."""
+    its human paint among artists. ``planes``, when given, receives each paint act's
+    per-pixel weight (keys: -1 the hand-painted base, a step's index, -2 - j the ``j``-th
+    inherited act): what a variant made from this version inherits."""
     project = history.project
     chain = lineage(history.events, state.number)
     root, edits = chain[0], chain[1:]
     h, w = _root_size(history, root, state)  # a refinement changes it on the way
     weights: dict[str, np.ndarray] = {}
-    # the same split per act (the hand-painted base, then each paint step by its index)
+    # the same split per act (the hand-painted base, then each paint step by its index),
+    # and per act of the model (each inpaint or refinement step by its index)
     acts: dict[int, np.ndarray] = {}
+    ai_acts: dict[int, np.ndarray] = {}
     if root.kind == Kind.PLATE_IMPORTED and root.typed(PlateImported).origin == "hand-painted":
         weights[root.actor] = np.ones((h, w), np.float32)
         acts[-1] = np.ones((h, w), np.float32)
+    inherited: list[InheritedAct] = []
     if root.kind == Kind.AI_VARIANT:  # the parent's paint the model left stays its painters'
-        weights.update(_inherited(history, root))
+        kept, kept_acts = _inherited(history, root)
+        weights.update(kept)
+        for j, (act, plane) in enumerate(kept_acts):
+            inherited.append(act)
+            acts[-2 - j] = plane
     zero = contrib.Raster.filled(w, h, contrib.AI_GEN, 0.0)
     one = contrib.Raster.filled(w, h, contrib.AI_GEN, 1.0)
     steps: list[Step] = []
@@ -155,6 +192,8 @@ def replay_plate(history: workflow.PlateHistory, state: workflow.PlateState) -> 
             h, w = result.shape[:2]
             weights = {k: _carried(v, cleared) for k, v in weights.items()}
             acts = {k: _carried(v, cleared) for k, v in acts.items()}
+            ai_acts = {k: _carried(v, cleared) for k, v in ai_acts.items()}
+            ai_acts[len(steps)] = cleared.astype(np.float32)
             zero = contrib.Raster.filled(w, h, contrib.AI_GEN, 0.0)
             one = contrib.Raster.filled(w, h, contrib.AI_GEN, 1.0)
             requested = ev.payload.get("requested_by") or NOT_RECORDED
@@ -184,7 +223,7 @@ def replay_plate(history: workflow.PlateHistory, state: workflow.PlateState) -> 
             else:
                 a = contrib.paint(before, zero, _blob(project, ev, "layer", "RGBA")).raster.human
             keep = np.float32(1.0) - a
-            for arr in (*weights.values(), *acts.values()):
+            for arr in (*weights.values(), *acts.values(), *ai_acts.values()):
                 arr *= keep
             weights.setdefault(ev.actor, np.zeros((h, w), np.float32))
             weights[ev.actor] += a
@@ -196,8 +235,9 @@ def replay_plate(history: workflow.PlateHistory, state: workflow.PlateState) -> 
             mask = contrib.mask_from_image(_blob(project, ev, "mask", "L"))
             result = _blob(project, ev, "result", "RGB")
             cleared = contrib.inpaint(before, one, result, mask).raster.human == 0
-            for arr in (*weights.values(), *acts.values()):
+            for arr in (*weights.values(), *acts.values(), *ai_acts.values()):
                 arr[cleared] = 0.0
+            ai_acts[len(steps)] = cleared.astype(np.float32)
             box = payload.mask_bbox
             if box:
                 bbox = (int(box[0]), int(box[1]), int(box[2] - box[0]), int(box[3] - box[1]))
@@ -222,12 +262,35 @@ def replay_plate(history: workflow.PlateHistory, state: workflow.PlateState) -> 
         for index in list(acts):  # one float64 plane at a time; a bool mask is kept
             scaled = acts.pop(index) * scale
             shares[index] = ActShare(float(scaled.sum() / scaled.size), scaled > 0)
+            if planes is not None:
+                planes[index] = scaled.astype(np.float32)
         unattributed = float(target[total <= 0].sum() / target.size)
     else:
         unattributed = float(target.sum() / target.size)
+    shares |= _ai_shares(state.raster, ai_acts)
     for index, step in enumerate(steps):
         step.credited = shares.get(index)
-    return Replay(root, steps, weights, unattributed, history, shares.get(-1))
+    for j, act in enumerate(inherited):
+        act.credited = shares.get(-2 - j)
+    return Replay(root, steps, weights, unattributed, history, shares.get(-1), inherited)
+
+
+def _ai_shares(raster: contrib.Raster, acts: dict[int, np.ndarray]) -> dict[int, ActShare]:
+    """The model's acts' split scaled per pixel to the raster's inpainted weight,
+    (1 − h) where the class is ``AI_INPAINT`` (what ``ai_inpaint_share`` averages)."""
+    if not acts:
+        return {}
+    target = np.where(raster.cls == contrib.AI_INPAINT, 1.0 - raster.human.astype(np.float64), 0.0)
+    total = np.zeros(target.shape, np.float64)
+    for arr in acts.values():
+        total += arr
+    with np.errstate(invalid="ignore", divide="ignore"):
+        scale = np.where(total > 0, target / total, 0.0)
+    out = {}
+    for index in list(acts):
+        scaled = acts.pop(index) * scale
+        out[index] = ActShare(float(scaled.sum() / scaled.size), scaled > 0)
+    return out
 
 
 def _carried(split: np.ndarray, cleared: np.ndarray) -> np.ndarray:
@@ -253,23 +316,49 @@ def _root_size(
     return int(image.shape[0]), int(image.shape[1])
 
 
-def _inherited(history: workflow.PlateHistory, root: EventRow) -> dict[str, np.ndarray]:
+def _inherited(
+    history: workflow.PlateHistory, root: EventRow
+) -> tuple[dict[str, np.ndarray], list[tuple[InheritedAct, np.ndarray]]]:
     """A variant plate's start: the artists' split of its parent version (that plate's own
-    lineage, replayed), cleared where the model visibly changed the parent's pixels."""
+    lineage, replayed), cleared where the model visibly changed the parent's pixels; and
+    the same per paint act of the parent that has weight there."""
     variant = root.typed(AiVariant)
     parent = workflow.PlateHistory.load(history.project, history.shot, variant.parent_plate)
     state = parent.state(variant.parent_version)
-    inherited = replay_plate(parent, state).weights
+    planes: dict[int, np.ndarray] = {}
+    parent_replay = replay_plate(parent, state, planes)
     h, w = state.image.shape[:2]
     one = contrib.Raster.filled(w, h, contrib.AI_GEN, 1.0)
     result = _blob(history.project, root, "result", "RGB")
     cleared = contrib.variant(state.image, one, result).raster.human == 0
     out = {}
-    for name, arr in inherited.items():
+    for name, arr in parent_replay.weights.items():
         kept = arr.astype(np.float32, copy=True)
         kept[cleared] = 0.0
         out[name] = kept
-    return out
+    plate = variant.parent_plate
+    acts: dict[int, InheritedAct] = {}
+    if -1 in planes:  # the parent's hand-painted base
+        base = parent_replay.root
+        acts[-1] = InheritedAct(base, base.actor, plate, _version(base))
+    for index, step in enumerate(parent_replay.steps):
+        acts[index] = InheritedAct(step.event, step.person, plate, step.version)
+    for j, act in enumerate(parent_replay.inherited):  # a variant of a variant
+        acts[-2 - j] = InheritedAct(act.event, act.person, act.plate, act.version)
+    kept_acts = []
+    for key, plane in planes.items():
+        if key in acts and plane.any():  # paint the variant could keep
+            kept = plane.astype(np.float32, copy=True)
+            kept[cleared] = 0.0
+            kept_acts.append((acts[key], kept))
+    return out, kept_acts
+
+
+def _version(ev: EventRow) -> int:
+    number = ev.typed(VersionFields).version
+    if number is None:
+        raise LedgerIntegrityError(f"{ev.label}: a version-making event without its number")
+    return number
 
 
 def generated_event(events: Sequence[EventRow], root: EventRow) -> EventRow | None:

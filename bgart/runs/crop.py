@@ -12,6 +12,8 @@ plate outside the mask (the engine's own composite, now inside the crop, and the
 itself outside it), so ``ai.inpainted`` and its provenance are as before: only masked
 pixels can change. The record is the model call's (the crop's size, the crop's init and
 mask hashes); ``extra["crop"]`` = [x0, y0, x1, y1] says where in the plate it was pasted.
+``bgart regenerate`` takes the same window of the version the fix edited (from the ledger),
+runs the record again and pastes it back the same way (bgart.generation.replay).
 """
 
 from __future__ import annotations
@@ -66,10 +68,9 @@ def inpaint_cropped(
     box = crop_box(req.mask, native_side(engine))
     if box is None or req.mask.size != req.image.size:
         return engine.inpaint(req, progress)
+    from bgart.generation import paste_crop
+
     part = engine.inpaint(
         dataclasses.replace(req, image=req.image.crop(box), mask=req.mask.crop(box)), progress
     )
-    whole = req.image.convert("RGB")  # a copy: the caller's plate is left as it is
-    whole.paste(part.image.convert("RGB"), box[:2])
-    record = dataclasses.replace(part.record, extra={**part.record.extra, "crop": list(box)})
-    return type(part)(whole, record)
+    return paste_crop(req.image, part, box)  # as `bgart regenerate` pastes it again

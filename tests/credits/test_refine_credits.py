@@ -89,6 +89,13 @@ def test_the_signed_png_states_the_refinement_as_an_ai_edit(tmp_path: Path) -> N
     assert refine["parameters"]["org.bgart.role"] == "refine"
     assert "AI refine" in refine["description"] and "inpaint" not in refine["description"]
     assert creds["contribution"]["human_paint_share"] == pytest.approx(0.25, abs=0.005)
+    # its share: the pixels the model repainted that remain (all but mika's kept paint),
+    # the plate's inpainted share, in the regions where they are
+    share = refine["parameters"]["org.bgart.share"]
+    assert share == pytest.approx(creds["contribution"]["ai_inpaint_share"], rel=1e-12)
+    assert share == pytest.approx(0.75, abs=0.005)
+    assert refine["parameters"]["org.bgart.pixels"] == pytest.approx(0.75 * 4 * W * H, rel=0.01)
+    assert refine["changes"] and all("remain" in c["description"] for c in refine["changes"])
 
 
 def test_the_reports_name_the_refining_model(tmp_path: Path) -> None:

@@ -1,13 +1,17 @@
 """AI fix on a big plate (issue 21 item 5): the model inpaints only a crop around the mask,
-pasted back; only masked pixels change, and the recorded act verifies as before."""
+pasted back; only masked pixels change, the recorded act verifies as before, and `bgart
+regenerate` of it takes the same crop of the same version again."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
-from helpers.images import generated_png, make_record, natural_plate
+from helpers.cli import run_in_process
+from helpers.images import generated_png, make_record, natural_plate, stroke_layer
+from helpers.reliability import assert_clean_error
 from PIL import Image
 
 from bgart import plates as wf
@@ -81,3 +85,62 @@ def test_an_inpaint_on_a_big_plate_costs_the_crop_and_changes_only_the_mask(
     figs = wf.plate_figures(sqlite_project, "ep07_c001")
     assert figs["ai_inpaint_share"] == pytest.approx(done.stats["visible_px"] / (W * H))
     verify_project(sqlite_project)
+
+
+def test_bgart_regenerate_of_a_cropped_ai_fix_is_byte_identical_from_the_ledger(
+    tiny_engine: Any, tiny_env: dict[str, str], sqlite_project: Project, tmp_path: Path
+) -> None:
+    """An AI fix on a big plate (the crop path) over a painted version, painted over again
+    afterwards: `bgart regenerate` of its PNG takes the version it edited and its mask from
+    the ledger, the same crop, and gives the same bytes; without the ledger that holds
+    it, or with that version's image gone, it says so in one line."""
+    project, shot = sqlite_project, "ep07_c002"
+    plate = natural_plate(W, H, 5)
+    png, rec = generated_png(plate, make_record(W, H))
+    wf.record_generated(project, shot, png, rec, "yuki")
+    wf.record_paint(project, shot, stroke_layer((H, W), (560, 180, 620, 220), (200, 40, 40)), "mei")
+    source = wf.plate_state(project, shot)  # v2: the version the fix edits
+    req = InpaintRequest(
+        image=Image.fromarray(np.array(source.image)),
+        mask=_mask((600, 200, 680, 260)),
+        prompt="a window",
+        seed=11,
+        steps=2,
+    )
+    made = inpaint_with_fallback(tiny_engine, req, None, EngineState())
+    assert "crop" in made.record.extra  # the crop path was taken
+    done = wf.record_inpaint(
+        project, shot, made.png(), req.mask, made.record, "mika", based_on=source.number
+    )
+    wf.record_paint(project, shot, stroke_layer((H, W), (500, 150, 700, 300), (20, 90, 200)), "mei")
+    fix = tmp_path / "fix.png"  # the AI fix's PNG, as the ledger keeps it
+    fix.write_bytes(project.blobs.get(project.ledger.event(done.seq).blobs["result"]))
+
+    again = tmp_path / "again.png"
+    args = ["regenerate", str(fix), "--out", str(again), "--check"]
+    result = run_in_process([*args, "--project", str(project.root)], tiny_env)
+    assert result.returncode == 0, result.show()
+    assert "identical to the original, byte for byte" in result.stdout + result.stderr
+    assert again.read_bytes() == fix.read_bytes()
+
+    assert_clean_error(run_in_process(args, tiny_env), str(fix), "pass --project")
+    other = Project.init(tmp_path / "other", production="Other Show")
+    other.close()
+    elsewhere = run_in_process([*args, "--project", str(other.root)], tiny_env)
+    assert_clean_error(elsewhere, str(fix), "not in the ledger")
+    gone = project.blobs.path(source.image_sha)
+    assert gone is not None
+    gone.unlink()  # the version the fix edited can no longer be read
+    missing = run_in_process([*args, "--project", str(project.root)], tiny_env)
+    assert_clean_error(missing, str(fix), f"shot {shot} plate 'main' version {source.number}")
+    assert missing.returncode == 3 and source.image_sha in missing.stderr
+
+
+@pytest.mark.parametrize("crop", ["x", [0, 0, 64], [0, 0, True, 64]])
+def test_a_record_whose_crop_is_no_window_is_refused_before_a_model_loads(crop: object) -> None:
+    from bgart.errors import InputError
+    from bgart.generation import check_record
+
+    rec = make_record(64, 64, mode="inpaint", extra={"crop": crop})
+    with pytest.raises(InputError, match=r"^generation record: extra 'crop' is "):
+        check_record(rec)

@@ -15,7 +15,9 @@ of the next, so any C2PA viewer can walk it:
    imported it).
 3. the **retouched plate** (only when there were edits): ``c2pa.opened`` with the signed
    origin as ``parentOf``, then, in order, each AI inpaint as ``c2pa.edited`` +
-   ``compositeWithTrainedAlgorithmicMedia`` (mask bounding box in ``changes``), each paint
+   ``compositeWithTrainedAlgorithmicMedia`` (mask bounding box in ``changes``; with its share
+   of the plate, as a paint act's below, the rectangles where its pixels remain instead and
+   the mask box in ``org.bgart.mask``), each paint
    session as ``c2pa.drawing`` + ``humanEdits`` naming the artist, with its share of the plate
    (``org.bgart.share``, ``org.bgart.pixels``) and, in ``changes``, rectangles covering where
    its paint remains (:mod:`bgart.credits.c2pa.regions`), each levels/colour pass as
@@ -136,6 +138,20 @@ class Inpaint:
     revision: str | None = None
     when: When = None
     refine: bool = False
+    #: What of the model's pixels from this act remains in the final plate (its share of
+    #: the plate's inpainted pixels); its regions replace ``bbox`` in ``changes``.
+    credited: Credited | None = None
+
+
+@dataclass(frozen=True)
+class KeptFrom:
+    """Where a variant's inherited paint was made: on ``plate`` as its version ``version``,
+    kept by the variant made from version ``parent_version`` of ``parent_plate``."""
+
+    parent_plate: str
+    parent_version: int
+    plate: str
+    version: int
 
 
 @dataclass(frozen=True)
@@ -149,6 +165,8 @@ class PaintSession:
     #: What of this session remains in the final plate; its regions replace ``bbox`` (the
     #: area the strokes touched) in the action's ``changes`` when given.
     credited: Credited | None = None
+    #: A session on the parent plate of a variant, whose paint the variant kept.
+    kept_from: KeptFrom | None = None
 
 
 @dataclass(frozen=True)
@@ -195,6 +213,9 @@ class PlateManifest:
     contribution: dict[str, Any] = field(default_factory=dict)
     people: list[str] = field(default_factory=list)
     base: HumanBase | None = None
+    #: A variant plate's paint sessions of its parent plate whose paint it kept (each with
+    #: ``kept_from``): stated after the variant's ``c2pa.created`` (or ``c2pa.opened``).
+    inherited: list[PaintSession] = field(default_factory=list)
     #: The invisible watermark embedded in the exported pixels (hex), declared as a
     #: ``c2pa.soft-binding`` assertion of the active manifest; None when there is none.
     soft_binding: str | None = None
@@ -232,7 +253,8 @@ class PlateManifest:
         if self.base is not None:
             role = "background art" if self.base.origin == "hand-painted" else "base"
             named.append((self.base.artist, role))
-        named += [(e.artist, "retouch") for e in self.edits if isinstance(e, PaintSession)]
+        sessions = [*self.inherited, *self.edits]
+        named += [(e.artist, "retouch") for e in sessions if isinstance(e, PaintSession)]
         out: dict[str, list[str]] = {}
         for name, role in named:
             if name and name.strip() and role not in out.setdefault(name, []):
@@ -302,12 +324,33 @@ def _credit_parameters(credited: Credited | None) -> dict[str, Any]:
     return {"org.bgart.share": credited.share, "org.bgart.pixels": credited.pixels}
 
 
-def _credit_changes(credited: Credited | None, artist: str) -> list[dict[str, Any]] | None:
-    """The act's regions of interest: where the person's paint remains in the plate."""
+def _credit_changes(
+    credited: Credited | None, artist: str, *, text: str | None = None
+) -> list[dict[str, Any]] | None:
+    """The act's regions of interest: where the person's paint (or, with ``text``, what the
+    region holds: a model's pixels) remains in the plate."""
     if credited is None or not credited.regions:
         return None
-    text = f"paint by {artist} that remains in the plate"
+    text = text or f"paint by {artist} that remains in the plate"
     return [_region(r, text, EDITED_ROLE) for r in credited.regions]
+
+
+def _model_changes(edit: Inpaint, whole: str) -> list[dict[str, Any]] | None:
+    """An AI act's regions: where its pixels remain when its share is known, else ``whole``
+    (the mask box, or the whole plate of a refinement)."""
+    if edit.credited is None:
+        return [_region(edit.bbox, whole)]
+    return _credit_changes(
+        edit.credited, edit.mask_author, text=f"pixels by {edit.model} that remain in the plate"
+    )
+
+
+def _mask_parameter(edit: Inpaint) -> dict[str, int] | None:
+    """``org.bgart.mask``: the mask box (``x``, ``y``, ``width``, ``height``), when the
+    regions are not it. A mapping: c2pa-rs writes a list of small numbers as CBOR bytes."""
+    if edit.credited is None:
+        return None
+    return dict(zip(("x", "y", "width", "height"), (int(v) for v in edit.bbox), strict=True))
 
 
 def _action(
@@ -433,7 +476,7 @@ def origin_actions(m: PlateManifest, *, final: bool = False) -> list[dict[str, A
     its share and regions."""
     origin = m.origin
     if isinstance(origin, AiPlate):
-        return ai_plate_actions(m)
+        return ai_plate_actions(m) + (inherited_actions(m) if final else [])
     text = _BASE_TEXT.get(origin.origin, "Plate imported by {artist}").format(artist=origin.artist)
     credited = origin.credited if final else None
     return [
@@ -476,6 +519,49 @@ def ai_plate_actions(m: PlateManifest) -> list[dict[str, Any]]:
             when=plate.when,
         )
     ]
+
+
+def inherited_actions(m: PlateManifest) -> list[dict[str, Any]]:
+    """A variant's paint kept from its parent plate: a ``c2pa.drawing`` per session, naming
+    the painter, the plate and version it was painted on and the parent the variant was
+    made from, with what of it remains in the final plate (share and regions)."""
+    return [_paint_action(session) for session in m.inherited]
+
+
+def _paint_action(edit: PaintSession) -> dict[str, Any]:
+    """The ``c2pa.drawing`` action of a paint session (``kept_from``: inherited by a variant)."""
+    if edit.credited is not None:
+        changes = _credit_changes(edit.credited, edit.artist)
+    else:
+        changes = [_region(edit.bbox, f"painted by {edit.artist}")] if edit.bbox else None
+    kept = edit.kept_from
+    described = f"Painted by {edit.artist}"
+    where: dict[str, Any] = {}
+    if kept is not None:
+        described += (
+            f" on plate '{kept.plate}' (version {kept.version}); kept by this variant of "
+            f"plate '{kept.parent_plate}' version {kept.parent_version}"
+        )
+        where = {
+            "org.bgart.parent_plate": kept.parent_plate,
+            "org.bgart.parent_version": kept.parent_version,
+            "org.bgart.painted_plate": kept.plate,
+            "org.bgart.painted_version": kept.version,
+        }
+    return _event_action(
+        Kind.HUMAN_PAINTED,
+        agent=_bgart_agent(),
+        description=described,
+        parameters={
+            "org.bgart.role": "paint",
+            "org.bgart.person": edit.artist,
+            "org.bgart.active_seconds": edit.seconds,
+            **where,
+            **_credit_parameters(edit.credited),
+        },
+        changes=changes,
+        when=edit.when,
+    )
 
 
 def _share(m: PlateManifest, *keys: str) -> float | None:
@@ -528,7 +614,8 @@ def edit_actions(m: PlateManifest) -> list[dict[str, Any]]:
                 **_credit_parameters(base),
             },
             changes=_credit_changes(base, base_artist),
-        )
+        ),
+        *inherited_actions(m),
     ]
     for edit in m.edits:
         if isinstance(edit, Inpaint) and edit.refine:
@@ -544,8 +631,9 @@ def edit_actions(m: PlateManifest) -> list[dict[str, Any]]:
                         "org.bgart.person": edit.mask_author,
                         "org.bgart.model": edit.model,
                         "org.bgart.revision": edit.revision,
+                        **_credit_parameters(edit.credited),
                     },
-                    changes=[_region(edit.bbox, f"refined to {size}")],
+                    changes=_model_changes(edit, f"refined to {size}"),
                     when=edit.when,
                 )
             )
@@ -561,31 +649,15 @@ def edit_actions(m: PlateManifest) -> list[dict[str, Any]]:
                         "org.bgart.person": edit.mask_author,
                         "org.bgart.model": edit.model,
                         "org.bgart.revision": edit.revision,
+                        "org.bgart.mask": _mask_parameter(edit),
+                        **_credit_parameters(edit.credited),
                     },
-                    changes=[_region(edit.bbox, f"inpainted area, mask by {edit.mask_author}")],
+                    changes=_model_changes(edit, f"inpainted area, mask by {edit.mask_author}"),
                     when=edit.when,
                 )
             )
         elif isinstance(edit, PaintSession):
-            if edit.credited is not None:
-                changes = _credit_changes(edit.credited, edit.artist)
-            else:
-                changes = [_region(edit.bbox, f"painted by {edit.artist}")] if edit.bbox else None
-            actions.append(
-                _event_action(
-                    Kind.HUMAN_PAINTED,
-                    agent=_bgart_agent(),
-                    description=f"Painted by {edit.artist}",
-                    parameters={
-                        "org.bgart.role": "paint",
-                        "org.bgart.person": edit.artist,
-                        "org.bgart.active_seconds": edit.seconds,
-                        **_credit_parameters(edit.credited),
-                    },
-                    changes=changes,
-                    when=edit.when,
-                )
-            )
+            actions.append(_paint_action(edit))
         elif isinstance(edit, Adjustment):
             actions.append(
                 _event_action(

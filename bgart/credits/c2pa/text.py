@@ -73,7 +73,7 @@ SHOWN_RECTS = 4
 
 
 def _credit_text(action: dict[str, Any]) -> str:
-    """``, 25.3% of the plate in 2 areas (x=… y=… W×H px; …)`` from a human act's
+    """``, 25.3% of the plate in 2 areas (x=… y=… W×H px; …)`` from an act's
     ``org.bgart.share`` and the rectangles of its ``changes``; "" without a share."""
     params = _mapping(action.get("parameters"))
     if "org.bgart.share" not in params:
@@ -118,8 +118,14 @@ def _action_line(action: dict[str, Any]) -> str | None:
             f"Base: {origin} plate imported by {person} (human-made, no AI){_credit_text(action)}"
         )
     if role == "inpaint":
+        if "org.bgart.share" in params:  # where its pixels remain; the mask box apart
+            box = _mapping(params.get("org.bgart.mask"))
+            mask = f" (mask {_rect_text({'origin': box, **box})})" if box else ""
+            return f"AI inpaint: {model}, mask drawn by {person}{mask}{_credit_text(action)}"
         return f"AI inpaint: {model}, mask drawn by {person}{_bbox_text(action)}"
     if role == "refine":
+        if "org.bgart.share" in params:
+            return f"AI refine: {model}, requested by {person}{_credit_text(action)}"
         return f"AI refine: {model}, requested by {person}{_bbox_text(action)}"
     if role == "paint":
         secs = params.get("org.bgart.active_seconds")
@@ -131,6 +137,11 @@ def _action_line(action: dict[str, Any]) -> str | None:
             if secs is not None
             else ""
         )
+        if "org.bgart.painted_plate" in params:  # a variant's paint kept from its parent
+            extra += (
+                f"; on plate '{_text(params['org.bgart.painted_plate'])}' "
+                f"v{_whole(params.get('org.bgart.painted_version', '?'))}, kept by this variant"
+            )
         if "org.bgart.share" in params:
             return f"Retouch: {person} (hand-painted{extra}){_credit_text(action)}"
         return f"Retouch: {person} (hand-painted{extra}){_bbox_text(action)}"
