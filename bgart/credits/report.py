@@ -485,10 +485,16 @@ def build_report(
 
 
 def _reference_shas(record: dict[str, Any]) -> list[str]:
-    """The art-board images a generation record names (bgart.generation.adapters)."""
-    refs = (record.get("extra") or {}).get("references") or {}
+    """The art-board images a generation record names (bgart.generation.adapters), and its
+    regions' own references (``extra["regions"]["references"]``: ``[colour, sha256]``),
+    credited alike to whoever put the same image on an art board."""
+    extra = record.get("extra") or {}
+    refs = extra.get("references") or {}
     images = refs.get("images") if isinstance(refs, dict) else None
-    return [i["sha256"] for i in images or [] if isinstance(i, dict) and "sha256" in i]
+    shas = [i["sha256"] for i in images or [] if isinstance(i, dict) and "sha256" in i]
+    regions = extra.get("regions")
+    regional = regions.get("references") if isinstance(regions, dict) else None
+    return shas + [r[1] for r in regional or [] if isinstance(r, list) and len(r) == 2]
 
 
 def _reused(

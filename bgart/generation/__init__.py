@@ -65,8 +65,13 @@ if TYPE_CHECKING:
         TrainResult,
         train_lora,
     )
-    from bgart.generation.regions import RegionMap, build_regions, parse_colour
-    from bgart.generation.replay import check_record, regenerate
+    from bgart.generation.regions import (
+        RegionMap,
+        build_regions,
+        parse_colour,
+        region_reference_shas,
+    )
+    from bgart.generation.replay import check_record, paste_crop, regenerate
     from bgart.generation.tiny_models import (
         TINY_NOTE,
         build_tiny_adapter,
@@ -93,10 +98,12 @@ _LAZY = {
     "refine": "delivery",
     "regenerate_refine": "delivery",
     "check_record": "replay",
+    "paste_crop": "replay",
     "regenerate": "replay",
     "RegionMap": "regions",
     "build_regions": "regions",
     "parse_colour": "regions",
+    "region_reference_shas": "regions",
     "TINY_NOTE": "tiny_models",
     "build_tiny_models": "tiny_models",
     "build_tiny_adapter": "tiny_models",
@@ -148,6 +155,7 @@ __all__ = [
     "lock_back",
     "model_dir",
     "parse_colour",
+    "paste_crop",
     "png_bytes",
     "pull",
     "pull_if_missing",
@@ -156,6 +164,7 @@ __all__ = [
     "refine",
     "regenerate",
     "regenerate_refine",
+    "region_reference_shas",
     "store_lock",
     "train_lora",
     "verify",

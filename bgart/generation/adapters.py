@@ -222,15 +222,18 @@ def applied(engine: Any, pipe: Any, req: Any, kwargs: dict[str, Any]) -> Iterato
     """For the call inside: the request's references as ``ip_adapter_image_embeds`` in
     ``kwargs`` and the adapter switched on at their scale. Without references, nothing."""
     refs: References | None = getattr(req, "references", None)
-    if not refs:
+    regional = _regional(req)  # a region's own references: after the board's images
+    if not refs and not regional:
         yield
         return
     loaded = _load(engine)
-    if refs.files is not None and dict(refs.files) != loaded.files:
+    files = refs.files if refs else req.regions.reference_files  # a replay's: checked
+    if files is not None and dict(files) != loaded.files:
         raise WeightsError(
             f"the record was made with other IP-Adapter files than '{loaded.name}' has here"
         )
-    emb = embed(loaded.encoder, loaded.processor, [r.image for r in refs.images])
+    boards = [r.image for r in refs.images] if refs else []
+    emb = embed(loaded.encoder, loaded.processor, boards + [r.image for _c, r in regional])
     prompts = kwargs.get("prompt")
     n = len(prompts) if isinstance(prompts, list) else 1
     pos = emb[None].expand(n, -1, -1)  # every plate of the batch, all board images
@@ -240,12 +243,35 @@ def applied(engine: Any, pipe: Any, req: Any, kwargs: dict[str, Any]) -> Iterato
     _switch(unet, loaded, on=True)
     try:
         try:
-            pipe.set_ip_adapter_scale(resolve_scale(refs.scale, unet))
+            pipe.set_ip_adapter_scale(resolve_scale(_scale(req), unet))
         except ValueError as exc:
             raise InputError(f"references: field 'scale': {exc}") from None
         yield
     finally:
         _switch(unet, loaded, on=False)
+
+
+def _regional(req: Any) -> list[tuple[str, Reference]]:
+    """``(colour, reference)`` of the request's regions that have their own reference."""
+    regions = getattr(req, "regions", None)
+    return regions.referenced() if regions is not None else []
+
+
+def _scale(req: Any) -> Scale:
+    """The adapter's scale for a request: its art board's, else its regions' references'."""
+    refs: References | None = getattr(req, "references", None)
+    return refs.scale if refs else req.regions.reference_scale
+
+
+def region_extra(engine: Any, req: Any) -> dict[str, Any]:
+    """What ``extra["regions"]`` adds for region references: the adapter, its files and
+    the resolved scale (``{}`` without region references: earlier records keep their bytes).
+    The references themselves are named by :meth:`bgart.generation.regions.RegionMap.record`."""
+    if not _regional(req):
+        return {}
+    loaded = _load(engine)
+    scale = resolve_scale(_scale(req), engine._base.unet)
+    return {"ip_adapter": {"adapter": loaded.name, "files": dict(loaded.files), "scale": scale}}
 
 
 def record_extra(engine: Any, req: Any) -> dict[str, Any]:

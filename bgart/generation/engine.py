@@ -514,7 +514,7 @@ class Engine:
         extra |= self.loras.record()  # {} without LoRA: earlier records keep their bytes
         extra |= adapters.record_extra(self, req)  # {} without art-board references
         if getattr(req, "regions", None) is not None:  # omitted when unused: bytes kept
-            extra["regions"] = req.regions.record()
+            extra["regions"] = req.regions.record() | adapters.region_extra(self, req)
         return GenerationRecord(
             mode=mode,
             model=self.model,
@@ -591,7 +591,7 @@ class Engine:
                 controlnet_conditioning_scale=req.controlnet_scale,
             )
         self.loras.activate(req.loras)
-        with adapters.applied(self, pipe, req, kwargs), regional_prompts(pipe, req.regions, n):
+        with adapters.applied(self, pipe, req, kwargs), regional_prompts(pipe, req, n):
             images, seconds = self._run(pipe, kwargs, req.width, req.height)
         uses_cn = mode in ("layout", "photo+layout")
         return [

@@ -21,12 +21,14 @@ from PIL import Image
 from bgart.errors import InputError, WeightsError
 from bgart.generation.adapters import References, from_record, recorded_images
 from bgart.generation.engine import (
+    _HALF,
     SCHEDULERS,
     Engine,
     Generated,
     GenerationRequest,
     InpaintRequest,
     check_seeds,
+    image_sha256,
 )
 from bgart.generation.levers import SpeedLevers
 from bgart.generation.lora import uses_from_record
@@ -72,6 +74,8 @@ def check_record(record: GenerationRecord) -> None:
         )
     uses_from_record(record.extra)  # the LoRAs it names, checked before a model loads
     recorded_images(record.extra)  # and its art-board references
+    if "crop" in record.extra:  # an AI fix made from a crop of its plate (bgart.runs.crop)
+        _crop_box(record)
 
 
 def regenerate(
@@ -88,7 +92,8 @@ def regenerate(
 ) -> Generated:
     """Run ``record`` again (``regions_map``: the file of its regional prompts' colour map).
     Inputs must be the ones it names (checked by hash);
-    ``references``: its art-board images by the sha256 the record names them by;
+    ``references``: its art-board images and region references by the sha256 the record
+    names them by;
     ``delivery``: a delivery plate's second pass (``Delivery.from_record``, its layout at
     the delivery size); a ``refine`` record takes its input image as ``init``."""
     if record.model != engine.model:
@@ -119,7 +124,9 @@ def regenerate(
             raise InputError("regenerating a delivery plate needs its delivery pass")
         if delivery is not None:  # the base pass at its size; the delivery pass records its own
             record = dataclasses.replace(record, width=delivery.base[0], height=delivery.base[1])
-        regions = regions_from_record(record.extra, regions_map, record.width, record.height)
+        regions = regions_from_record(
+            record.extra, regions_map, record.width, record.height, references
+        )  # its region references are among ``references`` (by sha256) too
         return _regenerate(engine, record, layout, photo, init, mask, refs, delivery, regions)
 
 
@@ -154,21 +161,7 @@ def _regenerate(
     if record.mode == "inpaint":
         if init is None or mask is None:
             raise InputError("regenerating an inpaint needs the original image and mask")
-        return engine.inpaint(
-            InpaintRequest(
-                image=init,
-                mask=mask,
-                prompt=record.prompt,
-                negative=record.negative,
-                seed=record.seed,
-                steps=record.steps,
-                guidance=record.guidance,
-                strength=record.strength or 1.0,
-                scheduler=record.scheduler,
-                preset=record.preset,
-                loras=uses_from_record(record.extra),
-            )
-        )
+        return _regenerate_inpaint(engine, record, init, mask)
     req = GenerationRequest(
         prompt=record.prompt,
         negative=record.negative,
@@ -193,3 +186,79 @@ def _regenerate(
     if record.controlnet and layout is None:
         raise InputError("regenerating this record needs its layout image")
     return engine.generate(req)[record.batch_index]
+
+
+Box = tuple[int, int, int, int]  # x0, y0, x1, y1
+
+
+def _crop_box(record: GenerationRecord, size: tuple[int, int] | None = None) -> Box:
+    """``extra["crop"]`` of an inpaint record: where in the plate (``size``, when known) the
+    model's ``record.width`` x ``record.height`` window was taken and pasted back."""
+    box = record.extra.get("crop")
+    if not (
+        isinstance(box, list)
+        and len(box) == 4
+        and all(isinstance(v, int) and not isinstance(v, bool) for v in box)
+    ):
+        raise InputError(
+            f"generation record: extra 'crop' is {box!r}, expected [x0, y0, x1, y1] in pixels"
+        )
+    x0, y0, x1, y1 = box
+    width, height = size or (x1, y1)
+    if not (0 <= x0 < x1 <= width and 0 <= y0 < y1 <= height) or (x1 - x0, y1 - y0) != (
+        record.width,
+        record.height,
+    ):
+        raise InputError(
+            f"generation record: extra 'crop' {box} is not a {record.width}x{record.height} "
+            f"window of the {width}x{height} plate"
+        )
+    return x0, y0, x1, y1
+
+
+def paste_crop(plate: Image.Image, part: Generated, box: Box) -> Generated:
+    """The inpaint ``part`` of the window ``box`` of ``plate`` pasted back into the whole
+    plate, its record saying where (``extra["crop"]``): how an AI fix made from a crop
+    (bgart.runs.crop) is finished, and how its regeneration is (:func:`regenerate`)."""
+    whole = plate.convert("RGB")  # a copy: the caller's plate is left as it is
+    whole.paste(part.image.convert("RGB"), box[:2])
+    record = dataclasses.replace(part.record, extra={**part.record.extra, "crop": list(box)})
+    return Generated(whole, record)
+
+
+def _regenerate_inpaint(
+    engine: Engine, record: GenerationRecord, init: Image.Image, mask: Image.Image
+) -> Generated:
+    """An inpaint run again on ``init`` (the whole plate it edited) and ``mask`` (its whole
+    mask). A record with ``extra["crop"]`` was made from a window of the plate: the same
+    window is taken, inpainted and pasted back. The window's image and mask must be the ones
+    the record names (by hash), so a wrong source version is refused, not silently run."""
+    if mask.size != init.size:
+        (mw, mh), (w, h) = mask.size, init.size
+        raise InputError(f"inpaint mask is {mw}x{mh}, the plate it edited {w}x{h}")
+    box = _crop_box(record, init.size) if "crop" in record.extra else None
+    image, part_mask = (init, mask) if box is None else (init.crop(box), mask.crop(box))
+    image = image.convert("RGB")
+    where = "" if box is None else f" (the window {list(box)})"
+    if record.init_sha256 and image_sha256(image) != record.init_sha256:
+        raise InputError(f"not the image this inpaint was made from{where}: sha256 differs")
+    if record.mask_sha256 and image_sha256(part_mask.convert("L").point(_HALF)) != (
+        record.mask_sha256
+    ):
+        raise InputError(f"not the mask this inpaint was made with{where}: sha256 differs")
+    made = engine.inpaint(
+        InpaintRequest(
+            image=image,
+            mask=part_mask,
+            prompt=record.prompt,
+            negative=record.negative,
+            seed=record.seed,
+            steps=record.steps,
+            guidance=record.guidance,
+            strength=record.strength or 1.0,
+            scheduler=record.scheduler,
+            preset=record.preset,
+            loras=uses_from_record(record.extra),
+        )
+    )
+    return made if box is None else paste_crop(init, made, box)

@@ -39,7 +39,7 @@ from bgart.inputs.prompts import (
     join_prompt,
     load_presets,
 )
-from bgart.inputs.regions import RegionsInput, load_regions
+from bgart.inputs.regions import MAX_REGIONS, RegionsInput, load_regions
 from bgart.inputs.request import (
     ImageInput,
     RenderRequest,
@@ -59,6 +59,7 @@ from bgart.inputs.shots import (
 __all__ = [
     "DEFAULTS",
     "LORA_NAME",
+    "MAX_REGIONS",
     "MAX_SHOT_LIST_BYTES",
     "SHOT_ID",
     "ImageInput",

@@ -10,9 +10,18 @@ region: sky, buildings, foreground…) and the prompt of each colour::
     "#87ceeb" = "clear evening sky, thin cirrus clouds"
     "#804020" = "old wooden shopfronts, warm lit windows"
 
+    [references]                  # optional: a region's own reference image
+    "#87ceeb" = "boards/sky_evening.png"   # relative to this file's folder, as the map
+
 Pixels of any colour not listed (black, say) follow the shot's own prompt. At most
 :data:`MAX_REGIONS` colours; each must occur in the map. A shot list names the file in its
 ``regions`` column. Every error names the file and the field or colour, on one line.
+
+``[references]`` gives a region its own reference image (at most :data:`MAX_REFERENCES`;
+each colour must be one of ``[prompts]``): the IP-Adapter steers that region only with it,
+masked to the region at every cross-attention resolution, and the shot's art board steers
+the rest of the plate (:mod:`bgart.generation.regions`). The image's sha256 goes in the
+record; the credits name the art director who put the same image on an art board.
 """
 
 from __future__ import annotations
@@ -30,6 +39,8 @@ from bgart.images import open_image, read_user_file
 from bgart.inputs.request import ImageInput
 
 MAX_REGIONS = 8
+MAX_REFERENCES = 4
+"""Region references per file: each is one more IP-Adapter attention in the style layers."""
 _COLOUR = re.compile(r"^#?([0-9a-fA-F]{6})$")
 
 
@@ -41,6 +52,7 @@ class RegionsInput:
     map: ImageInput
     prompts: tuple[tuple[str, str], ...]
     source: str
+    references: tuple[tuple[str, ImageInput], ...] = ()  # (colour, image): a region's own
 
 
 def load_regions(path: Path | str, label: str | None = None) -> RegionsInput:
@@ -53,16 +65,14 @@ def load_regions(path: Path | str, label: str | None = None) -> RegionsInput:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise InputError(f"{name}: not valid TOML: {exc}") from None
-    unknown = sorted(set(data) - {"map", "prompts"})
+    unknown = sorted(set(data) - {"map", "prompts", "references"})
     if unknown:
-        raise InputError(f"{name}: unknown field '{unknown[0]}' (known: map, prompts)")
+        raise InputError(f"{name}: unknown field '{unknown[0]}' (known: map, prompts, references)")
     rel = data.get("map")
     if not isinstance(rel, str) or not rel.strip():
         raise InputError(f"{name}: field 'map': the colour map's path (a PNG beside the file)")
     folder = path.parent.resolve()
-    full = (folder / rel.strip().replace("\\", "/")).resolve()
-    if rel.strip().startswith("/") or not full.is_relative_to(folder):
-        raise InputError(f"{name}: field 'map': '{rel}' must stay in the file's folder ({folder})")
+    full = _inside(folder, rel, f"{name}: field 'map'")
     table = data.get("prompts")
     if not isinstance(table, dict) or not table:
         raise InputError(f'{name}: field \'prompts\': a table of "#rrggbb" = "prompt"')
@@ -92,4 +102,45 @@ def load_regions(path: Path | str, label: str | None = None) -> RegionsInput:
     for colour, prompt in pairs:
         if int(colour[1:], 16) not in present:
             raise InputError(f"{name}: colour {colour} ({prompt!r}) does not occur in map '{rel}'")
-    return RegionsInput(ImageInput(raw, map_name), tuple(pairs), name)
+    refs = _references(data.get("references"), name, folder, [c for c, _ in pairs])
+    return RegionsInput(ImageInput(raw, map_name), tuple(pairs), name, refs)
+
+
+def _inside(folder: Path, rel: str, where: str) -> Path:
+    """``rel`` resolved in ``folder``, which it may not leave (an InputError naming ``where``)."""
+    full = (folder / rel.strip().replace("\\", "/")).resolve()
+    if rel.strip().startswith("/") or not full.is_relative_to(folder):
+        raise InputError(f"{where}: '{rel}' must stay in the file's folder ({folder})")
+    return full
+
+
+def _references(
+    table: object, name: str, folder: Path, colours: list[str]
+) -> tuple[tuple[str, ImageInput], ...]:
+    """The ``[references]`` table: each region's own reference image, read and decoded."""
+    if table is None:
+        return ()
+    if not isinstance(table, dict) or not table:
+        raise InputError(f'{name}: field \'references\': a table of "#rrggbb" = "image path"')
+    if len(table) > MAX_REFERENCES:
+        raise InputError(
+            f"{name}: field 'references': {len(table)} region references, at most {MAX_REFERENCES}"
+        )
+    out: list[tuple[str, ImageInput]] = []
+    for key, rel in table.items():
+        match = _COLOUR.match(key.strip())
+        if match is None:
+            raise InputError(f"{name}: references: colour '{key}': not a colour (\"#rrggbb\")")
+        colour = "#" + match.group(1).lower()
+        where = f"{name}: references: colour {colour}"
+        if colour not in colours:
+            raise InputError(f"{where}: not one of the colours in [prompts]")
+        if any(colour == c for c, _ in out):
+            raise InputError(f"{where}: is given twice")
+        if not isinstance(rel, str) or not rel.strip():
+            raise InputError(f"{where}: the reference image's path (text, not empty)")
+        label = f"{where}: reference '{rel}'"
+        raw = read_user_file(_inside(folder, rel, where), label)
+        open_image(raw, mode="RGB", name=label)  # an image, or refused here, by name
+        out.append((colour, ImageInput(raw, label)))
+    return tuple(out)

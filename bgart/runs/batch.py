@@ -199,6 +199,8 @@ def plan_shot(
     if loras := shot.lora_text(preset):  # only when used: other shots' keys stay as they were
         inputs["loras"] = loras
     inputs |= artboard.plan_inputs(project_root, shot)  # {} without an art board
+    if shot.regions is not None and shot.regions.references:  # only then: keys kept
+        inputs["region_references"] = [[c, i.sha256] for c, i in shot.regions.references]
     if shot.delivery is not None:  # only when set: keys of shots without one stay as they were
         inputs["delivery"] = list(shot.delivery)
     key = hashlib.sha256(canonical_json(inputs).encode()).hexdigest()
@@ -473,8 +475,10 @@ def record_shot(
     from bgart.plates import acts as workflow
 
     _record_layout(project, shot, shot_list, layout_bytes)
-    if shot.regions is not None:  # kept by sha256: regenerating the plates needs the map
-        project.blobs.put(shot.regions.map.data, "png")
+    if shot.regions is not None:  # kept by sha256: regenerating the plates needs them
+        from bgart.runs.regions import keep_region_files
+
+        keep_region_files(project.blobs, shot.regions)  # the map, each region reference
     datas = list(pngs) if pngs is not None else [r.png() for r in results]
     for result, data in zip(results, datas, strict=True):
         workflow.record_generated(project, shot.id, data, result.record)

@@ -8,10 +8,14 @@ import tempfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
-from bgart.errors import InputError
+import numpy as np
+from PIL import Image
+
+from bgart.errors import InputError, LedgerIntegrityError
 from bgart.fsutil import atomic_write_bytes
-from bgart.generation import Engine, Progress, read_record, regenerate
+from bgart.generation import Engine, GenerationRecord, Progress, read_record, regenerate
 from bgart.images import open_image, read_user_file
 from bgart.inputs import (
     ImageInput,
@@ -28,7 +32,11 @@ from bgart.inputs import (
 )
 from bgart.runs.artboard import recorded_references
 from bgart.runs.delivery import base_of, job_delivery, replay_plan
-from bgart.runs.regions import keep_regions_map, recorded_regions_map
+from bgart.runs.regions import (
+    keep_regions_map,
+    recorded_region_references,
+    recorded_regions_map,
+)
 from bgart.runs.render import EngineState, generate_with_fallback, place_photo, plate_request
 from bgart.settings import load_settings
 
@@ -189,10 +197,12 @@ def run_regenerate(
             *base_of(record),
             layout_img.size if layout_img is not None else None,
         )
-    if record.mode == "inpaint":
-        raise InputError(f"{plate}: an inpaint; regenerate it from the project ledger")
+    init = mask = None
+    if record.mode == "inpaint":  # the version it edited and its mask, from the ledger
+        init, mask = recorded_fix(plate, original, record, project)
     refs = recorded_references(record, project)  # art-board images, from the project
     regions = recorded_regions_map(record, project)  # a regional prompts' colour map, too
+    refs = {**(refs or {}), **recorded_region_references(record, project)} or None
     delivery = replay_plan(record, layout_img)  # its second pass, checked before the load
     engine = Engine.load(settings, say=say)
     result = regenerate(
@@ -200,6 +210,8 @@ def run_regenerate(
         record,
         layout=control,
         photo=photo_img,
+        init=init,
+        mask=mask,
         references=refs,
         delivery=delivery,
         regions_map=regions,
@@ -207,6 +219,59 @@ def run_regenerate(
     data = result.png()
     _write_outputs([out], [data])
     return data == original
+
+
+def recorded_fix(
+    plate: Path, data: bytes, record: GenerationRecord, project: Path | None
+) -> tuple[Image.Image, Image.Image]:
+    """The whole plate an AI fix (``ai.inpainted``) edited and the mask it was made with,
+    from ``project``'s ledger: the event that recorded ``data`` (the PNG ``plate``, by its
+    sha256, else by the record it embeds), the version it was based on and its mask blob.
+    The crop it was made from, if any, is taken again by the replay (``extra["crop"]``)."""
+    if project is None:
+        raise InputError(
+            f"{plate}: an AI fix (inpaint); pass --project, the project whose ledger holds "
+            "the version it edited"
+        )
+    from bgart.events import AiInpainted, Kind
+    from bgart.ledger import Project
+    from bgart.plates import decode_blob, plate_state
+
+    sha = hashlib.sha256(data).hexdigest()
+    with Project.open(project) as opened:
+        fixes = opened.ledger.events(kinds=(Kind.AI_INPAINTED,))
+        event = next((e for e in fixes if e.blobs.get("result") == sha), None)
+        event = event or next((e for e in fixes if _same_recipe(e.payload, record)), None)
+        if event is None or event.shot is None or event.plate is None:
+            raise InputError(
+                f"{plate}: not in the ledger of {project} (no ai.inpainted event there "
+                "recorded this AI fix); pass the project it was made in"
+            )
+        base = event.typed(AiInpainted).base_version
+        where = f"shot {event.shot} plate '{event.plate}'"
+        if base is None:
+            raise InputError(f"{plate}: its ai.inpainted event ({where}) names no source version")
+        try:
+            image = plate_state(opened, event.shot, plate=event.plate, version=base).image
+            mask_sha = event.blobs.get("mask")
+            if not mask_sha:
+                raise LedgerIntegrityError(f"{event.label}: no mask blob")
+            mask = decode_blob(opened.blobs.get(mask_sha), "L", "inpaint mask")
+        except InputError as exc:
+            raise InputError(f"{plate}: made from {where} version {base}: {exc}") from None
+        except LedgerIntegrityError as exc:
+            raise LedgerIntegrityError(
+                f"{plate}: made from {where} version {base}; it or its mask cannot be read: {exc}"
+            ) from None
+        return Image.fromarray(np.array(image), "RGB"), Image.fromarray(np.array(mask), "L")
+
+
+def _same_recipe(payload: dict[str, Any], record: GenerationRecord) -> bool:
+    """Whether an event's recorded generation is ``record``'s recipe (timings aside)."""
+    try:
+        return GenerationRecord.from_dict(payload["record"]).recipe() == record.recipe()
+    except (KeyError, InputError):
+        return False
 
 
 def _check_not_inputs(outputs: Sequence[Path], inputs: dict[str, Path | None]) -> None:
