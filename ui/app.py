@@ -25,6 +25,7 @@ from .handlers import (
     describe_figures,
 )
 from .recipe import candidate_gallery
+from .regions import RegionsPanel
 from .review import RetakeNotes, ReviewDesk
 from .variants import variant_controls
 
@@ -163,6 +164,7 @@ def build_app(studio: Studio) -> gr.Blocks:
                 prompt = gr.Textbox(
                     label="Prompt (what this cut's background shows)", lines=2, elem_id="prompt"
                 )
+                regions = RegionsPanel.build()  # regions painted over the layout (ui/regions.py)
                 gen_btn = gr.Button("Generate", variant="primary", elem_id="generate-btn")
                 cand_gallery = gr.Gallery(
                     label="Variations (click one, then use it)",
@@ -684,6 +686,9 @@ def build_app(studio: Studio) -> gr.Blocks:
             message=_message,
         )
         compare.wire(studio, tab=compare_tab, shot=shot, status=status, guard=_guarded(status))
+        regions.wire(
+            studio, demo=demo, shot=shot, status=status, guard=_guarded(status), message=_message
+        )
         outside.wire(
             studio,
             shot=shot,

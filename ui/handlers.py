@@ -37,6 +37,7 @@ from bgart.images import open_image, read_user_file
 from bgart.ledger import Project
 
 from .recipe import shot_defaults
+from .regions import shot_regions
 
 if TYPE_CHECKING:
     from bgart.generation import Engine
@@ -338,11 +339,6 @@ class Studio:
             out.append(VersionInfo(pv.number, f"v{pv.number} · {what} · {pv.created_at[:19]}"))
         return out
 
-    def _derived_seed(self, code: str) -> int:
-        from bgart.inputs import derive_seed
-
-        return derive_seed(self.production, code)
-
     def _default_size(self, layout: Image.Image) -> tuple[int, int]:
         from bgart.inputs import plate_size_for
 
@@ -474,6 +470,7 @@ class Studio:
                 preset=style.name,
                 steps=steps or None,  # None (or 0): the preset's
                 delivery=size,
+                regions=shot_regions(self, code),  # drawn in the UI, else the shot list's
             ),
             style,
         )

@@ -41,7 +41,8 @@ def test_the_ui_installs_inside_bgart_not_as_a_top_level_ui() -> None:
 def test_the_painting_surface_ships_in_the_wheel_so_installing_needs_no_node(
     tmp_path: Path,
 ) -> None:
-    """The canvas's page script and style are package data of bgart.ui.canvas: a wheel built
+    """The canvas's page script and style (and the region painter's script) are package
+    data of bgart.ui.canvas: a wheel built
     from the tree holds them (built from a copy, so the tree gets no build folders)."""
     import shutil
     import subprocess
@@ -66,7 +67,7 @@ def test_the_painting_surface_ships_in_the_wheel_so_installing_needs_no_node(
     (wheel,) = out.glob("bgart-*.whl")
     names = set(zipfile.ZipFile(wheel).namelist())
     static = sorted(p.name for p in (ROOT / "ui" / "canvas" / "static").iterdir())
-    assert static == ["canvas.css", "canvas.js"]
+    assert static == ["canvas.css", "canvas.js", "regions.js"]  # regions.js: ui/regions.py
     for name in static:
         assert f"bgart/ui/canvas/static/{name}" in names
     assert "bgart/ui/canvas/widgets.py" in names and not any(n.startswith("ui/") for n in names)
