@@ -18,6 +18,15 @@ takes the pixels it visibly changed, later acts take them over as they take a pa
 and the split is scaled to the stored raster's inpainted weight, (1 − h) where the class is
 ``AI_INPAINT``: the model's acts add up to the plate's ``ai_inpaint_share`` (less any weight
 no act in the lineage explains).
+
+A whole final's returns to earlier versions (definition v2,
+:func:`bgart.provenance.restore_earlier`): a pixel the final handed back to an earlier
+version's value took that version's raster entry, so it takes that version's splits too,
+per artist and per act (the painters whose value is visible again there, not the one who
+imported the final). :func:`_returns` recomputes from the event's blobs which pixels
+returned to which version (:func:`bgart.provenance.returned_to`, the act's own decision);
+the replay keeps the splits of those versions at those pixels only (:class:`_Snapshot`)
+and puts them back at the final.
 """
 
 from __future__ import annotations
@@ -160,6 +169,9 @@ def replay_plate(
     chain = lineage(history.events, state.number)
     root, edits = chain[0], chain[1:]
     h, w = _root_size(history, root, state)  # a refinement changes it on the way
+    returns = _returns(history, chain)
+    wanted = _wanted(returns)
+    snapshots: dict[int, _Snapshot] = {}
     weights: dict[str, np.ndarray] = {}
     # the same split per act (the hand-painted base, then each paint step by its index),
     # and per act of the model (each inpaint or refinement step by its index)
@@ -178,7 +190,10 @@ def replay_plate(
     zero = contrib.Raster.filled(w, h, contrib.AI_GEN, 0.0)
     one = contrib.Raster.filled(w, h, contrib.AI_GEN, 1.0)
     steps: list[Step] = []
+    _snapshot(snapshots, wanted, _version(root), weights, acts, ai_acts)
     for ev in edits:
+        if steps:  # the version the previous step made, as the lineage had it split
+            _snapshot(snapshots, wanted, steps[-1].version, weights, acts, ai_acts)
         if spec(ev.kind).edit(ev.payload) is EditKind.RESAMPLE:
             # ai.refined: every split carried to the new size, cleared where the model
             # visibly changed the plain resample (bgart.provenance.resample)
@@ -228,7 +243,9 @@ def replay_plate(
             weights.setdefault(ev.actor, np.zeros((h, w), np.float32))
             weights[ev.actor] += a
             acts[len(steps)] = a.astype(np.float32, copy=True)
-            bbox = _bbox(a > 0)
+            for number, idx in returns.get(ev.seq, {}).items():  # back to earlier splits
+                snapshots[number].restore(idx, weights, acts, ai_acts)
+            bbox = _bbox(acts[len(steps)] > 0)
             steps.append(Step(ev, edit, ev.actor, None, base, version, bbox))
         elif edit is EditKind.INPAINT:
             payload = ev.typed(AiInpainted)
@@ -273,6 +290,142 @@ def replay_plate(
     for j, act in enumerate(inherited):
         act.credited = shares.get(-2 - j)
     return Replay(root, steps, weights, unattributed, history, shares.get(-1), inherited)
+
+
+Returns = dict[int, dict[int, np.ndarray]]
+"""Per final event (its seq): per earlier version of its lineage, the flat indices of the
+pixels the final returned to that version."""
+
+
+@dataclass
+class _Snapshot:
+    """The replay's splits at a version, kept only at the pixels a later final returns to
+    it (``idx``, flat and sorted): per artist, per paint act, per act of the model."""
+
+    idx: np.ndarray
+    weights: dict[str, np.ndarray]
+    acts: dict[int, np.ndarray]
+    ai_acts: dict[int, np.ndarray]
+
+    def restore(
+        self,
+        idx: np.ndarray,
+        weights: dict[str, np.ndarray],
+        acts: dict[int, np.ndarray],
+        ai_acts: dict[int, np.ndarray],
+    ) -> None:
+        """Put the kept splits back at ``idx`` (a subset of the kept pixels): an artist or
+        act with nothing there at this version (a later one) gets nothing."""
+        pos = np.searchsorted(self.idx, idx)
+        for name, plane in weights.items():
+            np.put(plane, idx, self.weights[name][pos] if name in self.weights else 0.0)
+        for index, plane in acts.items():
+            np.put(plane, idx, self.acts[index][pos] if index in self.acts else 0.0)
+        for index, plane in ai_acts.items():
+            np.put(plane, idx, self.ai_acts[index][pos] if index in self.ai_acts else 0.0)
+
+
+def _snapshot(
+    snapshots: dict[int, _Snapshot],
+    wanted: dict[int, np.ndarray],
+    version: int,
+    weights: dict[str, np.ndarray],
+    acts: dict[int, np.ndarray],
+    ai_acts: dict[int, np.ndarray],
+) -> None:
+    """Keep the splits at ``version`` where a later final returns to it (else nothing)."""
+    idx = wanted.get(version)
+    if idx is None:
+        return
+    snapshots[version] = _Snapshot(
+        idx,
+        {k: np.take(v, idx) for k, v in weights.items()},
+        {k: np.take(v, idx) for k, v in acts.items()},
+        {k: np.take(v, idx) for k, v in ai_acts.items()},
+    )
+
+
+def _wanted(returns: Returns) -> dict[int, np.ndarray]:
+    """Per earlier version, the pixels any final of the lineage returns to it."""
+    out: dict[int, np.ndarray] = {}
+    for per_version in returns.values():
+        for number, idx in per_version.items():
+            out[number] = np.union1d(out[number], idx) if number in out else idx
+    return out
+
+
+def _returns(history: workflow.PlateHistory, chain: list[EventRow]) -> Returns:
+    """Which pixels each whole final of the lineage (an event with payload ``restore_from``
+    and stat ``returned_px`` > 0) returned to which earlier version, recomputed from its
+    blobs by :func:`bgart.provenance.returned_to` as the act decided. A version the final
+    returned to that is a revert counts as the version it reverted to. Versions off the
+    lineage (undone by a revert before the final) are left out: their pixels keep the
+    final's split (see docs/contribution.md, limits)."""
+    out: Returns = {}
+    on_lineage = {_version(ev) for ev in chain}
+    alias = {
+        _version(ev): ev.typed(PlateReverted).to_version
+        for ev in history.events
+        if ev.kind == Kind.PLATE_REVERTED
+    }
+    known = {pv.number for pv in history.versions}
+    for ev in chain[1:]:
+        consulted = ev.payload.get("restore_from")
+        stats = ev.payload.get("stats")
+        returned = stats.get("returned_px", 0) if isinstance(stats, dict) else 0
+        if not isinstance(consulted, list) or not returned:
+            continue
+        if spec(ev.kind).edit(ev.payload) is not EditKind.FINAL:
+            continue
+        fields = ev.typed(VersionFields)
+        if fields.base_version is None:
+            raise LedgerIntegrityError(f"{ev.label}: an edit without its version numbers")
+        project = history.project
+        earlier = [_earlier(history, n) for n in consulted if isinstance(n, int) and n in known]
+        floor = ev.payload.get("noise_floor")
+        ref = _blob(project, ev, "ref_before", "RGB") if "ref_before" in ev.blobs else None
+        rendered = None
+        if "restore_ref" in ev.payload and "ref_restore" in ev.blobs:
+            number = ev.payload["restore_ref"]
+            image = _blob(project, ev, "ref_restore", "RGB")
+            rendered = (number if isinstance(number, int) else -1, image)
+        try:
+            owner = contrib.returned_to(
+                history.state(fields.base_version).image,
+                _blob(project, ev, "final", "RGB"),
+                earlier,
+                floor=floor if isinstance(floor, int | float) else None,
+                ref_before=ref,
+                rendered=rendered,
+            ).reshape(-1)
+        except ValueError as exc:
+            raise LedgerIntegrityError(
+                f"{ev.label}: its returns cannot be replayed ({exc})"
+            ) from None
+        per_version: dict[int, np.ndarray] = {}
+        for number in np.unique(owner[owner >= 0]).tolist():
+            target = number
+            seen: set[int] = set()
+            while target in alias and target not in seen:
+                seen.add(target)
+                target = alias[target]
+            if target not in on_lineage:
+                continue
+            idx = np.flatnonzero(owner == number)
+            if target in per_version:
+                idx = np.union1d(per_version[target], idx)
+            per_version[target] = idx
+        if per_version:
+            out[ev.seq] = per_version
+    return out
+
+
+def _earlier(history: workflow.PlateHistory, number: int) -> contrib.Earlier:
+    return contrib.Earlier(
+        number,
+        lambda: history.state(number).image,
+        lambda: history.state(number).raster,
+    )
 
 
 def _ai_shares(raster: contrib.Raster, acts: dict[int, np.ndarray]) -> dict[int, ActShare]:

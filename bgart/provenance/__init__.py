@@ -51,7 +51,13 @@ from bgart.provenance.raster import (
     same_pixels,
 )
 from bgart.provenance.resample import carry, keep_human, plain_resample, source_index
-from bgart.provenance.restore import RESTORE_WINDOW, Earlier, restore_earlier, restore_window
+from bgart.provenance.restore import (
+    RESTORE_WINDOW,
+    Earlier,
+    restore_earlier,
+    restore_window,
+    returned_to,
+)
 from bgart.provenance.variant import variant, whole_mask
 
 __all__ = [
@@ -99,6 +105,7 @@ __all__ = [
     "resample_edit",
     "restore_earlier",
     "restore_window",
+    "returned_to",
     "same_pixels",
     "source_index",
     "use_threads",

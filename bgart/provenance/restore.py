@@ -135,42 +135,16 @@ def restore_earlier(
     inputs = dict(applied.inputs)
     if applied.raster.base is None:
         raise ValueError("a return to an earlier version is measured under definition 2 only")
-    h, w = before.shape[:2]
-    n = h * w
-    fin = np.ascontiguousarray(final_rgb[..., :3], np.uint8).reshape(n, 3)
-    cur = np.ascontiguousarray(before, np.uint8).reshape(n, 3)
     if floor is None:
         floor = applied.params.get("noise_floor")
     if ref_before is None:
         ref_before = applied.inputs.get("ref_before")
-    th2 = _TH2
-    if isinstance(floor, int | float) and floor * floor > th2:
-        th2 = np.float32(floor) * np.float32(floor)
-    if same_pixels(fin, cur):
+    found = _owners(before, final_rgb, earlier, floor, codec, ref_before, rendered, params, inputs)
+    if found is None:
         return replace(applied, params=params, stats=stats)
-    ref = None if ref_before is None else np.ascontiguousarray(ref_before, np.uint8).reshape(n, 3)
-    # candidates: the version edited (index 0), then the earlier ones newest first
-    masks = [_candidate(None, fin, cur, th2, ref)]
-    for version in sorted(earlier, key=lambda e: -e.number):
-        image = version.image()
-        if image.shape[:2] != (h, w):
-            continue  # another size (before a refinement): not a value this plate shows
-        masks.append(
-            _candidate(version, fin, np.ascontiguousarray(image, np.uint8).reshape(n, 3), th2)
-        )
-        del image
-    if rendered is not None or codec is not None:
-        _render_best(masks, fin, final_rgb, th2, codec, rendered, params, inputs)
-    order = sorted(range(len(masks)), key=lambda i: -masks[i].score)  # stable: newest first
-    owner = np.full(n, -1, np.int16)
-    free = np.ones(n, bool)
-    for near in (False, True):  # exact matches first, then within the threshold
-        for i in order:
-            packed = masks[i].near if near else masks[i].exact
-            hit = np.unpackbits(packed, count=n).view(bool)
-            hit &= free
-            owner[hit] = i
-            free &= ~hit
+    owner, masks = found
+    h, w = before.shape[:2]
+    n = h * w
     returned = owner > 0
     count = int(np.count_nonzero(returned))
     stats["returned_px"] = count
@@ -198,6 +172,86 @@ def restore_earlier(
         base[idx] = theirs.base.reshape(n, 3)[idx]
         del theirs
     return replace(applied, raster=raster, params=params, stats=stats, inputs=inputs)
+
+
+def _owners(
+    before: U8,
+    final_rgb: U8,
+    earlier: Sequence[Earlier],
+    floor: Any,
+    codec: Codec | None,
+    ref_before: U8 | None,
+    rendered: tuple[int, U8] | None,
+    params: dict[str, Any],
+    inputs: dict[str, U8],
+) -> tuple[np.ndarray, list[_Candidate]] | None:
+    """Per pixel (flat), the index of the candidate whose entry it takes (0: the version
+    edited, -1: none) and the candidates (see the module); None when the final equals the
+    version it edits. ``params``/``inputs`` receive a lossy file's ``restore_ref``."""
+    h, w = before.shape[:2]
+    n = h * w
+    fin = np.ascontiguousarray(final_rgb[..., :3], np.uint8).reshape(n, 3)
+    cur = np.ascontiguousarray(before, np.uint8).reshape(n, 3)
+    th2 = _TH2
+    if isinstance(floor, int | float) and floor * floor > th2:
+        th2 = np.float32(floor) * np.float32(floor)
+    if same_pixels(fin, cur):
+        return None
+    ref = None if ref_before is None else np.ascontiguousarray(ref_before, np.uint8).reshape(n, 3)
+    # candidates: the version edited (index 0), then the earlier ones newest first
+    masks = [_candidate(None, fin, cur, th2, ref)]
+    for version in sorted(earlier, key=lambda e: -e.number):
+        image = version.image()
+        if image.shape[:2] != (h, w):
+            continue  # another size (before a refinement): not a value this plate shows
+        masks.append(
+            _candidate(version, fin, np.ascontiguousarray(image, np.uint8).reshape(n, 3), th2)
+        )
+        del image
+    if rendered is not None or codec is not None:
+        _render_best(masks, fin, final_rgb, th2, codec, rendered, params, inputs)
+    order = sorted(range(len(masks)), key=lambda i: -masks[i].score)  # stable: newest first
+    owner = np.full(n, -1, np.int16)
+    free = np.ones(n, bool)
+    for near in (False, True):  # exact matches first, then within the threshold
+        for i in order:
+            packed = masks[i].near if near else masks[i].exact
+            hit = np.unpackbits(packed, count=n).view(bool)
+            hit &= free
+            owner[hit] = i
+            free &= ~hit
+    return owner, masks
+
+
+def returned_to(
+    before: U8,
+    final_rgb: U8,
+    earlier: Sequence[Earlier],
+    *,
+    floor: float | None = None,
+    ref_before: U8 | None = None,
+    rendered: tuple[int, U8] | None = None,
+) -> np.ndarray:
+    """Per pixel (an (h, w) int32 array), the number of the earlier version whose raster
+    entry :func:`restore_earlier` gave it, or -1 (the pixel kept the final edit's entry):
+    the same decision from the same inputs, as replay has them (a recorded final: ``floor``
+    its payload's ``noise_floor``, ``ref_before`` its blob, ``rendered`` its ``restore_ref``
+    and blob ``ref_restore``). The credits use it to give a returned pixel back to the
+    painters of the version it returned to (:mod:`bgart.credits.lineage`)."""
+    h, w = before.shape[:2]
+    out = np.full((h, w), -1, np.int32)
+    if not earlier:
+        return out
+    found = _owners(before, final_rgb, earlier, floor, None, ref_before, rendered, {}, {})
+    if found is None:
+        return out
+    owner, masks = found
+    flat = out.reshape(h * w)
+    for i in range(1, len(masks)):
+        version = masks[i].version
+        assert version is not None
+        flat[owner == i] = version.number
+    return out
 
 
 def _render_best(
