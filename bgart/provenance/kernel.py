@@ -243,7 +243,11 @@ def _kernel(
             g = slice(s, e) if vidx.size == m else s + vidx
             flg_f[g] |= ADJUSTED
             if BASE is not None:
-                _carry_base(hum_f, flg_f, BASE, s + vidx, np.compress(vis, oo, axis=1))
+                sel = None
+                if vidx.size < m:
+                    sel = np.zeros(m, bool)
+                    sel[vidx] = True
+                _carry_base_chunk(hum_f[s:e], flg_f[s:e], BASE[s:e], after[s:e], sel)
 
     _for_chunks(n, job)
     return after, stats.sum(axis=0), visible
@@ -269,6 +273,17 @@ def _near(
         lab_ref = _lab_f(np.ascontiguousarray(ref_base.T))
         near |= ~(_de2_lab(lab_ref, lab_after) > floor2)
     return near
+
+
+def _carry_base_chunk(hum: F32, flg: U8, base: U8, after: U8, sel: BoolArr | None) -> None:
+    """:func:`_carry_base` for the pixels ``sel`` (None: all) of one chunk (``hum``, ``flg``,
+    ``base`` views of the chunk; ``after`` its new values, rows (m, 3)): the same result
+    with masks over the chunk instead of gathering and scattering pixels by index (a global
+    adjustment changes nearly every pixel: the scatter was most of its time)."""
+    carry = hum == np.where(flg & BASE_PAINTED, np.float32(1), np.float32(0))
+    if sel is not None:
+        carry &= sel
+    np.copyto(base, after, where=carry[:, None])
 
 
 def _carry_base(hum: F32, flg: U8, base: U8, where: NDArray[np.intp], after: U8) -> None:
