@@ -132,8 +132,8 @@ class Raster:
 
     def to_bytes(self) -> bytes:
         planes = ["cls:u1", "human:<f4", "flags:u1"]
-        if self.base is not None:  # v2: the base values, R G B of each pixel in turn
-            planes += ["base_rgb:u1x3"]
+        if self.base is not None:  # v2: the base values, three planes R, G, B
+            planes += ["base_r:u1", "base_g:u1", "base_b:u1"]
         header = json.dumps(
             {
                 "v": 1 if self.base is None else 2,
@@ -145,17 +145,14 @@ class Raster:
         ).encode()
         n = self.cls.size
         # The planes one after the other, deflated without joining them (see zlib_stream):
-        # cls, human (<f4), flags, then the base as the array holds it (a paint act leaves
-        # those bytes alone). Blobs written before 2026-12-06 hold the base as three planes
-        # R, G, B ("base_r:u1", …); from_bytes reads both. Interleaved, neither writing nor
-        # reading a 4K raster transposes its 25 MB of base values.
+        # cls, human (<f4), flags, then base planar (a paint act leaves those bytes alone).
         planes_data: list[Any] = [
             np.ascontiguousarray(self.cls).reshape(n),
             np.ascontiguousarray(self.human, "<f4").reshape(n).view(np.uint8),
             np.ascontiguousarray(self.flags).reshape(n),
         ]
         if self.base is not None:
-            planes_data.append(np.ascontiguousarray(self.base).reshape(3 * n))
+            planes_data.append(np.ascontiguousarray(self.base.reshape(n, 3).T))
         return self._MAGIC + struct.pack("<I", len(header)) + header + zlib_stream(planes_data)
 
     @classmethod
@@ -176,7 +173,7 @@ class Raster:
             if size is None:  # a plate's versions share a header: parsed once
                 header = json.loads(header_bytes)
                 size = int(header["width"]), int(header["height"]), len(header["planes"])
-                if size[2] not in (3, 4, 6):  # v1; v2 interleaved; v2 planar
+                if size[2] not in (3, 6):
                     raise ValueError(f"{size[2]} planes")
                 if len(_RASTER_SIZES) > 4096:
                     _RASTER_SIZES.clear()
@@ -203,11 +200,9 @@ class Raster:
         if len(body) != per_px * n:
             raise ValueError("raster body has the wrong size")
         base = None
-        if planes == 6:  # R, G, B planes (blobs written before the interleaved layout)
+        if per_px == 9:
             base = np.frombuffer(body, np.uint8, 3 * n, 6 * n).reshape(3, n).T.reshape(h, w, 3)
             base = np.ascontiguousarray(base)
-        elif planes == 4:
-            base = np.frombuffer(body, np.uint8, 3 * n, 6 * n).reshape(h, w, 3).copy()
         return cls(
             cls=np.frombuffer(body, np.uint8, n, 0).reshape(h, w).copy(),
             human=np.frombuffer(body, "<f4", n, n).astype(np.float32).reshape(h, w),
