@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 
 from PIL import Image, ImageFile, ImageOps
 
-from bgart.deflate import zlib_stream
+from bgart.deflate import INFLATE_ERRORS, decompressobj, zlib_stream
 from bgart.errors import InputError
 from bgart.fsutil import read_bounded
 
@@ -252,10 +252,9 @@ def decode_plain_png(data: bytes, mode: str) -> np.ndarray | None:
         return None
     width, height, parts = plain
     body = b"".join(parts)
-    if width * height <= _SMALL_PNG:
-        small = _unfilter_up(width, height, len(mode), body)
-        if small is not None:
-            return small
+    pixels = _unfilter_up(width, height, len(mode), body)
+    if pixels is not None:
+        return pixels
     try:
         img = Image.frombytes(mode, (width, height), body, "zip", mode)
     except (OSError, ValueError):
@@ -263,25 +262,31 @@ def decode_plain_png(data: bytes, mode: str) -> np.ndarray | None:
     return np.asarray(img)
 
 
-# Up to this many pixels, bgart's own PNGs (every row Up-filtered) are unfiltered in numpy:
-# on a small plate that is faster than Pillow's decoder, on a 4K one 2.3x slower.
-_SMALL_PNG = 1 << 16
-
-
 def _unfilter_up(width: int, height: int, channels: int, body: bytes) -> np.ndarray | None:
     """The pixels of a PNG whose rows all use the Up filter (as :func:`encode_png` writes
-    them), from its joined IDAT bodies; None for any other filter or a damaged stream."""
+    them), from its joined IDAT bodies; None for any other filter or a damaged stream.
+
+    Faster than Pillow's decoder at every size (a 4K plate: 73 vs 182 ms here): ISA-L's
+    inflate for big streams, and the running sum row by row (one numpy call per row on
+    contiguous rows; ``np.add.accumulate`` down the columns walks memory across rows and
+    took 120 ms of it)."""
     import numpy as np
 
     stride = width * channels + 1
-    inflate = zlib.decompressobj()
+    inflate = decompressobj(len(body))
     try:
         raw = inflate.decompress(body, height * stride + 1)
-    except zlib.error:
+    except INFLATE_ERRORS:
         return None
     if not inflate.eof or len(raw) != height * stride or raw[::stride] != b"\x02" * height:
         return None  # cut short, too long, or a row with another filter than Up
-    rows = np.frombuffer(raw, np.uint8).reshape(height, stride)
+    rows = np.frombuffer(raw, np.uint8).reshape(height, stride)[:, 1:]
     # Up: each byte plus the one above it, modulo 256: a running sum down each column.
-    pixels = np.add.accumulate(rows[:, 1:], axis=0, dtype=np.uint8)
+    if width * height <= 1 << 14:  # a small plate: one call beats a call per row
+        pixels = np.add.accumulate(rows, axis=0, dtype=np.uint8)
+    else:
+        pixels = np.empty((height, stride - 1), np.uint8)
+        pixels[0] = rows[0]
+        for y in range(1, height):
+            np.add(pixels[y - 1], rows[y], out=pixels[y])
     return pixels.reshape(height, width, channels) if channels > 1 else pixels

@@ -38,7 +38,7 @@ from typing import Any
 
 import numpy as np
 
-from bgart.provenance.colour import _TH2, _de2
+from bgart.provenance.colour import _TH2, _de2_lab, _lab_f
 from bgart.provenance.edits import Applied
 from bgart.provenance.noise import Codec
 from bgart.provenance.raster import U8, BoolArr, Raster, same_pixels
@@ -66,19 +66,39 @@ def restore_window(current: int) -> list[int]:
     return numbers
 
 
-def _matches(final: U8, other: U8, th2: np.float32) -> tuple[BoolArr, BoolArr]:
+class _Final:
+    """A final's pixels (flat (n, 3)), with their Lab values (``_lab_f``) computed once for
+    all the versions it is compared with, and only for pixels some comparison needs."""
+
+    def __init__(self, flat: U8) -> None:
+        self.flat = flat
+        n = flat.shape[0]
+        # np.empty / np.zeros take no memory until written: a 4K final's 133 MB of Lab values
+        # exist only for the pixels that differ from some version
+        self._lab = np.empty((n, 4), np.float32)
+        self._have = np.zeros(n, bool)
+
+    def lab(self, idx: np.ndarray) -> np.ndarray:
+        """The Lab values (rows of ``_lab_f``) of the pixels ``idx``."""
+        lab, have = self._lab, self._have
+        need = idx[~have[idx]]
+        if need.size:
+            lab[need] = _lab_f(np.ascontiguousarray(np.take(self.flat, need, axis=0).T))
+            have[need] = True
+        return np.take(lab, idx, axis=0)
+
+
+def _matches(final: _Final, other: U8, th2: np.float32) -> tuple[BoolArr, BoolArr]:
     """Per pixel of flat (n, 3) arrays: equal, and within the squared threshold ``th2``."""
-    exact = final[:, 0] == other[:, 0]
-    exact &= final[:, 1] == other[:, 1]
-    exact &= final[:, 2] == other[:, 2]
+    n = other.shape[0]
+    same = (final.flat.reshape(-1) == other.reshape(-1)).reshape(n, 3)  # contiguous: fast
+    exact = same[:, 0] & same[:, 1] & same[:, 2]
     near = exact.copy()
-    n = exact.size
     for s in range(0, n, _CHUNK):  # in chunks: ΔE's float temporaries stay small at 4K
         idx = s + np.flatnonzero(~exact[s : s + _CHUNK])
         if idx.size:
-            a = np.ascontiguousarray(np.take(final, idx, axis=0).T)
             b = np.ascontiguousarray(np.take(other, idx, axis=0).T)
-            near[idx] = ~(_de2(a, b) > th2)
+            near[idx] = ~(_de2_lab(final.lab(idx), _lab_f(b)) > th2)
     return exact, near
 
 
@@ -94,7 +114,7 @@ class _Candidate:
 
 
 def _candidate(
-    version: Earlier | None, fin: U8, value: U8, th2: np.float32, rendered: U8 | None = None
+    version: Earlier | None, fin: _Final, value: U8, th2: np.float32, rendered: U8 | None = None
 ) -> _Candidate:
     """The matches of ``fin`` with a version's ``value`` (flat), or with its rendering by a
     lossy file's codec (``rendered``; exact or within the noise floor)."""
@@ -198,18 +218,19 @@ def _owners(
     if same_pixels(fin, cur):
         return None
     ref = None if ref_before is None else np.ascontiguousarray(ref_before, np.uint8).reshape(n, 3)
+    final = _Final(fin)
     # candidates: the version edited (index 0), then the earlier ones newest first
-    masks = [_candidate(None, fin, cur, th2, ref)]
+    masks = [_candidate(None, final, cur, th2, ref)]
     for version in sorted(earlier, key=lambda e: -e.number):
         image = version.image()
         if image.shape[:2] != (h, w):
             continue  # another size (before a refinement): not a value this plate shows
         masks.append(
-            _candidate(version, fin, np.ascontiguousarray(image, np.uint8).reshape(n, 3), th2)
+            _candidate(version, final, np.ascontiguousarray(image, np.uint8).reshape(n, 3), th2)
         )
         del image
     if rendered is not None or codec is not None:
-        _render_best(masks, fin, final_rgb, th2, codec, rendered, params, inputs)
+        _render_best(masks, final, final_rgb, th2, codec, rendered, params, inputs)
     order = sorted(range(len(masks)), key=lambda i: -masks[i].score)  # stable: newest first
     owner = np.full(n, -1, np.int16)
     free = np.ones(n, bool)
@@ -256,7 +277,7 @@ def returned_to(
 
 def _render_best(
     masks: list[_Candidate],
-    fin: U8,
+    fin: _Final,
     final_rgb: U8,
     th2: np.float32,
     codec: Codec | None,
