@@ -21,7 +21,6 @@ regenerate --project`` is byte-identical.
 from __future__ import annotations
 
 import base64
-import binascii
 import io
 import itertools
 import json
@@ -47,6 +46,8 @@ from bgart.images import encode_png, open_image
 from bgart.inputs import MAX_REGIONS, RegionsInput, load_regions
 from bgart.runs.regions import keep_region_files
 
+from .canvas.bridge import png_from_data_url
+
 if TYPE_CHECKING:
     from .handlers import Studio
 
@@ -68,7 +69,6 @@ PALETTE = (
 # the colour of unpainted pixels in a saved map: the first one no region uses
 BACKGROUNDS = ("#000000", "#ffffff", "#808080", "#010101", "#fefefe", "#7f7f7f", "#020202")
 STATIC = Path(__file__).resolve().parent / "canvas" / "static"  # package data (pyproject.toml)
-PNG_DATA_URL = "data:image/png;base64,"
 BOX_LABEL = "Regions: a prompt per area, painted over the layout"
 LOAD_VIEW_JS = (
     "(view) => { window.bgartRegionsView = view; "
@@ -315,15 +315,7 @@ def read_drawing(
         raise InputError(
             f"regions: the painter shows shot {shot} but shot {code} is open; open it again"
         )
-    url = data.get("map")
-    if not isinstance(url, str) or not url.startswith(PNG_DATA_URL):
-        raise InputError(f"{what}: field 'map' is not a PNG data URL")
-    if len(url) > max_bytes * 4 // 3 + len(PNG_DATA_URL) + 4:
-        raise InputError(f"{what}: larger than {max_bytes // (1024 * 1024)} MB")
-    try:
-        raw = base64.b64decode(url[len(PNG_DATA_URL) :], validate=True)
-    except (binascii.Error, ValueError):
-        raise InputError(f"{what}: field 'map' is not valid base64") from None
+    raw = png_from_data_url(data.get("map"), what, "map", max_bytes)
     img = open_image(raw, mode="RGBA", name="regions map from the page")
     if img.size != size:
         raise InputError(

@@ -54,6 +54,19 @@ class CanvasLayer:
         return [now - age for age in self.ages]
 
 
+def png_from_data_url(url: object, what: str, field: str, max_bytes: int) -> bytes:
+    """The bytes of a PNG the page sent as a data URL in ``field`` (at most ``max_bytes``);
+    an InputError naming ``what`` and the field otherwise."""
+    if not isinstance(url, str) or not url.startswith(PNG_DATA_URL):
+        raise InputError(f"{what}: field '{field}' is not a PNG data URL")
+    if len(url) > max_bytes * 4 // 3 + len(PNG_DATA_URL) + 4:
+        raise InputError(f"{what}: larger than {max_bytes // (1024 * 1024)} MB")
+    try:
+        return base64.b64decode(url[len(PNG_DATA_URL) :], validate=True)
+    except (binascii.Error, ValueError):
+        raise InputError(f"{what}: field '{field}' is not valid base64") from None
+
+
 def project_key(root: object) -> str:
     """A short, stable name of a project for the browser's drafts (not its path)."""
     return hashlib.sha256(str(root).encode("utf-8")).hexdigest()[:16]
@@ -102,15 +115,7 @@ def read_payload(
         raise InputError(f"{what} from the canvas: not readable; reload the page")
     if data.get("empty"):
         raise InputError(f"nothing painted: draw the {what} on the plate first")
-    url = data.get("layer")
-    if not isinstance(url, str) or not url.startswith(PNG_DATA_URL):
-        raise InputError(f"{what} from the canvas: field 'layer' is not a PNG data URL")
-    if len(url) > max_bytes * 4 // 3 + len(PNG_DATA_URL) + 4:
-        raise InputError(f"{what} from the canvas: larger than {max_bytes // (1024 * 1024)} MB")
-    try:
-        raw = base64.b64decode(url[len(PNG_DATA_URL) :], validate=True)
-    except (binascii.Error, ValueError):
-        raise InputError(f"{what} from the canvas: field 'layer' is not valid base64") from None
+    raw = png_from_data_url(data.get("layer"), f"{what} from the canvas", "layer", max_bytes)
     image = open_image(raw, mode="RGBA", name=f"{what} layer from the canvas")
     shot = data.get("shot")
     version = data.get("version")
