@@ -16,6 +16,7 @@ import numpy as np
 from PIL import Image, ImageDraw
 
 from bgart import plates as workflow
+from bgart import provenance as contrib
 from bgart.errors import InputError
 from bgart.provenance import HEAT_COLOURS
 
@@ -84,7 +85,7 @@ def heat_overlay(project: Any, shot: str, opacity: float) -> tuple[Image.Image, 
     legend = " ".join(
         f'<span class="heat-key"><span style="display:inline-block;width:0.9em;height:0.9em;'
         f'background:rgb{HEAT_COLOURS[name]};border:1px solid #333;vertical-align:middle">'
-        f"</span> {name} {share * 100:.1f}%</span> &nbsp;"
+        f"</span> {name} {contrib.pct(share)}</span> &nbsp;"
         for name, share in shares.items()
     )
     return mixed, f"**Heat map v{state.number}** &nbsp; {legend}"

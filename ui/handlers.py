@@ -30,6 +30,7 @@ import numpy as np
 from PIL import Image
 
 from bgart import plates as workflow
+from bgart import provenance as contrib
 from bgart.errors import BgartError, InputError
 from bgart.events import Kind
 from bgart.fsutil import atomic_write_bytes
@@ -758,7 +759,7 @@ def describe_figures(figs: Mapping[str, Any] | None) -> str:
         return "No plate yet."
 
     def pct(key: str) -> str:
-        return f"{float(figs.get(key, 0.0)) * 100:.2f}%"
+        return contrib.pct(float(figs.get(key, 0.0)), 2)
 
     who = f" by {figs['approver']}" if figs.get("approver") else ""
     note = f" — “{figs['review_comment']}”" if figs.get("review_comment") else ""

@@ -18,6 +18,7 @@ from typing import Annotated, Any, TypeVar
 import typer
 
 from bgart import plates as workflow
+from bgart import provenance as contrib
 from bgart.errors import BgartError, InputError
 from bgart.events import DECISION_KINDS
 from bgart.images import open_image, read_user_file
@@ -278,10 +279,10 @@ def show_command(
                 "human_touched_share",
                 "adjust_share",
             ):
-                typer.echo(f"    {key:<20} {figs[key] * 100:6.2f}%")
+                typer.echo(f"    {key:<20} {contrib.pct(figs[key], 2):>8}")
             typer.echo(
                 f"    candidates {figs['candidates']}, chosen {figs['chosen_candidate']}, "
-                f"masks {figs['masks']} ({figs['mask_area_share'] * 100:.1f}% area), "
+                f"masks {figs['masks']} ({contrib.pct(figs['mask_area_share'])} area), "
                 f"active {figs['active_seconds']:.0f} s, GPU {figs['gpu_seconds']:.1f} s"
             )
             if figs["painters"]:
@@ -452,9 +453,9 @@ def _print_recorded(proj: Project, shot: str, plate: str, rec: workflow.Recorded
         )
     )
     typer.echo(
-        f"plate now: human paint {figs['human_paint_share'] * 100:.2f}%, "
-        f"AI generated {figs['ai_gen_share'] * 100:.2f}%, "
-        f"AI inpainted {figs['ai_inpaint_share'] * 100:.2f}%"
+        f"plate now: human paint {contrib.pct(figs['human_paint_share'], 2)}, "
+        f"AI generated {contrib.pct(figs['ai_gen_share'], 2)}, "
+        f"AI inpainted {contrib.pct(figs['ai_inpaint_share'], 2)}"
     )
 
 

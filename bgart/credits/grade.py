@@ -17,6 +17,7 @@ from bgart.credits.model import Definition
 from bgart.errors import InputError
 from bgart.events import Kind
 from bgart.ledger import EventRow
+from bgart.provenance import pct  # re-exported: the reports' modules take it from here
 from bgart.settings import Settings
 
 
@@ -35,21 +36,6 @@ class Thresholds:
                 f"(got {t.b}, {t.c}, {t.d})"
             )
         return t
-
-
-def pct(share: float | None, digits: int = 1) -> str:
-    """A share in 0..1 as a percentage that never shows 0 for more than nothing nor 100 for
-    less than everything: ``< 0.1%`` and ``> 99.9%`` at the edges (``digits`` decimals)."""
-    if share is None:
-        return "–"
-    value = share * 100
-    step = 10**-digits
-    text = f"{value:.{digits}f}"
-    if value > 0 and float(text) == 0:
-        return f"< {step:.{digits}f}%"
-    if value < 100 and float(text) >= 100:
-        return f"> {100 - step:.{digits}f}%"
-    return f"{text}%"
 
 
 def grade_rules(t: Thresholds) -> dict[str, str]:

@@ -48,6 +48,7 @@ from bgart.provenance.raster import (
     TOUCHED,
     Raster,
     figures,
+    pct,
     same_pixels,
 )
 from bgart.provenance.resample import carry, keep_human, plain_resample, source_index
@@ -100,6 +101,7 @@ __all__ = [
     "mask_from_image",
     "noise_floor",
     "paint",
+    "pct",
     "plain_resample",
     "resample",
     "resample_edit",

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
-from bgart.provenance.raster import AI_GEN, AI_INPAINT, HUMAN_BASE, U8, Raster, figures
+from bgart.provenance.raster import AI_GEN, AI_INPAINT, HUMAN_BASE, U8, Raster, figures, pct
 
 HEAT_COLOURS = {
     "human paint": (46, 184, 92),
@@ -57,5 +57,5 @@ def heatmap(raster: Raster, image: U8 | None = None, *, legend: bool = True) -> 
         x = pad + (i % per_row) * col_w
         y = heat.height + pad + (i // per_row) * line
         draw.rectangle([x, y, x + size, y + size], fill=HEAT_COLOURS[name], outline=(0, 0, 0))
-        draw.text((x + size + pad, y), f"{name} {share * 100:.1f}%", fill=(0, 0, 0), font=font)
+        draw.text((x + size + pad, y), f"{name} {pct(share)}", fill=(0, 0, 0), font=font)
     return out

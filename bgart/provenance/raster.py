@@ -211,6 +211,23 @@ class Raster:
         )
 
 
+def pct(share: float | None, digits: int = 1) -> str:
+    """A share in 0..1 as a percentage that never shows 0 for more than nothing nor 100 for
+    less than everything: ``< 0.1%`` and ``> 99.9%`` at the edges (``digits`` decimals).
+    Every place that shows a share (reports, the CLI, the UI, heat-map legends) writes it so
+    (docs/contribution.md, "display")."""
+    if share is None:
+        return "–"
+    value = share * 100
+    step = 10**-digits
+    text = f"{value:.{digits}f}"
+    if value > 0 and float(text) == 0:
+        return f"< {step:.{digits}f}%"
+    if value < 100 and float(text) >= 100:
+        return f"> {100 - step:.{digits}f}%"
+    return f"{text}%"
+
+
 def figures(raster: Raster) -> dict[str, float | int]:
     """Shares of the plate, each in [0, 1]; the four class shares sum to 1.
 

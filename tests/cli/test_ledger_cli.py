@@ -372,3 +372,38 @@ def test_import_paint_refuses_a_layer_without_transparency(
     with Project.open(root) as project:
         assert project.ledger.count() == 1 and sorted(project.blobs) == blobs
         assert wf.plate_figures(project, SHOT)["human_paint_share"] == 0.0
+
+
+def test_shares_at_the_edges_never_read_0_or_100(tmp_path: Path) -> None:
+    """Issue 18, display rules: one painted pixel of 49 152 is not "0.00%", and a plate
+    painted all but one pixel is not "100.00%", in what import-paint and `ledger show` print."""
+    root = tmp_path / "edges"
+    assert run("init", str(root))[0] == 0
+    w, h = 256, 192
+    with Project.open(root) as project:
+        png, rec = generated_png(natural_plate(w, h))
+        wf.record_generated(project, SHOT, png, rec, "aki")
+    one = np.zeros((h, w, 4), np.uint8)
+    one[5, 7] = (255, 0, 255, 255)
+    Image.fromarray(one, "RGBA").save(tmp_path / "one.png")
+    code, out, err = run(
+        "ledger", "import-paint", SHOT, "--layer", str(tmp_path / "one.png"),
+        "--artist", "Mika", "--project", str(root),
+    )  # fmt: skip
+    assert code == 0, err
+    assert "human paint < 0.01%" in out and "AI generated > 99.99%" in out, out
+    rest = np.zeros((h, w, 4), np.uint8)
+    rest[...] = (20, 200, 40, 255)
+    rest[100, 100, 3] = 0  # every pixel but one
+    Image.fromarray(rest, "RGBA").save(tmp_path / "rest.png")
+    code, out, err = run(
+        "ledger", "import-paint", SHOT, "--layer", str(tmp_path / "rest.png"),
+        "--artist", "Rui", "--project", str(root),
+    )  # fmt: skip
+    assert code == 0, err
+    assert "human paint > 99.99%" in out and "AI generated < 0.01%" in out, out
+    code, out, _ = run("ledger", "show", SHOT, "-p", str(root))
+    assert code == 0
+    line = next(x for x in out.splitlines() if "human_paint_share" in x)
+    assert line.split()[-2:] == [">", "99.99%"], line
+    assert "100.00%" not in out and "  0.00%" not in out.split("ai_inpaint_share")[0]
