@@ -21,6 +21,7 @@ from bgart import plates as workflow
 from bgart import provenance as contrib
 from bgart.errors import BgartError, InputError
 from bgart.events import DECISION_KINDS
+from bgart.fsutil import atomic_write_bytes
 from bgart.images import open_image, read_user_file
 from bgart.ledger import Project, check_name, check_utf8, utc_now
 from bgart.runs.artboard import plate_drift
@@ -438,6 +439,28 @@ def heatmap_command(
         except OSError as exc:
             raise InputError(f"{out}: cannot write ({exc})") from None
         typer.echo(f"wrote {out}")
+
+
+@ledger_app.command("export")
+@_user_errors
+def export_command(
+    shot: Annotated[str, typer.Argument(help="Shot code")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Where to write the PNG")],
+    project: ProjectOpt = None,
+    plate: PlateOpt = workflow.PLATE,
+    version: Annotated[int | None, typer.Option("--version", help="Plate version")] = None,
+) -> None:
+    """Write a plate version's pixels as the ledger stores them (PNG), e.g. to hand an
+    earlier version back with import-final."""
+    shot, plate = check_name(shot, "shot"), check_name(plate, "plate")
+    with _open(project) as proj:
+        pv = workflow.plate_version(proj, shot, plate=plate, version=version)
+        data = proj.blobs.get(pv.image_sha)
+        try:
+            atomic_write_bytes(out, data)
+        except OSError as exc:
+            raise InputError(f"{out}: cannot write ({exc})") from None
+        typer.echo(f"wrote {out}: shot {shot} plate {plate} v{pv.number}")
 
 
 def _print_recorded(proj: Project, shot: str, plate: str, rec: workflow.Recorded) -> None:

@@ -35,19 +35,27 @@ def plate_names(project: Project, shot: str) -> list[str]:
         )
 
 
-def plate_state(
+def plate_version(
     project: Project, shot: str, *, plate: str = PLATE, version: int | None = None
-) -> PlateState:
-    """The pixels and raster of a plate version (the latest unless ``version``)."""
+) -> PlateVersion:
+    """A plate version's row (the latest unless ``version``); an InputError naming the shot,
+    plate and version otherwise."""
     versions = read_versions(project, shot, plate)
     if not versions:
         raise InputError(f"shot {shot}: plate '{plate}' has no versions")
     if version is None:
-        return load_state(project, versions[-1])
+        return versions[-1]
     for pv in versions:
         if pv.number == version:
-            return load_state(project, pv)
+            return pv
     raise InputError(f"shot {shot}: no version {version} (latest is {versions[-1].number})")
+
+
+def plate_state(
+    project: Project, shot: str, *, plate: str = PLATE, version: int | None = None
+) -> PlateState:
+    """The pixels and raster of a plate version (the latest unless ``version``)."""
+    return load_state(project, plate_version(project, shot, plate=plate, version=version))
 
 
 def plate_figures(

@@ -407,3 +407,31 @@ def test_shares_at_the_edges_never_read_0_or_100(tmp_path: Path) -> None:
     line = next(x for x in out.splitlines() if "human_paint_share" in x)
     assert line.split()[-2:] == [">", "99.99%"], line
     assert "100.00%" not in out and "  0.00%" not in out.split("ai_inpaint_share")[0]
+
+
+def test_export_a_version_and_hand_it_back(root: Path, tmp_path: Path) -> None:
+    """`ledger export` writes a version as stored; handed back with import-final after a
+    paint and a cover by others, the plate reads that version's figures again."""
+    layer = tmp_path / "strokes.png"
+    Image.fromarray(stroke_layer((H, W), (0, 0, W // 2, H // 2), (255, 0, 255)), "RGBA").save(layer)
+    assert run("ledger", "import-paint", SHOT, "--layer", str(layer), "--artist", "Mika",
+               "-p", str(root))[0] == 0  # fmt: skip
+    v2 = tmp_path / "v2.png"
+    code, out, err = run(
+        "ledger", "export", SHOT, "--version", "2", "--out", str(v2), "-p", str(root)
+    )
+    assert code == 0 and "v2" in out, err
+    cover = tmp_path / "cover.png"
+    Image.fromarray(np.full((H, W, 3), (30, 160, 90), np.uint8)).save(cover)
+    assert run("ledger", "import-final", SHOT, str(cover), "--artist", "Rui",
+               "-p", str(root))[0] == 0  # fmt: skip
+    code, out, err = run("ledger", "import-final", SHOT, str(v2), "--artist", "Sora",
+                         "-p", str(root))  # fmt: skip
+    assert code == 0, err
+    assert "human paint 25.00%" in out, out
+    data = json.loads(run("ledger", "show", SHOT, "-p", str(root), "--json")[1])
+    assert data["plates"]["main"]["human_paint_share"] == 0.25
+    code, _, err = run(
+        "ledger", "export", SHOT, "--version", "9", "--out", str(v2), "-p", str(root)
+    )
+    assert code != 0 and "no version 9" in err and len(err.strip().splitlines()) == 1
