@@ -474,6 +474,12 @@ def _print_recorded(proj: Project, shot: str, plate: str, rec: workflow.Recorded
             if stats.get("explained_px")
             else ""
         )
+        + (
+            f"; {stats['returned_px']} of the plate's pixels show an earlier version's value "
+            "again and are credited as they were there"
+            if stats.get("returned_px")
+            else ""
+        )
     )
     typer.echo(
         f"plate now: human paint {contrib.pct(figs['human_paint_share'], 2)}, "

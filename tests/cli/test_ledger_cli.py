@@ -428,7 +428,7 @@ def test_export_a_version_and_hand_it_back(root: Path, tmp_path: Path) -> None:
     code, out, err = run("ledger", "import-final", SHOT, str(v2), "--artist", "Sora",
                          "-p", str(root))  # fmt: skip
     assert code == 0, err
-    assert "human paint 25.00%" in out, out
+    assert "human paint 25.00%" in out and "credited as they were there" in out, out
     data = json.loads(run("ledger", "show", SHOT, "-p", str(root), "--json")[1])
     assert data["plates"]["main"]["human_paint_share"] == 0.25
     code, _, err = run(
