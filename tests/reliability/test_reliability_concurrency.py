@@ -125,6 +125,7 @@ SAVER = textwrap.dedent(
     with Project.open(root) as project:
         studio = Studio(project)
         project.ledger.count()
+        go.with_name(go.name + "." + who).touch()  # ready: imported and connected
         while not go.exists():
             time.sleep(0.002)
         for i in range(rounds):
@@ -158,7 +159,15 @@ def test_two_ui_processes_saving_one_shot_at_once(
         )
         for name in ARTISTS
     }
-    time.sleep(1.0)
+    # both started together only once both are ready (imports take seconds on a busy machine)
+    ready = [go.with_name(go.name + "." + name) for name in ARTISTS]
+    while not all(r.exists() for r in ready):
+        for name, proc in procs.items():
+            if proc.poll() is not None:
+                raise AssertionError(
+                    f"{name}'s process ended early: {proc.communicate()[1][-3000:]}"
+                )
+        time.sleep(0.01)
     go.touch()
     saves = {}
     for name, proc in procs.items():
