@@ -161,12 +161,14 @@ def test_two_ui_processes_saving_one_shot_at_once(
     }
     # both started together only once both are ready (imports take seconds on a busy machine)
     ready = [go.with_name(go.name + "." + name) for name in ARTISTS]
+    give_up = time.monotonic() + 300  # a hang fails the test instead of stalling the suite
     while not all(r.exists() for r in ready):
         for name, proc in procs.items():
             if proc.poll() is not None:
                 raise AssertionError(
                     f"{name}'s process ended early: {proc.communicate()[1][-3000:]}"
                 )
+        assert time.monotonic() < give_up, "the saving processes never got ready"
         time.sleep(0.01)
     go.touch()
     saves = {}
