@@ -7,6 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from helpers.adapters import adapter_engine
 from PIL import Image, ImageDraw
 
 from bgart.errors import InputError, WeightsError
@@ -16,23 +17,7 @@ from bgart.errors import InputError, WeightsError
 def engine(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
     """A tiny engine with its IP-Adapter; bfloat16 on the CPU too (the GPU path's dtype
     contract: the image encoder and the adapter's layers in the engine's dtype)."""
-    from bgart.generation import Engine, WeightsLock, build_tiny_adapter, pull
-    from bgart.settings import load_settings
-
-    arch, _, dtype = request.param.partition("-")
-    root = tmp_path_factory.mktemp(f"adapter-{arch}")
-    lock = build_tiny_adapter(root, arch)
-    store = root / "store"
-    pull(WeightsLock.load(lock), store, f"tiny-{arch}", say=lambda _m: None)
-    settings = load_settings(
-        None,
-        weights_lock=lock,
-        model_store=store,
-        model=f"tiny-{arch}",
-        device="cpu",
-        dtype=dtype or "float32",
-    )
-    return Engine.load(settings)
+    return adapter_engine(tmp_path_factory.mktemp(f"adapter-{request.param}"), request.param)
 
 
 def _board(colour: tuple[int, int, int]) -> Image.Image:

@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 import pytest
 import torch
+from helpers.adapters import adapter_engine
 from PIL import Image, ImageDraw
 
 from bgart.errors import InputError
@@ -152,23 +153,7 @@ def _board(colour: tuple[int, int, int]) -> Image.Image:
 @pytest.fixture(scope="module", params=["sd15", "sdxl", "sd15-bfloat16"])
 def engine(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Any:
     """A tiny engine with its IP-Adapter; bfloat16 on the CPU too (the GPU path's dtype)."""
-    from bgart.generation import Engine, WeightsLock, build_tiny_adapter, pull
-    from bgart.settings import load_settings
-
-    arch, _, dtype = request.param.partition("-")
-    root = tmp_path_factory.mktemp(f"region-ref-{arch}")
-    lock = build_tiny_adapter(root, arch)
-    store = root / "store"
-    pull(WeightsLock.load(lock), store, f"tiny-{arch}", say=lambda _m: None)
-    settings = load_settings(
-        None,
-        weights_lock=lock,
-        model_store=store,
-        model=f"tiny-{arch}",
-        device="cpu",
-        dtype=dtype or "float32",
-    )
-    return Engine.load(settings)
+    return adapter_engine(tmp_path_factory.mktemp(f"region-ref-{request.param}"), request.param)
 
 
 def _request(sky_ref: Image.Image | None, scale: object = 2.0, board: Any = None) -> Any:

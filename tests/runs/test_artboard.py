@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from helpers.adapters import adapter_model_env
 from helpers.cli import run_in_process
 from PIL import Image, ImageDraw
 
@@ -25,18 +26,7 @@ ROWS = [
 @pytest.fixture(scope="module")
 def adapter_env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
     """Tiny SD1.5 + ControlNet + IP-Adapter (with its CLIP image encoder), pulled."""
-    from bgart.generation import WeightsLock, build_tiny_adapter, pull
-
-    root = tmp_path_factory.mktemp("tiny-adapter")
-    lock = build_tiny_adapter(root, "sd15")
-    store = root / "store"
-    pull(WeightsLock.load(lock), store, "tiny-sd15", say=lambda _m: None)
-    return {
-        "BGART_WEIGHTS_LOCK": str(lock),
-        "BGART_MODEL_STORE": str(store),
-        "BGART_MODEL": "tiny-sd15",
-        "BGART_CPU_THREADS": "1",
-    }
+    return adapter_model_env(tmp_path_factory.mktemp("tiny-adapter"))
 
 
 def _layout(path: Path, k: int) -> None:

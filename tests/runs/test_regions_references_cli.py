@@ -9,6 +9,7 @@ import json
 from pathlib import Path
 
 import pytest
+from helpers.adapters import adapter_model_env
 from helpers.cli import run_in_process
 from helpers.reliability import assert_clean_error
 from PIL import Image, ImageDraw
@@ -24,18 +25,7 @@ SKY, TOWN = "#87ceeb", "#804020"
 @pytest.fixture(scope="module")
 def adapter_env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
     """Tiny SD1.5 + ControlNet + IP-Adapter (with its CLIP image encoder), pulled."""
-    from bgart.generation import WeightsLock, build_tiny_adapter, pull
-
-    root = tmp_path_factory.mktemp("tiny-adapter")
-    lock = build_tiny_adapter(root, "sd15")
-    store = root / "store"
-    pull(WeightsLock.load(lock), store, "tiny-sd15", say=lambda _m: None)
-    return {
-        "BGART_WEIGHTS_LOCK": str(lock),
-        "BGART_MODEL_STORE": str(store),
-        "BGART_MODEL": "tiny-sd15",
-        "BGART_CPU_THREADS": "1",
-    }
+    return adapter_model_env(tmp_path_factory.mktemp("tiny-adapter"))
 
 
 def _folder(folder: Path) -> Path:
