@@ -26,6 +26,7 @@ from bgart.plates.pixels import decode_user, load_state
 from bgart.plates.versions import (
     PLATE,
     Recorded,
+    check_based_on,
     check_names,
     check_seconds,
     new_version,
@@ -67,11 +68,7 @@ def record_refine(
         if plate_row is None:
             raise InputError(f"shot {shot}: no plate '{plate}' to refine")
         cur = require_version(tx, plate_row, shot, plate)
-        if based_on is not None and cur.number != based_on:
-            raise InputError(
-                f"{what}: made from version {based_on}, but version {cur.number} was saved "
-                "meanwhile; nothing recorded: refine the current plate again"
-            )
+        check_based_on(cur, based_on, what, "refine the current plate again")
         state = load_state(project, cur)
         image = refined
         if keep_human_paint:

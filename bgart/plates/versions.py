@@ -82,6 +82,16 @@ def require_version(tx: WriteTx, plate: Plate, shot: str, plate_name: str) -> Pl
     return cur
 
 
+def check_based_on(cur: PlateVersion, based_on: int | None, what: str, again: str) -> None:
+    """Refuse an act made from version ``based_on`` when ``cur`` is newer (another was saved
+    while it was made); ``again``: what the user does then."""
+    if based_on is not None and cur.number != based_on:
+        raise InputError(
+            f"{what}: made from version {based_on}, but version {cur.number} was saved "
+            f"meanwhile; nothing recorded: {again}"
+        )
+
+
 def check_size(state: PlateState, arr: np.ndarray, what: str) -> None:
     h, w = state.image.shape[:2]
     if arr.shape[:2] != (h, w):
@@ -215,11 +225,7 @@ def apply_edit(
         if first is not None and tx.current_version(plate_row) is None:
             return recorded(first(tx, plate_row))
         cur = require_version(tx, plate_row, shot, plate)
-        if based_on is not None and cur.number != based_on:
-            raise InputError(
-                f"{what}: made from version {based_on}, but version {cur.number} was saved "
-                "meanwhile; nothing recorded: run it again on the current plate"
-            )
+        check_based_on(cur, based_on, what, "run it again on the current plate")
         state = load_state(project, cur)
         check_size(state, arr, what)
         if EVENTS[Kind(kind)].actor is Actor.HUMAN:
