@@ -46,7 +46,7 @@ from bgart.images import encode_png, open_image
 from bgart.inputs import MAX_REGIONS, RegionsInput, load_regions
 from bgart.runs.regions import keep_region_files
 
-from .canvas.bridge import png_from_data_url
+from .canvas.bridge import page_json, png_from_data_url
 
 if TYPE_CHECKING:
     from .handlers import Studio
@@ -304,12 +304,7 @@ def read_drawing(
     what = "regions from the page"
     if not text or not text.strip():
         raise InputError(f"regions: nothing drawn: open shot {code} and paint its regions")
-    try:
-        data = json.loads(text)
-    except ValueError as exc:
-        raise InputError(f"{what}: not readable ({exc}); reload the page") from None
-    if not isinstance(data, dict):
-        raise InputError(f"{what}: not readable; reload the page")
+    data = page_json(text, what)
     shot = data.get("shot")
     if shot != code:
         raise InputError(

@@ -54,6 +54,17 @@ class CanvasLayer:
         return [now - age for age in self.ages]
 
 
+def page_json(text: str, what: str) -> dict[str, Any]:
+    """The JSON object a page's script sent; an InputError naming ``what`` otherwise."""
+    try:
+        data = json.loads(text)
+    except ValueError as exc:
+        raise InputError(f"{what}: not readable ({exc}); reload the page") from None
+    if not isinstance(data, dict):
+        raise InputError(f"{what}: not readable; reload the page")
+    return data
+
+
 def png_from_data_url(url: object, what: str, field: str, max_bytes: int) -> bytes:
     """The bytes of a PNG the page sent as a data URL in ``field`` (at most ``max_bytes``);
     an InputError naming ``what`` and the field otherwise."""
@@ -107,12 +118,7 @@ def read_payload(
     the page has open) painted on another shot."""
     if not text or not text.strip():
         raise InputError(f"nothing painted: draw the {what} on the plate first")
-    try:
-        data = json.loads(text)
-    except ValueError as exc:
-        raise InputError(f"{what} from the canvas: not readable ({exc}); reload the page") from None
-    if not isinstance(data, dict):
-        raise InputError(f"{what} from the canvas: not readable; reload the page")
+    data = page_json(text, f"{what} from the canvas")
     if data.get("empty"):
         raise InputError(f"nothing painted: draw the {what} on the plate first")
     raw = png_from_data_url(data.get("layer"), f"{what} from the canvas", "layer", max_bytes)
