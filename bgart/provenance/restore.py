@@ -32,7 +32,7 @@ equals the version it edits.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -113,17 +113,51 @@ class _Candidate:
     score: int
 
 
+def _matches_since(
+    final: _Final, value: U8, prev: U8, exact: BoolArr, near: BoolArr, th2: np.float32
+) -> tuple[BoolArr, BoolArr]:
+    """:func:`_matches` of ``value`` from those of ``prev`` (``exact``, ``near``, not
+    changed): only the pixels where the two values differ are compared again."""
+    n = value.shape[0]
+    differ = (value.reshape(-1) != prev.reshape(-1)).reshape(n, 3)
+    idx = np.flatnonzero(differ[:, 0] | differ[:, 1] | differ[:, 2])
+    exact, near = exact.copy(), near.copy()
+    if idx.size:
+        other = np.take(value, idx, axis=0)
+        same = np.take(final.flat, idx, axis=0) == other
+        hit = same[:, 0] & same[:, 1] & same[:, 2]
+        exact[idx] = hit
+        close = hit.copy()
+        for s in range(0, idx.size, _CHUNK):  # ΔE's float temporaries stay small
+            part = np.flatnonzero(~hit[s : s + _CHUNK]) + s
+            if part.size:
+                b = np.ascontiguousarray(np.take(other, part, axis=0).T)
+                close[part] = ~(_de2_lab(final.lab(idx[part]), _lab_f(b)) > th2)
+        near[idx] = close
+    return exact, near
+
+
+def _pack(version: Earlier | None, exact: BoolArr, near: BoolArr) -> _Candidate:
+    return _Candidate(version, np.packbits(exact), np.packbits(near), int(np.count_nonzero(near)))
+
+
 def _candidate(
-    version: Earlier | None, fin: _Final, value: U8, th2: np.float32, rendered: U8 | None = None
+    version: Earlier | None,
+    fin: _Final,
+    value: U8,
+    th2: np.float32,
+    rendered: U8 | None = None,
+    plain: tuple[BoolArr, BoolArr] | None = None,
 ) -> _Candidate:
-    """The matches of ``fin`` with a version's ``value`` (flat), or with its rendering by a
-    lossy file's codec (``rendered``; exact or within the noise floor)."""
-    exact, near = _matches(fin, value, th2)
+    """The matches of ``fin`` with a version's ``value`` (flat; ``plain``: those matches,
+    already computed), or with its rendering by a lossy file's codec (``rendered``; exact
+    or within the noise floor)."""
+    exact, near = _matches(fin, value, th2) if plain is None else plain
     if rendered is not None and not np.array_equal(rendered, value):
         exact_r, near_r = _matches(fin, rendered, th2)
-        exact |= exact_r
-        near |= near_r
-    return _Candidate(version, np.packbits(exact), np.packbits(near), int(near.sum()))
+        exact = exact | exact_r
+        near = near | near_r
+    return _pack(version, exact, near)
 
 
 def restore_earlier(
@@ -174,10 +208,11 @@ def restore_earlier(
     assert raster.base is not None
     planes = (raster.cls.reshape(n), raster.human.reshape(n), raster.flags.reshape(n))
     base = raster.base.reshape(n, 3)
+    owned = np.bincount(owner + 1, minlength=len(masks) + 1)[1:]  # pixels per candidate
     for i in range(1, len(masks)):
-        idx = np.flatnonzero(owner == i)
-        if idx.size == 0:
+        if owned[i] == 0:
             continue
+        mine = owner == i
         version = masks[i].version
         assert version is not None
         theirs = version.raster()
@@ -186,10 +221,11 @@ def restore_earlier(
         if theirs.cls.shape != (h, w):
             raise ValueError(f"version {version.number}: its raster is not the plate's size")
         assert theirs.base is not None
-        planes[0][idx] = theirs.cls.reshape(n)[idx]
-        planes[1][idx] = theirs.human.reshape(n)[idx]
-        planes[2][idx] = theirs.flags.reshape(n)[idx]
-        base[idx] = theirs.base.reshape(n, 3)[idx]
+        # masked copies, not index scatters: a return is often most of the plate
+        np.copyto(planes[0], theirs.cls.reshape(n), where=mine)
+        np.copyto(planes[1], theirs.human.reshape(n), where=mine)
+        np.copyto(planes[2], theirs.flags.reshape(n), where=mine)
+        np.copyto(base, theirs.base.reshape(n, 3), where=mine[:, None])
         del theirs
     return replace(applied, raster=raster, params=params, stats=stats, inputs=inputs)
 
@@ -219,29 +255,57 @@ def _owners(
         return None
     ref = None if ref_before is None else np.ascontiguousarray(ref_before, np.uint8).reshape(n, 3)
     final = _Final(fin)
-    # candidates: the version edited (index 0), then the earlier ones newest first
-    masks = [_candidate(None, final, cur, th2, ref)]
-    for version in sorted(earlier, key=lambda e: -e.number):
-        image = version.image()
+    # candidates: the version edited (index 0), then the earlier ones newest first, each
+    # compared where its value differs from the one compared before it (consecutive
+    # versions differ only where the acts between them changed the plate)
+    exact, near = _matches(final, cur, th2)
+    masks = [_candidate(None, final, cur, th2, ref, (exact, near))]
+    prev = cur
+    for version, image in _read_ahead(sorted(earlier, key=lambda e: -e.number)):
         if image.shape[:2] != (h, w):
             continue  # another size (before a refinement): not a value this plate shows
-        masks.append(
-            _candidate(version, final, np.ascontiguousarray(image, np.uint8).reshape(n, 3), th2)
-        )
+        value = np.ascontiguousarray(image, np.uint8).reshape(n, 3)
+        exact, near = _matches_since(final, value, prev, exact, near, th2)
+        masks.append(_pack(version, exact, near))
+        prev = value
         del image
     if rendered is not None or codec is not None:
         _render_best(masks, final, final_rgb, th2, codec, rendered, params, inputs)
     order = sorted(range(len(masks)), key=lambda i: -masks[i].score)  # stable: newest first
     owner = np.full(n, -1, np.int16)
     free = np.ones(n, bool)
+    left = n
     for near in (False, True):  # exact matches first, then within the threshold
         for i in order:
+            if left == 0 or masks[i].score == 0:  # every pixel placed, or none to place
+                continue
             packed = masks[i].near if near else masks[i].exact
             hit = np.unpackbits(packed, count=n).view(bool)
             hit &= free
-            owner[hit] = i
-            free &= ~hit
+            taken = int(np.count_nonzero(hit))
+            if taken:
+                owner[hit] = i
+                free &= ~hit
+                left -= taken
     return owner, masks
+
+
+def _read_ahead(versions: Sequence[Earlier]) -> Iterator[tuple[Earlier, U8]]:
+    """Each version with its image, the next one read (decoded) on a thread while the
+    caller compares this one: decoding a 4K version's PNG takes as long as comparing it."""
+    if len(versions) < 2:
+        yield from ((v, v.image()) for v in versions)
+        return
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(1, thread_name_prefix="bgart-restore") as pool:
+        pending = pool.submit(versions[0].image)
+        for i, version in enumerate(versions):
+            image = pending.result()
+            if i + 1 < len(versions):
+                pending = pool.submit(versions[i + 1].image)
+            yield version, image
+            del image
 
 
 def returned_to(
