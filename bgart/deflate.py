@@ -57,6 +57,8 @@ _lock = threading.Lock()
 _cache: OrderedDict[bytes, tuple[bytes, int]] = OrderedDict()  # key -> (deflated, Adler-32)
 _cached_bytes = 0
 _adler32 = zlib.adler32 if _isal is None else _isal.adler32  # the same checksum, SIMD in ISA-L
+adler32 = _adler32
+"""Adler-32 of a buffer (``zlib.adler32``'s result, ISA-L's code when installed)."""
 _encoder_name = "isal" if "isal" in ENCODERS else "zlib"
 _encoder: ModuleType = ENCODERS[_encoder_name]
 
@@ -67,12 +69,14 @@ INFLATE_ERRORS: tuple[type[Exception], ...] = (zlib.error, _ISAL_ERROR)
 _FAST_INFLATE_FROM = 1 << 20  # smaller streams: zlib's object costs less to set up
 
 
-def decompressobj(size: int) -> Any:
+def decompressobj(size: int, wbits: int = 15) -> Any:
     """A zlib stream reader for a stream of about ``size`` bytes (ISA-L's for big ones: twice
-    as fast; the same result and interface: ``decompress(data, max_length)``, ``eof``)."""
-    if _isal is not None and size >= _FAST_INFLATE_FROM:
-        return _isal.decompressobj()
-    return zlib.decompressobj()
+    as fast; the same result and interface: ``decompress(data, max_length)``, ``eof``);
+    ``wbits=-15``: a raw deflate segment (one piece of :func:`zlib_parts`: ISA-L's at any
+    size, 2.5x as fast on a 4K plate's 130 kB pieces)."""
+    if _isal is not None and (size >= _FAST_INFLATE_FROM or wbits < 0):
+        return _isal.decompressobj(wbits=wbits)
+    return zlib.decompressobj(wbits)
 
 
 def use_encoder(name: str) -> str:
@@ -99,12 +103,21 @@ def zlib_stream(data: Buffer | Sequence[Buffer]) -> bytes:
     ``data`` may be a sequence of buffers: the stream of their concatenation, without
     joining them first (a 4K raster's planes are 75 MB: the copy was a tenth of an act).
     Each buffer is cut into pieces of its own, so the bytes depend on the buffers' sizes too."""
+    return b"".join(zlib_parts(data))
+
+
+def zlib_parts(data: Buffer | Sequence[Buffer], size: int = PIECE) -> list[bytes]:
+    """:func:`zlib_stream` of ``data`` cut in pieces of ``size`` bytes, as the list of its
+    parts: the first piece with the stream's header, each further piece on its own (a raw
+    deflate segment that a fresh raw inflater reads alone), then the checksum alone (so an
+    unchanged last piece keeps its bytes). One part when ``data`` fits in one piece.
+    (Pieces of whole PNG rows: see :func:`bgart.images.encode_png`.)"""
     parts = [data] if isinstance(data, bytes | bytearray | memoryview) else list(data)
     views = [v for v in (memoryview(p).cast("B") for p in parts) if v.nbytes]
     total = sum(v.nbytes for v in views)
-    if total <= PIECE:
-        return _encoder.compress(b"".join(views), _LEVEL)
-    spans = [(v, s, min(v.nbytes, s + PIECE)) for v in views for s in range(0, v.nbytes, PIECE)]
+    if total <= size:
+        return [_encoder.compress(b"".join(views), _LEVEL)]
+    spans = [(v, s, min(v.nbytes, s + size)) for v in views for s in range(0, v.nbytes, size)]
     last = len(spans) - 1
 
     def piece(i: int) -> tuple[bytes, int]:
@@ -122,7 +135,9 @@ def zlib_stream(data: Buffer | Sequence[Buffer]) -> bytes:
     adler = 1  # the Adler-32 of no bytes
     for (_v, start, stop), (_out, piece_adler) in zip(spans, pieces, strict=True):
         adler = _adler32_combine(adler, piece_adler, stop - start)
-    return b"".join([_HEADER, *(out for out, _a in pieces), struct.pack(">I", adler)])
+    out = [out for out, _a in pieces]
+    out[0] = _HEADER + out[0]
+    return [*out, struct.pack(">I", adler)]
 
 
 def _piece(data: memoryview, last: bool) -> tuple[bytes, int]:

@@ -31,7 +31,7 @@ and puts them back at the final.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -397,6 +397,7 @@ def _returns(history: workflow.PlateHistory, chain: list[EventRow]) -> Returns:
                 floor=floor if isinstance(floor, int | float) else None,
                 ref_before=ref,
                 rendered=rendered,
+                before_png=_png(history, fields.base_version),
             ).reshape(-1)
         except ValueError as exc:
             raise LedgerIntegrityError(
@@ -425,7 +426,13 @@ def _earlier(history: workflow.PlateHistory, number: int) -> contrib.Earlier:
         number,
         lambda: history.state(number).image,
         lambda: history.state(number).raster,
+        _png(history, number),
     )
+
+
+def _png(history: workflow.PlateHistory, number: int) -> Callable[[], bytes]:
+    """A reader of version ``number``'s image PNG as stored."""
+    return lambda: history.project.blobs.get(history.version(number).image_sha)
 
 
 def _ai_shares(raster: contrib.Raster, acts: dict[int, np.ndarray]) -> dict[int, ActShare]:

@@ -409,9 +409,15 @@ def record_final(
         return contrib.lossy_final(before, raster, final_rgb, codec)
 
     def returns(
-        applied: Applied, before: np.ndarray, final_rgb: np.ndarray, history: list[contrib.Earlier]
+        applied: Applied,
+        before: np.ndarray,
+        final_rgb: np.ndarray,
+        history: list[contrib.Earlier],
+        before_png: Callable[[], bytes],
     ) -> Applied:
-        return contrib.restore_earlier(applied, before, final_rgb, history, codec=codec)
+        return contrib.restore_earlier(
+            applied, before, final_rgb, history, codec=codec, before_png=before_png
+        )
 
     first = _first_import(
         project,

@@ -28,10 +28,12 @@ FirstVersion = Callable[[WriteTx, Plate], Event]
 """Records a plate's first version inside a write transaction (see
 :func:`bgart.plates.acts.record_base`)."""
 
-Returns = Callable[[Applied, np.ndarray, np.ndarray, list[contrib.Earlier]], Applied]
+Returns = Callable[
+    [Applied, np.ndarray, np.ndarray, list[contrib.Earlier], Callable[[], bytes]], Applied
+]
 """A whole final's returns to earlier versions: (the final edit applied, the version it
-edits, the final, the earlier versions) -> the edit with the returns (see
-:func:`bgart.provenance.restore_earlier`)."""
+edits, the final, the earlier versions, a reader of the edited version's PNG) -> the edit
+with the returns (see :func:`bgart.provenance.restore_earlier`)."""
 
 
 @dataclass(frozen=True)
@@ -235,7 +237,9 @@ def apply_edit(
         applied = apply(state.image, state.raster, arr)
         if earlier is not None and applied.raster.base is not None:  # definition v2
             history = earlier_versions(project, tx, plate_row, cur.number)
-            applied = earlier(applied, state.image, arr, history)
+            applied = earlier(
+                applied, state.image, arr, history, lambda: project.blobs.get(cur.image_sha)
+            )
         inputs = {
             role: project.blobs.put(encode_png(np.ascontiguousarray(img)), "png")
             for role, img in applied.inputs.items()
@@ -291,7 +295,11 @@ def _earlier(project: Project, pv: PlateVersion) -> contrib.Earlier:
         except ValueError as exc:
             raise LedgerIntegrityError(f"raster blob {raster_sha}: {exc}") from None
 
-    return contrib.Earlier(pv.number, image, raster)
+    def png() -> bytes:
+        return project.blobs.get(image_sha)
+
+    # a decoded version in the cache is not read again from its PNG
+    return contrib.Earlier(pv.number, image, raster, None if isinstance(cached, tuple) else png)
 
 
 def check_seconds(value: float) -> float:

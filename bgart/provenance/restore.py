@@ -28,16 +28,25 @@ The event records the versions consulted (payload ``restore_from``, newest first
 :class:`Earlier` loaders: images once each (two packed bit masks are kept per version), and
 only the rasters of versions that give some pixel its entry; nothing is read when the final
 equals the version it edits.
+
+What that costs (bench/final_4k.py): each version is compared with the final only where it
+differs from the version compared before it (newest first: where the acts between them
+painted), and read from that version's PNG where the two are the same
+(:func:`bgart.images.decode_png_near`), the next one on a thread while this one is compared.
+A history of local retouches then costs a fraction of decoding and comparing every version
+whole; one of plate-wide brushes still costs about that.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Future
 from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
 
+from bgart.images import decode_plain_png, decode_png_near
 from bgart.provenance.colour import _TH2, _de2_lab, _lab_f
 from bgart.provenance.edits import Applied
 from bgart.provenance.noise import Codec
@@ -50,11 +59,14 @@ _CHUNK = 1 << 18  # pixels per ΔE computation
 @dataclass(frozen=True)
 class Earlier:
     """An earlier version of the plate, read only when needed: its ``number`` and loaders of
-    its image (RGB, the plate's size or it is passed over) and its raster."""
+    its image (RGB, the plate's size or it is passed over) and its raster; ``png``: of its
+    image's PNG as stored, when reading it from the version compared before it is cheaper
+    than decoding it whole (see :func:`bgart.images.decode_png_near`)."""
 
     number: int
     image: Callable[[], U8]
     raster: Callable[[], Raster]
+    png: Callable[[], bytes] | None = None
 
 
 def restore_window(current: int) -> list[int]:
@@ -113,14 +125,35 @@ class _Candidate:
     score: int
 
 
+def _differing(value: U8, prev: U8, rows: BoolArr | None) -> np.ndarray:
+    """The pixels (flat indices) where two flat (n, 3) images differ; ``rows``: per row of
+    the plate, whether it may differ (the others are not compared)."""
+    if rows is None:
+        spans = [(0, value.shape[0])]
+    else:
+        width = value.shape[0] // rows.shape[0]
+        edges = np.flatnonzero(np.diff(rows.astype(np.int8), prepend=0, append=0))
+        spans = [(a * width, b * width) for a, b in zip(edges[::2], edges[1::2], strict=True)]
+    found = []
+    for a, b in spans:
+        differ = (value[a:b].reshape(-1) != prev[a:b].reshape(-1)).reshape(b - a, 3)
+        found.append(a + np.flatnonzero(differ[:, 0] | differ[:, 1] | differ[:, 2]))
+    return np.concatenate(found) if found else np.zeros(0, np.intp)
+
+
 def _matches_since(
-    final: _Final, value: U8, prev: U8, exact: BoolArr, near: BoolArr, th2: np.float32
+    final: _Final,
+    value: U8,
+    prev: U8,
+    rows: BoolArr | None,
+    exact: BoolArr,
+    near: BoolArr,
+    th2: np.float32,
 ) -> tuple[BoolArr, BoolArr]:
     """:func:`_matches` of ``value`` from those of ``prev`` (``exact``, ``near``, not
-    changed): only the pixels where the two values differ are compared again."""
-    n = value.shape[0]
-    differ = (value.reshape(-1) != prev.reshape(-1)).reshape(n, 3)
-    idx = np.flatnonzero(differ[:, 0] | differ[:, 1] | differ[:, 2])
+    changed): only the pixels where the two values differ are compared again (``rows``:
+    the rows where they may differ, None: any)."""
+    idx = _differing(value, prev, rows)
     exact, near = exact.copy(), near.copy()
     if idx.size:
         other = np.take(value, idx, axis=0)
@@ -170,6 +203,7 @@ def restore_earlier(
     codec: Codec | None = None,
     ref_before: U8 | None = None,
     rendered: tuple[int, U8] | None = None,
+    before_png: Callable[[], bytes] | None = None,
 ) -> Applied:
     """The final edit ``applied`` (the version ``before`` repainted as ``final_rgb``, by
     :func:`~bgart.provenance.edits.final` or ``lossy_final``, under v2) with the pixels that
@@ -181,7 +215,9 @@ def restore_earlier(
     A lossy file: ``floor`` its noise floor and ``ref_before`` the version edited as its
     codec renders it (defaults: what the lossy final edit recorded); ``codec`` renders the
     earlier version that matches most pixels too (stored as input ``ref_restore``, payload
-    ``restore_ref``: its number); replay passes that rendering back as ``rendered``."""
+    ``restore_ref``: its number); replay passes that rendering back as ``rendered``.
+    ``before_png``: of the PNG of ``before`` as stored, from which the earlier versions'
+    images can be read (see :class:`Earlier`); it changes nothing but the time taken."""
     if not earlier:
         return applied
     params = {**applied.params, "restore_from": [e.number for e in earlier]}
@@ -193,7 +229,9 @@ def restore_earlier(
         floor = applied.params.get("noise_floor")
     if ref_before is None:
         ref_before = applied.inputs.get("ref_before")
-    found = _owners(before, final_rgb, earlier, floor, codec, ref_before, rendered, params, inputs)
+    found = _owners(
+        before, final_rgb, earlier, floor, codec, ref_before, rendered, params, inputs, before_png
+    )
     if found is None:
         return replace(applied, params=params, stats=stats)
     owner, masks = found
@@ -240,6 +278,7 @@ def _owners(
     rendered: tuple[int, U8] | None,
     params: dict[str, Any],
     inputs: dict[str, U8],
+    before_png: Callable[[], bytes] | None = None,
 ) -> tuple[np.ndarray, list[_Candidate]] | None:
     """Per pixel (flat), the index of the candidate whose entry it takes (0: the version
     edited, -1: none) and the candidates (see the module); None when the final equals the
@@ -261,11 +300,12 @@ def _owners(
     exact, near = _matches(final, cur, th2)
     masks = [_candidate(None, final, cur, th2, ref, (exact, near))]
     prev = cur
-    for version, image in _read_ahead(sorted(earlier, key=lambda e: -e.number)):
+    versions = sorted(earlier, key=lambda e: -e.number)
+    for version, image, rows in _read_ahead(versions, before_png, before):
         if image.shape[:2] != (h, w):
             continue  # another size (before a refinement): not a value this plate shows
         value = np.ascontiguousarray(image, np.uint8).reshape(n, 3)
-        exact, near = _matches_since(final, value, prev, exact, near, th2)
+        exact, near = _matches_since(final, value, prev, rows, exact, near, th2)
         masks.append(_pack(version, exact, near))
         prev = value
         del image
@@ -290,21 +330,46 @@ def _owners(
     return owner, masks
 
 
-def _read_ahead(versions: Sequence[Earlier]) -> Iterator[tuple[Earlier, U8]]:
-    """Each version with its image, the next one read (decoded) on a thread while the
-    caller compares this one: decoding a 4K version's PNG takes as long as comparing it."""
-    if len(versions) < 2:
-        yield from ((v, v.image()) for v in versions)
-        return
+_Read = tuple[U8, BoolArr | None, bytes | None, U8]
+
+
+def _read(version: Earlier, before: Future[_Read] | None, first: tuple[bytes | None, U8]) -> _Read:
+    """A version's image, the rows where it may differ from the version read before it
+    (None: any), and the PNG and pixels the next version is read from."""
+    png, pixels = first if before is None else before.result()[2:]
+    data = version.png() if version.png is not None else None
+    if data is not None and png is not None:
+        near = decode_png_near(data, png, pixels)
+        if near is not None:
+            return near[0], near[1], data, near[0]
+    whole = None if data is None else decode_plain_png(data, "RGB")  # not read twice
+    image = whole if whole is not None else version.image()
+    if image.shape != pixels.shape:  # another size: the next is read from the one before
+        return image, None, png, pixels
+    return image, None, data, image
+
+
+def _read_ahead(
+    versions: Sequence[Earlier], before_png: Callable[[], bytes] | None, before: U8
+) -> Iterator[tuple[Earlier, U8, BoolArr | None]]:
+    """Each version (newest first) with its image and the rows where it may differ from the
+    one before it, the next one read on a thread while the caller compares this one (at 4K,
+    decoding a version takes about as long as comparing it). A version whose PNG is read
+    from the one before it (:func:`bgart.images.decode_png_near`) costs only where the act
+    between them changed the plate."""
     from concurrent.futures import ThreadPoolExecutor
 
+    first = (before_png() if before_png is not None else None, np.ascontiguousarray(before))
     with ThreadPoolExecutor(1, thread_name_prefix="bgart-restore") as pool:
-        pending = pool.submit(versions[0].image)
+        pending: Future[_Read] | None = None
         for i, version in enumerate(versions):
-            image = pending.result()
-            if i + 1 < len(versions):
-                pending = pool.submit(versions[i + 1].image)
-            yield version, image
+            if pending is None:
+                pending = pool.submit(_read, version, None, first)
+            current = pending
+            if i + 1 < len(versions):  # one worker: it runs after this one, in order
+                pending = pool.submit(_read, versions[i + 1], current, first)
+            image, rows = current.result()[:2]
+            yield version, image, rows
             del image
 
 
@@ -316,6 +381,7 @@ def returned_to(
     floor: float | None = None,
     ref_before: U8 | None = None,
     rendered: tuple[int, U8] | None = None,
+    before_png: Callable[[], bytes] | None = None,
 ) -> np.ndarray:
     """Per pixel (an (h, w) int32 array), the number of the earlier version whose raster
     entry :func:`restore_earlier` gave it, or -1 (the pixel kept the final edit's entry):
@@ -327,7 +393,9 @@ def returned_to(
     out = np.full((h, w), -1, np.int32)
     if not earlier:
         return out
-    found = _owners(before, final_rgb, earlier, floor, None, ref_before, rendered, {}, {})
+    found = _owners(
+        before, final_rgb, earlier, floor, None, ref_before, rendered, {}, {}, before_png
+    )
     if found is None:
         return out
     owner, masks = found

@@ -365,6 +365,10 @@ class _Blobs:
         hit = self.decoded.get((sha, mode))
         return hit if hit is not None else decode_blob(self._bytes(sha), mode, what)
 
+    def png(self, sha: str) -> bytes:
+        """A PNG blob's bytes (an earlier version read from the one after it)."""
+        return self._bytes(sha)
+
     def raster(self, sha: str, what: str) -> Raster:
         try:
             return Raster.from_bytes(self._bytes(sha))
@@ -396,7 +400,7 @@ def _queue_version(
     blobs.decoded.clear()
     expected = _recompute(ev, base, last, blobs)
     if history is not None and isinstance(expected, contrib.Edit) and expected.kind == "final":
-        expected = _restored(ev, expected, history, blobs)
+        expected = _restored(ev, expected, history, blobs, None if base is None else base[1])
     # Each version is recomputed from the *stored* version it edits, which is decoded here
     # anyway to be compared with its own recomputation: so versions can be recomputed in any
     # order, many in one pass, and together they still prove the whole chain from the first.
@@ -522,7 +526,11 @@ def _recompute(
 
 
 def _restored(
-    ev: EventRow, edit: contrib.Edit, history: dict[int, tuple[str, str]], blobs: _Blobs
+    ev: EventRow,
+    edit: contrib.Edit,
+    history: dict[int, tuple[str, str]],
+    blobs: _Blobs,
+    base_sha: str | None,
 ) -> Applied | str:
     """A v2 final that consulted earlier versions (payload ``restore_from``): the edit
     applied, then the returns to those versions (:func:`bgart.provenance.restore_earlier`,
@@ -539,6 +547,7 @@ def _restored(
             number,
             lambda: blobs.array_once(image_sha, "RGB", f"version {number} image"),
             lambda: blobs.raster(raster_sha, f"version {number}"),
+            lambda: blobs.png(image_sha),
         )
 
     rendered = None
@@ -559,6 +568,7 @@ def _restored(
             floor=None if noise is None else noise.floor,
             ref_before=None if noise is None else noise.ref,
             rendered=rendered,
+            before_png=None if base_sha is None else lambda: blobs.png(base_sha),
         )
     except ValueError as exc:
         return str(exc)
