@@ -298,8 +298,7 @@ def _earlier(project: Project, pv: PlateVersion) -> contrib.Earlier:
     def png() -> bytes:
         return project.blobs.get(image_sha)
 
-    # a decoded version in the cache is not read again from its PNG
-    return contrib.Earlier(pv.number, image, raster, None if isinstance(cached, tuple) else png)
+    return contrib.Earlier(pv.number, image, raster, png, decoded=isinstance(cached, tuple))
 
 
 def check_seconds(value: float) -> float:

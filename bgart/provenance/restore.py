@@ -61,12 +61,14 @@ class Earlier:
     """An earlier version of the plate, read only when needed: its ``number`` and loaders of
     its image (RGB, the plate's size or it is passed over) and its raster; ``png``: of its
     image's PNG as stored, when reading it from the version compared before it is cheaper
-    than decoding it whole (see :func:`bgart.images.decode_png_near`)."""
+    than decoding it whole (see :func:`bgart.images.decode_png_near`), and the version
+    after it can be read from it (even when ``decoded``: its pixels are in memory)."""
 
     number: int
     image: Callable[[], U8]
     raster: Callable[[], Raster]
     png: Callable[[], bytes] | None = None
+    decoded: bool = False  # ``image`` returns pixels already in memory
 
 
 def restore_window(current: int) -> list[int]:
@@ -247,18 +249,18 @@ def restore_earlier(
     planes = (raster.cls.reshape(n), raster.human.reshape(n), raster.flags.reshape(n))
     base = raster.base.reshape(n, 3)
     owned = np.bincount(owner + 1, minlength=len(masks) + 1)[1:]  # pixels per candidate
-    for i in range(1, len(masks)):
-        if owned[i] == 0:
+    winners = [i for i in range(1, len(masks)) if owned[i]]
+    for i, theirs in zip(winners, _rasters([masks[i].version for i in winners]), strict=True):
+        number = masks[i].version.number  # type: ignore[union-attr]
+        if theirs.cls.shape != (h, w):
+            raise ValueError(f"version {number}: its raster is not the plate's size")
+        assert theirs.base is not None
+        if owned[i] == n:  # every pixel: that version's raster as it is
+            for plane, their in zip(planes, (theirs.cls, theirs.human, theirs.flags), strict=True):
+                plane[:] = their.reshape(n)
+            base[:] = theirs.base.reshape(n, 3)
             continue
         mine = owner == i
-        version = masks[i].version
-        assert version is not None
-        theirs = version.raster()
-        if theirs.base is None:  # a v1 version: its values as they are (as its next edit)
-            theirs = theirs.with_base(version.image())
-        if theirs.cls.shape != (h, w):
-            raise ValueError(f"version {version.number}: its raster is not the plate's size")
-        assert theirs.base is not None
         # masked copies, not index scatters: a return is often most of the plate
         np.copyto(planes[0], theirs.cls.reshape(n), where=mine)
         np.copyto(planes[1], theirs.human.reshape(n), where=mine)
@@ -266,6 +268,30 @@ def restore_earlier(
         np.copyto(base, theirs.base.reshape(n, 3), where=mine[:, None])
         del theirs
     return replace(applied, raster=raster, params=params, stats=stats, inputs=inputs)
+
+
+def _rasters(versions: Sequence[Earlier | None]) -> Iterator[Raster]:
+    """The rasters of ``versions``, in order, each with its base values (a v1 raster: its
+    image's values, as its next edit takes them); the next read on a thread while the
+    caller uses this one."""
+
+    def read(version: Earlier | None) -> Raster:
+        assert version is not None
+        raster = version.raster()
+        return raster if raster.base is not None else raster.with_base(version.image())
+
+    if len(versions) < 2:
+        yield from (read(v) for v in versions)
+        return
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(1, thread_name_prefix="bgart-restore") as pool:
+        pending = pool.submit(read, versions[0])
+        for i in range(len(versions)):
+            current = pending
+            if i + 1 < len(versions):
+                pending = pool.submit(read, versions[i + 1])
+            yield current.result()
 
 
 def _owners(
@@ -330,27 +356,31 @@ def _owners(
     return owner, masks
 
 
-_Read = tuple[U8, BoolArr | None, bytes | None, U8]
+_Png = Callable[[], bytes] | None  # a reader of a version's PNG as stored
+_Read = tuple[U8, BoolArr | None, _Png, U8]
 
 
-def _read(version: Earlier, before: Future[_Read] | None, first: tuple[bytes | None, U8]) -> _Read:
+def _read(version: Earlier, before: Future[_Read] | None, first: tuple[_Png, U8]) -> _Read:
     """A version's image, the rows where it may differ from the version read before it
     (None: any), and the PNG and pixels the next version is read from."""
-    png, pixels = first if before is None else before.result()[2:]
-    data = version.png() if version.png is not None else None
-    if data is not None and png is not None:
-        near = decode_png_near(data, png, pixels)
-        if near is not None:
-            return near[0], near[1], data, near[0]
-    whole = None if data is None else decode_plain_png(data, "RGB")  # not read twice
-    image = whole if whole is not None else version.image()
+    ref, pixels = first if before is None else before.result()[2:]
+    if version.decoded or version.png is None:  # in memory already, or no PNG to read
+        image = version.image()
+    else:
+        data = version.png()
+        if ref is not None:
+            near = decode_png_near(data, ref(), pixels)
+            if near is not None:
+                return near[0], near[1], lambda: data, near[0]
+        whole = decode_plain_png(data, "RGB")  # not read twice
+        image = whole if whole is not None else version.image()
     if image.shape != pixels.shape:  # another size: the next is read from the one before
-        return image, None, png, pixels
-    return image, None, data, image
+        return image, None, ref, pixels
+    return image, None, version.png, image
 
 
 def _read_ahead(
-    versions: Sequence[Earlier], before_png: Callable[[], bytes] | None, before: U8
+    versions: Sequence[Earlier], before_png: _Png, before: U8
 ) -> Iterator[tuple[Earlier, U8, BoolArr | None]]:
     """Each version (newest first) with its image and the rows where it may differ from the
     one before it, the next one read on a thread while the caller compares this one (at 4K,
@@ -359,18 +389,27 @@ def _read_ahead(
     between them changed the plate."""
     from concurrent.futures import ThreadPoolExecutor
 
-    first = (before_png() if before_png is not None else None, np.ascontiguousarray(before))
-    with ThreadPoolExecutor(1, thread_name_prefix="bgart-restore") as pool:
+    first = (before_png, np.ascontiguousarray(before))
+    chain = list(versions)
+    with ThreadPoolExecutor(2, thread_name_prefix="bgart-restore") as pool:
+        # The oldest (the plate's first version: most often the generator's own PNG, read
+        # whole) is read on the second thread from the start, beside the chain.
+        oldest = None
+        if len(chain) > 2 and not chain[-1].decoded:
+            oldest = pool.submit(chain[-1].image)
+            chain = chain[:-1]
         pending: Future[_Read] | None = None
-        for i, version in enumerate(versions):
+        for i, version in enumerate(chain):
             if pending is None:
                 pending = pool.submit(_read, version, None, first)
             current = pending
-            if i + 1 < len(versions):  # one worker: it runs after this one, in order
-                pending = pool.submit(_read, versions[i + 1], current, first)
+            if i + 1 < len(chain):  # submitted after this one: the chain stays in order
+                pending = pool.submit(_read, chain[i + 1], current, first)
             image, rows = current.result()[:2]
             yield version, image, rows
             del image
+        if oldest is not None:
+            yield versions[-1], oldest.result(), None
 
 
 def returned_to(
