@@ -3,7 +3,8 @@
 A final compares its pixels with the plate's earlier versions (docs/contribution.md, v2 point
 8: a return to an earlier version's value takes that version's provenance), so it costs more
 than a paint act (bench/act_4k.py). The history: an AI plate, then three soft brushes over
-10 % of the plate and six local retouches (300×200 px), interleaved: ten versions. Then, each
+10 % of the plate and six local retouches (300×200 px), interleaved: ten versions
+(``--history local``: nine local retouches, no plate-wide brush). Then, each
 in a fresh process (as ``bgart ledger import-final`` runs: nothing decoded yet, nothing
 deflated yet) on its own copy of that project, one of:
 
@@ -21,6 +22,8 @@ decoded (``project.cache``) and the current version's PNG and raster pieces defl
     python bench/final_4k.py                     # this tree alone
     python bench/final_4k.py --repeats 3         # runs per side and case (default 3)
     python bench/final_4k.py --warm              # as in a studio session (see above)
+    python bench/final_4k.py --history local     # a history of local retouches only
+    python bench/final_4k.py --no-returns        # the final alone: no earlier version read
 
 The last lines check that each side recorded the same pixels, raster and returned pixels.
 """
@@ -56,6 +59,9 @@ from bgart.ledger import Project
 from bgart.plates.pixels import decode_blob
 from bgart.provenance import Raster
 root, final, warm = Path(sys.argv[1]), np.load(sys.argv[2]), sys.argv[3] == "warm"
+if sys.argv[4] == "none":  # no earlier version consulted: what the final itself costs
+    import bgart.provenance
+    bgart.provenance.restore_window = lambda current: []
 with Project.open(root) as project:
     if warm:  # what the studio holds after the last act: see the module docstring
         from bgart.images import encode_png
@@ -78,7 +84,7 @@ print(json.dumps({"wall": wall, "cpu": cpu, "digest": digest.hexdigest(),
 """
 
 
-def _history(work: Path) -> dict[str, Path]:
+def _history(work: Path, local: bool) -> dict[str, Path]:
     """The history project (built by this tree) and the three finals, as .npy files."""
     import numpy as np
     from provenance import H4K, W4K, _image, _record, brush_layer, local_patch, natural_4k
@@ -94,7 +100,7 @@ def _history(work: Path) -> dict[str, Path]:
         record = _record(W4K, H4K)
         wf.record_generated(project, "s", png_bytes(_image(plate), record), record)
         for i in range(9):
-            layer = brush_layer(rng, 0.1) if i % 3 == 0 else local_patch(rng)
+            layer = brush_layer(rng, 0.1) if i % 3 == 0 and not local else local_patch(rng)
             wf.record_paint(project, "s", layer, "artist")
         with project.ledger.write() as tx:
             cur = tx.current_version(tx.plate("s", "main"))
@@ -110,13 +116,21 @@ def _history(work: Path) -> dict[str, Path]:
     return finals
 
 
-def _run(tree: Path, work: Path, final: Path, warm: bool) -> dict[str, object]:
+def _run(tree: Path, work: Path, final: Path, warm: bool, returns: bool) -> dict[str, object]:
     copy = work / "run"
     shutil.rmtree(copy, ignore_errors=True)
     shutil.copytree(work / "history", copy)
     env = {**os.environ, "PYTHONPATH": f"{tree}{os.pathsep}{HERE}"}
     done = subprocess.run(
-        [sys.executable, "-c", _RUN, str(copy), str(final), "warm" if warm else "cold"],
+        [
+            sys.executable,
+            "-c",
+            _RUN,
+            str(copy),
+            str(final),
+            "warm" if warm else "cold",
+            "all" if returns else "none",
+        ],
         env=env,
         cwd=tree,
         capture_output=True,
@@ -132,6 +146,8 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3, help="runs per side and case")
     parser.add_argument("--old", type=Path, help="another source tree, timed against this one")
     parser.add_argument("--warm", action="store_true", help="as in a studio session")
+    parser.add_argument("--history", choices=("mixed", "local"), default="mixed")
+    parser.add_argument("--no-returns", action="store_true", help="consult no earlier version")
     args = parser.parse_args()
     sides = {"new": HERE.parent}
     if args.old is not None:
@@ -139,7 +155,7 @@ def main() -> None:
     print(machine())
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
-        finals = _history(work)
+        finals = _history(work, args.history == "local")
         print(f"load average before: {os.getloadavg()[0]:.2f}")
         runs: dict[str, dict[str, list[dict[str, object]]]] = {
             s: {c: [] for c in CASES} for s in sides
@@ -147,11 +163,15 @@ def main() -> None:
         for _rep in range(args.repeats):
             for case in CASES:
                 for side, tree in sides.items():
-                    runs[side][case].append(_run(tree, work, finals[case], args.warm))
+                    run = _run(tree, work, finals[case], args.warm, not args.no_returns)
+                    runs[side][case].append(run)
     names = list(sides)
     where = "in a warm studio process" if args.warm else "each in a fresh process"
+    if args.no_returns:
+        where += ", consulting no earlier version"
     print(
-        f"record_final on a 3840x2160 plate with 10 earlier versions, {where}, "
+        f"record_final on a 3840x2160 plate with 10 earlier versions ({args.history} history), "
+        f"{where}, "
         f"{args.repeats} runs per side, wall best / median, CPU median (goal ≤ {GOAL_S} s):"
     )
     for case in CASES:
