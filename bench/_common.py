@@ -9,6 +9,7 @@ import time
 from collections.abc import Callable
 from datetime import date
 from pathlib import Path
+from typing import Any
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
@@ -47,3 +48,21 @@ def timed(fn: Callable[[], object], repeats: int, warmup: int = 1) -> list[float
 
 def median(xs: list[float]) -> float:
     return statistics.median(xs)
+
+
+def run_in_tree(tree: Path, code: str, args: list[str]) -> dict[str, Any]:
+    """``python -c code *args`` in a fresh process with ``tree``'s bgart (and this folder)
+    first on the path; the last line it prints, read as JSON. Exits naming the tree when
+    the run fails (side-by-side benches: one source tree against another)."""
+    import json
+    import subprocess
+    import sys
+
+    here = Path(__file__).resolve().parent
+    env = {**os.environ, "PYTHONPATH": f"{tree}{os.pathsep}{here}"}
+    done = subprocess.run(
+        [sys.executable, "-c", code, *args], env=env, cwd=tree, capture_output=True, text=True
+    )
+    if done.returncode != 0:
+        raise SystemExit(f"the run by {tree} failed:\n{done.stderr}")
+    return json.loads(done.stdout.splitlines()[-1])

@@ -25,7 +25,6 @@ import argparse
 import json
 import os
 import statistics
-import subprocess
 import sys
 from pathlib import Path
 
@@ -33,7 +32,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 sys.path.insert(0, str(HERE))
 
-from _common import machine  # noqa: E402  (after the path set-up above)
+from _common import machine, run_in_tree  # noqa: E402  (after the path set-up above)
 
 GOAL_S = 0.5
 CASES = (
@@ -89,17 +88,7 @@ print(json.dumps(out))
 
 
 def _run(tree: Path, seed: int, encoder: str) -> dict[str, object]:
-    env = {**os.environ, "PYTHONPATH": f"{tree}{os.pathsep}{HERE}"}
-    done = subprocess.run(
-        [sys.executable, "-c", _RUN, str(seed), encoder, json.dumps(CASES)],
-        env=env,
-        cwd=tree,
-        capture_output=True,
-        text=True,
-    )
-    if done.returncode != 0:
-        raise SystemExit(f"the run by {tree} ({encoder}) failed:\n{done.stderr}")
-    return json.loads(done.stdout.splitlines()[-1])
+    return run_in_tree(tree, _RUN, [str(seed), encoder, json.dumps(CASES)])
 
 
 def main() -> None:

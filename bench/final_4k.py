@@ -31,11 +31,9 @@ The last lines check that each side recorded the same pixels, raster and returne
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import shutil
 import statistics
-import subprocess
 import sys
 import tempfile
 from pathlib import Path
@@ -44,7 +42,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 sys.path.insert(0, str(HERE))
 
-from _common import machine  # noqa: E402  (after the path set-up above)
+from _common import machine, run_in_tree  # noqa: E402  (after the path set-up above)
 
 GOAL_S = 0.5
 CASES = ("local retouch", "quarter repainted", "version 1 handed back")
@@ -120,25 +118,8 @@ def _run(tree: Path, work: Path, final: Path, warm: bool, returns: bool) -> dict
     copy = work / "run"
     shutil.rmtree(copy, ignore_errors=True)
     shutil.copytree(work / "history", copy)
-    env = {**os.environ, "PYTHONPATH": f"{tree}{os.pathsep}{HERE}"}
-    done = subprocess.run(
-        [
-            sys.executable,
-            "-c",
-            _RUN,
-            str(copy),
-            str(final),
-            "warm" if warm else "cold",
-            "all" if returns else "none",
-        ],
-        env=env,
-        cwd=tree,
-        capture_output=True,
-        text=True,
-    )
-    if done.returncode != 0:
-        raise SystemExit(f"the run by {tree} failed:\n{done.stderr}")
-    return json.loads(done.stdout.splitlines()[-1])
+    args = [str(copy), str(final), "warm" if warm else "cold", "all" if returns else "none"]
+    return run_in_tree(tree, _RUN, args)
 
 
 def main() -> None:

@@ -108,12 +108,19 @@ def _matches(final: _Final, other: U8, th2: np.float32) -> tuple[BoolArr, BoolAr
     same = (final.flat.reshape(-1) == other.reshape(-1)).reshape(n, 3)  # contiguous: fast
     exact = same[:, 0] & same[:, 1] & same[:, 2]
     near = exact.copy()
-    for s in range(0, n, _CHUNK):  # in chunks: ΔE's float temporaries stay small at 4K
-        idx = s + np.flatnonzero(~exact[s : s + _CHUNK])
-        if idx.size:
-            b = np.ascontiguousarray(np.take(other, idx, axis=0).T)
-            near[idx] = ~(_de2_lab(final.lab(idx), _lab_f(b)) > th2)
+    idx = np.flatnonzero(~exact)
+    near[idx] = _close(final, idx, np.take(other, idx, axis=0), th2)
     return exact, near
+
+
+def _close(final: _Final, idx: np.ndarray, other: U8, th2: np.float32) -> BoolArr:
+    """For the final's pixels ``idx`` and another image's values there (``other``, (k, 3)):
+    within the squared threshold ``th2`` (ΔE76)."""
+    out = np.empty(idx.size, bool)
+    for s in range(0, idx.size, _CHUNK):  # in chunks: ΔE's float temporaries stay small
+        b = np.ascontiguousarray(other[s : s + _CHUNK].T)
+        out[s : s + _CHUNK] = ~(_de2_lab(final.lab(idx[s : s + _CHUNK]), _lab_f(b)) > th2)
+    return out
 
 
 @dataclass
@@ -162,13 +169,9 @@ def _matches_since(
         same = np.take(final.flat, idx, axis=0) == other
         hit = same[:, 0] & same[:, 1] & same[:, 2]
         exact[idx] = hit
-        close = hit.copy()
-        for s in range(0, idx.size, _CHUNK):  # ΔE's float temporaries stay small
-            part = np.flatnonzero(~hit[s : s + _CHUNK]) + s
-            if part.size:
-                b = np.ascontiguousarray(np.take(other, part, axis=0).T)
-                close[part] = ~(_de2_lab(final.lab(idx[part]), _lab_f(b)) > th2)
-        near[idx] = close
+        near[idx] = hit
+        miss = ~hit
+        near[idx[miss]] = _close(final, idx[miss], other[miss], th2)
     return exact, near
 
 
