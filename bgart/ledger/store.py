@@ -58,10 +58,12 @@ def _read_all(name: str) -> bytes:
         data = os.read(fd, _FIRST_READ)
         if len(data) < _FIRST_READ:  # fewer bytes than asked for: the end of the file
             return data
-        parts = [data, os.read(fd, max(os.fstat(fd).st_size - len(data), 0) + 1)]
-        while parts[-1]:  # the file grew since fstat: read on to its end
-            parts.append(os.read(fd, 1 << 20))
-        return b"".join(parts)
+        # A big file: read whole again from its start into one buffer (joining the parts
+        # of two reads copied a 4K plate's 19 MB once more: 3x the read's time here).
+        data = os.pread(fd, os.fstat(fd).st_size + 1, 0)
+        while more := os.pread(fd, 1 << 20, len(data)):  # the file grew since fstat
+            data += more
+        return data
     finally:
         os.close(fd)
 
