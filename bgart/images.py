@@ -207,11 +207,13 @@ def _piece_rows(stride: int) -> int:
     return max(1, PIECE // stride)
 
 
-def _plain_png(data: bytes, mode: str) -> tuple[int, int, list[bytes]] | None:
-    """(width, height, IDAT bodies) of a plain PNG (8-bit, not interlaced, no palette and
-    no transparency key) whose pixels are already in ``mode``; None for anything else."""
+def _plain_png(data: bytes, mode: str) -> tuple[int, int, list[memoryview]] | None:
+    """(width, height, IDAT bodies: views into ``data``, not copies) of a plain PNG (8-bit,
+    not interlaced, no palette and no transparency key) whose pixels are already in
+    ``mode``; None for anything else."""
     if not data.startswith(_PNG_SIGNATURE):
         return None
+    view = memoryview(data)
     pos, end, parts, header = 8, len(data), [], None
     try:
         while pos + 8 <= end:
@@ -219,7 +221,7 @@ def _plain_png(data: bytes, mode: str) -> tuple[int, int, list[bytes]] | None:
             if kind == b"IHDR":
                 header = struct.unpack_from(">IIBBBBB", data, pos + 8)
             elif kind == b"IDAT":
-                parts.append(data[pos + 8 : pos + 8 + length])
+                parts.append(view[pos + 8 : pos + 8 + length])
             elif kind == b"IEND":
                 break
             elif kind == b"PLTE" or kind == b"tRNS":
@@ -368,7 +370,7 @@ def decode_png_near(
     if len(parts) < 3 or len(parts) != -(-height // rows) + 1:
         return None  # one piece, or not written piece by piece (pieces, then the checksum)
     parts = parts[:-1]
-    same = [a == b for a, b in zip(parts, theirs[2][:-1], strict=True)]
+    same = [_same_bytes(a, b) for a, b in zip(parts, theirs[2][:-1], strict=True)]
     if 2 * same.count(False) > len(parts):  # changed nearly everywhere: decode it whole
         whole = decode_plain_png(data, mode)
         return None if whole is None else (whole, np.ones(height, bool))
@@ -402,7 +404,18 @@ def decode_png_near(
     return (out.reshape(ref_pixels.shape), changed)
 
 
-def _inflate_piece(body: bytes, count: int, stride: int, last: bool) -> np.ndarray | None:
+def _same_bytes(a: memoryview, b: memoryview) -> bool:
+    """Whether two byte views hold the same bytes (numpy compares them in place: slicing
+    them to bytes copied a 4K PNG twice per comparison, and memoryview's own == goes byte
+    by byte through Python objects)."""
+    import numpy as np
+
+    return a.nbytes == b.nbytes and bool(
+        np.array_equal(np.frombuffer(a, np.uint8), np.frombuffer(b, np.uint8))
+    )
+
+
+def _inflate_piece(body: memoryview, count: int, stride: int, last: bool) -> np.ndarray | None:
     """The ``count`` filtered rows (Up filter, filter bytes dropped) of one raw deflate
     piece of :func:`encode_png`, or None when it is not exactly that."""
     import numpy as np
