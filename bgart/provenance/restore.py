@@ -159,11 +159,10 @@ def _matches_since(
     near: BoolArr,
     th2: np.float32,
 ) -> tuple[BoolArr, BoolArr]:
-    """:func:`_matches` of ``value`` from those of ``prev`` (``exact``, ``near``, not
-    changed): only the pixels where the two values differ are compared again (``rows``:
-    the rows where they may differ, None: any)."""
+    """:func:`_matches` of ``value`` from those of ``prev`` (``exact``, ``near``, updated
+    in place and returned: the caller has packed them): only the pixels where the two
+    values differ are compared again (``rows``: the rows where they may differ, None: any)."""
     idx = _differing(value, prev, rows)
-    exact, near = exact.copy(), near.copy()
     if idx.size:
         other = np.take(value, idx, axis=0)
         same = np.take(final.flat, idx, axis=0) == other
