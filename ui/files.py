@@ -153,14 +153,7 @@ class ExternalEditors:
         ) -> dict[Any, Any]:
             recs = import_upload(studio, request, code, path)
             assert code is not None
-            if not recs:
-                text = "the upload is the same as the plate: nothing recorded"
-            else:
-                credited = sum(r.stats.get("credited_px", 0) for r in recs)
-                text = (
-                    f"upload recorded as v{recs[-1].version} ({len(recs)} event(s)): "
-                    f"{credited} pixels credited"
-                )
+            text = upload_message(recs)
             out = after_act(code, heat_on, filter_value, text)
             out[self.upload] = None
             return out
@@ -171,3 +164,19 @@ class ExternalEditors:
             [*act_outputs, self.upload],
             **common,
         )
+
+
+def upload_message(recs: list[workflow.Recorded]) -> str:
+    """What the studio says of a recorded upload (the events it made, oldest first)."""
+    if not recs:
+        return "the upload is the same as the plate: nothing recorded"
+    credited = sum(r.stats.get("credited_px", 0) for r in recs)
+    returned = sum(r.stats.get("returned_px", 0) for r in recs)
+    head = f"upload recorded as v{recs[-1].version} ({len(recs)} event(s)): "
+    if not returned:
+        return head + f"{credited} pixels credited"
+    # the edit's own count is of visible changes, some of which were handed back
+    return head + (
+        f"{credited} pixels changed visibly; {returned} of the plate's pixels show an "
+        "earlier version's value again and are credited as they were there"
+    )

@@ -466,9 +466,11 @@ def export_command(
 def _print_recorded(proj: Project, shot: str, plate: str, rec: workflow.Recorded) -> None:
     figs = workflow.plate_figures(proj, shot, plate=plate)
     stats = rec.stats
+    # with returns, the edit's own count is of visible changes, some of them handed back
+    what = "pixels changed visibly" if stats.get("returned_px") else "pixels credited"
     typer.echo(
         f"event #{rec.seq} {rec.kind} -> {shot} v{rec.version}: "
-        f"{stats.get('credited_px', 0)} pixels credited"
+        f"{stats.get('credited_px', 0)} {what}"
         + (
             f", {stats['explained_px']} read as tone adjustment"
             if stats.get("explained_px")

@@ -429,6 +429,7 @@ def test_export_a_version_and_hand_it_back(root: Path, tmp_path: Path) -> None:
                          "-p", str(root))  # fmt: skip
     assert code == 0, err
     assert "human paint 25.00%" in out and "credited as they were there" in out, out
+    assert "pixels changed visibly" in out and "pixels credited" not in out, out  # handed back
     data = json.loads(run("ledger", "show", SHOT, "-p", str(root), "--json")[1])
     assert data["plates"]["main"]["human_paint_share"] == 0.25
     code, _, err = run(

@@ -94,3 +94,27 @@ def test_psd_out_painted_in_an_editor_and_back_is_measured(plated, tmp_path: Pat
     )
     with pytest.raises(InputError, match="choose the PNG"):
         import_upload(plated, req("alice"), SHOT, None)
+
+
+def test_an_upload_handing_back_version_1_says_its_pixels_keep_their_credit(  # type: ignore[no-untyped-def]
+    plated, tmp_path: Path
+) -> None:
+    """Cover-then-restore through the studio's upload: the AI plate handed back over a
+    cover is credited as it was, and the message says so rather than counting the handed
+    back pixels as the uploader's."""
+    from bgart.ui.files import import_upload, plate_download, upload_message
+
+    v1 = plate_download(plated, SHOT, "png")
+    plate = np.array(workflow.plate_state(plated.project, SHOT).image)
+    cover = tmp_path / "cover.png"
+    Image.fromarray(np.full_like(plate, (30, 160, 90))).save(cover)
+    (painted,) = import_upload(plated, req("alice"), SHOT, str(cover))
+    assert "pixels credited" in upload_message([painted])
+    assert workflow.plate_figures(plated.project, SHOT)["human_paint_share"] > 0.9
+    recs = import_upload(plated, req("adam"), SHOT, v1)
+    text = upload_message(recs)
+    assert f"upload recorded as v{recs[-1].version}" in text
+    assert f"{plate.shape[0] * plate.shape[1]} of the plate's pixels show an earlier" in text
+    assert "pixels credited" not in text
+    assert workflow.plate_figures(plated.project, SHOT)["human_paint_share"] == 0.0
+    assert upload_message([]) == "the upload is the same as the plate: nothing recorded"
