@@ -215,7 +215,7 @@ def _kernel(
                     back = near(ex)
                     ridx = s + eidx[back]
                     row[:, 5] += per_edit(eidx[back])
-                    hum_f[ridx] = np.where(flg_f[ridx] & BASE_PAINTED, np.float32(1), 0)
+                    hum_f[ridx] = _h_base(flg_f[ridx])
                     flg_f[ridx] &= ~np.uint8(ADJUSTED)
                     eidx, eov = eidx[~back], eov[:, ~back]
                 flg_f[s + eidx] |= ADJUSTED
@@ -229,7 +229,7 @@ def _kernel(
                 back = near(None if ex is None else ~ex)
                 ridx = s + cidx[back]
                 row[:, 5] += per_edit(cidx[back])
-                hum_f[ridx] = np.where(flg_f[ridx] & BASE_PAINTED, np.float32(1), np.float32(0))
+                hum_f[ridx] = _h_base(flg_f[ridx])
                 flg_f[ridx] &= ~np.uint8(ADJUSTED)
         elif mode == _INPAINT:
             g = slice(s, e) if vidx.size == m else s + vidx
@@ -280,7 +280,7 @@ def _carry_base_chunk(hum: F32, flg: U8, base: U8, after: U8, sel: BoolArr | Non
     ``base`` views of the chunk; ``after`` its new values, rows (m, 3)): the same result
     with masks over the chunk instead of gathering and scattering pixels by index (a global
     adjustment changes nearly every pixel: the scatter was most of its time)."""
-    carry = hum == np.where(flg & BASE_PAINTED, np.float32(1), np.float32(0))
+    carry = hum == _h_base(flg)
     if sel is not None:
         carry &= sel
     np.copyto(base, after, where=carry[:, None])
@@ -290,9 +290,14 @@ def _carry_base(hum: F32, flg: U8, base: U8, where: NDArray[np.intp], after: U8)
     """v2: pixels ``where`` took a technical adjustment (values ``after``, planar); those
     still showing their base author's work (h equal to that author's h) carry the adjusted
     value as their base, so a later return to it is that author's again."""
-    h_base = np.where(flg[where] & BASE_PAINTED, np.float32(1), np.float32(0))
-    at_base = hum[where] == h_base
+    at_base = hum[where] == _h_base(flg[where])
     base[where[at_base]] = after[:, at_base].T
+
+
+def _h_base(flg: U8) -> F32:
+    """v2: the h of each pixel's base author (1 where the base is human paint, else 0): a
+    pixel whose h equals it shows only its base's work."""
+    return np.where(flg & BASE_PAINTED, np.float32(1), np.float32(0))
 
 
 def _credit(hum: F32, flg: U8, idx: NDArray[np.intp], al: U8 | None) -> None:
