@@ -56,9 +56,8 @@ _CACHE_BYTES = 64 << 20  # deflated pieces kept (about three 4K plate versions o
 _lock = threading.Lock()
 _cache: OrderedDict[bytes, tuple[bytes, int]] = OrderedDict()  # key -> (deflated, Adler-32)
 _cached_bytes = 0
-_adler32 = zlib.adler32 if _isal is None else _isal.adler32  # the same checksum, SIMD in ISA-L
-adler32 = _adler32
-"""Adler-32 of a buffer (``zlib.adler32``'s result, ISA-L's code when installed)."""
+adler32 = zlib.adler32 if _isal is None else _isal.adler32
+"""Adler-32 of a buffer (``zlib.adler32``'s result, ISA-L's SIMD code when installed)."""
 _encoder_name = "isal" if "isal" in ENCODERS else "zlib"
 _encoder: ModuleType = ENCODERS[_encoder_name]
 
@@ -152,7 +151,7 @@ def _piece(data: memoryview, last: bool) -> tuple[bytes, int]:
             return hit
     co = lib.compressobj(_LEVEL, zlib.DEFLATED, -15)
     out = co.compress(data) + co.flush(zlib.Z_FINISH if last else zlib.Z_FULL_FLUSH)
-    result = out, _adler32(data)
+    result = out, adler32(data)
     _remember(key, result)
     return result
 
