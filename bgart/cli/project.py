@@ -8,6 +8,7 @@ else the current folder).
 from __future__ import annotations
 
 import functools
+import io
 import json
 import os
 import sys
@@ -434,10 +435,9 @@ def heatmap_command(
     shot, plate = check_name(shot, "shot"), check_name(plate, "plate")
     with _open(project) as proj:
         img = workflow.heatmap(proj, shot, plate=plate, version=version)
-        try:
-            img.save(out, format="PNG")
-        except OSError as exc:
-            raise InputError(f"{out}: cannot write ({exc})") from None
+        buf = io.BytesIO()
+        img.save(buf, format="PNG")
+        _write_out(out, buf.getvalue())
         typer.echo(f"wrote {out}")
 
 
@@ -455,12 +455,17 @@ def export_command(
     shot, plate = check_name(shot, "shot"), check_name(plate, "plate")
     with _open(project) as proj:
         pv = workflow.plate_version(proj, shot, plate=plate, version=version)
-        data = proj.blobs.get(pv.image_sha)
-        try:
-            atomic_write_bytes(out, data)
-        except OSError as exc:
-            raise InputError(f"{out}: cannot write ({exc})") from None
+        _write_out(out, proj.blobs.get(pv.image_sha))
         typer.echo(f"wrote {out}: shot {shot} plate {plate} v{pv.number}")
+
+
+def _write_out(out: Path, data: bytes) -> None:
+    """Write a file the user asked for, whole or not at all (an existing one stays as it was
+    if the write fails); an InputError naming it when it cannot be written."""
+    try:
+        atomic_write_bytes(out, data)
+    except OSError as exc:
+        raise InputError(f"{out}: cannot write ({exc})") from None
 
 
 def _print_recorded(proj: Project, shot: str, plate: str, rec: workflow.Recorded) -> None:

@@ -127,6 +127,19 @@ def test_heatmap_command(root: Path, tmp_path: Path) -> None:
     assert Image.open(out_path).width == W
 
 
+@pytest.mark.parametrize("command", ["heatmap", "export"])
+def test_an_output_that_cannot_be_written_is_named(
+    root: Path, tmp_path: Path, command: str
+) -> None:
+    """A folder in the way of the file: one line naming it, and nothing written beside it."""
+    in_the_way = tmp_path / "outputs" / "out.png"
+    in_the_way.mkdir(parents=True)
+    code, _, err = run("ledger", command, SHOT, "-o", str(in_the_way), "-p", str(root))
+    assert code != 0 and f"{in_the_way}: cannot write" in err, err
+    assert len(err.strip().splitlines()) == 1 and in_the_way.is_dir()
+    assert [p.name for p in in_the_way.parent.iterdir()] == ["out.png"]
+
+
 def test_commands_outside_a_project(tmp_path: Path) -> None:
     code, _, err = run("ledger", "verify", "-p", str(tmp_path))
     assert code == 2 and "not a bgart project" in err and str(tmp_path) in err
@@ -385,22 +398,12 @@ def test_shares_at_the_edges_never_read_0_or_100(tmp_path: Path) -> None:
         wf.record_generated(project, SHOT, png, rec, "aki")
     one = np.zeros((h, w, 4), np.uint8)
     one[5, 7] = (255, 0, 255, 255)
-    Image.fromarray(one, "RGBA").save(tmp_path / "one.png")
-    code, out, err = run(
-        "ledger", "import-paint", SHOT, "--layer", str(tmp_path / "one.png"),
-        "--artist", "Mika", "--project", str(root),
-    )  # fmt: skip
-    assert code == 0, err
+    out = _import_layer(tmp_path / "one.png", one, "Mika", root)
     assert "human paint < 0.01%" in out and "AI generated > 99.99%" in out, out
     rest = np.zeros((h, w, 4), np.uint8)
     rest[...] = (20, 200, 40, 255)
     rest[100, 100, 3] = 0  # every pixel but one
-    Image.fromarray(rest, "RGBA").save(tmp_path / "rest.png")
-    code, out, err = run(
-        "ledger", "import-paint", SHOT, "--layer", str(tmp_path / "rest.png"),
-        "--artist", "Rui", "--project", str(root),
-    )  # fmt: skip
-    assert code == 0, err
+    out = _import_layer(tmp_path / "rest.png", rest, "Rui", root)
     assert "human paint > 99.99%" in out and "AI generated < 0.01%" in out, out
     code, out, _ = run("ledger", "show", SHOT, "-p", str(root))
     assert code == 0
@@ -436,3 +439,14 @@ def test_export_a_version_and_hand_it_back(root: Path, tmp_path: Path) -> None:
         "ledger", "export", SHOT, "--version", "9", "--out", str(v2), "-p", str(root)
     )
     assert code != 0 and "no version 9" in err and len(err.strip().splitlines()) == 1
+
+
+def _import_layer(path: Path, layer: np.ndarray, artist: str, root: Path) -> str:
+    """Save an RGBA layer and import it with `bgart ledger import-paint`; its output."""
+    Image.fromarray(layer, "RGBA").save(path)
+    code, out, err = run(
+        "ledger", "import-paint", SHOT, "--layer", str(path), "--artist", artist,
+        "--project", str(root),
+    )  # fmt: skip
+    assert code == 0, err
+    return out
