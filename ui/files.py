@@ -170,13 +170,8 @@ def upload_message(recs: list[workflow.Recorded]) -> str:
     """What the studio says of a recorded upload (the events it made, oldest first)."""
     if not recs:
         return "the upload is the same as the plate: nothing recorded"
-    credited = sum(r.stats.get("credited_px", 0) for r in recs)
-    returned = sum(r.stats.get("returned_px", 0) for r in recs)
-    head = f"upload recorded as v{recs[-1].version} ({len(recs)} event(s)): "
-    if not returned:
-        return head + f"{credited} pixels credited"
-    # the edit's own count is of visible changes, some of which were handed back
-    return head + (
-        f"{credited} pixels changed visibly; {returned} of the plate's pixels show an "
-        "earlier version's value again and are credited as they were there"
+    summed = {key: sum(r.stats.get(key, 0) for r in recs) for key in ("credited_px", "returned_px")}
+    return (
+        f"upload recorded as v{recs[-1].version} ({len(recs)} event(s)): "
+        + workflow.credit_summary(summed)
     )

@@ -470,23 +470,9 @@ def _write_out(out: Path, data: bytes) -> None:
 
 def _print_recorded(proj: Project, shot: str, plate: str, rec: workflow.Recorded) -> None:
     figs = workflow.plate_figures(proj, shot, plate=plate)
-    stats = rec.stats
-    # with returns, the edit's own count is of visible changes, some of them handed back
-    what = "pixels changed visibly" if stats.get("returned_px") else "pixels credited"
     typer.echo(
         f"event #{rec.seq} {rec.kind} -> {shot} v{rec.version}: "
-        f"{stats.get('credited_px', 0)} {what}"
-        + (
-            f", {stats['explained_px']} read as tone adjustment"
-            if stats.get("explained_px")
-            else ""
-        )
-        + (
-            f"; {stats['returned_px']} of the plate's pixels show an earlier version's value "
-            "again and are credited as they were there"
-            if stats.get("returned_px")
-            else ""
-        )
+        + workflow.credit_summary(rec.stats)
     )
     typer.echo(
         f"plate now: human paint {contrib.pct(figs['human_paint_share'], 2)}, "

@@ -64,7 +64,7 @@ from bgart.plates.review import (
     submit,
 )
 from bgart.plates.variants import TIMES, accepted_version, record_variant
-from bgart.plates.versions import PLATE, REVIEWER_ROLES, Recorded
+from bgart.plates.versions import PLATE, REVIEWER_ROLES, Recorded, credit_summary
 
 __all__ = [
     "PLATE",
@@ -83,6 +83,7 @@ __all__ = [
     "board_images",
     "board_key",
     "boards",
+    "credit_summary",
     "decode_blob",
     "encode_png",
     "heatmap",

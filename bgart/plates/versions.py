@@ -52,6 +52,24 @@ class Recorded:
     duplicate: bool = False  # the act was already recorded (idempotency key matched)
 
 
+def credit_summary(stats: Mapping[str, int]) -> str:
+    """What an act's figures (``stats``, or several acts' summed) say to the person who
+    recorded it: the pixels credited, those read as a tone adjustment, and those a final
+    handed back to an earlier version (its own count is then of visible changes, some of
+    which were handed back)."""
+    returned = stats.get("returned_px", 0)
+    what = "pixels changed visibly" if returned else "pixels credited"
+    text = f"{stats.get('credited_px', 0)} {what}"
+    if stats.get("explained_px"):
+        text += f", {stats['explained_px']} read as tone adjustment"
+    if returned:
+        text += (
+            f"; {returned} of the plate's pixels show an earlier version's value again and "
+            "are credited as they were there"
+        )
+    return text
+
+
 def recorded(
     ev: Event | EventRow,
     *,
