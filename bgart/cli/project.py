@@ -42,6 +42,8 @@ ProjectOpt = Annotated[
     typer.Option("--project", "-p", help="Project folder (default: BGART_PROJECT_DIR or .)"),
 ]
 PlateOpt = Annotated[str, typer.Option("--plate", help="Plate of the shot")]
+VersionOpt = Annotated[int | None, typer.Option("--version", help="Plate version")]
+OutPngOpt = Annotated[Path, typer.Option("--out", "-o", help="Where to write the PNG")]
 ArtistOpt = Annotated[str, typer.Option("--artist", "-a", help="Who did the work")]
 
 
@@ -426,10 +428,10 @@ def review_command(
 @_user_errors
 def heatmap_command(
     shot: Annotated[str, typer.Argument(help="Shot code")],
-    out: Annotated[Path, typer.Option("--out", "-o", help="Where to write the PNG")],
+    out: OutPngOpt,
     project: ProjectOpt = None,
     plate: PlateOpt = workflow.PLATE,
-    version: Annotated[int | None, typer.Option("--version", help="Plate version")] = None,
+    version: VersionOpt = None,
 ) -> None:
     """Write the provenance heat map (AI blue, inpaint orange, human green) of a plate."""
     shot, plate = check_name(shot, "shot"), check_name(plate, "plate")
@@ -445,10 +447,10 @@ def heatmap_command(
 @_user_errors
 def export_command(
     shot: Annotated[str, typer.Argument(help="Shot code")],
-    out: Annotated[Path, typer.Option("--out", "-o", help="Where to write the PNG")],
+    out: OutPngOpt,
     project: ProjectOpt = None,
     plate: PlateOpt = workflow.PLATE,
-    version: Annotated[int | None, typer.Option("--version", help="Plate version")] = None,
+    version: VersionOpt = None,
 ) -> None:
     """Write a plate version's pixels as the ledger stores them (PNG), e.g. to hand an
     earlier version back with import-final."""
